@@ -1,0 +1,263 @@
+"""`s1`: the one command-line entry point.
+
+    s1 demo · s1 run <flow> [--config FILE] [--set key=value] [--input ...] · s1 runs · s1 rerun RUN_ID
+    s1 lineage ARTIFACT · s1 sql "SELECT …" · s1 bootcamp list
+Every verb takes --home; listing verbs take --json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="s1: science corpus to RL-tuned MoE pipeline.")
+console = Console(stderr=False)
+err = Console(stderr=True)
+
+HomeOpt = typer.Option(None, "--home", help="Storage root (default $S1_HOME or ./s1-home).")
+JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
+
+
+def _env(home: Optional[str], verbose: bool = False) -> None:
+    """Settings that must be in place before Prefect is imported."""
+    from storage import resolve_home
+
+    h = resolve_home(home)
+    os.environ["S1_HOME"] = str(h)
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_HOME", str(h / "prefect"))
+    Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+
+
+def _flows() -> dict[str, tuple[Any, type]]:
+    from flows.registry import FLOWS
+
+    return FLOWS
+
+
+def _set_path(d: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+    d[keys[-1]] = value
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _load_config(path: Path) -> dict:
+    text = path.read_text()
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        return yaml.safe_load(text) or {}
+    if path.suffix == ".toml":
+        import tomllib
+
+        return tomllib.loads(text)
+    return json.loads(text)
+
+
+def _fail(msg: str) -> None:
+    err.print(f"[bold red]error:[/] {msg}")
+    raise typer.Exit(1)
+
+
+def run_flow(name: str, params: dict) -> dict:
+    from pydantic import ValidationError
+
+    flows = _flows()
+    if name not in flows:
+        _fail(f"unknown flow {name!r}; flows: {', '.join(sorted(flows))}")
+    fn, model = flows[name]
+    try:
+        p = model(**params)
+    except ValidationError as e:
+        _fail(f"bad parameters for flow {name!r}: " + "; ".join(
+            f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
+    t0 = time.perf_counter()
+    result = fn(p)
+    result["wall_seconds"] = round(time.perf_counter() - t0, 2)
+    return result
+
+
+def _print_summary(result: dict) -> None:
+    table = Table(title=f"run {result.get('run_id', '')}", show_header=True)
+    table.add_column("stage / field")
+    table.add_column("value", overflow="fold")
+
+    def add(prefix: str, d: dict) -> None:
+        for k, v in d.items():
+            if isinstance(v, dict) and k not in ("routes", "artifacts"):
+                add(f"{prefix}{k}.", v)
+            elif isinstance(v, float):
+                table.add_row(prefix + k, f"{v:,.2f}")
+            else:
+                table.add_row(prefix + k, ", ".join(f"{a}: {b}" for a, b in v.items()) if isinstance(v, dict)
+                              else str(v))
+
+    add("", result)
+    console.print(table)
+
+
+@app.command()
+def run(flow: str = typer.Argument(..., help="Flow name (s1 run --list shows them)."),
+        input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Input files, folders or globs."),
+        config: Optional[Path] = typer.Option(None, "--config", help="JSON / TOML / YAML file of flow parameters."),
+        set_: Optional[list[str]] = typer.Option(None, "--set", help="key=value (dotted keys, JSON values)."),
+        home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs.")) -> None:
+    """Run one flow (pdf, pipeline, ...) and print its summary."""
+    _env(home, verbose)
+    params: dict = _load_config(config) if config else {}
+    if input:
+        params["input"] = list(input)
+    for kv in set_ or []:
+        if "=" not in kv:
+            _fail(f"--set expects key=value, got {kv!r}")
+        k, v = kv.split("=", 1)
+        _set_path(params, k, _parse_value(v))
+    params["home"] = os.environ["S1_HOME"]
+    result = run_flow(flow, params)
+    console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
+
+
+@app.command()
+def demo(home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
+         verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Run the end-to-end pipeline on small real inputs (../shared/data when present, bundled samples otherwise)."""
+    _env(home, verbose)
+    from flows.pipeline import demo_params
+
+    params = demo_params(os.environ["S1_HOME"])
+    err.print(f"s1 demo: storage root {os.environ['S1_HOME']}")
+    result = run_flow("pipeline", params)
+    console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
+
+
+@app.command()
+def rerun(run_id: str, home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
+          verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Finish a failed or killed run: same flow, same parameters; committed work is served from cache."""
+    _env(home, verbose)
+    from storage import open_storage
+
+    _, m = open_storage(os.environ["S1_HOME"])
+    row = m.get_run(run_id)
+    if row is None:
+        _fail(f"no run {run_id!r} in {os.environ['S1_HOME']}/manifest.duckdb (see `s1 runs`)")
+    params = json.loads(row["params_json"] or "{}")
+    params.update(home=os.environ["S1_HOME"], rerun_of=run_id)
+    result = run_flow(row["flow"], params)
+    console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
+
+
+def _read_manifest(home: Optional[str]):
+    from storage import ManifestError, open_storage
+
+    _env(home)
+    try:
+        return open_storage(os.environ["S1_HOME"], read_only=True)[1]
+    except ManifestError as e:
+        _fail(str(e))
+
+
+@app.command()
+def runs(home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
+         limit: int = typer.Option(30, help="How many, newest first.")) -> None:
+    """List runs with their status and stage counts."""
+    m = _read_manifest(home)
+    rows = m.list_runs(limit)
+    stages = {r["run_id"]: r for r in m.query(
+        "SELECT run_id, count(*) FILTER (WHERE status = 'completed') AS completed, "
+        "count(*) FILTER (WHERE status = 'cached') AS cached, count(*) FILTER (WHERE status = 'failed') AS failed "
+        "FROM stage_runs GROUP BY run_id")}
+    for r in rows:
+        r.update({k: stages.get(r["run_id"], {}).get(k, 0) for k in ("completed", "cached", "failed")})
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    t = Table(title="runs")
+    for c in ("run_id", "flow", "status", "attempt", "started_at", "finished_at", "stages done/cached/failed"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(r["run_id"], r["flow"], r["status"], str(r["attempt"]), str(r["started_at"])[:19],
+                  str(r["finished_at"] or "")[:19], f"{r['completed']}/{r['cached']}/{r['failed']}")
+    console.print(t)
+
+
+@app.command()
+def lineage(artifact: str = typer.Argument(..., help="name (latest version), name:version, or artifact id."),
+            home: Optional[str] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """Every ancestor of an artifact, down to the source files and their sha256."""
+    from storage import ManifestError
+
+    m = _read_manifest(home)
+    try:
+        a = m.resolve_artifact(artifact)
+    except ManifestError as e:
+        _fail(str(e))
+    anc = m.ancestors(a["artifact_id"])
+    if as_json:
+        console.print_json(json.dumps({"artifact": a, "ancestors": anc}, default=str))
+        return
+    t = Table(title=f"lineage of {a['name']}:{a['version']} (id {a['artifact_id']})")
+    for c in ("depth", "artifact", "id", "kind", "rows", "sha256 / fingerprint", "uri"):
+        t.add_column(c, overflow="fold")
+    t.add_row("0", f"{a['name']}:{a['version']}", str(a["artifact_id"]), a["kind"], str(a["rows"] or ""),
+              a["fingerprint"][:16], a["uri"])
+    for r in anc:
+        t.add_row(str(r["depth"]), f"{r['name']}:{r['version']}", str(r["artifact_id"]), r["kind"],
+                  str(r["rows"] or ""), r["content_sha256"] if r["kind"] == "source" else r["fingerprint"][:16],
+                  r["uri"])
+    console.print(t)
+
+
+@app.command()
+def sql(query: str = typer.Argument(..., help="A read-only SQL query over the manifest."),
+        home: Optional[str] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """Run a read-only query against the manifest (tables runs, stage_runs, artifacts, ...; view lineage)."""
+    from storage import ManifestError
+
+    m = _read_manifest(home)
+    try:
+        rows = m.query(query)
+    except ManifestError as e:
+        _fail(str(e))
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    t = Table()
+    for c in (rows[0].keys() if rows else []):
+        t.add_column(str(c), overflow="fold")
+    for r in rows:
+        t.add_row(*[str(v) for v in r.values()])
+    console.print(t)
+    err.print(f"{len(rows)} row(s)")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

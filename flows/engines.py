@@ -1,0 +1,33 @@
+"""Engines chosen by the flows: a Dask cluster for data-parallel stages."""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+
+@contextmanager
+def dask_client(address: str | None = None, n_workers: int | None = None) -> Iterator["distributed.Client"]:
+    """A client to `address` (a running `dask scheduler`), or to a LocalCluster of worker processes.
+
+    Workers are processes behind nannies: a worker killed mid-task is restarted and its task rescheduled.
+    """
+    from distributed import Client, LocalCluster
+
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.core",
+                 "distributed.worker"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+    if address:
+        client = Client(address)
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = n_workers or max(1, min(os.cpu_count() or 1, 4))
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+        yield client

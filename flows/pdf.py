@@ -1,0 +1,204 @@
+"""PDF mining flow: PDFs -> pdf_partition (one per file) -> pdf_pages + documents.
+
+    discover (sha256 every input)  ->  mine partitions on Dask (cached ones skipped)  ->  merge + global page dedup
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import time
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from pydantic import Field
+
+from flows.context import RunContext, RunParams, open_run
+from s1data.pdf import PDF_CODE_VERSION, PdfConfig, merge_partitions, parse_batch
+from storage import file_sha256, fingerprint
+
+
+class PdfFlowParams(RunParams):
+    input: list[str] = Field(..., description="PDF files, folders (searched recursively) or glob patterns.")
+    pdf: PdfConfig = Field(default_factory=PdfConfig, description="Parser, router and resource settings.")
+    dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler; "
+                                                       "default: a local cluster.")
+    n_workers: int | None = Field(None, ge=1, description="Workers of the local Dask cluster (default: cores, <= 4).")
+
+
+def expand_inputs(patterns: list[str]) -> list[str]:
+    """Files named by paths, folders (recursive *.pdf) and globs, sorted and de-duplicated."""
+    out: set[str] = set()
+    for pat in patterns:
+        p = Path(pat).expanduser()
+        if p.is_dir():
+            out.update(str(f.resolve()) for f in p.rglob("*") if f.is_file() and f.suffix.lower() == ".pdf")
+        elif p.is_file():
+            out.add(str(p.resolve()))
+        else:
+            matches = glob.glob(str(p), recursive=True)
+            if not matches:
+                raise FileNotFoundError(f"--input {pat!r} matches no file")
+            out.update(str(Path(m).resolve()) for m in matches if Path(m).is_file())
+    return sorted(out)
+
+
+@task(cache_policy=NO_CACHE)
+def discover_pdfs(patterns: list[str]) -> list[dict]:
+    """sha256 every input file; the same bytes under two paths are one source."""
+    seen: dict[str, dict] = {}
+    for path in expand_inputs(patterns):
+        sha = file_sha256(path)
+        seen.setdefault(sha, {"path": path, "sha256": sha, "bytes": os.path.getsize(path)})
+    return sorted(seen.values(), key=lambda s: s["sha256"])
+
+
+def partition_fingerprint(sha256: str, config: PdfConfig) -> str:
+    return fingerprint("pdf.partition", PDF_CODE_VERSION, config.cache_params(), [sha256])
+
+
+@task(cache_policy=NO_CACHE)
+def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], source_ids: dict[str, int],
+                    config: PdfConfig, dask_address: str | None, n_workers: int | None) -> dict:
+    """Parse every uncached file on Dask and commit each partition as soon as it is back."""
+    from distributed import as_completed
+    from rich.progress import Progress
+
+    from flows.engines import dask_client
+
+    m = ctx.manifest
+    partitions: dict[str, dict] = {}
+    todo, cached = [], []
+    for s in sources:
+        pfp = partition_fingerprint(s["sha256"], config)
+        hit = m.find_artifact("pdf_partition", pfp)
+        if hit:
+            partitions[s["sha256"]] = hit
+            cached.append((s["sha256"], pfp))
+        else:
+            todo.append({**s, "pfp": pfp})
+    m.record_cached_stages(ctx.run_id, "pdf.partition", stage_run_id, cached)
+    stats = {"cached_partitions": len(partitions), "mined_partitions": 0, "transient_failures": 0,
+             "mined_pages": 0, "mine_seconds": 0.0, "peak_rss_mb": 0.0}
+    if todo:
+        t0 = time.perf_counter()
+        batches = [todo[i:i + config.files_per_task] for i in range(0, len(todo), config.files_per_task)]
+        with dask_client(dask_address, n_workers) as client, \
+                Progress(disable=not os.isatty(2)) as progress:
+            bar = progress.add_task("mining PDFs", total=len(todo))
+            futures = []
+            for batch in batches:
+                files = [{"path": f["path"], "sha256": f["sha256"], "staging": str(ctx.root.staging())}
+                         for f in batch]
+                futures.append(client.submit(parse_batch, files, config, pure=False, retries=2))
+            for fut in as_completed(futures):
+                for res in fut.result():
+                    spec = next(f for f in todo if f["sha256"] == res["source_sha256"])
+                    stats["peak_rss_mb"] = max(stats["peak_rss_mb"], res.get("peak_rss_mb") or 0.0)
+                    if res["status"] == "transient":
+                        stats["transient_failures"] += 1
+                        sr = m.start_stage(ctx.run_id, "pdf.partition", spec["pfp"], "running", stage_run_id,
+                                           spec["sha256"])
+                        m.record_quarantine(sr, res["quarantine"])
+                        m.finish_stage(sr, "failed", res["quarantine"][0]["reason"])
+                    else:
+                        partitions[spec["sha256"]] = _commit_partition(ctx, stage_run_id, spec, res,
+                                                                       source_ids[spec["sha256"]])
+                        stats["mined_partitions"] += 1
+                        stats["mined_pages"] += res["n_pages"]
+                    progress.advance(bar)
+        stats["mine_seconds"] = time.perf_counter() - t0
+    stats["partitions"] = partitions
+    return stats
+
+
+def _commit_partition(ctx: RunContext, stage_run_id: str, spec: dict, res: dict, source_id: int) -> dict:
+    from storage import dir_bytes, tree_sha256
+
+    m = ctx.manifest
+    sr = m.start_stage(ctx.run_id, "pdf.partition", spec["pfp"], "running", stage_run_id, spec["sha256"])
+    final = ctx.root.commit(Path(res["out_dir"]), "pdf_partition", spec["pfp"])
+    meta = {k: res.get(k) for k in ("status", "n_pages", "routes", "n_figures", "seconds", "peak_rss_mb",
+                                    "quarantine")}
+    aid = m.record_artifact(name="pdf_partition", stage="pdf.partition", fingerprint=spec["pfp"], kind="folder",
+                            uri=str(final), stage_run_id=sr, parents=[source_id], rows=res["n_pages"],
+                            bytes=dir_bytes(final), content_sha256=tree_sha256(final), meta=meta,
+                            quarantine=res["quarantine"])
+    m.finish_stage(sr, "completed")
+    return m.resolve_artifact(aid)
+
+
+@task(cache_policy=NO_CACHE)
+def merge_outputs(ctx: RunContext, stage, partitions: dict[str, dict]) -> dict:
+    """Merge committed partitions into pdf_pages and documents (global page dedup) and commit both."""
+    import json
+
+    ordered = [partitions[sha] for sha in sorted(partitions)]
+    pages_dir, docs_dir = ctx.root.staging(), ctx.root.staging()
+    counts = merge_partitions([Path(p["uri"]) for p in ordered], pages_dir, docs_dir)
+    out_fp = fingerprint("pdf", PDF_CODE_VERSION, {}, [p["fingerprint"] for p in ordered])
+    quarantined = sum(len(json.loads(p["meta_json"] or "{}").get("quarantine") or []) for p in ordered)
+    meta = {**counts, "quarantined": quarantined, "files": len(ordered)}
+    pages_id = stage.commit(pages_dir, "pdf_pages", "parquet", [p["artifact_id"] for p in ordered],
+                            fingerprint=out_fp, rows=counts["pages"], meta=meta)
+    stage.commit(docs_dir, "documents", "parquet", [pages_id], fingerprint=out_fp, rows=counts["documents"],
+                 meta=meta)
+    return meta
+
+
+def pdf_stage(ctx: RunContext, inputs: list[str], config: PdfConfig, dask_address: str | None = None,
+              n_workers: int | None = None) -> dict:
+    """The PDF stage inside any flow; returns its summary (also for a cached stage)."""
+    import json
+
+    t0 = time.perf_counter()
+    sources = discover_pdfs(inputs)
+    if not sources:
+        raise FileNotFoundError(f"no PDF found under {inputs}")
+    source_ids = ctx.manifest.record_sources("source_pdf", sources)
+    expected = fingerprint("pdf", PDF_CODE_VERSION, {},
+                           [partition_fingerprint(s["sha256"], config) for s in sources])
+    with ctx.stage("pdf", expected, ["pdf_pages", "documents"]) as stage:
+        if stage.cached:
+            summary = json.loads(stage.artifacts["pdf_pages"]["meta_json"])
+            summary.update(cached=True, cached_partitions=len(sources), mined_partitions=0, transient_failures=0)
+            ctx.manifest.record_cached_stages(ctx.run_id, "pdf.partition", stage.stage_run_id, [
+                (s["sha256"], partition_fingerprint(s["sha256"], config)) for s in sources])
+        else:
+            stats = mine_partitions(ctx, stage.stage_run_id, sources, source_ids, config, dask_address, n_workers)
+            partitions = stats.pop("partitions")
+            summary = {**merge_outputs(ctx, stage, partitions), **stats, "cached": False}
+            summary["quarantined"] += stats["transient_failures"]
+        summary["seconds"] = time.perf_counter() - t0
+        summary["pages_per_s"] = (summary.get("mined_pages", 0) / summary["mine_seconds"]
+                                  if summary.get("mine_seconds") else None)
+        summary["artifacts"] = {n: f"{a['name']}:{a['version']}" for n, a in stage.artifacts.items()}
+        ctx.manifest.record_metrics(stage.stage_run_id, [
+            ("pdf.pages", None, summary["pages"]), ("pdf.quarantined", None, summary["quarantined"]),
+            ("pdf.seconds", None, summary["seconds"])] + (
+            [("pdf.pages_per_s", None, summary["pages_per_s"])] if summary["pages_per_s"] else []))
+    _publish(summary)
+    return summary
+
+
+def _publish(summary: dict) -> None:
+    """A markdown summary in the Prefect UI (no-op outside a flow run)."""
+    try:
+        from prefect.artifacts import create_markdown_artifact
+
+        rows = "\n".join(f"| {k} | {v} |" for k, v in summary.items() if not isinstance(v, dict))
+        routes = ", ".join(f"{k}: {v}" for k, v in (summary.get("routes") or {}).items())
+        create_markdown_artifact(key="pdf-summary", description="PDF mining summary",
+                                 markdown=f"## PDF mining\n\n| field | value |\n|---|---|\n{rows}\n\nroutes: {routes}\n")
+    except Exception:
+        pass
+
+
+@flow(name="pdf", log_prints=True)
+def pdf_flow(params: PdfFlowParams) -> dict:
+    """Mine PDFs into page-level and document-level parquet."""
+    with open_run("pdf", params) as ctx:
+        summary = pdf_stage(ctx, params.input, params.pdf, params.dask_address, params.n_workers)
+        summary["run_id"] = ctx.run_id
+        return summary

@@ -1,0 +1,40 @@
+"""PdfConfig: every knob of the PDF mining stage (doubles as the Prefect UI form)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+# Bump when the output of parsing a given file with given parameters changes: it invalidates cached partitions.
+PDF_CODE_VERSION = "pdf-1"
+
+
+class PdfConfig(BaseModel):
+    route_threshold: float = Field(
+        0.5, ge=0.0, description="Pages whose formula/symbol score is at or above this go to the high-cost route.")
+    high_cost_route: Literal["local", "vlm", "none"] = Field(
+        "local", description="local = PyMuPDF4LLM layout mode with Tesseract OCR where a page has no text layer; "
+                             "vlm = an OpenAI-compatible vision endpoint (vlm_url); none = cheap route for all pages.")
+    vlm_url: str | None = Field(None, description="Base URL of an OpenAI-compatible API (…/v1) for the vlm route.")
+    vlm_model: str = Field("vlm", description="Model name sent to the vision endpoint.")
+    vlm_api_key: str | None = Field(None, description="Bearer token for the vision endpoint (or $S1_VLM_API_KEY).")
+    vlm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one vision request.")
+    render_dpi: int = Field(110, ge=50, le=400, description="DPI of page images sent to OCR / the vision endpoint.")
+    ocr_language: str = Field("eng", description="Tesseract language code(s) for OCR, e.g. 'eng+deu'.")
+    extract_figures: bool = Field(True, description="Write embedded images with their captions as figure files.")
+    min_figure_px: int = Field(96, ge=1, description="Images smaller than this (width or height, pixels) are skipped.")
+    dedup_min_chars: int = Field(
+        40, ge=1, description="Pages with fewer normalised characters are never treated as duplicates of each other.")
+    per_file_timeout_s: float = Field(
+        300.0, gt=0, description="A file still parsing after this long is killed and quarantined (pdf_timeout).")
+    max_memory_mb: int = Field(
+        2048, ge=32, description="Resident-memory limit of the parser process; a file over it is quarantined.")
+    files_per_task: int = Field(
+        4, ge=1, description="Files one parser process handles before it exits (PyMuPDF leaks; recycle often).")
+    max_pages: int = Field(20000, ge=1, description="Files with more pages are quarantined (pdf_too_many_pages).")
+
+    def cache_params(self) -> dict:
+        """The parameters that change a partition's output (resource limits and batching do not)."""
+        return self.model_dump(exclude={"per_file_timeout_s", "max_memory_mb", "files_per_task", "vlm_api_key",
+                                        "vlm_timeout_s"})

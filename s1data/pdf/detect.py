@@ -1,0 +1,88 @@
+"""PdfPageRouter: score each page's formula / symbol density and pick its parser route.
+
+Features (all in [0, 1] or chars per 1000 pt²), computed from one `page.get_text("dict")` pass that the cheap route
+needs anyway:
+- math_font_frac: share of characters set in math fonts (CMMI/CMSY/CMEX, MSAM/MSBM, STIX Math, Symbol, ...).
+- math_symbol_frac: share of characters in Unicode math blocks (operators, arrows, math alphanumerics).
+- bad_glyph_frac: share of characters outside the text encoding (U+FFFD, private use area, C0 controls).
+- text_density: characters per 1000 pt² of page; a page with images and almost no text is a scan.
+
+score = min(1, 2*math_font_frac + 3*math_symbol_frac + 4*bad_glyph_frac), or 1.0 for a scanned page.
+An ordinary LaTeX page with inline math scores ~0.05–0.3; a page of display equations or a broken font 0.5+.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+
+_MATH_FONT = re.compile(
+    r"(^|[+])(CM(MI|SY|EX|BSY|MIB)\d*|MSAM|MSBM|EUFM|EUSM|RSFS|STIX.*Math|.*Math(?!ematica)|Symbol|StandardSym|"
+    r"Mathematica|LMMath|TeXGyre.*Math|Cambria.?Math|esint|wasy|txsy|pxsy|MTSY|MTMI|MTEX|Euclid)",
+    re.IGNORECASE,
+)
+
+
+def is_math_font(name: str) -> bool:
+    return bool(_MATH_FONT.search(name or ""))
+
+
+def _is_math_symbol(cp: int) -> bool:
+    return (0x2200 <= cp <= 0x22FF or 0x2A00 <= cp <= 0x2AFF or 0x27C0 <= cp <= 0x27EF or 0x2980 <= cp <= 0x29FF
+            or 0x1D400 <= cp <= 0x1D7FF or 0x2190 <= cp <= 0x21FF or 0x2100 <= cp <= 0x214F)
+
+
+def _is_bad_glyph(cp: int) -> bool:
+    return cp == 0xFFFD or 0xE000 <= cp <= 0xF8FF or (cp < 0x20 and cp not in (9, 10, 13))
+
+
+@dataclass
+class PageFeatures:
+    n_chars: int
+    math_font_frac: float
+    math_symbol_frac: float
+    bad_glyph_frac: float
+    text_density: float
+    image_cover: float  # share of the page area covered by images
+    scanned: bool
+    score: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class PdfPageRouter:
+    """Scores pages and chooses `cheap` or the configured high-cost route."""
+
+    def __init__(self, threshold: float = 0.5, high_cost_route: str = "local", scan_density: float = 0.5,
+                 scan_image_cover: float = 0.5):
+        self.threshold = threshold
+        self.high_cost_route = high_cost_route
+        self.scan_density = scan_density
+        self.scan_image_cover = scan_image_cover
+
+    def features(self, spans: list[tuple[str, str]], page_area: float, image_cover: float) -> PageFeatures:
+        """spans: (font name, text) pairs of the page."""
+        n = math_font = math_sym = bad = 0
+        for font, text in spans:
+            k = len(text.strip())
+            n += k
+            if k and is_math_font(font):
+                math_font += k
+            for ch in text:
+                cp = ord(ch)
+                if _is_math_symbol(cp):
+                    math_sym += 1
+                elif _is_bad_glyph(cp):
+                    bad += 1
+        density = n / max(page_area / 1000.0, 1e-9)
+        scanned = density < self.scan_density and image_cover >= self.scan_image_cover
+        d = max(n, 1)
+        f = PageFeatures(n, math_font / d, math_sym / d, bad / d, density, image_cover, scanned, 0.0)
+        f.score = 1.0 if scanned else min(1.0, 2 * f.math_font_frac + 3 * f.math_symbol_frac + 4 * f.bad_glyph_frac)
+        return f
+
+    def route(self, f: PageFeatures) -> str:
+        if self.high_cost_route == "none" or f.score < self.threshold:
+            return "cheap"
+        return self.high_cost_route

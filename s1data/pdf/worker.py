@@ -1,0 +1,129 @@
+"""Recycled, bounded parser processes.
+
+`parse_batch` (called in a Dask worker) starts one fresh Python process per batch of files: PyMuPDF leaks memory in
+long-lived processes, so the process exits after `files_per_task` files. The parent watches the child:
+- a file still parsing after `per_file_timeout_s` -> child killed, file quarantined `pdf_timeout`, a new child
+  takes the rest of the batch;
+- the child's resident memory (polled at 20 Hz) over `max_memory_mb` -> killed, `pdf_memory_limit`;
+- the child dying on its own (segfault in MuPDF, OOM killer) -> `pdf_worker_crashed`.
+These three are *transient*: the partition is not committed, so a later run tries the file again. The child dies
+with its parent (PR_SET_PDEATHSIG), so a killed Dask worker leaves no orphan writing into a staging folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from s1data.pdf.config import PdfConfig
+
+TRANSIENT_REASONS = ("pdf_timeout", "pdf_memory_limit", "pdf_worker_crashed")
+
+
+def parse_batch(files: list[dict], config: PdfConfig) -> list[dict]:
+    """files: [{path, sha256, staging}] -> one summary per file (same order).
+
+    Each file is written to a fresh folder `<staging>/<attempt>/`, returned as `out_dir`.
+    """
+    import psutil
+
+    for f in files:
+        f["out_dir"] = str(Path(f["staging"]) / uuid.uuid4().hex[:8])
+    pending = list(files)
+    results: dict[str, dict] = {}
+    while pending:
+        job = json.dumps({"files": pending, "config": config.model_dump()})
+        proc = subprocess.Popen([sys.executable, "-m", "s1data.pdf.worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        proc.stdin.write(job)
+        proc.stdin.close()
+        ps = psutil.Process(proc.pid)
+        limit = config.max_memory_mb * 2**20
+        peak, started, failure = 0, time.monotonic(), None
+        done_count = 0
+        def collect() -> None:  # files finished so far, in order
+            nonlocal done_count, started
+            while done_count < len(pending) and (Path(pending[done_count]["out_dir"]) / "result.json").exists():
+                f = pending[done_count]
+                summary = json.loads((Path(f["out_dir"]) / "result.json").read_text())
+                summary["out_dir"] = f["out_dir"]
+                results[f["sha256"]] = summary
+                done_count += 1
+                started = time.monotonic()
+
+        while True:
+            collect()
+            if proc.poll() is not None:
+                collect()
+                if done_count < len(pending):
+                    failure = ("pdf_worker_crashed", f"parser process exited with code {proc.returncode}: "
+                               f"{(proc.stderr.read() or '')[-300:].strip()}")
+                break
+            try:
+                rss = ps.memory_info().rss
+            except psutil.Error:
+                rss = 0
+            peak = max(peak, rss)
+            if rss > limit:
+                failure = ("pdf_memory_limit", f"parser RSS {rss / 2**20:.0f} MiB > max_memory_mb="
+                                               f"{config.max_memory_mb}")
+            elif time.monotonic() - started > config.per_file_timeout_s:
+                failure = ("pdf_timeout", f"no result after per_file_timeout_s={config.per_file_timeout_s}")
+            if failure:
+                proc.kill()
+                proc.wait()
+                break
+            time.sleep(0.05)
+        for f in pending[:done_count]:
+            results[f["sha256"]].setdefault("peak_rss_mb", peak / 2**20)
+        if failure:
+            f = pending[done_count]
+            results[f["sha256"]] = {"source_uri": f.get("source_uri", f["path"]), "source_sha256": f["sha256"],
+                                    "status": "transient", "n_pages": 0, "routes": {}, "n_figures": 0,
+                                    "out_dir": None, "peak_rss_mb": peak / 2**20,
+                                    "quarantine": [{"source_uri": f.get("source_uri", f["path"]),
+                                                    "reason": failure[0], "detail": failure[1]}]}
+            done_count += 1
+        pending = pending[done_count:]
+    return [results[f["sha256"]] for f in files]
+
+
+def _die_with_parent() -> None:
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+def main() -> None:
+    _die_with_parent()
+    import resource
+
+    from s1data.pdf.parse import parse_pdf, write_result
+
+    job = json.loads(sys.stdin.read())
+    config = PdfConfig(**job["config"])
+    for f in job["files"]:
+        out = Path(f["out_dir"])
+        try:
+            summary = parse_pdf(f["path"], f["sha256"], out, config, source_uri=f.get("source_uri"))
+        except MemoryError:
+            summary = {"source_uri": f.get("source_uri", f["path"]), "source_sha256": f["sha256"],
+                       "status": "transient", "n_pages": 0, "routes": {}, "n_figures": 0,
+                       "quarantine": [{"source_uri": f.get("source_uri", f["path"]), "reason": "pdf_memory_limit",
+                                       "detail": "MemoryError in the parser"}]}
+            out.mkdir(parents=True, exist_ok=True)
+        summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        write_result(out, summary)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""train_tokenizer: byte-level BPE for text plus SMILES / protein / DNA sub-vocabularies in their own id ranges."""
+
+from __future__ import annotations
+
+import json
+import logging
+from itertools import islice
+from pathlib import Path
+from typing import Iterable
+
+from s1data.tokenizer.config import MODALITIES, TAGS, TokenizerConfig
+from s1data.tokenizer.detect import ScienceSpanDetector
+from s1data.tokenizer.dynamic import MANIFEST_FILE, MARKERS, tokenizer_fingerprint
+
+log = logging.getLogger(__name__)
+
+
+def _byte_level_bpe(use_regex: bool):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=use_regex)
+    tok.decoder = decoders.ByteLevel()
+    return tok
+
+
+def train_plain_bpe(texts: Iterable[str], vocab_size: int, special_tokens: list[str], min_frequency: int = 2):
+    """A GPT-2 style byte-level BPE (regex pre-tokenizer, no normaliser): the text path and the baseline."""
+    from tokenizers import pre_tokenizers, trainers
+
+    tok = _byte_level_bpe(use_regex=True)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special_tokens,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator(texts, trainer)
+    return tok
+
+
+def _train_science(pieces: list[str], vocab_size: int, config: TokenizerConfig):
+    """Sub-vocabulary over whole spans (no regex split, so merges may cross '(', '=', digits)."""
+    from tokenizers import pre_tokenizers, trainers
+
+    tok = _byte_level_bpe(use_regex=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=config.min_frequency,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  max_token_length=config.science_max_token_chars, show_progress=False)
+    tok.train_from_iterator(pieces, trainer)
+    return tok
+
+
+def _load_base(base_tokenizer: str | Path):
+    from tokenizers import Tokenizer
+
+    path = Path(base_tokenizer)
+    if path.is_dir():
+        path = path / "tokenizer.json"
+    tok = Tokenizer.from_file(str(path))
+    spec = json.loads(tok.to_str())
+    byte_level = "ByteLevel" in json.dumps(spec.get("pre_tokenizer")) and "ByteLevel" in json.dumps(spec.get("decoder"))
+    if spec["model"]["type"] != "BPE" or not byte_level:
+        raise ValueError(f"{path}: base tokenizer must be a byte-level BPE (GPT-2 / Llama-3 / Qwen / Intern-S1 "
+                         f"style); got model {spec['model']['type']} with byte_level={byte_level}. Train a new one "
+                         "instead (base_tokenizer=None).")
+    if spec.get("normalizer"):
+        log.warning("base tokenizer %s has a normaliser (%s): encode/decode round-trips only normalised text",
+                    path, spec["normalizer"].get("type"))
+    return tok
+
+
+def train_tokenizer(texts: Iterable[str], out_dir: str | Path, config: TokenizerConfig,
+                    base_tokenizer: str | Path | None = None) -> dict:
+    """Train (or extend `base_tokenizer`) and write the tokenizer artifact into out_dir; returns a summary."""
+    from tokenizers import AddedToken, Tokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    detector = ScienceSpanDetector(config)
+    pieces: dict[str, list[str]] = {"text": [], **{m: [] for m in MODALITIES}}
+    n_texts = 0
+    for text in islice(texts, config.max_training_texts):
+        n_texts += 1
+        for kind, s in detector.segments(text):
+            if kind != "special":
+                pieces[kind].append(s)
+    tags = [t for m in MODALITIES for t in TAGS[m]]
+
+    # Text vocabulary: ids [0, n_text).
+    if base_tokenizer is None:
+        text_tok = train_plain_bpe(pieces["text"], config.vocab_size, [config.eos_token, config.pad_token, *tags],
+                                   config.min_frequency)
+    else:
+        text_tok = _load_base(base_tokenizer)
+        missing = [t for t in [config.eos_token, config.pad_token, *tags] if text_tok.token_to_id(t) is None]
+        text_tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in missing])
+    spec = json.loads(text_tok.to_str())
+    n_text = 1 + max([*spec["model"]["vocab"].values(), *(t["id"] for t in spec["added_tokens"])])
+
+    # Scientific vocabularies: each range follows the previous one.
+    ranges = {"text": [0, n_text]}
+    sizes = {"smiles": config.smiles_vocab_size, "protein": config.protein_vocab_size, "dna": config.dna_vocab_size}
+    start = n_text
+    files = ["tokenizer.json"]
+    for modality in MODALITIES:
+        sub = _train_science(pieces[modality], sizes[modality], config)
+        local = sub.get_vocab()
+        if sorted(local.values()) != list(range(len(local))):
+            raise RuntimeError(f"{modality} sub-vocabulary ids are not contiguous")
+        for token, i in local.items():
+            spec["model"]["vocab"][MARKERS[modality] + token] = start + i
+        sub.save(str(out / f"{modality}.tokenizer.json"))
+        files.append(f"{modality}.tokenizer.json")
+        ranges[modality] = [start, start + len(local)]
+        start += len(local)
+    marker_class = "[" + "".join(MARKERS.values()) + "]"
+    spec["decoder"] = {"type": "Sequence", "decoders": [
+        {"type": "Replace", "pattern": {"Regex": marker_class}, "content": ""}, spec["decoder"]]}
+    combined = Tokenizer.from_str(json.dumps(spec))
+    combined.save(str(out / "tokenizer.json"))
+
+    special_ids = {t: combined.token_to_id(t) for t in [config.eos_token, config.pad_token, *tags]}
+    (out / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "eos_token": config.eos_token, "pad_token": config.pad_token,
+        "clean_up_tokenization_spaces": False, "model_max_length": 1_000_000_000}, indent=2))
+    files.append("tokenizer_config.json")
+    manifest = {
+        "format": "s1-dynamic-tokenizer-1", "vocab_size": start, "ranges": ranges, "special_token_ids": special_ids,
+        "markers": MARKERS, "config": config.model_dump(), "files": [*files, MANIFEST_FILE],
+        "base_tokenizer": str(base_tokenizer) if base_tokenizer is not None else None,
+    }
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=True))
+
+    span_counts = {k: len(v) for k, v in pieces.items()}
+    chars = {k: sum(map(len, v)) for k, v in pieces.items()}
+    log.info("tokenizer trained on %d texts: spans %s", n_texts, span_counts)
+    return {
+        "vocab_size": start,
+        "vocab_sizes": {k: b - a for k, (a, b) in ranges.items()},
+        "ranges": ranges,
+        "special_token_ids": special_ids,
+        "eos_id": special_ids[config.eos_token],
+        "pad_id": special_ids[config.pad_token],
+        "files": manifest["files"],
+        "training_texts": n_texts,
+        "training_spans": span_counts,
+        "training_chars": chars,
+        "fingerprint": tokenizer_fingerprint(out),
+    }

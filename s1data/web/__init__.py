@@ -1,0 +1,7 @@
+"""Web mining: WARC/ARC records → main-content page rows; per-domain keep/drop decisions."""
+
+from s1data.web.extractor import ExtractionRefused, extract_main_text, extract_main_text_and_title
+from s1data.web.warc_reader import PAGE_SCHEMA, WarcReader, WebConfig, read_warc
+
+__all__ = ["PAGE_SCHEMA", "ExtractionRefused", "WarcReader", "WebConfig", "extract_main_text",
+           "extract_main_text_and_title", "read_warc"]

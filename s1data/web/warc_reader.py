@@ -1,0 +1,292 @@
+"""WARC / ARC files → main-content page rows, with every unusable record as a quarantine row.
+
+`read_warc(path, config)` reads WARC 0.17–1.1 and ARC files, gzip (per-record members *or* one single gzip
+stream) or plain. It keeps HTML `response` / `resource` records with an OK status, decodes the charset
+(`decode.py`), extracts the main content (`extractor.py`) and returns a pyarrow table with `PAGE_SCHEMA` plus
+a list of quarantine dicts `{source_uri, reason, detail}`.
+
+Bounds: a record's payload is read at most `max_html_bytes` (+1 to detect overflow), content-encoding
+decompression is capped by the same number (gzip bombs), and extraction runs under a wall-clock timer of
+`record_timeout_s` where the platform allows (SIGALRM in the main thread), otherwise the size and DOM-node caps
+are the bound. A file that stops parsing mid-way keeps its earlier rows and quarantines the rest with
+`warc_malformed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gzip
+import hashlib
+import io
+import logging
+import signal
+import threading
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pyarrow as pa
+from pydantic import BaseModel, Field
+
+from s1data.web.decode import decode_html
+from s1data.web.extractor import ExtractionRefused, extract_main_text_and_title
+
+log = logging.getLogger(__name__)
+
+PAGE_SCHEMA = pa.schema([
+    ("doc_id", pa.string()),
+    ("source_uri", pa.string()),
+    ("source_sha256", pa.string()),
+    ("source_kind", pa.string()),
+    ("url", pa.string()),
+    ("domain", pa.string()),
+    ("fetch_date", pa.timestamp("us", tz="UTC")),
+    ("title", pa.string()),
+    ("text", pa.string()),
+    ("lang", pa.string()),
+])
+
+_HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml+xhtml")
+
+
+class WebConfig(BaseModel):
+    """How WARC/ARC records become page rows."""
+
+    max_html_bytes: int = Field(5_000_000, description="Largest HTML payload (after content-decoding) we parse; "
+                                "larger → `html_too_large`.")
+    max_dom_nodes: int = Field(200_000, description="Pages whose DOM has more element nodes → `html_too_large`.")
+    record_timeout_s: float = Field(5.0, description="Wall-clock bound on decoding + extracting one record "
+                                    "(→ `web_timeout`); enforced with SIGALRM in the main thread.")
+    max_replacement_ratio: float = Field(0.01, description="Share of U+FFFD replacement characters in the decoded "
+                                         "page above which it is `web_decode_error`.")
+    min_text_chars: int = Field(1, description="Extracted main text shorter than this → `web_no_main_content`.")
+    quarantine_non_html: bool = Field(True, description="Record non-HTML responses as `warc_not_html` (off: skip "
+                                      "them silently; request/warcinfo/metadata/revisit records are always skipped).")
+    detect_lang: bool = Field(True, description="Fill `lang` with resiliparse's fast language detector.")
+    min_lang_chars: int = Field(20, description="Texts shorter than this get lang = null.")
+    skip_digest_check: bool = Field(False, description="Do not verify WARC block/payload digests.")
+
+
+# ------------------------------------------------------------------------------------------------------------ helpers
+class RecordTimeout(Exception):
+    """Raised inside a record's processing when `record_timeout_s` elapses."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float):
+    """Raise RecordTimeout in the block after `seconds` (main thread on POSIX only; no-op elsewhere)."""
+    if (seconds is None or seconds <= 0 or threading.current_thread() is not threading.main_thread()
+            or not hasattr(signal, "setitimer")):
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise RecordTimeout(f"record took longer than {seconds}s")
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def url_domain(url: str | None) -> str | None:
+    """Lower-cased host of a URL without port and a leading `www.`; None when there is no host."""
+    if not url:
+        return None
+    try:
+        host = urlsplit(url.strip()).hostname
+    except ValueError:
+        return None
+    if not host:
+        return None
+    host = host.lower().rstrip(".")
+    return host[4:] if host.startswith("www.") else host
+
+
+def _parse_date(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    v = value.strip()
+    try:
+        if len(v) >= 14 and v[:14].isdigit():  # ARC style 20140216050221
+            return dt.datetime.strptime(v[:14], "%Y%m%d%H%M%S").replace(tzinfo=dt.timezone.utc)
+        d = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        return d if d.tzinfo else d.replace(tzinfo=dt.timezone.utc)
+    except ValueError:
+        return None
+
+
+def make_doc_id(url: str, payload_sha256: str) -> str:
+    """Stable id of a web page: sha256 over (url, payload sha256), 32 hex chars."""
+    return hashlib.sha256(f"web\0{url}\0{payload_sha256}".encode()).hexdigest()[:32]
+
+
+def _decode_content(raw: bytes, http_headers, limit: int) -> bytes:
+    """Undo chunked transfer-encoding and gzip/deflate/br content-encoding, reading at most limit+1 bytes."""
+    from warcio.bufferedreaders import BufferedReader, ChunkedDataReader
+
+    enc = (http_headers.get_header("content-encoding") or "").lower().strip() or None
+    if enc and enc not in BufferedReader.get_supported_decompressors():
+        enc = None
+    te = (http_headers.get_header("transfer-encoding") or "").lower()
+    src = io.BytesIO(raw)
+    if "chunked" in te:
+        stream = ChunkedDataReader(src, decomp_type=enc)
+    elif enc:
+        stream = BufferedReader(src, decomp_type=enc)
+    else:
+        return raw[: limit + 1]
+    return stream.read(limit + 1)
+
+
+# --------------------------------------------------------------------------------------------------------- the block
+class WarcReader:
+    """Reads one WARC/ARC file into page rows and quarantine rows (see module docstring)."""
+
+    def __init__(self, config: WebConfig | None = None):
+        self.config = config or WebConfig()
+        self.stats: Counter = Counter()
+
+    def read(self, path: str | Path) -> tuple[pa.Table, list[dict]]:
+        path = str(path)
+        rows: list[dict] = []
+        quarantine: list[dict] = []
+        try:
+            self._read_stream(path, open(path, "rb"), rows, quarantine, offset_prefix="")
+        except _NonChunkedGzip:
+            # One gzip stream around the whole file (not per-record members): re-read it decompressed. Offsets
+            # then refer to the decompressed stream and are written `path#gz:OFFSET`.
+            rows.clear()
+            quarantine.clear()
+            self.stats["warc_non_chunked_gzip_files"] += 1
+            self._read_stream(path, gzip.open(path, "rb"), rows, quarantine, offset_prefix="gz:")
+        except OSError as e:
+            quarantine.append({"source_uri": path, "reason": "warc_unreadable", "detail": str(e)[:500]})
+        for q in quarantine:
+            self.stats[q["reason"]] += 1
+        self.stats["pages"] += len(rows)
+        return pa.Table.from_pylist(rows, schema=PAGE_SCHEMA), quarantine
+
+    def _read_stream(self, path, fh, rows, quarantine, offset_prefix):
+        from warcio.archiveiterator import ArchiveIterator
+        from warcio.exceptions import ArchiveLoadFailed
+
+        cfg = self.config
+        with fh:
+            it = ArchiveIterator(fh, arc2warc=True, check_digests=not cfg.skip_digest_check)
+            offset = 0
+            try:
+                for record in it:
+                    offset = it.offset
+                    uri = f"{path}#{offset_prefix}{offset}"
+                    try:
+                        row = self._record(record, uri)
+                    except _Quarantine as q:
+                        quarantine.append({"source_uri": uri, "reason": q.reason, "detail": q.detail[:500]})
+                        continue
+                    if row is not None:
+                        rows.append(row)
+            except ArchiveLoadFailed as e:
+                if "non-chunked gzip" in str(e) and not offset_prefix:
+                    raise _NonChunkedGzip() from e
+                quarantine.append({"source_uri": f"{path}#{offset_prefix}{it.offset}", "reason": "warc_malformed",
+                                   "detail": " ".join(str(e).split())[:500]})
+            except (ValueError, EOFError, OSError, UnicodeDecodeError, IndexError, KeyError) as e:
+                # zlib.error is an Exception subclass not in that list; caught below.
+                quarantine.append({"source_uri": f"{path}#{offset_prefix}{it.offset}", "reason": "warc_malformed",
+                                   "detail": f"{type(e).__name__}: {e}"[:500]})
+            except Exception as e:  # noqa: BLE001 — zlib.error and friends from a corrupt stream are data, not bugs
+                if type(e).__module__ not in ("zlib", "brotli", "warcio.exceptions"):
+                    raise
+                quarantine.append({"source_uri": f"{path}#{offset_prefix}{it.offset}", "reason": "warc_malformed",
+                                   "detail": f"{type(e).__name__}: {e}"[:500]})
+
+    def _record(self, record, uri: str) -> dict | None:
+        cfg = self.config
+        if record.rec_type not in ("response", "resource"):
+            self.stats[f"skipped_{record.rec_type}"] += 1
+            return None
+        http = record.http_headers
+        if record.rec_type == "response":
+            if http is None:
+                raise _Quarantine("warc_malformed", "response record without HTTP headers")
+            status = http.get_statuscode() or ""
+            if not status.startswith("2"):
+                raise _Quarantine("warc_http_status", f"HTTP status {status!r}")
+            content_type = http.get_header("content-type") or ""
+        else:
+            content_type = record.rec_headers.get_header("content-type") or ""
+        url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+        raw = record.raw_stream.read(cfg.max_html_bytes + 1)
+        if len(raw) > cfg.max_html_bytes:
+            raise _Quarantine("html_too_large", f"payload over {cfg.max_html_bytes} bytes")
+        remaining = getattr(record.raw_stream, "limit", 0) or 0
+        if remaining > 0:
+            raise _Quarantine("warc_truncated", f"record ended {remaining} bytes before its Content-Length")
+        record.raw_stream.read()  # let the digest checker see the end of the block
+        checker = getattr(record, "digest_checker", None)
+        if checker is not None and checker.passed is False:
+            raise _Quarantine("warc_truncated", "digest mismatch (record cut or Content-Length wrong): "
+                              + "; ".join(checker.problems))
+        mime = content_type.split(";")[0].strip().lower()
+        sniff = raw[:512].lstrip().lower()
+        looks_html = sniff.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) and b"<html" in raw[:4096].lower()
+        if mime not in _HTML_TYPES and not (mime in ("", "text/plain", "application/octet-stream") and looks_html):
+            raise _Quarantine("warc_not_html", f"content-type {content_type!r}")
+        source_sha256 = hashlib.sha256(raw).hexdigest()
+        try:
+            with time_limit(cfg.record_timeout_s):
+                try:
+                    body = _decode_content(raw, http, cfg.max_html_bytes) if http is not None else raw
+                except Exception as e:  # noqa: BLE001 — corrupt gzip/brotli payloads are data
+                    raise _Quarantine("web_content_decoding_error", f"{type(e).__name__}: {e}") from e
+                if len(body) > cfg.max_html_bytes:
+                    raise _Quarantine("html_too_large", f"decoded payload over {cfg.max_html_bytes} bytes")
+                html, route, n_bad = decode_html(body, content_type)
+                self.stats[f"charset_{route}"] += 1
+                if n_bad > cfg.max_replacement_ratio * max(len(html), 1):
+                    raise _Quarantine("web_decode_error", f"{n_bad} undecodable characters via {route}")
+                try:
+                    text, title = extract_main_text_and_title(html, url=url, max_nodes=cfg.max_dom_nodes)
+                except ExtractionRefused as e:
+                    raise _Quarantine("html_too_large", str(e)) from e
+                lang = None
+                if cfg.detect_lang and len(text) >= cfg.min_lang_chars:
+                    from resiliparse.parse.lang import detect_fast
+
+                    lang = detect_fast(text[:5000])[0]
+        except RecordTimeout as e:
+            raise _Quarantine("web_timeout", str(e)) from e
+        if len(text.strip()) < cfg.min_text_chars:
+            raise _Quarantine("web_no_main_content", f"extracted {len(text.strip())} chars")
+        return {
+            "doc_id": make_doc_id(url, source_sha256),
+            "source_uri": uri,
+            "source_sha256": source_sha256,
+            "source_kind": "web",
+            "url": url,
+            "domain": url_domain(url),
+            "fetch_date": _parse_date(record.rec_headers.get_header("WARC-Date")),
+            "title": title,
+            "text": text,
+            "lang": lang,
+        }
+
+
+class _Quarantine(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(reason)
+        self.reason, self.detail = reason, detail
+
+
+class _NonChunkedGzip(Exception):
+    pass
+
+
+def read_warc(path: str | Path, config: WebConfig | None = None) -> tuple[pa.Table, list[dict]]:
+    """Read one WARC/ARC file (gzip or not) → (page rows with PAGE_SCHEMA, quarantine dicts)."""
+    return WarcReader(config).read(path)

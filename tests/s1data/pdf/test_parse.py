@@ -1,0 +1,74 @@
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from s1data.pdf import PdfConfig, parse_pdf
+from s1data.pdf import parse as parse_mod
+from storage import file_sha256
+from tests.pdfzoo import make_zoo
+
+
+def _parse(path, tmp_path, **cfg):
+    out = tmp_path / "out"
+    s = parse_pdf(path, file_sha256(path), out, PdfConfig(**cfg))
+    return s, pq.read_table(out / "pages.parquet").to_pylist(), pq.read_table(out / "figures.parquet").to_pylist()
+
+
+@pytest.mark.parametrize("name,reason", [
+    ("encrypted", "pdf_encrypted"), ("empty", "pdf_empty"), ("zero_pages", "pdf_zero_pages"),
+    ("not_a_pdf", "pdf_not_a_pdf"), ("truncated", "pdf_truncated"),
+])
+def test_bad_input_is_quarantined_with_its_reason(tmp_path, shared_pdfs, name, reason):
+    zoo = make_zoo(tmp_path / "zoo", shared_pdfs[0])
+    s, pages, _ = _parse(zoo[name], tmp_path)
+    assert s["status"] == "quarantined"
+    assert [q["reason"] for q in s["quarantine"]] == [reason]
+    assert pages == []
+
+
+def test_every_page_of_a_real_paper_is_one_row_keyed_by_sha_and_one_based_page_no(tmp_path, shared_data):
+    path = shared_data / "pdf" / "1001._0908.0054.pdf"
+    s, pages, _ = _parse(path, tmp_path)
+    assert s["status"] == "ok" and s["n_pages"] == 4
+    assert [p["page_no"] for p in pages] == [1, 2, 3, 4]
+    assert {p["source_sha256"] for p in pages} == {file_sha256(path)}
+    assert all(p["source_kind"] == "pdf" and p["parser_route"] == "cheap" for p in pages)
+    assert "CMB" in pages[1]["text"]
+
+
+def test_the_scanned_page_takes_the_high_cost_route_and_gets_ocr_text(tmp_path, shared_data):
+    s, pages, _ = _parse(shared_data / "pdf" / "two_pages.pdf", tmp_path)
+    first = pages[0]
+    assert first["scanned"] and first["route_score"] == 1.0 and first["parser_route"] == "local"
+    assert len(first["text"].strip()) > 50  # OCR found text where the text layer had none
+    assert pages[1]["parser_route"] == "cheap"
+
+
+def test_figures_are_extracted_with_their_captions(tmp_path, shared_data):
+    s, _, figures = _parse(shared_data / "pdf" / "1001._0908.0054.pdf", tmp_path)
+    captions = [f["caption"] for f in figures if f["caption"]]
+    assert any(c.startswith("Figure 1:") for c in captions)
+    for f in figures:
+        assert (tmp_path / "out" / f["file"]).stat().st_size > 0
+
+
+def test_a_page_that_raises_is_quarantined_and_the_other_pages_are_kept(tmp_path, shared_data, monkeypatch):
+    real = parse_mod._cheap_text
+
+    def flaky(page):
+        if page.number == 1:
+            raise RuntimeError("corrupt content stream")
+        return real(page)
+
+    monkeypatch.setattr(parse_mod, "_cheap_text", flaky)
+    s, pages, _ = _parse(shared_data / "pdf" / "1001._0908.0054.pdf", tmp_path)
+    assert [p["page_no"] for p in pages] == [1, 3, 4]
+    assert [(q["reason"], q["source_uri"].endswith("#page=2")) for q in s["quarantine"]] == [("pdf_page_error", True)]
+
+
+def test_a_failing_high_cost_route_falls_back_to_cheap_text_with_a_reason(tmp_path, shared_data):
+    s, pages, _ = _parse(shared_data / "pdf" / "two_pages.pdf", tmp_path, high_cost_route="vlm",
+                         vlm_url="http://127.0.0.1:9/v1", vlm_timeout_s=2)
+    assert pages[0]["parser_route"] == "cheap_fallback"
+    assert s["quarantine"][0]["reason"] == "pdf_vlm_route_error"
