@@ -115,16 +115,17 @@ class Manifest:
             try:
                 con = duckdb.connect(str(self.path), read_only=self.read_only)
                 break
-            except duckdb.IOException as e:  # another process holds the write lock
-                if "lock" not in str(e).lower() or time.monotonic() > deadline:
+            except duckdb.Error as e:  # another process holds the write lock, or this one has it open otherwise
+                busy = any(k in str(e).lower() for k in ("lock", "already attached", "different configuration"))
+                if not busy:
+                    raise ManifestError(f"cannot open manifest {self.path}: {e}") from e
+                if time.monotonic() > deadline:
                     raise ManifestError(
                         f"manifest {self.path} is locked by another process ({e}); "
                         "wait for the running flow to finish its write, or close the other duckdb session"
                     ) from e
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
-            except duckdb.Error as e:
-                raise ManifestError(f"cannot open manifest {self.path}: {e}") from e
         try:
             yield con
         finally:

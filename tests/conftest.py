@@ -11,6 +11,9 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 # Prefect must see these before it is imported by any test module.
+import tempfile  # noqa: E402
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="s1-test-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")

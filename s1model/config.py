@@ -1,0 +1,124 @@
+"""Configs for Qwen3-MoE continued pretraining, and the named recipes (tiny, demo, s1_ref).
+
+The same pydantic models are the flows' parameters: every field has a description and a default, so the Prefect UI
+form is the documentation. A recipe is a function returning a config; override fields with `model_copy(update=...)`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class ModelConfig(BaseModel):
+    """Architecture of a Qwen3-MoE decoder built from scratch (ignored except `vocab_size` when `init_from` is set)."""
+
+    vocab_size: int = Field(32000, description="Vocabulary size of the tokenizer the shards were made with. With "
+                            "init_from, a larger value resizes the checkpoint's embeddings (mean + noise rows).")
+    hidden_size: int = Field(2048, description="Model width D.")
+    num_layers: int = Field(12, description="Decoder layers; every layer is a MoE layer.")
+    num_heads: int = Field(16, description="Query heads.")
+    num_kv_heads: int = Field(4, description="Key/value heads (grouped-query attention).")
+    head_dim: int = Field(128, description="Width of one attention head.")
+    num_experts: int = Field(8, description="Routed experts per MoE layer E.")
+    top_k: int = Field(2, description="Experts each token is routed to K.")
+    moe_intermediate_size: int = Field(2048, description="Hidden width F of one expert's SwiGLU MLP.")
+    norm_topk_prob: bool = Field(True, description="Renormalise the top-k router probabilities to sum to 1 "
+                                 "(Qwen3-30B-A3B does; AutoEP is told to match).")
+    rope_theta: float = Field(1_000_000.0, description="RoPE base.")
+    max_position_embeddings: int = Field(32768, description="Longest position the RoPE tables are sized for.")
+    rms_norm_eps: float = Field(1e-6, description="RMSNorm epsilon.")
+    initializer_range: float = Field(0.02, description="Std of the normal init of fresh weights.")
+    tie_word_embeddings: bool = Field(False, description="Share input embedding and lm_head weights.")
+
+
+class PretrainConfig(BaseModel):
+    """Everything `s1model.train.pretrain` needs besides the shard paths and the output directory."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig, description="Architecture (used when init_from is None).")
+    init_from: str | None = Field(None, description="Hugging Face checkpoint directory (config.json + safetensors) "
+                                  "of a Qwen3-MoE model to continue from; None builds model from its config.")
+    embedding_init_noise: float = Field(0.02, description="New embedding rows = mean of old rows + N(0, (this x "
+                                        "per-dimension std of old rows)^2).")
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field(
+        "sdpa", description="Attention kernel. All honour document masking through per-document position ids.")
+    document_masking: bool = Field(True, description="Tokens attend only within their own document of a packed "
+                                   "row, RoPE positions restart per document, and no loss across a boundary.")
+
+    seq_len: int = Field(2048, description="Tokens per row; must equal the shards' s1.seq_len metadata.")
+    micro_batch_size: int = Field(4, description="Rows per data-parallel rank per forward (after warm-up).")
+    gradient_accumulation_steps: int = Field(1, description="Micro-batches per optimizer step.")
+    batch_warmup_start: int | None = Field(None, description="Rows per rank per micro-batch at step 0; ramps "
+                                           "linearly to micro_batch_size over batch_warmup_steps. None: no warm-up.")
+    batch_warmup_steps: int = Field(0, description="Optimizer steps of the batch-size warm-up.")
+    length_balanced: bool = Field(True, description="Deal each global batch's rows to data-parallel ranks so that "
+                                  "attention work (sum of squared document lengths) is balanced.")
+    max_steps: int = Field(1000, description="Optimizer steps to train for.")
+    seed: int = Field(0, description="Seeds model init and the data order (a permutation per epoch).")
+
+    lr: float = Field(3e-4, description="Peak learning rate.")
+    warmup_steps: int = Field(100, description="Linear LR warm-up steps (WSD 'W').")
+    decay_fraction: float = Field(0.2, ge=0.0, le=1.0, description="Fraction of max_steps at the end spent "
+                                  "decaying (WSD 'D'); the rest is stable at the peak ('S').")
+    decay_shape: Literal["linear", "cosine", "1-sqrt"] = Field("1-sqrt", description="Shape of the WSD decay.")
+    min_lr_ratio: float = Field(0.1, description="LR at the end of the decay, as a fraction of the peak.")
+    weight_decay: float = Field(0.1, description="AdamW decoupled weight decay on matrices (not norms/biases).")
+    betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas.")
+    grad_clip: float = Field(1.0, description="Clip the global gradient norm to this (0 disables).")
+    aux_loss_coef: float = Field(1e-3, description="Weight of the Switch load-balancing loss.")
+    z_loss_coef: float = Field(1e-3, description="Weight of the ST-MoE router z-loss.")
+
+    zero_stage: Literal[0, 1, 2, 3] = Field(1, description="DeepSpeed ZeRO stage.")
+    dtype: Literal["auto", "bf16", "fp32"] = Field("auto", description="Training precision; auto is bf16 on CUDA "
+                                                   "and fp32 on CPU.")
+    activation_checkpointing: bool = Field(False, description="Recompute each decoder layer in the backward pass.")
+    expert_parallel: Literal["autoep", "none"] = Field("autoep", description="autoep: DeepSpeed AutoEP replaces "
+                                                       "the HF MoE blocks (preset qwen3_moe); none: plain HF blocks.")
+    ep_size: int = Field(1, description="Ranks one layer's experts are spread over (divides world size and E).")
+
+    checkpoint_every: int = Field(100, ge=0, description="Save a DeepSpeed checkpoint every N optimizer steps "
+                                  "and at the last step; 0 saves none (benchmarks).")
+    export_hf: bool = Field(True, description="Write a Hugging Face export of the final weights to out_dir/hf.")
+    peak_flops: float = Field(989e12, description="Peak FLOP/s of one device for MFU (H100 SXM dense bf16).")
+
+    @model_validator(mode="after")
+    def _check(self) -> "PretrainConfig":
+        m = self.model
+        if m.num_experts % self.ep_size:
+            raise ValueError(f"ep_size={self.ep_size} must divide num_experts={m.num_experts}; pick a divisor.")
+        if self.batch_warmup_start is not None and not 1 <= self.batch_warmup_start <= self.micro_batch_size:
+            raise ValueError("batch_warmup_start must be in [1, micro_batch_size]; set it lower or None.")
+        if self.seq_len > m.max_position_embeddings:
+            raise ValueError(f"seq_len={self.seq_len} exceeds max_position_embeddings="
+                             f"{m.max_position_embeddings}; raise the latter.")
+        if self.expert_parallel == "none" and self.ep_size != 1:
+            raise ValueError("ep_size > 1 needs expert_parallel='autoep'.")
+        return self
+
+
+def tiny() -> PretrainConfig:
+    """CPU test size: D=64, 2 layers, 4 experts top-2, seq 64; a step takes well under a second."""
+    return PretrainConfig(
+        model=ModelConfig(vocab_size=256, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=16,
+                          num_experts=4, top_k=2, moe_intermediate_size=32, max_position_embeddings=256),
+        seq_len=64, micro_batch_size=2, max_steps=8, lr=3e-3, warmup_steps=2, decay_fraction=0.25,
+        checkpoint_every=4, zero_stage=1, dtype="fp32", peak_flops=1e12)
+
+
+def demo() -> PretrainConfig:
+    """`s1 demo` size on CPU: D=128, 4 layers, 8 experts top-2, seq 256, a few minutes of training."""
+    return PretrainConfig(
+        model=ModelConfig(vocab_size=32000, hidden_size=128, num_layers=4, num_heads=4, num_kv_heads=2, head_dim=32,
+                          num_experts=8, top_k=2, moe_intermediate_size=128, max_position_embeddings=1024),
+        seq_len=256, micro_batch_size=4, batch_warmup_start=1, batch_warmup_steps=10, max_steps=50, lr=2e-3,
+        warmup_steps=5, checkpoint_every=25, zero_stage=1, dtype="auto", peak_flops=1e12)
+
+
+def s1_ref() -> PretrainConfig:
+    """The issue's reference: vocab 32000, D=2048, 12 layers, 16x128 heads, 4 KV, 8 experts top-2, F=2048,
+    seq 2048, micro-batch 4, bf16 -- 1.47B total, 559M active parameters."""
+    return PretrainConfig(model=ModelConfig(), seq_len=2048, micro_batch_size=4, dtype="bf16", zero_stage=1)
+
+
+RECIPES = {"tiny": tiny, "demo": demo, "s1_ref": s1_ref}

@@ -1,0 +1,132 @@
+"""Checkpoint conversion: AutoEP / DeepSpeed weights → Hugging Face Qwen3-MoE layout.
+
+AutoEP names, per MoE layer (F = moe_intermediate_size, D = hidden):
+  mlp.router.gate.weight [E, D]       → mlp.gate.weight [E, D]          (mlp.gate.gate.weight is an alias: dropped)
+  mlp.experts.w1 [E_local, F, D] (gate) ┐
+  mlp.experts.w3 [E_local, F, D] (up)   ┘→ mlp.experts.gate_up_proj [E, 2F, D] = cat(w1, w3) along F
+  mlp.experts.w2 [E_local, D, F]      → mlp.experts.down_proj [E, D, F]
+A DeepSpeed checkpoint (ZeRO 0-2) keeps dense weights in mp_rank_00_model_states.pt and expert e of layer l in
+layer_{l}_expert_{e}_mp_rank_00_model_states.pt under `...experts.w{1,2,3}.{e}`.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+
+import torch
+from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
+
+HF_CONFIG_NAME = "hf_config.json"  # written by the trainer next to its DeepSpeed checkpoints
+_EXPERT_KEY = re.compile(r"^(?P<prefix>.*\.mlp\.experts)\.(?P<w>w[123])\.(?P<e>\d+)$")
+
+
+def _to_hf(dense: dict[str, torch.Tensor], experts: dict[str, dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """dense: non-expert tensors by AutoEP name; experts: {"<layer>.mlp.experts": {"w1"|"w2"|"w3": [E, ...]}}."""
+    out = {}
+    for name, t in dense.items():
+        if name.endswith(".mlp.gate.gate.weight") or re.search(r"\.mlp\.experts\.w[123](\.\d+)?$", name):
+            continue
+        out[name.replace(".mlp.router.gate.weight", ".mlp.gate.weight")] = t
+    for prefix, w in experts.items():
+        out[f"{prefix}.gate_up_proj"] = torch.cat([w["w1"], w["w3"]], dim=1).contiguous()
+        out[f"{prefix}.down_proj"] = w["w2"].contiguous()
+    return out
+
+
+def _save(state: dict[str, torch.Tensor], hf_cfg: Qwen3MoeConfig, out_dir: str, dtype: torch.dtype) -> str:
+    """Materialise a Qwen3MoeForCausalLM around `state` (meta-device init, no second copy) and save_pretrained."""
+    with torch.device("meta"):
+        model = Qwen3MoeForCausalLM(hf_cfg)
+    expected = set(model.state_dict())
+    state = {k: v.detach().to("cpu", dtype) for k, v in state.items() if k in expected}
+    if hf_cfg.tie_word_embeddings:
+        state.setdefault("lm_head.weight", state["model.embed_tokens.weight"])
+    missing = expected - set(state)
+    if missing:
+        raise ValueError(f"export is missing {sorted(missing)[:5]}; was the checkpoint written by s1model.train?")
+    model.load_state_dict(state, assign=True, strict=True)
+    model.model.rotary_emb = type(model.model.rotary_emb)(hf_cfg)  # rebuild non-persistent RoPE buffers off meta
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir)
+    return out_dir
+
+
+def _from_engine(engine) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    """Full weights of a live engine; a collective: every rank must call it (ZeRO-3 gather, EP all-gather)."""
+    import deepspeed
+    from deepspeed.utils import groups
+
+    module = engine.module
+    params = list(module.parameters())
+    ctx = deepspeed.zero.GatheredParameters(params) if engine.zero_optimization_stage() == 3 else _nullcontext()
+    dense, experts = {}, {}
+    with ctx:
+        for name, t in module.state_dict().items():
+            m = re.match(r"^(?P<prefix>.*\.mlp\.experts)\.(?P<w>w[123])$", name)
+            if m is None:
+                dense[name] = t.detach().clone()
+                continue
+            local_EXY = t.detach().contiguous()
+            ep_size = getattr(engine, "_autoep_folding_spec", None)
+            ep_size = ep_size.ep_size if ep_size is not None else 1
+            if ep_size > 1:  # experts of EP rank r are the r-th contiguous block of E / ep_size
+                group = groups._get_expert_parallel_group(f"ep_size_{ep_size}")
+                parts = [torch.empty_like(local_EXY) for _ in range(ep_size)]
+                torch.distributed.all_gather(parts, local_EXY, group=group)
+                local_EXY = torch.cat(parts)
+            experts.setdefault(m["prefix"], {})[m["w"]] = local_EXY.clone()
+    return dense, experts
+
+
+class _nullcontext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _from_dir(ckpt_dir: str, tag: str | None) -> tuple[dict, dict]:
+    """Weights of a ZeRO 0-2 DeepSpeed checkpoint directory (root with `latest`, or a tag folder)."""
+    if tag is None and os.path.exists(os.path.join(ckpt_dir, "latest")):
+        tag = open(os.path.join(ckpt_dir, "latest")).read().strip()
+    folder = os.path.join(ckpt_dir, tag) if tag else ckpt_dir
+    states = torch.load(os.path.join(folder, "mp_rank_00_model_states.pt"), map_location="cpu", weights_only=False)
+    dense = states["module"]
+    if any(t.numel() == 0 for t in dense.values()):
+        raise ValueError(f"{folder} is a ZeRO-3 checkpoint (partitioned weights); export it from the live engine: "
+                         "export_hf(engine, out_dir), which s1model.train.pretrain does at the end of training.")
+    per_expert: dict[str, dict[str, dict[int, torch.Tensor]]] = {}
+    for path in glob.glob(os.path.join(folder, "layer_*_expert_*_mp_rank_00_model_states.pt")):
+        for key, t in torch.load(path, map_location="cpu", weights_only=False).items():
+            m = _EXPERT_KEY.match(key)
+            if m:
+                per_expert.setdefault(m["prefix"], {}).setdefault(m["w"], {})[int(m["e"])] = t
+    experts = {p: {w: torch.stack([byid[e] for e in sorted(byid)]) for w, byid in ws.items()}
+               for p, ws in per_expert.items()}
+    return dense, experts
+
+
+def export_hf(source, out_dir: str, hf_config: Qwen3MoeConfig | None = None, tag: str | None = None,
+              dtype: torch.dtype | None = None) -> str:
+    """Write `out_dir` (config.json + safetensors) loadable by `AutoModelForCausalLM.from_pretrained`.
+
+    source: a live DeepSpeed engine (collective: call on every rank; rank 0 writes) or a DeepSpeed checkpoint
+    directory of ZeRO stage 0-2 (its `hf_config.json` gives the architecture unless hf_config is passed).
+    Weights are saved in `dtype` (default: the dtype they were trained in). Returns out_dir.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        dense, experts = _from_dir(str(source), tag)
+        if hf_config is None:
+            hf_config = Qwen3MoeConfig.from_json_file(os.path.join(source, HF_CONFIG_NAME))
+        rank = 0
+    else:
+        dense, experts = _from_engine(source)
+        hf_config = hf_config or source.module.config
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    if rank != 0:
+        return out_dir
+    dtype = dtype or next(iter(dense.values())).dtype
+    return _save(_to_hf(dense, experts), hf_config, out_dir, dtype)

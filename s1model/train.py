@@ -1,0 +1,140 @@
+"""Continued pretraining of a Qwen3-MoE under DeepSpeed: `pretrain(config, shard_paths, out_dir)`.
+
+One optimizer step = gradient_accumulation_steps micro-batches per rank; each micro-batch is a forward with
+per-document position ids (document masking), LM loss + aux_loss_coef x load-balance + z_loss_coef x z-loss, and
+`engine.backward` / `engine.step` (DeepSpeed clips, steps AdamW and the WSD LambdaLR at the boundary). Values stay
+on the device during the step; one all-reduce of the logged scalars per step.
+
+Layout of out_dir:  checkpoints/step{N}/ (DeepSpeed), checkpoints/latest, checkpoints/hf_config.json,
+                    checkpoints/pretrain_config.json, hf/ (Hugging Face export of the final weights).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from typing import Callable
+
+import torch
+
+from s1model import engine as ds_glue
+from s1model.config import PretrainConfig
+from s1model.data import StepBatches, read_shards
+from s1model.export import HF_CONFIG_NAME, export_hf
+from s1model.model import build_model, lm_loss, packed_inputs, router_losses, train_flops
+from s1model.parallel import ParallelLayout, all_reduce_mean, init_distributed
+
+log = logging.getLogger(__name__)
+
+
+def _tag(step: int) -> str:
+    return f"step{step}"
+
+
+def list_checkpoints(ckpt_dir: str) -> list[dict]:
+    """Complete checkpoints under ckpt_dir as [{"path", "step"}], oldest first. A tag newer than `latest` is a
+    save that was interrupted and is left out."""
+    latest_file = os.path.join(ckpt_dir, "latest")
+    if not os.path.exists(latest_file):
+        return []
+    latest = int(re.fullmatch(r"step(\d+)", open(latest_file).read().strip())[1])
+    found = []
+    for name in os.listdir(ckpt_dir):
+        m = re.fullmatch(r"step(\d+)", name)
+        if m and int(m[1]) <= latest and os.path.isdir(os.path.join(ckpt_dir, name)):
+            found.append({"path": os.path.join(ckpt_dir, name), "step": int(m[1])})
+    return sorted(found, key=lambda c: c["step"])
+
+
+def _local_grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    """L2 norm of this rank's gradients, before clipping (in fp32)."""
+    norms = [p.grad.float().norm() for p in module.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else torch.zeros(())
+
+
+def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resume: bool = True,
+             on_step: Callable[[dict], None] | None = None) -> dict:
+    """Train `config.max_steps` optimizer steps on the shards; resume from out_dir/checkpoints when asked.
+
+    Run on every rank (the `deepspeed` launcher, see s1model.launch) or alone. `on_step(metrics)` is called on rank
+    0 after each optimizer step. Returns {"final_step", "resumed_from", "checkpoints": [{"path", "step"}],
+    "hf_export": path | None, "metrics": [per-step dicts of this run], "world_size"}.
+    """
+    init_distributed()
+    layout = ParallelLayout.current(config.ep_size)
+    ckpt_dir = os.path.join(out_dir, "checkpoints")
+    os.makedirs(ckpt_dir, exist_ok=True)
+
+    model = build_model(config)
+    hf_cfg = model.config
+    rows = read_shards(shard_paths, config.seq_len, hf_cfg.vocab_size)
+    if layout.rank == 0:
+        hf_cfg.to_json_file(os.path.join(ckpt_dir, HF_CONFIG_NAME))
+        with open(os.path.join(ckpt_dir, "pretrain_config.json"), "w") as f:
+            f.write(config.model_dump_json(indent=2))
+    engine = ds_glue.build_engine(model, config, layout.world_size)
+    device = engine.device
+
+    start = 0
+    if resume and os.path.exists(os.path.join(ckpt_dir, "latest")):
+        _, client = engine.load_checkpoint(ckpt_dir)
+        start = int(client["step"])
+        log.info("resumed from %s at step %d", ckpt_dir, start)
+
+    batches = StepBatches(rows, config, layout.dp_rank, layout.dp_size)
+    top_k, n_layers = hf_cfg.num_experts_per_tok, hf_cfg.num_hidden_layers
+    metrics_log: list[dict] = []
+    engine.train()
+    for step in range(start, config.max_steps):
+        t0 = time.perf_counter()
+        lr = engine.get_lr()[0]
+        sums = torch.zeros(3 + n_layers * hf_cfg.num_experts, device=device)  # lm, aux, z, expert load L*E
+        micro = batches.micro_batches(step)
+        grad_norm = None
+        for i, (input_ids, doc_lens) in enumerate(micro):
+            ids_BS = torch.from_numpy(input_ids).long().to(device)
+            position_ids_BS, loss_mask_BS = packed_inputs(doc_lens, config.seq_len, config.document_masking)
+            out = engine(input_ids=ids_BS, position_ids=position_ids_BS.to(device), output_router_logits=True)
+            lm = lm_loss(out.logits, ids_BS, loss_mask_BS.to(device))
+            aux, z, load_LE = router_losses(out.router_logits, top_k)
+            engine.backward(lm + config.aux_loss_coef * aux + config.z_loss_coef * z)
+            if config.zero_stage == 0 and i == len(micro) - 1:
+                grad_norm = _local_grad_norm(engine.module)  # ZeRO-0 engines do not report the norm
+            engine.step()
+            sums += torch.cat([torch.stack([lm, aux, z]).detach(), load_LE.flatten()])
+        sums = all_reduce_mean(sums / len(micro))
+        if grad_norm is None:
+            grad_norm = engine.get_global_grad_norm()  # pre-clipping global norm (ZeRO 1-3)
+        dt = time.perf_counter() - t0
+        done = step + 1
+        global_rows = batches.rows_per_step(step)
+        m = {
+            "step": done,
+            "loss": float(sums[0]),
+            "aux_loss": float(sums[1]),
+            "z_loss": float(sums[2]),
+            "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
+            "lr": float(lr),
+            "rows": global_rows,
+            "tokens": global_rows * config.seq_len,
+            "tokens_per_s": global_rows * config.seq_len / dt,
+            "mfu": train_flops(hf_cfg, global_rows, config.seq_len) / dt / (config.peak_flops * layout.world_size),
+            "step_time_s": dt,
+            "expert_load": sums[3:].view(n_layers, -1).tolist(),
+        }
+        metrics_log.append(m)
+        if on_step is not None and layout.rank == 0:
+            on_step(m)
+        if config.checkpoint_every and (done % config.checkpoint_every == 0 or done == config.max_steps):
+            engine.save_checkpoint(ckpt_dir, tag=_tag(done), client_state={"step": done})
+            log.info("step %d: loss %.4f, checkpoint %s", done, m["loss"], _tag(done))
+
+    hf_export = None
+    if config.export_hf:
+        hf_export = export_hf(engine, os.path.join(out_dir, "hf"), hf_config=hf_cfg)
+    torch.distributed.barrier()
+    return {"final_step": max(start, config.max_steps), "resumed_from": start,
+            "checkpoints": list_checkpoints(ckpt_dir), "hf_export": hf_export, "metrics": metrics_log,
+            "world_size": layout.world_size}

@@ -1,0 +1,57 @@
+"""Entry point one rank runs: `python -m s1model.train_entry --config JSON --shards A.parquet ... --out DIR`.
+
+The `deepspeed` launcher (s1model.launch.deepspeed_command) starts one per GPU; tests start it directly. --config is
+a PretrainConfig as a JSON file path or inline JSON; --recipe NAME uses a named recipe instead. Per-step metrics go
+to stdout and, from rank 0, to --metrics (JSON lines, flushed per step); the returned record to --result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from s1model.config import RECIPES, PretrainConfig
+from s1model.train import pretrain
+
+
+def _load_config(args) -> PretrainConfig:
+    if args.config is None:
+        return RECIPES[args.recipe]()
+    text = open(args.config).read() if os.path.exists(args.config) else args.config
+    return PretrainConfig.model_validate_json(text)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="PretrainConfig JSON (file path or inline)")
+    p.add_argument("--recipe", default="tiny", choices=sorted(RECIPES), help="named recipe when --config is absent")
+    p.add_argument("--shards", nargs="+", required=True, help="token shard parquet files")
+    p.add_argument("--out", required=True, help="output directory (checkpoints/, hf/)")
+    p.add_argument("--no-resume", action="store_true", help="start fresh even if checkpoints exist")
+    p.add_argument("--metrics", help="append per-step metrics here as JSON lines (rank 0)")
+    p.add_argument("--result", help="write the returned record here as JSON (rank 0)")
+    p.add_argument("--local_rank", type=int, help="set by the deepspeed launcher (LOCAL_RANK env is used)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    metrics_file = open(args.metrics, "a") if args.metrics else None
+
+    def on_step(m: dict) -> None:
+        line = json.dumps(m)
+        print(line, flush=True)
+        if metrics_file:
+            metrics_file.write(line + "\n")
+            metrics_file.flush()
+
+    result = pretrain(_load_config(args), args.shards, args.out, resume=not args.no_resume, on_step=on_step)
+    if args.result and int(os.environ.get("RANK", "0")) == 0:
+        with open(args.result, "w") as f:
+            json.dump(result, f)
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
