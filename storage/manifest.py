@@ -61,6 +61,9 @@ SQL_RUN_BY_PREFECT = "SELECT run_id FROM runs WHERE prefect_flow_run_id = ?"
 SQL_LIST_RUNS = "SELECT * FROM runs ORDER BY started_at DESC LIMIT ?"
 SQL_INSERT_STAGE = """INSERT INTO stage_runs (stage_run_id, run_id, stage, fingerprint, status, started_at,
     finished_at, parent_stage_run_id, partition_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+SQL_ABANDON_STAGES = """UPDATE stage_runs SET status = 'failed', finished_at = ?,
+    error = 'abandoned: the process running it died (killed or crashed) before it finished'
+    WHERE run_id = ? AND status = 'running'"""
 SQL_FINISH_STAGE = "UPDATE stage_runs SET status = ?, finished_at = ?, error = ? WHERE stage_run_id = ?"
 SQL_FIND_ARTIFACT = """SELECT * FROM artifacts WHERE name = ? AND fingerprint = ? ORDER BY version DESC LIMIT 1"""
 SQL_FIND_BY_FP = """SELECT a.* FROM artifacts a WHERE a.stage = ? AND a.fingerprint = ? ORDER BY artifact_id"""
@@ -172,6 +175,7 @@ class Manifest:
                 run_id = row[0] if row else None
             if run_id and con.execute(SQL_GET_RUN, [run_id]).fetchone():
                 con.execute(SQL_RESTART_RUN, [os.getpid(), socket.gethostname(), prefect_flow_run_id, run_id])
+                con.execute(SQL_ABANDON_STAGES, [now(), run_id])
                 return run_id
             run_id = run_id or new_id("run")
             con.execute(SQL_INSERT_RUN, [run_id, flow, json.dumps(params, sort_keys=True, default=str), now(),

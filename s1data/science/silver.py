@@ -1,0 +1,263 @@
+"""Silver labels from rules: lexicon hits, RDKit-valid SMILES, chemical formulas, LaTeX/formula density; optional LLM.
+
+`silver_label(text, config) -> (domain | None, subdomain | None, confidence, evidence)`.
+
+- A lexicon term (1–3 words, `taxonomy.LEXICONS`) scores its sub-domain `1` the first time it is seen and `0.25`
+  for each repeat (at most 3 repeats), so one word said ten times is weaker evidence than four different terms.
+- A SMILES candidate is a whitespace token made of SMILES characters with a bond, branch, ring digit or bracket, or an
+  all-upper-case organic-atom chain of >= 4 atoms; words with lower-case letters and no SMILES syntax are rejected
+  before RDKit sees them. RDKit must parse it with >= 3 heavy atoms and >= 1 carbon. Each distinct one adds 2
+  (at most 3 counted) to `chemistry/organic_chemistry`.
+- A chemical formula (`H2O`, `Fe2O3`, `MoS2`: >= 2 element symbols, >= 1 digit) adds 0.5 (at most 4 counted) to
+  generic science evidence, as do LaTeX commands, `$…$` spans, math symbols and `x = …` equations
+  (`formula_density` per 100 words, 0.6 × min(density, 5)).
+- Science when evidence >= `min_score` and lexicon hits per 100 words >= `min_density`; confidence =
+  (share of the top domain among domains) × (1 − exp(−evidence / 4)). Not science (domain None) with confidence
+  min(1, words / min_words) × exp(−evidence / 1.5): a long page with no evidence is confidently not science; a page
+  in between gets a low confidence and the trainer skips it.
+- When `config.llm.base_url` is set, texts whose rule confidence is below `llm.below_confidence` are sent to an
+  OpenAI-compatible `/chat/completions` endpoint; an unusable reply keeps the rule label and records `llm_error`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+from s1data.science.taxonomy import LEXICONS, TAXONOMY
+
+_WORD = re.compile(r"\w[\w'\-]*", re.U)
+_SMILES_TOKEN = re.compile(r"^[A-Za-z0-9@+\-\[\]()=#$/\\%.:]{4,200}$")
+_SMILES_SYNTAX = re.compile(r"[()=#\[\]@/\\]|[A-Za-z][0-9]")
+_ORGANIC_CHAIN = re.compile(r"^(?:Cl|Br|[BCNOPSFI])+$")
+_SMILES_LOWER_OK = set("cnospb")  # aromatic atoms; any other lower-case letter outside brackets is not SMILES
+_FORMULA = re.compile(r"\b(?:[A-Z][a-z]?\d*){2,}\b")
+_FORMULA_PART = re.compile(r"([A-Z][a-z]?)(\d*)")
+_LATEX_CMD = re.compile(r"\\(?:frac|int|sum|prod|sqrt|partial|nabla|alpha|beta|gamma|delta|epsilon|lambda|mu|sigma|"
+                        r"theta|omega|infty|mathbb|mathrm|cdot|times|leq|geq|begin|end|lim|log|sin|cos|exp|hbar|"
+                        r"vec|hat|left|right|Delta|Omega|pi|rho|phi|psi)\b")
+_DOLLAR_MATH = re.compile(r"\$[^$\n]{1,200}\$")
+_MATH_SYMBOLS = re.compile(r"[∫∑∏∂√≤≥≈≠∞±×∇∈∀∃⊂⊆∪∩→↦αβγδεθλμσωΔΩπρφψħ]")
+_EQUATION = re.compile(r"(?<![\w=])[A-Za-z](?:_\{?\w+\}?)?\s*=\s*[-+(\w\\]")
+_ELEMENTS = frozenset(
+    "H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br Kr Rb Sr Y Zr Nb "
+    "Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er Tm Yb Lu Hf Ta W Re Os Ir Pt Au "
+    "Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm".split())
+
+
+class LlmLabelConfig(BaseModel):
+    base_url: str | None = Field(None, description="OpenAI-compatible API root, e.g. http://host:8000/v1; null: "
+                                 "no LLM labelling.")
+    model: str = Field("gpt-4o-mini", description="Model name sent in the request.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the bearer token (optional).")
+    timeout_s: float = Field(20.0, description="HTTP timeout per request.")
+    max_chars: int = Field(4000, description="Characters of the text sent to the model.")
+    below_confidence: float = Field(0.6, description="Ask the LLM only when the rules' confidence is below this "
+                                    "(1.01 asks for every text).")
+
+
+class SilverLabelConfig(BaseModel):
+    """Thresholds of the rule labeller (defaults tuned on the synthetic corpus, see docs/web.md)."""
+
+    min_score: float = Field(3.0, description="Science evidence (lexicon score + bonuses) needed to label a domain.")
+    min_density: float = Field(1.0, description="Lexicon hits per 100 words needed to label a domain.")
+    min_words: int = Field(50, description="Texts shorter than this get a proportionally lower not-science confidence.")
+    smiles: bool = Field(True, description="Look for RDKit-valid SMILES tokens (needs rdkit).")
+    llm: LlmLabelConfig | None = Field(None, description="Optional LLM labeller for uncertain texts.")
+
+
+@lru_cache(maxsize=1)
+def _term_index() -> tuple[dict[str, list[tuple[str, str]]], int]:
+    index: dict[str, list[tuple[str, str]]] = {}
+    for d, subs in LEXICONS.items():
+        for s, terms in subs.items():
+            for t in terms:
+                index.setdefault(" ".join(_WORD.findall(t.lower())), []).append((d, s))
+    return index, max(len(k.split()) for k in index)
+
+
+def lexicon_hits(text: str) -> tuple[dict[str, dict[str, int]], int]:
+    """({"domain/subdomain": {term: count}}, number of words) — longest match first, up to three-word terms."""
+    index, max_n = _term_index()
+    words = _WORD.findall(text.lower())
+    hits: dict[str, dict[str, int]] = {}
+    i = 0
+    while i < len(words):
+        for n in range(max_n, 0, -1):
+            key = " ".join(words[i:i + n]) if n > 1 else words[i]
+            labels = index.get(key)
+            if labels:
+                for d, s in labels:
+                    h = hits.setdefault(f"{d}/{s}", {})
+                    h[key] = h.get(key, 0) + 1
+                i += n
+                break
+        else:
+            i += 1
+    return hits, len(words)
+
+
+def _smiles_candidate(tok: str) -> bool:
+    if not _SMILES_TOKEN.match(tok):
+        return False
+    if _ORGANIC_CHAIN.match(tok):
+        return True
+    if not _SMILES_SYNTAX.search(tok):
+        return False
+    outside = re.sub(r"\[[^\]]*\]", "", tok).replace("Cl", "").replace("Br", "")
+    return all(c in _SMILES_LOWER_OK for c in outside if c.islower())
+
+
+def find_smiles(text: str, max_tokens: int = 50) -> list[str]:
+    """Distinct tokens RDKit parses as a molecule with >= 3 heavy atoms and >= 1 carbon (plain words rejected)."""
+    cands = []
+    for raw in text.split():
+        tok = raw.strip(",;:!?\"'“”‘’").rstrip(".")
+        if tok and _smiles_candidate(tok) and tok not in cands:
+            cands.append(tok)
+        if len(cands) >= max_tokens:
+            break
+    if not cands:
+        return []
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    out = []
+    for tok in cands:
+        mol = Chem.MolFromSmiles(tok)
+        if mol is not None and mol.GetNumHeavyAtoms() >= 3 and any(a.GetSymbol() == "C" for a in mol.GetAtoms()):
+            out.append(tok)
+    return out
+
+
+def find_chemical_formulas(text: str) -> list[str]:
+    """Distinct tokens like H2O, Fe2O3, MoS2: only element symbols, at least two of them, at least one digit."""
+    out = []
+    for m in _FORMULA.finditer(text):
+        tok = m.group(0)
+        if not any(c.isdigit() for c in tok) or tok in out:
+            continue
+        parts = _FORMULA_PART.findall(tok)
+        if len(parts) >= 2 and all(el in _ELEMENTS for el, _ in parts):
+            out.append(tok)
+    return out
+
+
+def formula_density(text: str, n_words: int) -> tuple[float, dict[str, int]]:
+    """(formula signals per 100 words, counts by kind): LaTeX commands, $…$ spans, math symbols, `x = …`."""
+    counts = {"latex_commands": len(_LATEX_CMD.findall(text)), "dollar_math": len(_DOLLAR_MATH.findall(text)),
+              "math_symbols": len(_MATH_SYMBOLS.findall(text)), "equations": len(_EQUATION.findall(text))}
+    return 100.0 * sum(counts.values()) / max(n_words, 1), counts
+
+
+def rule_label(text: str, config: SilverLabelConfig | None = None) -> tuple[str | None, str | None, float, dict]:
+    """The rule part of `silver_label` (no LLM)."""
+    config = config or SilverLabelConfig()
+    hits, n_words = lexicon_hits(text)
+    sub_scores: dict[str, float] = {}
+    for label, terms in hits.items():
+        sub_scores[label] = sum(1.0 + 0.25 * min(c - 1, 3) for c in terms.values())
+    smiles = find_smiles(text) if config.smiles else []
+    if smiles:
+        key = "chemistry/organic_chemistry"
+        sub_scores[key] = sub_scores.get(key, 0.0) + 2.0 * min(len(smiles), 3)
+    formulas = find_chemical_formulas(text)
+    density, fcounts = formula_density(text, n_words)
+    generic = 0.5 * min(len(formulas), 4) + 0.6 * min(density, 5.0)
+    dom_scores: dict[str, float] = {}
+    for label, sc in sub_scores.items():
+        d = label.split("/")[0]
+        dom_scores[d] = dom_scores.get(d, 0.0) + sc
+    n_hits = sum(sum(t.values()) for t in hits.values()) + len(smiles)
+    hit_density = 100.0 * n_hits / max(n_words, 1)
+    evidence = {"source": "rules", "words": n_words, "terms": {k: sorted(v) for k, v in sorted(hits.items())},
+                "smiles": smiles, "chemical_formulas": formulas, "formula_density": round(density, 3),
+                "formula_counts": fcounts, "hit_density": round(hit_density, 3),
+                "domain_scores": {k: round(v, 3) for k, v in sorted(dom_scores.items())}}
+    top = max(dom_scores, key=lambda d: (dom_scores[d], d)) if dom_scores else None
+    total = (dom_scores[top] if top else 0.0) + generic
+    evidence["evidence_score"] = round(total, 3)
+    if top is None and (formulas or density >= 2.0):  # formulas only: chemistry if chemical, else math
+        top = "chemistry" if len(formulas) >= 2 else "math"
+    if top is not None and total >= config.min_score and (hit_density >= config.min_density or generic >= 2.0):
+        share = dom_scores[top] / sum(dom_scores.values()) if dom_scores else 0.7  # formulas only: less sure
+        conf = share * (1.0 - math.exp(-total / 4.0))
+        subs = {k.split("/")[1]: v for k, v in sub_scores.items() if k.startswith(top + "/")}
+        if subs:
+            sub = max(subs, key=lambda s: (subs[s], s))
+        else:
+            sub = "inorganic_chemistry" if top == "chemistry" else "analysis"
+        return top, sub, round(conf, 4), evidence
+    conf = min(1.0, n_words / max(config.min_words, 1)) * math.exp(-total / 1.5)
+    return None, None, round(conf, 4), evidence
+
+
+class LlmLabelError(Exception):
+    """The LLM endpoint failed or answered something that is not a label of the taxonomy."""
+
+
+def llm_label(text: str, config: LlmLabelConfig, client=None) -> tuple[str | None, str | None, float]:
+    """Ask an OpenAI-compatible chat endpoint for (domain | None, subdomain | None, confidence)."""
+    import httpx
+
+    if not config.base_url:
+        raise ValueError("llm_label needs config.base_url (an OpenAI-compatible API root, e.g. http://host:8000/v1)")
+    taxonomy = {d: sorted(s) for d, s in TAXONOMY.items()}
+    system = ("You classify text into a science taxonomy. Domains and sub-domains: " + json.dumps(taxonomy) +
+              '. Reply with JSON only: {"domain": <domain or null if not science>, "subdomain": <sub-domain or '
+              'null>, "confidence": <0..1>}.')
+    body = {"model": config.model, "temperature": 0,
+            "messages": [{"role": "system", "content": system}, {"role": "user", "content": text[:config.max_chars]}]}
+    headers = {}
+    if os.environ.get(config.api_key_env):
+        headers["Authorization"] = f"Bearer {os.environ[config.api_key_env]}"
+    url = config.base_url.rstrip("/") + "/chat/completions"
+    try:
+        if client is None:
+            resp = httpx.post(url, json=body, headers=headers, timeout=config.timeout_s)
+        else:
+            resp = client.post(url, json=body, headers=headers, timeout=config.timeout_s)
+        resp.raise_for_status()
+        content = resp.json()["choices"][0]["message"]["content"]
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as e:
+        raise LlmLabelError(f"llm_request_failed: {type(e).__name__}: {e}") from e
+    m = re.search(r"\{.*\}", content or "", re.S)
+    try:
+        obj = json.loads(m.group(0)) if m else None
+    except json.JSONDecodeError:
+        obj = None
+    if not isinstance(obj, dict):
+        raise LlmLabelError(f"llm_bad_json: {content[:200]!r}")
+    d, s = obj.get("domain"), obj.get("subdomain")
+    try:
+        conf = float(obj.get("confidence", 0.5))
+    except (TypeError, ValueError):
+        conf = 0.5
+    if d in (None, "", "none", "null"):
+        return None, None, conf
+    if d not in TAXONOMY or s not in TAXONOMY[d]:
+        raise LlmLabelError(f"llm_unknown_label: {d}/{s}")
+    return d, s, conf
+
+
+def silver_label(text: str, config: SilverLabelConfig | None = None,
+                 client=None) -> tuple[str | None, str | None, float, dict]:
+    """(domain | None, subdomain | None, confidence in [0, 1], evidence dict) for one text; see the module doc."""
+    config = config or SilverLabelConfig()
+    d, s, conf, ev = rule_label(text, config)
+    llm = config.llm
+    if llm is not None and llm.base_url and conf < llm.below_confidence:
+        try:
+            ld, ls, lconf = llm_label(text, llm, client=client)
+        except LlmLabelError as e:
+            ev["llm_error"] = str(e)
+        else:
+            ev["rules"] = {"domain": d, "subdomain": s, "confidence": conf}
+            ev["source"] = "llm"
+            return ld, ls, round(max(0.0, min(1.0, lconf)), 4), ev
+    return d, s, conf, ev

@@ -1,0 +1,95 @@
+"""The `s1` command as a user runs it: separate processes, SIGKILL, rerun, runs/lineage/sql."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+
+from flows.pdf import PdfFlowParams, pdf_flow
+from s1data.pdf import PdfConfig
+from storage import Manifest, open_storage
+from tests.pdfzoo import make_corpus
+
+S1 = [sys.executable, "-m", "flows.cli"]
+
+
+def _env(home: Path) -> dict:
+    env = dict(os.environ, S1_HOME=str(home), PREFECT_HOME=str(home / "prefect"))
+    env.pop("PREFECT_API_URL", None)
+    return env
+
+
+def _s1(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([*S1, *args], env=_env(home), capture_output=True, text=True, check=check, timeout=600)
+
+
+def test_a_sigkilled_flow_is_finished_by_s1_rerun_with_the_same_artifacts_as_an_uninterrupted_run(tmp_path):
+    corpus = tmp_path / "corpus"
+    make_corpus(corpus, 10, pages=80)
+    home, ref = tmp_path / "home", tmp_path / "ref"
+    home.mkdir()
+    pdf_flow(PdfFlowParams(home=str(ref), input=[str(corpus)], pdf=PdfConfig(files_per_task=1), n_workers=1))
+
+    proc = subprocess.Popen([*S1, "run", "pdf", "--input", str(corpus), "--set", "pdf.files_per_task=1",
+                             "--set", "n_workers=1"], env=_env(home), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = home / "manifest.duckdb"
+    deadline, committed = time.monotonic() + 300, 0
+    while time.monotonic() < deadline and committed < 2:
+        time.sleep(0.1)
+        if manifest.exists():
+            try:
+                committed = Manifest(manifest, read_only=True, lock_timeout_s=5).query(
+                    "SELECT count(*) AS n FROM artifacts WHERE name = 'pdf_partition'")[0]["n"]
+            except Exception:
+                pass
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 2 <= committed < 10, "the kill must land mid-stage"
+
+    runs = json.loads(_s1(home, "runs", "--json").stdout)
+    assert [r["status"] for r in runs] == ["killed"]
+    run_id = runs[0]["run_id"]
+
+    _s1(home, "rerun", run_id)
+    _, m = open_storage(home)
+    row = m.get_run(run_id)
+    assert (row["status"], row["attempt"]) == ("completed", 2)
+    parts = m.query("SELECT status, count(*) AS n FROM stage_runs WHERE stage = 'pdf.partition' GROUP BY ALL")
+    by = {r["status"]: r["n"] for r in parts}
+    # each file mined exactly once across both attempts; the rerun served the committed ones from cache
+    assert by["completed"] == 10 and by["cached"] >= committed
+    assert m.query("SELECT count(*) AS n FROM stage_runs WHERE status = 'running'")[0]["n"] == 0
+
+    def pages(h):
+        _, mm = open_storage(h)
+        return pl.read_parquet(Path(mm.resolve_artifact("pdf_pages")["uri"]) / "pages.parquet")
+
+    got = pages(home)
+    assert got.height == 800 and got.select("source_sha256", "page_no").is_unique().all()
+    assert got.equals(pages(ref))
+
+
+def test_runs_lineage_and_sql_answer_from_the_command_line(tmp_path, shared_data):
+    home = tmp_path / "home"
+    out = _s1(home, "run", "pdf", "--input", str(shared_data / "pdf"), "--json")
+    summary = json.loads(out.stdout)
+    assert summary["pages"] == 12 and summary["quarantined"] == 0
+
+    lineage = json.loads(_s1(home, "lineage", "documents", "--json").stdout)
+    kinds = sorted({a["name"] for a in lineage["ancestors"]})
+    assert kinds == ["pdf_pages", "pdf_partition", "source_pdf"]
+
+    rows = json.loads(_s1(home, "sql", "SELECT name, rows FROM artifacts WHERE name = 'pdf_pages'",
+                          "--json").stdout)
+    assert rows == [{"name": "pdf_pages", "rows": 12}]
+
+    bad = _s1(home, "sql", "DELETE FROM runs", check=False)
+    assert bad.returncode == 1 and "read-only" in bad.stderr.lower().replace("\n", " ")
+    missing = _s1(tmp_path / "nowhere", "runs", check=False)
+    assert missing.returncode == 1 and "run a flow first" in missing.stderr
