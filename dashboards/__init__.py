@@ -1,0 +1,1 @@
+"""A read-only web dashboard over the manifest: `dashboards.app.create_app(home)`, `dashboards.app.serve(home)`."""

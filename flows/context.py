@@ -113,3 +113,27 @@ def open_run(flow: str, params: BaseModel) -> Iterator[RunContext]:
         manifest.finish_run(run_id, "failed", f"{type(e).__name__}: {e}")
         raise
     manifest.finish_run(run_id, "completed")
+
+
+def single_stage(ctx: RunContext, stage: str, code_version: str, params, parents: list[dict],
+                 outputs: dict[str, str], build) -> tuple[dict[str, dict], bool]:
+    """A stage that turns parent artifacts into `outputs` ({name: kind}) in one step.
+
+    `build(dirs)` gets one empty staging folder per output, fills them, and returns {name: fields} where fields may
+    hold rows, tokens, meta, quarantine, metrics and `extra_parents` (names of outputs of this stage it derives
+    from). Returns ({name: artifact row}, cached).
+    """
+    from storage import fingerprint
+
+    fp = fingerprint(stage, code_version, params, [p["content_sha256"] or p["fingerprint"] for p in parents])
+    with ctx.stage(stage, fp, list(outputs)) as st:
+        if st.cached:
+            return st.artifacts, True
+        dirs = {name: ctx.root.staging() for name in outputs}
+        info = build(dirs)
+        ids: dict[str, int] = {}
+        for name, kind in outputs.items():
+            fields = dict(info.get(name) or {})
+            extra = [ids[n] for n in fields.pop("extra_parents", [])]
+            ids[name] = st.commit(dirs[name], name, kind, [p["artifact_id"] for p in parents] + extra, **fields)
+        return st.artifacts, False

@@ -1,6 +1,10 @@
 """The end-to-end pipeline flow (the DAG of ARCHITECTURE.md); `s1 demo` runs it on small real inputs.
 
-    PDFs -> pdf_pages -> documents
+    PDFs  -> pdf_pages -> documents --+
+                                      +--> curated -> tokenizer -> token_shards -> cpt_checkpoint
+    WARCs -> web_pages ---------------+
+    bootcamp tasks -> sft_data / rl_prompts
+Every stage is cached by fingerprint, so a rerun redoes only what changed or did not finish.
 """
 
 from __future__ import annotations
@@ -10,9 +14,17 @@ from pathlib import Path
 from prefect import flow
 from pydantic import Field
 
+from flows.bootcamp import BootcampExportConfig, bootcamp_stage
 from flows.context import RunParams, open_run
+from flows.curate import CurateConfig, curate_stage
 from flows.pdf import pdf_stage
+from flows.pretrain import LaunchConfig, build_config, pretrain_stage
+from flows.tokenize import shards_stage, tokenizer_stage
+from flows.web import web_stage
 from s1data.pdf import PdfConfig
+from s1data.shards import ShardConfig
+from s1data.tokenizer import TokenizerConfig
+from s1data.web import WebConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -20,33 +32,82 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 class PipelineParams(RunParams):
     pdf_input: list[str] = Field(default_factory=list, description="PDF files, folders or globs.")
+    web_input: list[str] = Field(default_factory=list, description="WARC/ARC files, folders or globs.")
     pdf: PdfConfig = Field(default_factory=PdfConfig, description="PDF parser, router and resource settings.")
-    dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler; "
-                                                       "default: a local cluster.")
+    web: WebConfig = Field(default_factory=WebConfig, description="WARC reading and extraction.")
+    curate: CurateConfig = Field(default_factory=CurateConfig, description="Quality, dedup and science labels.")
+    tokenizer: TokenizerConfig = Field(default_factory=TokenizerConfig, description="Dynamic tokenizer training.")
+    base_tokenizer: str | None = Field(None, description="Extend this tokenizer.json instead of training anew.")
+    shards: ShardConfig = Field(default_factory=ShardConfig, description="Packing and mixture (seq_len is set "
+                                                                         "from the pretraining config).")
+    bootcamp: BootcampExportConfig = Field(default_factory=BootcampExportConfig, description="Task export.")
+    train: bool = Field(True, description="Run continued pretraining after the data stages.")
+    recipe: str = Field("tiny", description="Pretraining recipe (tiny, demo, s1_ref).")
+    init: str | None = Field(None, description="Hugging Face checkpoint to continue from.")
+    pretrain: dict = Field(default_factory=dict, description="PretrainConfig fields overriding the recipe.")
+    launch: LaunchConfig = Field(default_factory=LaunchConfig, description="Trainer launcher (GPUs, hostfile).")
+    seed: int = Field(0, description="Seed of mixture sampling.")
+    dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler.")
     n_workers: int | None = Field(None, ge=1, description="Workers of the local Dask cluster.")
 
 
 def demo_inputs(home: str) -> dict[str, list[str]]:
     """../shared/data when present, else sample PDFs generated into the storage root."""
+    out: dict[str, list[str]] = {"pdf": [], "web": []}
     if (SHARED_DATA / "pdf").is_dir():
-        return {"pdf": [str(SHARED_DATA / "pdf")]}
-    from s1data.samples import write_sample_pdfs
+        out["pdf"] = [str(SHARED_DATA / "pdf")]
+    else:
+        from s1data.samples import write_sample_pdfs
 
-    out = Path(home) / "samples" / "pdf"
-    write_sample_pdfs(out)
-    return {"pdf": [str(out)]}
+        d = Path(home) / "samples" / "pdf"
+        write_sample_pdfs(d)
+        out["pdf"] = [str(d)]
+    if (SHARED_DATA / "warc").is_dir():
+        out["web"] = [str(SHARED_DATA / "warc")]
+    return out
 
 
 def demo_params(home: str) -> dict:
+    """Small real inputs, a small tokenizer, a tiny MoE for a few steps: minutes on 2 CPU cores."""
     inputs = demo_inputs(home)
-    return {"home": home, "pdf_input": inputs["pdf"], "n_workers": 2}
+    return {
+        "home": home, "pdf_input": inputs["pdf"], "web_input": inputs["web"], "n_workers": 2,
+        "tokenizer": {"vocab_size": 1024, "smiles_vocab_size": 256, "protein_vocab_size": 256, "dna_vocab_size": 256},
+        "bootcamp": {"tasks": ["tail_addition", "tail_compare", "tail_word_flip", "sci_molecular_formula"],
+                     "length_buckets": ["S"], "n_per_config": 1, "max_configs": 40},
+        "recipe": "tiny", "pretrain": {"seq_len": 128, "max_steps": 12, "checkpoint_every": 6},
+    }
 
 
 @flow(name="pipeline", log_prints=True)
 def pipeline_flow(params: PipelineParams) -> dict:
-    """PDFs and WARCs to an RL-tuned MoE checkpoint; each stage is cached by fingerprint."""
+    """PDFs and WARCs to a trained MoE checkpoint; each stage is cached by fingerprint."""
     with open_run("pipeline", params) as ctx:
         out: dict = {"run_id": ctx.run_id}
+        m = ctx.manifest
+        parents: dict = {"documents": None, "web_pages": None}
         if params.pdf_input:
             out["pdf"] = pdf_stage(ctx, params.pdf_input, params.pdf, params.dask_address, params.n_workers)
+            parents["documents"] = m.resolve_artifact(out["pdf"]["artifacts"]["documents"])
+        if params.web_input:
+            out["web"] = web_stage(ctx, params.web_input, params.web, params.dask_address, params.n_workers)
+            parents["web_pages"] = m.resolve_artifact(out["web"]["artifacts"]["web_pages"])
+        out["bootcamp"] = bootcamp_stage(ctx, params.bootcamp)
+        if not (params.pdf_input or params.web_input):
+            return out
+        out["curate"] = curate_stage(ctx, parents, params.curate)
+        curated = m.resolve_artifact(out["curate"]["artifacts"]["curated"])
+        sft = m.resolve_artifact(out["bootcamp"]["artifacts"]["sft_data"])
+        import pyarrow.parquet as pq
+
+        traces = pq.read_table(Path(sft["uri"]) / "sft.parquet", columns=["prompt", "response"])
+        extra = [p + "\n" + r for p, r in zip(traces.column("prompt").to_pylist(), traces.column("response").to_pylist())]
+        out["tokenizer"] = tokenizer_stage(ctx, curated, params.tokenizer, params.base_tokenizer, extra)
+        tok = m.resolve_artifact(out["tokenizer"]["artifact"])
+        config = build_config(params.recipe, params.init, params.pretrain)
+        shard_cfg = params.shards.model_copy(update={"seq_len": config.seq_len})
+        out["token_shards"] = shards_stage(ctx, curated, tok, shard_cfg, params.seed)
+        if params.train:
+            shards = m.resolve_artifact(out["token_shards"]["artifact"])
+            out["pretrain"] = pretrain_stage(ctx, shards, tok, config, params.launch)
         return out

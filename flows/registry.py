@@ -1,9 +1,19 @@
 """Flow name -> (flow function, parameter model), for `s1 run` and the Prefect deployments."""
 
+from flows.bootcamp import BootcampFlowParams, bootcamp_flow
+from flows.curate import CurateFlowParams, curate_flow
 from flows.pdf import PdfFlowParams, pdf_flow
 from flows.pipeline import PipelineParams, pipeline_flow
+from flows.pretrain import PretrainFlowParams, pretrain_flow
+from flows.tokenize import TokenizeFlowParams, tokenize_flow
+from flows.web import WebFlowParams, web_flow
 
 FLOWS = {
     "pdf": (pdf_flow, PdfFlowParams),
+    "web": (web_flow, WebFlowParams),
+    "curate": (curate_flow, CurateFlowParams),
+    "bootcamp": (bootcamp_flow, BootcampFlowParams),
+    "tokenize": (tokenize_flow, TokenizeFlowParams),
+    "pretrain": (pretrain_flow, PretrainFlowParams),
     "pipeline": (pipeline_flow, PipelineParams),
 }

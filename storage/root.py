@@ -58,6 +58,12 @@ class StorageRoot:
     def artifact_path(self, stage: str, fingerprint: str) -> Path:
         return self.home / "artifacts" / stage / fingerprint
 
+    def work_path(self, stage: str, fingerprint: str) -> Path:
+        """A resumable working folder for a long stage (training): kept across kills, never an artifact itself."""
+        path = self.home / "work" / stage / fingerprint
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
     def staging(self) -> Path:
         """A fresh, empty folder on the same filesystem as artifacts/ (so commit is a rename)."""
         path = self.home / "tmp" / uuid.uuid4().hex

@@ -1,0 +1,148 @@
+"""Read-only SQL the dashboard runs through :meth:`storage.Manifest.query` (named constants, `?` parameters).
+
+Each function takes a read-only :class:`storage.Manifest` and returns plain rows (lists of dicts); parsing of
+`meta_json` and shaping for figures live in :mod:`dashboards.figures`.
+"""
+
+from __future__ import annotations
+
+from storage import Manifest
+
+SQL_RUN_STAGE_COUNTS = """
+SELECT run_id,
+       count(*) FILTER (WHERE parent_stage_run_id IS NULL) AS stages,
+       count(*) FILTER (WHERE parent_stage_run_id IS NOT NULL) AS partitions,
+       count(*) FILTER (WHERE status = 'failed') AS failed,
+       count(*) FILTER (WHERE status = 'cached') AS cached
+FROM stage_runs GROUP BY run_id"""
+
+SQL_RUN_ARTIFACTS = """
+SELECT a.artifact_id, a.name, a.version, a.stage, a.kind, a.rows, a.bytes, a.tokens, a.created_at
+FROM artifacts a JOIN stage_runs s ON a.stage_run_id = s.stage_run_id
+WHERE s.run_id = ? ORDER BY a.artifact_id"""
+
+SQL_RUN_SCALAR_METRICS = """
+SELECT s.stage, m.name, m.value, m.recorded_at
+FROM metrics m JOIN stage_runs s ON m.stage_run_id = s.stage_run_id
+WHERE s.run_id = ? AND m.step IS NULL ORDER BY m.name, m.recorded_at"""
+
+SQL_RUN_QUARANTINE = """
+SELECT q.source_uri, q.reason, q.detail, q.recorded_at
+FROM quarantine q JOIN stage_runs s ON q.stage_run_id = s.stage_run_id
+WHERE s.run_id = ? ORDER BY q.reason, q.source_uri"""
+
+SQL_QUARANTINE_BY_REASON = "SELECT reason, count(*) AS n FROM quarantine GROUP BY reason ORDER BY n DESC, reason"
+
+SQL_LATEST_WITH_META = """
+SELECT artifact_id, name, version, stage, kind, rows, bytes, tokens, meta_json, created_at
+FROM artifacts WHERE kind <> 'source' AND meta_json IS NOT NULL AND meta_json <> '{}'
+QUALIFY row_number() OVER (PARTITION BY name ORDER BY version DESC) = 1
+ORDER BY artifact_id"""
+
+SQL_SOURCES_BY_NAME = """
+SELECT name, count(*) AS files, sum(bytes) AS bytes FROM artifacts WHERE kind = 'source' GROUP BY name ORDER BY name"""
+
+SQL_INVENTORY = """
+SELECT name, count(*) AS versions, max(version) AS latest_version, arg_max(artifact_id, version) AS artifact_id,
+       arg_max(kind, version) AS kind, arg_max(rows, version) AS rows, arg_max(bytes, version) AS bytes,
+       arg_max(tokens, version) AS tokens, max(created_at) AS created_at
+FROM artifacts WHERE kind <> 'source' GROUP BY name ORDER BY name"""
+
+SQL_ARTIFACTS_BY_NAME = """
+SELECT artifact_id, name, version, stage, kind, uri, rows, bytes, tokens, meta_json, created_at, stage_run_id
+FROM artifacts WHERE name = ? ORDER BY version DESC"""
+
+SQL_RECENT_ARTIFACTS = """
+SELECT artifact_id, name, version, kind, rows, created_at FROM artifacts
+ORDER BY (kind = 'source'), artifact_id DESC LIMIT ?"""
+
+SQL_SERIES_BY_PREFIX = """
+SELECT m.stage_run_id, s.run_id, m.name, m.step, m.value
+FROM metrics m LEFT JOIN stage_runs s ON m.stage_run_id = s.stage_run_id
+WHERE starts_with(m.name, ?) AND m.step IS NOT NULL
+ORDER BY m.stage_run_id NULLS FIRST, m.name, m.step"""
+
+SQL_TRAIN_SERIES = """
+SELECT m.stage_run_id, s.run_id, m.name, m.step, m.value
+FROM metrics m LEFT JOIN stage_runs s ON m.stage_run_id = s.stage_run_id
+WHERE starts_with(m.name, 'train.') AND NOT starts_with(m.name, 'train.expert_load.') AND m.step IS NOT NULL
+ORDER BY m.stage_run_id NULLS FIRST, m.name, m.step"""
+
+SQL_EXPERT_LOAD_LATEST = """
+WITH e AS (SELECT stage_run_id, name, step, value, recorded_at FROM metrics
+           WHERE starts_with(name, 'train.expert_load.') AND step IS NOT NULL),
+     last_run AS (SELECT stage_run_id FROM e ORDER BY recorded_at DESC, step DESC LIMIT 1),
+     last_step AS (SELECT max(step) AS step FROM e
+                   WHERE stage_run_id IS NOT DISTINCT FROM (SELECT stage_run_id FROM last_run))
+SELECT e.stage_run_id, e.name, e.step, e.value FROM e
+WHERE e.stage_run_id IS NOT DISTINCT FROM (SELECT stage_run_id FROM last_run)
+  AND e.step = (SELECT step FROM last_step)
+ORDER BY e.name"""
+
+SQL_EDGES_AMONG = "SELECT child_id, parent_id FROM lineage_edges WHERE list_contains(?, child_id)"
+
+SQL_CHILDREN = """
+SELECT a.artifact_id, a.name, a.version, a.kind FROM lineage_edges e JOIN artifacts a ON a.artifact_id = e.child_id
+WHERE e.parent_id = ? ORDER BY a.name, a.version"""
+
+
+def run_stage_counts(m: Manifest) -> dict[str, dict]:
+    return {r["run_id"]: r for r in m.query(SQL_RUN_STAGE_COUNTS)}
+
+
+def run_artifacts(m: Manifest, run_id: str) -> list[dict]:
+    return m.query(SQL_RUN_ARTIFACTS, [run_id])
+
+
+def run_scalar_metrics(m: Manifest, run_id: str) -> list[dict]:
+    return m.query(SQL_RUN_SCALAR_METRICS, [run_id])
+
+
+def run_quarantine(m: Manifest, run_id: str) -> list[dict]:
+    return m.query(SQL_RUN_QUARANTINE, [run_id])
+
+
+def quarantine_by_reason(m: Manifest) -> list[dict]:
+    return m.query(SQL_QUARANTINE_BY_REASON)
+
+
+def latest_with_meta(m: Manifest) -> list[dict]:
+    return m.query(SQL_LATEST_WITH_META)
+
+
+def sources_by_name(m: Manifest) -> list[dict]:
+    return m.query(SQL_SOURCES_BY_NAME)
+
+
+def inventory(m: Manifest) -> list[dict]:
+    return m.query(SQL_INVENTORY)
+
+
+def artifacts_by_name(m: Manifest, name: str) -> list[dict]:
+    return m.query(SQL_ARTIFACTS_BY_NAME, [name])
+
+
+def recent_artifacts(m: Manifest, limit: int = 200) -> list[dict]:
+    return m.query(SQL_RECENT_ARTIFACTS, [limit])
+
+
+def series(m: Manifest, prefix: str) -> list[dict]:
+    """Per-step metrics whose name starts with `prefix` (e.g. 'train.', 'rl.reward.')."""
+    return m.query(SQL_SERIES_BY_PREFIX, [prefix])
+
+
+def train_series(m: Manifest) -> list[dict]:
+    """Per-step `train.*` metrics except the per-expert load (see expert_load_latest)."""
+    return m.query(SQL_TRAIN_SERIES)
+
+
+def expert_load_latest(m: Manifest) -> list[dict]:
+    return m.query(SQL_EXPERT_LOAD_LATEST)
+
+
+def edges_among(m: Manifest, child_ids: list[int]) -> list[dict]:
+    return m.query(SQL_EDGES_AMONG, [child_ids]) if child_ids else []
+
+
+def children(m: Manifest, artifact_id: int) -> list[dict]:
+    return m.query(SQL_CHILDREN, [artifact_id])

@@ -1,0 +1,79 @@
+"""Bootcamp export: verifiable task configs -> sft_data (reference traces) + rl_prompts (+ bootcamp_exclusions)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from flows.context import RunContext, RunParams, open_run, single_stage
+
+BOOTCAMP_CODE_VERSION = "bootcamp-1"
+
+
+class BootcampExportConfig(BaseModel):
+    tasks: list[str] | None = Field(None, description="Task names to export (default: every registered task).")
+    length_buckets: list[str] | None = Field(None, description="Keep only these TAIL length buckets, e.g. ['S'].")
+    n_per_config: int = Field(2, ge=1, description="Samples generated per task config.")
+    style: str = Field("tail", description="Chain-of-thought style of the reference traces (tail, direct, ...).")
+    seed: int = Field(0, description="Seed of case generation.")
+    max_configs: int | None = Field(None, ge=1, description="Cap on configs (evenly spread over tasks).")
+
+
+def select_configs(cfg: BootcampExportConfig):
+    from s1data.bootcamp import list_configs
+
+    configs = list_configs(cfg.tasks)
+    if cfg.max_configs and len(configs) > cfg.max_configs:
+        step = len(configs) / cfg.max_configs
+        configs = [configs[int(i * step)] for i in range(cfg.max_configs)]
+    return configs
+
+
+def bootcamp_stage(ctx: RunContext, cfg: BootcampExportConfig) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from s1data.bootcamp import export
+
+    t0 = time.perf_counter()
+
+    def build(dirs):
+        sft, rl, excl = export(select_configs(cfg), cfg.n_per_config, cfg.seed, cfg.style)
+        if cfg.length_buckets:  # TAIL tasks carry S/M/L; science tasks have no bucket and are kept
+            import pyarrow.compute as pc
+
+            def keep(t):
+                b = t.column("length_bucket")
+                return t.filter(pc.or_kleene(pc.is_in(b, pa.array(cfg.length_buckets)),
+                                             pc.or_kleene(pc.is_null(b), pc.equal(b, ""))))
+
+            sft, rl = keep(sft), keep(rl)
+        pq.write_table(sft, dirs["sft_data"] / "sft.parquet")
+        pq.write_table(rl, dirs["rl_prompts"] / "prompts.parquet")
+        pq.write_table(excl, dirs["bootcamp_exclusions"] / "exclusions.parquet")
+        tasks = sorted(set(rl.column("task").to_pylist()))
+        meta = {"tasks": len(tasks), "configs": len(set(rl.column("config_id").to_pylist())), "style": cfg.style}
+        return {"sft_data": {"rows": sft.num_rows, "meta": meta}, "rl_prompts": {"rows": rl.num_rows, "meta": meta},
+                "bootcamp_exclusions": {"rows": excl.num_rows}}
+
+    arts, cached = single_stage(ctx, "bootcamp", BOOTCAMP_CODE_VERSION, cfg, [],
+                                {"sft_data": "parquet", "rl_prompts": "parquet", "bootcamp_exclusions": "parquet"},
+                                build)
+    meta = json.loads(arts["rl_prompts"]["meta_json"])
+    return {**meta, "sft_rows": arts["sft_data"]["rows"], "rl_prompts": arts["rl_prompts"]["rows"],
+            "excluded": arts["bootcamp_exclusions"]["rows"], "cached": cached, "seconds": time.perf_counter() - t0,
+            "artifacts": {n: f"{a['name']}:{a['version']}" for n, a in arts.items()}}
+
+
+class BootcampFlowParams(RunParams):
+    bootcamp: BootcampExportConfig = Field(default_factory=BootcampExportConfig, description="What to export.")
+
+
+@flow(name="bootcamp", log_prints=True)
+def bootcamp_flow(params: BootcampFlowParams) -> dict:
+    """Export verifiable task prompts and reference chain-of-thought traces."""
+    with open_run("bootcamp", params) as ctx:
+        return {"run_id": ctx.run_id, **bootcamp_stage(ctx, params.bootcamp)}

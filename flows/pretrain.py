@@ -1,0 +1,186 @@
+"""Continued-pretraining stage: token_shards (+ tokenizer) -> cpt_checkpoint (DeepSpeed checkpoints + HF export).
+
+The flow starts the trainer as its own process (`python -m s1model.train_entry`, or the `deepspeed` launcher for
+GPUs / a hostfile), follows its metrics file and checkpoint folder, and records every step's metrics and every
+DeepSpeed checkpoint in the manifest as it appears. Its working folder is keyed by the stage fingerprint, so a
+killed run resumes from the last checkpoint on `s1 rerun` and reproduces the uninterrupted loss curve.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from flows.context import RunContext, RunParams, open_run
+from flows.tokenize import shard_paths
+from s1model.config import RECIPES, PretrainConfig
+from storage import fingerprint
+
+PRETRAIN_CODE_VERSION = "pretrain-1"
+
+
+class LaunchConfig(BaseModel):
+    num_gpus: int | None = Field(None, ge=1, description="GPUs per node for the deepspeed launcher (None: one "
+                                                         "process on this machine, CPU or one GPU).")
+    hostfile: str | None = Field(None, description="DeepSpeed hostfile for multi-node runs.")
+    num_nodes: int | None = Field(None, ge=1, description="Nodes to use from the hostfile.")
+    master_addr: str | None = Field(None, description="Rendezvous address for multi-node runs.")
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Hard links where the filesystem allows (checkpoints are large), copies otherwise."""
+    def link(s, d):
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+
+    shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True)
+
+
+def _metric_rows(m: dict) -> list[tuple[str, int, float]]:
+    step = int(m["step"])
+    rows = [(f"train.{k}", step, float(m[k])) for k in ("loss", "aux_loss", "z_loss", "grad_norm", "lr",
+                                                       "tokens_per_s", "mfu", "step_time_s", "tokens")
+            if m.get(k) is not None]
+    for li, layer in enumerate(m.get("expert_load") or []):
+        rows += [(f"train.expert_load.L{li}.E{e}", step, float(v)) for e, v in enumerate(layer)]
+    return rows
+
+
+def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config: PretrainConfig,
+                   launch: LaunchConfig | None = None) -> dict:
+    """Train, recording metrics and checkpoints as they appear; returns the stage summary."""
+    from s1model.launch import deepspeed_command, local_command
+    from s1model.train import list_checkpoints
+
+    launch = launch or LaunchConfig()
+    t0 = time.perf_counter()
+    if tokenizer is not None:
+        vocab = json.loads(tokenizer["meta_json"] or "{}").get("vocab_size")
+        if vocab:
+            config = config.model_copy(update={"model": config.model.model_copy(update={"vocab_size": int(vocab)})})
+    parents = [shards] + ([tokenizer] if tokenizer else [])
+    fp = fingerprint("pretrain", PRETRAIN_CODE_VERSION, config, [p["content_sha256"] for p in parents])
+    with ctx.stage("pretrain", fp, ["cpt_checkpoint"]) as stage:
+        if stage.cached:
+            a = stage.artifacts["cpt_checkpoint"]
+            return {**json.loads(a["meta_json"]), "cached": True, "artifact": f"cpt_checkpoint:{a['version']}"}
+        work = ctx.root.work_path("pretrain", fp)
+        metrics_path, result_path = work / "metrics.jsonl", work / "result.json"
+        result_path.unlink(missing_ok=True)
+        (work / "config.json").write_text(config.model_dump_json(indent=2))
+        kw = dict(metrics_path=str(metrics_path), result_path=str(result_path))
+        if launch.num_gpus or launch.hostfile:
+            cmd = deepspeed_command(str(work / "config.json"), shard_paths(shards), str(work), hostfile=launch.hostfile,
+                                    num_gpus=launch.num_gpus, num_nodes=launch.num_nodes,
+                                    master_addr=launch.master_addr, **kw)
+        else:
+            cmd = local_command(str(work / "config.json"), shard_paths(shards), str(work), **kw)
+        ctx.log.info("pretrain: %s", " ".join(cmd))
+        offset = metrics_path.stat().st_size if metrics_path.exists() else 0
+        recorded = {int(json.loads(a["meta_json"])["step"]) for a in ctx.manifest.query(
+            "SELECT meta_json FROM artifacts WHERE name = 'cpt_checkpoint' AND kind = 'deepspeed' "
+            "AND fingerprint LIKE ?", [fp + "-step%"])}
+        ckpt_ids: dict[int, int] = {}
+        log_path = work / "train.log"
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=False)
+            last_loss = None
+            while True:
+                done = proc.poll() is not None
+                if metrics_path.exists():
+                    with open(metrics_path) as f:
+                        f.seek(offset)
+                        chunk = f.read()
+                    complete = chunk[: chunk.rfind("\n") + 1]
+                    offset += len(complete.encode())
+                    rows = []
+                    for line in complete.splitlines():
+                        m = json.loads(line)
+                        rows += _metric_rows(m)
+                        last_loss = m.get("loss", last_loss)
+                    if rows:
+                        ctx.manifest.record_metrics(stage.stage_run_id, rows)
+                for ck in list_checkpoints(str(work / "checkpoints")):
+                    if ck["step"] in recorded:
+                        continue
+                    staging = ctx.root.staging()
+                    _copy_tree(Path(ck["path"]), staging / Path(ck["path"]).name)
+                    for extra in ("latest", "hf_config.json", "pretrain_config.json"):
+                        src = work / "checkpoints" / extra
+                        if src.exists():
+                            shutil.copy2(src, staging / extra)
+                    (staging / "latest").write_text(Path(ck["path"]).name)
+                    ckpt_ids[ck["step"]] = stage.commit(staging, "cpt_checkpoint", "deepspeed",
+                                                        [p["artifact_id"] for p in parents],
+                                                        fingerprint=f"{fp}-step{ck['step']}",
+                                                        meta={"step": ck["step"], "layout": "deepspeed"})
+                    recorded.add(ck["step"])
+                if done:
+                    break
+                time.sleep(1.0)
+        if proc.returncode != 0:
+            tail = log_path.read_text(errors="replace")[-1500:]
+            raise RuntimeError(f"trainer exited with code {proc.returncode}; last log lines:\n{tail}")
+        result = json.loads(result_path.read_text())
+        hf = Path(result["hf_export"])
+        staging = ctx.root.staging()
+        _copy_tree(hf, staging)
+        if tokenizer is not None:
+            for f in Path(tokenizer["uri"]).glob("*.json"):
+                shutil.copy2(f, staging / f.name)
+        meta = {"final_step": result["final_step"], "resumed_from": result.get("resumed_from"),
+                "world_size": result.get("world_size"), "final_loss": last_loss, "layout": "hf",
+                "work_dir": str(work), "command": cmd}
+        last_ck = [ckpt_ids[s] for s in sorted(ckpt_ids)[-1:]]
+        if not last_ck:
+            last_ck = [a["artifact_id"] for a in ctx.manifest.query(
+                "SELECT artifact_id FROM artifacts WHERE name = 'cpt_checkpoint' AND fingerprint LIKE ? "
+                "ORDER BY artifact_id DESC LIMIT 1", [fp + "-step%"])]
+        aid = stage.commit(staging, "cpt_checkpoint", "hf", [p["artifact_id"] for p in parents] + last_ck, meta=meta)
+        a = ctx.manifest.resolve_artifact(aid)
+        return {**meta, "cached": False, "seconds": time.perf_counter() - t0,
+                "artifact": f"cpt_checkpoint:{a['version']}"}
+
+
+class PretrainFlowParams(RunParams):
+    shards: str = Field("token_shards", description="Token shards artifact (name, name:version or id).")
+    tokenizer: str | None = Field("tokenizer", description="Tokenizer artifact, for the vocabulary size.")
+    recipe: str = Field("tiny", description=f"Named recipe: {', '.join(sorted(RECIPES))}.")
+    init: str | None = Field(None, description="Hugging Face checkpoint directory to continue from "
+                                               "(overrides the recipe's model).")
+    pretrain: dict = Field(default_factory=dict, description="PretrainConfig fields that override the recipe.")
+    launch: LaunchConfig = Field(default_factory=LaunchConfig, description="Launcher (GPUs, hostfile).")
+
+
+def build_config(recipe: str, init: str | None, overrides: dict) -> PretrainConfig:
+    if recipe not in RECIPES:
+        raise ValueError(f"unknown recipe {recipe!r}; recipes: {', '.join(sorted(RECIPES))}")
+    data = RECIPES[recipe]().model_dump()
+    for k, v in overrides.items():
+        if isinstance(v, dict) and isinstance(data.get(k), dict):
+            data[k].update(v)
+        else:
+            data[k] = v
+    if init:
+        data["init_from"] = init
+    return PretrainConfig(**data)
+
+
+@flow(name="pretrain", log_prints=True)
+def pretrain_flow(params: PretrainFlowParams) -> dict:
+    """Continue pretraining a Qwen3-MoE model on token shards with DeepSpeed."""
+    with open_run("pretrain", params) as ctx:
+        shards = ctx.manifest.resolve_artifact(params.shards)
+        tok = ctx.manifest.resolve_artifact(params.tokenizer) if params.tokenizer else None
+        out = pretrain_stage(ctx, shards, tok, build_config(params.recipe, params.init, params.pretrain),
+                             params.launch)
+        return {"run_id": ctx.run_id, **out}

@@ -1,0 +1,219 @@
+"""Offline RL: best-of-N selection scored by the Mixture-of-Rewards, difficulty filtering by pass rate, then SFT on
+response tokens only (best-of-N responses + the bootcamp TAIL reference traces).
+
+`offline_rl(config, model_dir, tokenizer_dir, rl_prompts, sft_data, out_dir)` writes into out_dir:
+  best_of_n.parquet      prompt rows + the selected response, its reward, pass rate (the SFT additions)
+  rl_prompts_kept.parquet  the difficulty-filtered prompt mixture for online RL (rl_prompts columns + pass_rate)
+  exclusions.parquet     prompts the filter dropped: sample_id, task, data_source, reason, detail
+  hf/                    the SFT'd policy (HF layout)
+Drop reasons: `offline_always_solved` (pass rate >= drop_pass_rate_at_or_above), `offline_rarely_solved`
+(<= drop_pass_rate_at_or_below). SFT is a plain torch AdamW loop (see docs/rl.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections import defaultdict
+from typing import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from s1model.rl.config import OfflineRLConfig, OptimConfig
+from s1model.rl.policy import (freeze_router, load_policy, make_optimizer, pad_batch, response_logprobs,
+                               save_checkpoint)
+from s1model.rl.rewards import RewardResult, score_with_ray
+from s1model.rl.rollout import RolloutConfig, complete_on_actors, reward_sample, start_actors
+
+log = logging.getLogger(__name__)
+
+
+def best_of_n(actors: list, rows: list[dict], score: Callable[[list[dict]], list[RewardResult]], n: int,
+              rollout: RolloutConfig, pass_threshold: float = 1.0) -> list[dict]:
+    """Sample n completions per prompt row on the actors, score them, and pick the best verified one.
+
+    Returns per row: {**row, "pass_rate", "n_passed", "best_response" (None if nothing verified), "best_reward",
+    "best_reason", "rewards"}. Best = highest reward >= pass_threshold, ties broken by the shortest response.
+    """
+    groups = complete_on_actors(actors, [r["prompt"] for r in rows], n, rollout.sampling)
+    flat = [reward_sample(row, c["text"]) for row, g in zip(rows, groups) for c in g]
+    results = score(flat)
+    out = []
+    for i, (row, comps) in enumerate(zip(rows, groups)):
+        rs = results[i * n:(i + 1) * n]
+        passed = [(r.score, -len(c["token_ids"]), j) for j, (c, r) in enumerate(zip(comps, rs))
+                  if r.score >= pass_threshold]
+        best = max(passed)[2] if passed else None
+        out.append({**row, "pass_rate": len(passed) / n, "n_passed": len(passed),
+                    "best_response": comps[best]["text"] if best is not None else None,
+                    "best_reward": rs[best].score if best is not None else None,
+                    "best_reason": rs[best].reason if best is not None else None,
+                    "rewards": [r.score for r in rs]})
+    return out
+
+
+def difficulty_filter(scored: list[dict], at_or_above: float | None = 1.0, at_or_below: float | None = 0.25
+                      ) -> tuple[list[dict], list[dict]]:
+    """(kept rows, exclusion rows) by each row's pass_rate; a threshold of None turns its rule off."""
+    kept, excl = [], []
+    for r in scored:
+        p = r["pass_rate"]
+        if at_or_above is not None and p >= at_or_above:
+            reason, detail = "offline_always_solved", f"pass rate {p:.3f} >= {at_or_above}"
+        elif at_or_below is not None and p <= at_or_below:
+            reason, detail = "offline_rarely_solved", f"pass rate {p:.3f} <= {at_or_below}"
+        else:
+            kept.append(r)
+            continue
+        excl.append({"sample_id": r.get("sample_id"), "task": r.get("task"), "data_source": r["data_source"],
+                     "reason": reason, "detail": detail})
+    return kept, excl
+
+
+def mixture_report(scored: list[dict], kept: list[dict]) -> list[dict]:
+    """Per (data_source, length_bucket): prompts, kept, dropped as always / rarely solved, mean pass rate."""
+    kept_ids = {id(r) for r in kept}
+    agg: dict[tuple, dict] = defaultdict(lambda: {"prompts": 0, "kept": 0, "pass_rate_sum": 0.0,
+                                                  "with_verified": 0})
+    for r in scored:
+        a = agg[(r["data_source"], r.get("length_bucket") or "-")]
+        a["prompts"] += 1
+        a["kept"] += id(r) in kept_ids
+        a["pass_rate_sum"] += r["pass_rate"]
+        a["with_verified"] += r["n_passed"] > 0
+    rows = []
+    for (ds, b), a in sorted(agg.items()):
+        rows.append({"data_source": ds, "length_bucket": b, "prompts": a["prompts"], "kept": a["kept"],
+                     "dropped": a["prompts"] - a["kept"], "with_verified_response": a["with_verified"],
+                     "mean_pass_rate": a["pass_rate_sum"] / a["prompts"]})
+    return rows
+
+
+def sft_train(model, pairs: list[tuple[list[int], list[int]]], optim: OptimConfig, steps: int, batch_size: int,
+              pad_id: int, seed: int = 0, on_step: Callable[[dict], None] | None = None) -> list[dict]:
+    """`steps` AdamW steps of next-token loss on response tokens only (token mean over the step's batch)."""
+    device = next(model.parameters()).device
+    if optim.freeze_router:
+        freeze_router(model)
+    opt, sched = make_optimizer(model, optim)
+    params = [p for p in model.parameters() if p.requires_grad]
+    rng = random.Random(seed)
+    order: list[int] = []
+    model.train()
+    log_rows = []
+    for step in range(steps):
+        t0 = time.perf_counter()
+        if len(order) < batch_size:
+            perm = list(range(len(pairs)))
+            rng.shuffle(perm)
+            order += perm
+        idx, order = order[:batch_size], order[batch_size:]
+        batch = [pairs[i] for i in idx]
+        n_tokens = float(sum(len(r) for _, r in batch))
+        opt.zero_grad(set_to_none=True)
+        total = torch.zeros((), device=device)
+        for s in range(0, len(batch), optim.micro_batch_size):
+            ids, attn, tgt, resp = pad_batch(batch[s:s + optim.micro_batch_size], pad_id, optim.max_seq_len, device)
+            logp, _ = response_logprobs(model, ids, attn, tgt)
+            loss = -(logp * resp.float()).sum() / n_tokens
+            loss.backward()
+            total += loss.detach()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip if optim.grad_clip > 0 else float("inf"))
+        lr = sched.get_last_lr()[0]
+        opt.step()
+        sched.step()
+        dt = time.perf_counter() - t0
+        m = {"step": step + 1, "sft_loss": float(total), "grad_norm": float(grad_norm), "lr": lr,
+             "tokens": n_tokens, "tokens_per_s": n_tokens / dt}
+        log_rows.append(m)
+        if on_step is not None:
+            on_step(m)
+    return log_rows
+
+
+def _write(rows: list[dict], path: str, schema_from: pa.Schema | None = None) -> str:
+    table = pa.Table.from_pylist(rows) if rows or schema_from is None else schema_from.empty_table()
+    pq.write_table(table, path)
+    return path
+
+
+def offline_rl(config: OfflineRLConfig, model_dir: str, tokenizer_dir: str, rl_prompts: pa.Table,
+               sft_data: pa.Table | None, out_dir: str, on_step: Callable[[dict], None] | None = None,
+               ray_address: str | None = None) -> dict:
+    """Best-of-N + difficulty filtering over rl_prompts, then SFT from model_dir (see module doc).
+
+    Returns {"hf_checkpoint", "best_of_n", "rl_prompts_kept", "exclusions" (paths), "mixture": [rows],
+    "counts": {...}, "metrics": [per-SFT-step dicts], "timings": {...}}.
+    """
+    import ray
+
+    from s1data.tokenizer import load_tokenizer
+
+    from s1model.rl.online import init_ray
+
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "offline_rl_config.json"), "w") as f:
+        f.write(config.model_dump_json(indent=2))
+    tok = load_tokenizer(tokenizer_dir)
+    rollout = config.rollout.model_copy(update={"group_size": config.n_samples,
+                                                "sampling": config.rollout.sampling.model_copy(
+                                                    update={"seed": config.seed})})
+    rows = rl_prompts.to_pylist()
+
+    t0 = time.perf_counter()
+    started = init_ray(ray_address, config.ray_num_cpus)
+    actors = start_actors(model_dir, tokenizer_dir, rollout)
+    try:
+        scored = best_of_n(actors, rows, lambda s: score_with_ray(config.rewards, s), config.n_samples, rollout,
+                           config.pass_threshold)
+    finally:
+        for a in actors:
+            ray.kill(a)
+        if started:
+            ray.shutdown()
+    t1 = time.perf_counter()
+
+    kept, excl = difficulty_filter(scored, config.drop_pass_rate_at_or_above, config.drop_pass_rate_at_or_below)
+    source = kept if config.best_of_n_from == "kept" else scored
+    chosen = [r for r in source if r["best_response"] is not None]
+    keep_cols = list(rl_prompts.column_names)
+    bon_rows = [{**{c: r[c] for c in keep_cols}, "response": r["best_response"], "reward": r["best_reward"],
+                 "reason": r["best_reason"], "pass_rate": r["pass_rate"]} for r in chosen]
+    paths = {
+        "best_of_n": _write(bon_rows, os.path.join(out_dir, "best_of_n.parquet")),
+        "rl_prompts_kept": _write([{**{c: r[c] for c in keep_cols}, "pass_rate": r["pass_rate"]} for r in kept],
+                                  os.path.join(out_dir, "rl_prompts_kept.parquet"),
+                                  rl_prompts.schema.append(pa.field("pass_rate", pa.float64()))),
+        "exclusions": _write(excl, os.path.join(out_dir, "exclusions.parquet"),
+                             pa.schema([(c, pa.string()) for c in ("sample_id", "task", "data_source", "reason",
+                                                                   "detail")])),
+    }
+
+    texts = [(r["prompt"], r["best_response"]) for r in chosen]
+    n_ref = 0
+    if config.include_reference_traces and sft_data is not None:
+        refs = list(zip(sft_data.column("prompt").to_pylist(), sft_data.column("response").to_pylist()))
+        texts += refs
+        n_ref = len(refs)
+    template = config.rollout.prompt_template
+    enc_p = tok.encode_batch([template.format(prompt=p) for p, _ in texts])
+    enc_r = tok.encode_batch([r for _, r in texts])
+    pairs = [(p, r + [tok.eos_id]) for p, r in zip(enc_p, enc_r)]
+
+    model = load_policy(model_dir)
+    torch.manual_seed(config.seed)
+    metrics = sft_train(model, pairs, config.optim, config.sft_steps if pairs else 0, config.sft_batch_size,
+                        tok.pad_id, config.seed, on_step) if pairs else []
+    t2 = time.perf_counter()
+    hf_dir = save_checkpoint(model, None, None, os.path.join(out_dir, "hf"), {})
+    reasons = defaultdict(int)
+    for e in excl:
+        reasons[e["reason"]] += 1
+    counts = {"prompts": len(rows), "kept": len(kept), "best_of_n": len(chosen), "reference_traces": n_ref,
+              "sft_sequences": len(pairs), **{f"dropped/{k}": v for k, v in reasons.items()}}
+    return {"hf_checkpoint": hf_dir, **paths, "mixture": mixture_report(scored, kept), "counts": counts,
+            "metrics": metrics, "timings": {"best_of_n_s": t1 - t0, "sft_s": t2 - t1}}

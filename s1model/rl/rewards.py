@@ -1,0 +1,269 @@
+"""Mixture-of-Rewards: one router maps each sample's `data_source` to its judge; every reward is in [0, 1] with its
+source and a reason.
+
+Judges (the `judge` of a `JudgeRoute`):
+  bootcamp      s1data.bootcamp verifiers (rule-based, RDKit); task = data_source after "bootcamp/" (or sample["task"])
+  format        <think>...</think> present and a \\boxed{} answer after it, each worth a configurable share
+  reward_model  POLAR-like scalar reward of (prompt, reference, output) from a local HF sequence-classification
+                checkpoint, squashed by a sigmoid
+  openai_judge  an OpenAI-compatible /v1/chat/completions judge asked for a score 0-10 in \\boxed{}
+A judge that raises, times out, returns a non-finite value or has no route gives 0 with a reason
+(`reward_judge_error`, `reward_judge_timeout`, `reward_not_finite`, `reward_no_route`); it never stops the step.
+Reward workers are Ray CPU tasks (`score_with_ray`); each worker process builds its router once.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import fnmatch
+import json
+import logging
+import math
+import re
+import urllib.request
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, Field
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RewardResult:
+    """A judge's verdict on one sample: score in [0, 1], the judge that gave it, a stable snake_case reason."""
+
+    score: float
+    source: str
+    reason: str
+    detail: str = ""
+    data_source: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class JudgeRoute(BaseModel):
+    """data_source pattern → judge. The first route whose pattern matches wins."""
+
+    pattern: str = Field(description="fnmatch pattern over data_source, e.g. 'bootcamp/*' or 'open/*'.")
+    judge: Literal["bootcamp", "format", "reward_model", "openai_judge"] = Field(description="Judge kind.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the judge (see its class).")
+
+
+class RewardConfig(BaseModel):
+    """The Mixture-of-Rewards router."""
+
+    routes: list[JudgeRoute] = Field(
+        default_factory=lambda: [JudgeRoute(pattern="bootcamp/*", judge="bootcamp"),
+                                 JudgeRoute(pattern="*", judge="format")],
+        description="Routes tried in order; default: bootcamp verifiers for bootcamp/*, format rules for the rest.")
+    timeout_s: float | None = Field(10.0, description="A judge that takes longer on one sample gives 0 with reason "
+                                    "reward_judge_timeout; None waits forever (and skips the timeout thread).")
+    reward_cpus: float = Field(1.0, description="CPUs each Ray reward task asks for.")
+    chunk_size: int = Field(256, ge=1, description="Samples per Ray reward task.")
+
+
+# --- judges --------------------------------------------------------------------------------------------------------
+
+class BootcampJudge:
+    """s1data.bootcamp verifier of the sample's task. format_score: score of an extracted but wrong answer."""
+
+    source = "bootcamp"
+
+    def __init__(self, format_penalty: bool = False, format_score: float = 0.0):
+        self.format_penalty, self.format_score = format_penalty, format_score
+        self._tasks: dict[str, Any] = {}
+
+    def __call__(self, sample: dict) -> tuple[float, str, str]:
+        from s1data.bootcamp import REGISTRY
+
+        task = sample.get("task") or sample["data_source"].split("/", 1)[1]
+        if task not in self._tasks:
+            self._tasks[task] = REGISTRY[task]()
+        verdict = self._tasks[task].verify(sample["response"], json.loads(sample["identity_json"]),
+                                           format_penalty=self.format_penalty)
+        score = verdict.score
+        if score < 1.0 and verdict.reason not in ("bootcamp_no_answer", "bootcamp_missing_think",
+                                                  "bootcamp_verifier_error"):
+            score = max(score, self.format_score)
+        return score, verdict.reason, verdict.detail
+
+
+class FormatJudge:
+    """think_weight for a closed <think>...</think> block, boxed_weight for a \\boxed{} answer after it."""
+
+    source = "format"
+
+    def __init__(self, think_weight: float = 0.5, boxed_weight: float = 0.5):
+        self.think_weight, self.boxed_weight = think_weight, boxed_weight
+
+    def __call__(self, sample: dict) -> tuple[float, str, str]:
+        from s1data.bootcamp import extract_boxed
+
+        text = sample["response"]
+        has_think = re.search(r"<think>.*?</think>", text, flags=re.S) is not None
+        has_boxed = extract_boxed(text) is not None
+        score = self.think_weight * has_think + self.boxed_weight * has_boxed
+        missing = [n for n, ok in (("think", has_think), ("boxed", has_boxed)) if not ok]
+        return score, "format_ok" if not missing else "format_missing_" + "_".join(missing), ""
+
+
+POLAR_TEMPLATE = "{prompt}\n<|reference|>\n{reference}\n<|output|>\n{output}"
+
+
+class RewardModelJudge:
+    """POLAR-like reward model from a local HF sequence-classification checkpoint (num_labels=1): the text
+    POLAR_TEMPLATE(prompt, reference, output) → scalar logit → sigmoid(logit / temperature)."""
+
+    source = "reward_model"
+
+    def __init__(self, checkpoint: str, tokenizer_dir: str, max_tokens: int = 2048, temperature: float = 1.0,
+                 template: str = POLAR_TEMPLATE):
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
+        from s1data.tokenizer import load_tokenizer
+
+        self.model = AutoModelForSequenceClassification.from_pretrained(checkpoint, dtype=torch.float32).eval()
+        self.tokenizer = load_tokenizer(tokenizer_dir)
+        self.max_tokens, self.temperature, self.template = max_tokens, temperature, template
+
+    def __call__(self, sample: dict) -> tuple[float, str, str]:
+        import torch
+
+        text = self.template.format(prompt=sample.get("prompt", ""), reference=sample.get("reference") or "",
+                                    output=sample["response"])
+        ids = self.tokenizer.encode(text)[-self.max_tokens:]
+        with torch.no_grad():
+            logit = float(self.model(input_ids=torch.tensor([ids])).logits.float()[0, 0])
+        return 1.0 / (1.0 + math.exp(-logit / self.temperature)), "reward_model_scored", f"logit={logit:.4f}"
+
+
+JUDGE_PROMPT = ("Rate the response to the question against the reference answer, from 0 (wrong or useless) to 10 "
+                "(fully correct). Reply with the score only, as \\boxed{{score}}.\n\nQuestion:\n{prompt}\n\n"
+                "Reference:\n{reference}\n\nResponse:\n{output}")
+
+
+class OpenAIJudge:
+    """LLM judge (or reward model) behind an OpenAI-compatible /v1/chat/completions endpoint: the last number of its
+    reply (a \\boxed{} one first) / max_score."""
+
+    source = "openai_judge"
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, max_score: float = 10.0,
+                 http_timeout_s: float = 60.0, template: str = JUDGE_PROMPT):
+        self.base_url, self.model, self.api_key = base_url.rstrip("/"), model, api_key
+        self.max_score, self.http_timeout_s, self.template = max_score, http_timeout_s, template
+
+    def __call__(self, sample: dict) -> tuple[float, str, str]:
+        content = self.template.format(prompt=sample.get("prompt", ""), reference=sample.get("reference") or "",
+                                       output=sample["response"])
+        body = {"model": self.model, "messages": [{"role": "user", "content": content}], "temperature": 0.0}
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        req = urllib.request.Request(self.base_url + "/chat/completions", data=json.dumps(body).encode(),
+                                     headers=headers, method="POST")
+        with urllib.request.urlopen(req, timeout=self.http_timeout_s) as resp:
+            reply = json.loads(resp.read())["choices"][0]["message"]["content"]
+        boxed = re.findall(r"\\boxed\{\s*([-+]?\d+(?:\.\d+)?)\s*\}", reply)
+        nums = boxed or re.findall(r"[-+]?\d+(?:\.\d+)?", reply)
+        if not nums:
+            return 0.0, "openai_judge_unparseable", reply[:200]
+        return float(nums[-1]) / self.max_score, "openai_judge_scored", reply[:200]
+
+
+JUDGES: dict[str, Callable[..., Callable[[dict], tuple[float, str, str]]]] = {
+    "bootcamp": BootcampJudge, "format": FormatJudge, "reward_model": RewardModelJudge, "openai_judge": OpenAIJudge}
+
+
+# --- router --------------------------------------------------------------------------------------------------------
+
+class RewardRouter:
+    """Routes samples {data_source, response, prompt?, identity_json?, reference?, task?} to judges.
+
+    `judges` overrides/extends the judge kinds by name (a callable sample -> (score, reason, detail)); routes name
+    them. Judges are built on first use, so a route that never matches costs nothing.
+    """
+
+    def __init__(self, config: RewardConfig | None = None, judges: dict[str, Callable] | None = None):
+        self.config = config or RewardConfig()
+        self._custom = dict(judges or {})
+        self._built: dict[int, Callable] = {}
+        self._pool: cf.ThreadPoolExecutor | None = None
+
+    def _judge(self, data_source: str) -> tuple[str, Callable] | None:
+        for i, route in enumerate(self.config.routes):
+            if fnmatch.fnmatchcase(data_source, route.pattern):
+                if i not in self._built:
+                    kind = route.judge
+                    self._built[i] = self._custom[kind] if kind in self._custom else JUDGES[kind](**route.params)
+                return route.judge, self._built[i]
+        return None
+
+    def _call(self, judge: Callable, sample: dict):
+        timeout = self.config.timeout_s
+        if timeout is None:
+            return judge(sample)
+        if self._pool is None:
+            self._pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="reward-judge")
+        fut = self._pool.submit(judge, sample)
+        try:
+            return fut.result(timeout=timeout)
+        except cf.TimeoutError:
+            # The hung judge keeps its thread; a fresh pool serves the next samples.
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            raise
+
+    def score(self, sample: dict) -> RewardResult:
+        """One sample's reward; never raises for a judge's failure."""
+        ds = sample.get("data_source", "")
+        found = self._judge(ds)
+        if found is None:
+            return RewardResult(0.0, "none", "reward_no_route", f"no route matches {ds!r}", ds)
+        source, judge = found
+        try:
+            score, reason, detail = self._call(judge, sample)
+        except cf.TimeoutError:
+            return RewardResult(0.0, source, "reward_judge_timeout", f"over {self.config.timeout_s}s", ds)
+        except Exception as exc:  # noqa: BLE001 -- a judge's bug must not stop the RL step
+            return RewardResult(0.0, source, "reward_judge_error", f"{type(exc).__name__}: {exc}"[:300], ds)
+        score = float(score)
+        if not math.isfinite(score):
+            return RewardResult(0.0, source, "reward_not_finite", repr(score), ds)
+        return RewardResult(min(1.0, max(0.0, score)), source, reason, detail, ds)
+
+    def score_batch(self, samples: list[dict]) -> list[RewardResult]:
+        return [self.score(s) for s in samples]
+
+
+# --- Ray reward workers --------------------------------------------------------------------------------------------
+
+_WORKER_ROUTERS: dict[str, RewardRouter] = {}
+
+
+def _score_chunk(config_json: str, samples: list[dict]) -> list[dict]:
+    """Body of a Ray reward task: the worker process keeps one router per config."""
+    router = _WORKER_ROUTERS.get(config_json)
+    if router is None:
+        router = _WORKER_ROUTERS[config_json] = RewardRouter(RewardConfig.model_validate_json(config_json))
+    return [r.to_dict() for r in router.score_batch(samples)]
+
+
+_REMOTE = None
+
+
+def score_with_ray(config: RewardConfig, samples: list[dict]) -> list[RewardResult]:
+    """Score samples on Ray CPU tasks of config.chunk_size samples each (Ray must be initialised); input order."""
+    import ray
+
+    global _REMOTE
+    if _REMOTE is None:
+        _REMOTE = ray.remote(_score_chunk)
+    cfg = config.model_dump_json()
+    n = config.chunk_size
+    refs = [_REMOTE.options(num_cpus=config.reward_cpus).remote(cfg, samples[i:i + n])
+            for i in range(0, len(samples), n)]
+    return [RewardResult(**d) for chunk in ray.get(refs) for d in chunk]

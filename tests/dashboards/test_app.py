@@ -1,0 +1,190 @@
+"""The dashboard as a person uses it: real server on loopback, Debian's headless Chromium, a manifest filled by the
+real PDF flow. Each test loads a page, checks the figures carry the manifest's numbers and saves a screenshot."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storage import open_storage
+from tests.dashboards.conftest import (N_EXPERTS, N_LAYERS, RL_BUCKETS, RL_SOURCES, SHARDS, TRAIN_STEPS,
+                                       expert_load, loss_at, mfu_at, pass_rate, reward_at, running)
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load(page, url: str, shots: Path, name: str):
+    response = page.goto(url)
+    page.wait_for_selector("body[data-ready='1']", timeout=20_000)
+    assert page.evaluate("document.body.dataset.error || ''") == ""
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+    assert (shots / f"{name}.png").stat().st_size > 10_000
+    assert page.context.outside == []  # nothing left loopback: plotly.js and CSS come from the server
+    return response
+
+
+def plot(page, fig_id: str) -> list[dict]:
+    """The traces plotly.js actually drew in <div id=fig_id>."""
+    return page.evaluate("id => document.getElementById(id).data.map(t => ({name: t.name, type: t.type, "
+                         "x: t.x ? Array.from(t.x) : null, y: t.y ? Array.from(t.y) : null, z: t.z || null}))",
+                         fig_id)
+
+
+def test_runs_page_lists_every_run_and_draws_the_latest_runs_stage_timeline(page, dashboard, filled, screenshots):
+    load(page, dashboard + "/", screenshots, "runs")
+    run_ids = page.eval_on_selector_all("#runs-table tbody tr", "rows => rows.map(r => r.dataset.runId)")
+    assert run_ids == [r["run_id"] for r in open_storage(filled["home"])[1].list_runs()]  # newest first
+    assert len(run_ids) == 4 and run_ids[0] == filled["rl_run"] and filled["pdf"]["run_id"] in run_ids
+    assert page.inner_text(f"tr[data-run-id='{filled['train_run']}'] .status") == "failed"
+    timeline = plot(page, "fig-timeline")
+    assert [t["y"] for t in timeline] == [["online_rl"]]
+    assert page.errors == []
+
+
+def test_a_pdf_run_page_shows_its_stages_partitions_metrics_and_artifacts(page, dashboard, filled, screenshots):
+    run_id = filled["pdf"]["run_id"]
+    load(page, f"{dashboard}/runs/{run_id}", screenshots, "run-pdf")
+    bars = {t["name"]: t["y"] for t in plot(page, "fig-timeline")}
+    assert list(bars) == ["completed"]
+    assert sorted(y.split(" [")[0] for y in bars["completed"]) == ["pdf"] + ["pdf.partition"] * 4
+    pages = page.get_attribute("#metrics-table tr[data-metric='pdf.pages'] td[data-value]", "data-value")
+    assert float(pages) == filled["pdf"]["pages"] == 12
+    artifacts = page.eval_on_selector_all("#artifacts-table tbody tr td:first-child", "c => c.map(x => x.innerText)")
+    assert sorted(a.split(":")[0] for a in artifacts) == ["documents", "pdf_pages"] + ["pdf_partition"] * 4
+    assert page.errors == []
+
+
+def test_corpus_page_shows_the_pdf_counts_curation_funnel_and_composition(page, dashboard, filled, screenshots):
+    load(page, dashboard + "/corpus", screenshots, "corpus")
+    s = filled["pdf"]
+    pdf = plot(page, "fig-pdf")[0]
+    assert pdf["y"] == ["PDF files", "files parsed", "pages", "pages after dedup", "documents"]
+    assert pdf["x"] == [s["files"], s["files"] - s["quarantined"], s["pages"], s["pages"] - s["duplicate_pages"],
+                        s["documents"]] == [4, 4, 12, 12, 4]
+    assert plot(page, "fig-routes")[0]["z"] is None  # a pie: values are checked through the label text instead
+    assert page.evaluate("document.getElementById('fig-routes').data[0].values") == [11, 1]
+    funnel = plot(page, "fig-funnel-curated-1")[0]
+    assert funnel["y"] == ["input", "after lang", "after gopher", "after c4"] and funnel["x"] == [4, 4, 3, 2]
+    reasons = {t["name"]: dict(zip(t["x"], t["y"])) for t in plot(page, "fig-reasons-curated-1")}
+    assert reasons == {"c4": {"c4_too_few_sentences": 1}, "gopher": {"gopher_short_doc": 1}}
+    domains = plot(page, "fig-comp-domains")[0]
+    assert dict(zip(domains["x"], domains["y"])) == {"physics": 2800, "chemistry": 1000, "biology": 1000}
+    sources = plot(page, "fig-comp-sources")[0]
+    assert dict(zip(sources["x"], sources["y"])) == {"pdf": 4200, "web": 600}
+    assert page.inner_text("#sources-table tr[data-source='source_pdf'] td:nth-child(2)") == "4"
+    assert page.is_visible("#empty-quarantine")  # the shared PDFs are all good
+    assert page.errors == []
+
+
+def test_shards_page_shows_the_token_inventory(page, dashboard, filled, screenshots):
+    load(page, dashboard + "/shards", screenshots, "shards")
+    assert page.inner_text("#shard-tokens-total") == f"{sum(s['tokens'] for s in SHARDS):,}"
+    per_shard = plot(page, "fig-shard-tokens")
+    assert per_shard[0]["x"] == ["shard-00000.parquet", "shard-00001.parquet"]
+    assert per_shard[0]["y"] == [3000, 1800] and per_shard[1]["y"] == [72, 248]
+    rows = page.get_attribute("#inventory tr[data-name='pdf_pages'] td[data-rows]", "data-rows")
+    assert int(rows) == filled["pdf"]["pages"]
+    assert page.errors == []
+
+
+def test_training_page_draws_loss_mfu_and_the_expert_load_heatmap(page, dashboard, screenshots):
+    load(page, dashboard + "/training", screenshots, "training")
+    loss = {t["name"]: t for t in plot(page, "fig-train-loss")}
+    assert set(loss) == {"loss", "aux_loss"}
+    assert loss["loss"]["x"] == TRAIN_STEPS and loss["loss"]["y"] == [loss_at(s) for s in TRAIN_STEPS]
+    assert plot(page, "fig-train-mfu")[0]["y"] == [mfu_at(s) for s in TRAIN_STEPS]
+    heat = plot(page, "fig-expert-load")[0]
+    assert heat["z"] == [[expert_load(layer, e, 20) for e in range(N_EXPERTS)] for layer in range(N_LAYERS)]
+    assert "step 20" in page.inner_text("#fig-expert-load")
+    assert page.errors == []
+
+
+def test_rl_page_draws_reward_per_source_and_pass_rate_by_length_bucket(page, dashboard, screenshots):
+    load(page, dashboard + "/rl", screenshots, "rl")
+    rewards = {t["name"]: t["y"] for t in plot(page, "fig-rl-reward")}
+    assert rewards == {src: [reward_at(src, s) for s in range(1, 11)] for src in RL_SOURCES}
+    buckets = {t["name"]: t for t in plot(page, "fig-rl-pass-bucket")}
+    assert set(buckets) == set(RL_SOURCES)
+    for task in RL_SOURCES:
+        assert buckets[task]["x"] == list(RL_BUCKETS)
+        assert buckets[task]["y"] == [pass_rate(task, i, 10) for i in range(len(RL_BUCKETS))]
+    assert page.errors == []
+
+
+def test_lineage_graph_walks_from_documents_to_the_source_pdfs_and_nodes_are_clickable(
+        page, dashboard, filled, shared_pdfs, screenshots):
+    load(page, dashboard + "/lineage", screenshots, "lineage-index")
+    page.fill("#ref", "documents")
+    page.click("form.lookup button")
+    page.wait_for_selector("#lineage-graph")
+    page.screenshot(path=str(screenshots / "lineage-documents.png"), full_page=True)
+    m = open_storage(filled["home"])[1]
+    docs = m.resolve_artifact("documents")
+    nodes = page.eval_on_selector_all("#lineage-graph a.node", "ns => ns.map(n => n.dataset.name)")
+    assert sorted(nodes) == sorted(["documents", "pdf_pages"] + ["pdf_partition"] * 4 + ["source_pdf"] * 4)
+    assert len(nodes) == 1 + len(m.ancestors(docs["artifact_id"]))
+    files = page.eval_on_selector_all("#source-files tbody td:first-child", "c => c.map(x => x.innerText)")
+    assert sorted(files) == sorted(str(p.resolve()) for p in shared_pdfs)
+    assert page.locator("#lineage-graph .edge").count() == 1 + 4 + 4
+    pages_id = m.resolve_artifact("pdf_pages")["artifact_id"]
+    page.hover(f"#lineage-graph a.node[data-artifact-id='{pages_id}']")
+    assert page.locator("#lineage-graph .edge.hot").count() == 1 + 4  # into documents, from the 4 partitions
+    page.click(f"#lineage-graph a.node[data-artifact-id='{pages_id}']")
+    page.wait_for_url(f"**/lineage/{pages_id}")
+    assert page.get_attribute("#lineage-graph a.node.root", "data-name") == "pdf_pages"
+    assert page.locator("#lineage-graph a.node").count() == 9
+    assert page.errors == []
+
+
+def test_a_missing_manifest_shows_a_message_page_not_a_traceback(page, tmp_path, screenshots):
+    from dashboards.app import create_app
+
+    with running(create_app(str(tmp_path / "nowhere"))) as url:
+        for path in ("/", "/training", "/lineage/documents"):
+            response = load(page, url + path, screenshots, "missing-manifest")
+            assert response.status == 503
+            text = page.inner_text("#message")
+            assert "no manifest at" in text and str(tmp_path / "nowhere") in text and "--home" in text
+            assert "Traceback" not in page.content()
+
+
+def test_a_locked_manifest_shows_a_message_and_the_page_recovers_when_the_writer_lets_go(page, tmp_path,
+                                                                                           screenshots):
+    from dashboards.app import create_app
+
+    root, _ = open_storage(tmp_path / "home")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom storage import Manifest\n"
+         "with Manifest(sys.argv[1]).transaction():\n    print('locked', flush=True)\n    time.sleep(120)\n",
+         str(root.manifest_path)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with running(create_app(str(root.home), lock_timeout_s=0.5)) as url:
+            response = load(page, url + "/", screenshots, "locked-manifest")
+            assert response.status == 503
+            assert "is locked by another process" in page.inner_text("#message")
+            holder.kill()
+            holder.wait(10)
+            response = load(page, url + "/", screenshots, "after-lock")
+            assert response.status == 200 and page.is_visible("#empty-runs")
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait(10)
+
+
+def test_an_empty_manifest_says_no_data_yet_on_every_page(page, tmp_path, screenshots):
+    from dashboards.app import create_app
+
+    root, _ = open_storage(tmp_path / "home")
+    with running(create_app(str(root.home))) as url:
+        for path in ("/", "/corpus", "/shards", "/training", "/rl", "/lineage"):
+            response = load(page, url + path, screenshots, "empty" + path.replace("/", "-"))
+            assert response.status == 200 and "no data yet" in page.inner_text("main")
+            assert page.evaluate("document.body.dataset.figures") == "0"
+        assert load(page, url + "/lineage/documents", screenshots, "empty-lineage").status == 404
+        assert "no artifact 'documents'" in page.inner_text("#message")
+    assert page.errors == []

@@ -1,0 +1,53 @@
+"""The pure shaping code behind the pages: meta_json conventions, metric-name parsing, the lineage layout."""
+
+from dashboards import figures as F
+from dashboards.lineage import layers, render_svg
+
+
+def test_curation_counts_read_the_curate_counters_and_the_by_filter_and_by_reason_shapes():
+    stats = {"stats": {"lang:kept": 9, "lang:lang_not_en": 1, "gopher:kept": 7, "gopher:gopher_short_doc": 2}}
+    assert F.curation_counts(stats) == {"lang": {"kept": 9, "lang_not_en": 1},
+                                        "gopher": {"kept": 7, "gopher_short_doc": 2}}
+    assert F.curation_counts({"by_filter": {"c4": {"kept": 3, "c4_lorem_ipsum": 1}}}) == \
+        {"c4": {"kept": 3, "c4_lorem_ipsum": 1}}
+    assert F.curation_counts({"by_reason": {"gopher_short_doc": 2}}) == {"gopher": {"gopher_short_doc": 2}}
+    assert F.curation_counts({"pages": 12}) is None
+
+
+def test_the_funnel_orders_filters_by_what_they_kept_since_meta_json_sorts_its_keys():
+    counts = {"c4": {"kept": 2, "c4_x": 1}, "gopher": {"kept": 3, "gopher_y": 1}, "lang": {"kept": 4}}
+    fig = F.curation_funnel({"name": "curated", "version": 1}, counts)
+    assert fig["data"][0]["y"] == ["input", "after lang", "after gopher", "after c4"]
+    assert fig["data"][0]["x"] == [4, 4, 3, 2]
+
+
+def test_composition_prefers_token_shards_and_sums_per_shard_counts():
+    arts = [{"artifact_id": 1, "name": "documents", "version": 1, "meta_json": '{"domains": {"bio": 5}}'},
+            {"artifact_id": 2, "name": "token_shards", "version": 1,
+             "meta_json": '{"shards": [{"domains": {"bio": 10}}, {"domains": {"bio": 1, "physics": 4}}]}'}]
+    row, counts = F.composition(arts, "domains")
+    assert row["name"] == "token_shards" and counts == {"bio": 11.0, "physics": 4.0}
+    assert F.composition(arts, "sources") is None
+
+
+def test_pass_rate_names_split_into_task_and_bucket_and_buckets_sort_numerically():
+    assert F.split_pass_rate("rl.pass_rate.math.0-512") == ("math", "0-512")
+    assert F.split_pass_rate("rl.pass_rate.bio.chem.2048+") == ("bio.chem", "2048+")
+    assert F.split_pass_rate("rl.pass_rate.math") == ("math", "all")
+    assert sorted(["2048-8192", "512-2048", "0-512"], key=F._bucket_key) == ["0-512", "512-2048", "2048-8192"]
+
+
+def test_long_series_are_strided_but_keep_their_last_point():
+    xs = list(range(12_001))
+    sx, sy = F._stride(xs, xs)
+    assert len(sx) <= F.MAX_POINTS + 1 and sx[-1] == 12_000 and sx == sy
+
+
+def test_lineage_layers_are_longest_paths_so_every_edge_points_right():
+    # 4 <- 3 <- 1 and 4 <- 1 directly: 1 goes two columns left of 4, not one
+    edges = [(4, 3), (3, 1), (4, 1), (3, 2)]
+    assert layers(4, edges) == {4: 0, 3: 1, 1: 2, 2: 2}
+    node = lambda i, name: {"artifact_id": i, "name": name, "version": 1, "kind": "parquet"}  # noqa: E731
+    svg, drawn = render_svg(node(4, "documents"), [node(3, "pages"), node(1, "a"), node(2, "b")], edges,
+                            lambda i: f"/lineage/{i}")
+    assert drawn == 4 and svg.count('class="edge"') == 4 and 'href="/lineage/1"' in svg

@@ -1,0 +1,74 @@
+"""The built-in KV-cache engine against cache-free greedy decoding, sampling knobs, and the OpenAI client backend
+(against a local stand-in server)."""
+
+import torch
+
+from s1model.config import tiny
+from s1model.model import build_model
+from s1model.rl.generate import GenerationConfig, OpenAICompletionsClient, SamplingParams, generate, greedy_reference
+from tests.s1model.rl.standin_server import StandInOpenAIServer
+
+
+def _model_and_prompts(seed=0):
+    cfg = tiny()
+    model = build_model(cfg).eval()
+    g = torch.Generator().manual_seed(seed)
+    prompts = [torch.randint(3, 256, (n,), generator=g).tolist() for n in (5, 17, 9, 30, 1)]
+    return model, prompts
+
+
+def test_batched_kv_cache_greedy_equals_cache_free_greedy_for_prompts_of_different_lengths():
+    model, prompts = _model_and_prompts()
+    out = generate(model, prompts, SamplingParams(max_new_tokens=12, temperature=0.0), eos_id=0, max_batch_size=3)
+    for p, c in zip(prompts, out):
+        assert c.prompt_ids == p
+        assert c.token_ids == greedy_reference(model, p, 12, eos_id=0)
+        assert c.finish_reason == "length" and len(c.logprobs) == 12
+
+
+def test_rows_that_hit_eos_stop_and_leave_the_batch_while_the_others_continue():
+    model, prompts = _model_and_prompts()
+    free = [greedy_reference(model, p, 12, eos_id=-1) for p in prompts]
+    eos = free[1][3]  # the 4th greedy token of prompt 1 becomes EOS
+    out = generate(model, prompts, SamplingParams(max_new_tokens=12, temperature=0.0), eos_id=eos)
+    for f, c in zip(free, out):
+        cut = f.index(eos) + 1 if eos in f else len(f)
+        assert c.token_ids == f[:cut]
+        assert c.finish_reason == ("eos" if eos in f else "length")
+    assert out[1].finish_reason == "eos" and len(out[1].token_ids) <= 4
+    assert any(c.finish_reason == "length" for c in out)
+
+
+def test_logprobs_are_the_policy_log_probabilities_of_the_emitted_tokens():
+    model, prompts = _model_and_prompts()
+    c = generate(model, prompts[:1], SamplingParams(max_new_tokens=4, temperature=0.7, seed=3), eos_id=0)[0]
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([c.prompt_ids + c.token_ids])).logits[0].float()
+    lp = torch.log_softmax(logits, -1)
+    n = len(c.prompt_ids)
+    expect = [float(lp[n - 1 + i, t]) for i, t in enumerate(c.token_ids)]
+    torch.testing.assert_close(torch.tensor(c.logprobs), torch.tensor(expect), atol=1e-4, rtol=0)
+
+
+def test_seeded_sampling_repeats_and_a_tiny_top_p_is_greedy():
+    model, prompts = _model_and_prompts()
+    params = SamplingParams(max_new_tokens=8, temperature=1.0, seed=11)
+    a = [c.token_ids for c in generate(model, prompts, params, eos_id=0)]
+    b = [c.token_ids for c in generate(model, prompts, params, eos_id=0)]
+    other = [c.token_ids for c in generate(model, prompts, params.model_copy(update={"seed": 12}), eos_id=0)]
+    assert a == b and a != other
+    nucleus = generate(model, prompts, SamplingParams(max_new_tokens=8, temperature=1.0, top_p=1e-6, seed=1), 0)
+    greedy = generate(model, prompts, SamplingParams(max_new_tokens=8, temperature=0.0), 0)
+    assert [c.token_ids for c in nucleus] == [c.token_ids for c in greedy]
+
+
+def test_openai_client_sends_one_request_and_groups_choices_per_prompt_against_a_stand_in_server():
+    with StandInOpenAIServer(completion_text="\\boxed{>}") as server:
+        client = OpenAICompletionsClient(GenerationConfig(backend="openai", openai_base_url=server.base_url,
+                                                          openai_model="policy"))
+        out = client.complete(["p1", "p2"], 3, SamplingParams(max_new_tokens=5, temperature=0.5, seed=4))
+        body = server.requests[0]["body"]
+    assert len(server.requests) == 1
+    assert body == {"model": "policy", "prompt": ["p1", "p2"], "n": 3, "max_tokens": 5, "temperature": 0.5,
+                    "top_p": 1.0, "seed": 4}
+    assert out == [[("\\boxed{>}", "eos"), ("\\boxed{>}", "length"), ("\\boxed{>}", "eos")]] * 2
