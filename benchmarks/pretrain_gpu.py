@@ -1,15 +1,22 @@
 """s1-ref continued pretraining on one GPU: correctness, then tokens/s, MFU and memory, side by side.
 
-    python benchmarks/pretrain_gpu.py [--steps 20] [--warmup 5] [--out benchmarks/out/pretrain_gpu.json]
+    PYTHONUNBUFFERED=1 python benchmarks/pretrain_gpu.py [--steps 20] [--warmup 5] [--out DIR/pretrain_gpu.json]
 
-Ways (each on the same synthetic packed shards, seq 2048, micro-batch 4, bf16):
-  hf_eager     transformers Qwen3MoeForCausalLM + fused AdamW, plain PyTorch loop
-  hf_compile   the same under torch.compile
+Ways (each in its own process, so memory, compile caches and DeepSpeed globals never leak between them; all on the
+same synthetic packed shards, seq 2048, micro-batch 4, bf16, same seed so the same initial weights):
+  hf_eager     transformers Qwen3MoeForCausalLM in bf16 + fused AdamW, plain PyTorch loop
+  hf_compile   the same with the model under torch.compile
   ds_autoep    s1model.train.pretrain: DeepSpeed ZeRO-1 + AutoEP (preset qwen3_moe), document masking, aux + z loss
   ds_native    s1model.train.pretrain with expert_parallel="none" (HF MoE blocks under DeepSpeed ZeRO-1)
-Correctness: the first-step loss of ds_autoep and ds_native agree within bf16 noise, and an HF export of a short
-ds_autoep run reproduces its logits. MFU = (6 x active params x tokens + 6 x layers x hidden x seq^2 x rows) /
-time / peak (989 TFLOP/s for H100 SXM; pass --peak for others, e.g. 989e12 also for H200).
+The HF loops train on exactly the rows the trainer's step 0 sees, with the same document masking, so all four
+first-step LM losses must agree within bf16 noise. A further process runs a 2-layer ds_autoep for 2 steps, reloads
+the checkpoint into a fresh engine and compares its logits with the HF export's (from_pretrained).
+
+Timing: the wall time between the ends of consecutive optimizer steps, each end synchronised with the device (the
+trainer's own `tokens_per_s` stops its clock before the step's metrics sync, so it is also reported, as
+`trainer_tokens_per_s`). Median over the steps after `--warmup`.
+MFU = (6 x active params x tokens + 6 x layers x hidden x seq^2 x rows) / time / peak (989 TFLOP/s, H100 SXM dense
+bf16; the same figure is used for H200, whose bf16 peak is the same).
 """
 
 from __future__ import annotations
@@ -18,17 +25,20 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-from s1model.config import s1_ref  # noqa: E402
+from s1model import config as recipes  # noqa: E402
 from s1model.model import build_model, lm_loss, packed_inputs, train_flops  # noqa: E402
-from s1model.train import pretrain  # noqa: E402
+
+WAYS = ("hf_eager", "hf_compile", "ds_autoep", "ds_native")
 
 
 def write_shards(folder: str, rows: int, seq_len: int, vocab: int) -> list[str]:
@@ -38,7 +48,8 @@ def write_shards(folder: str, rows: int, seq_len: int, vocab: int) -> list[str]:
 
     rng = np.random.default_rng(0)
     ids = rng.integers(0, vocab, size=(rows, seq_len), dtype=np.int32)
-    lens = [np.diff([0, *sorted(rng.choice(np.arange(64, seq_len - 64), 3, replace=False)), seq_len]).tolist()
+    lo, hi = seq_len // 32, seq_len - seq_len // 32
+    lens = [np.diff([0, *sorted(rng.choice(np.arange(lo, hi), 3, replace=False)), seq_len]).tolist()
             for _ in range(rows)]
     table = pa.table({"input_ids": pa.array(ids.tolist(), pa.list_(pa.int32())),
                       "doc_lens": pa.array(lens, pa.list_(pa.int32())),
@@ -50,109 +61,238 @@ def write_shards(folder: str, rows: int, seq_len: int, vocab: int) -> list[str]:
     return [path]
 
 
-def bench_hf(cfg, steps: int, warmup: int, compile_: bool) -> dict:
-    """Plain transformers training loop (the baseline the issue measured)."""
-    model = build_model(cfg).cuda().to(torch.bfloat16)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, fused=True)
+def _mem() -> dict:
+    if not torch.cuda.is_available():
+        return {}
+    return {"max_mem_alloc_gib": torch.cuda.max_memory_allocated() / 2**30,
+            "max_mem_reserved_gib": torch.cuda.max_memory_reserved() / 2**30}
+
+
+def _summary(step_ends: list[float], t_start: float, warmup: int, rows: int, seq: int, flops: float,
+             peak: float) -> dict:
+    dts = [b - a for a, b in zip([t_start, *step_ends[:-1]], step_ends)]
+    dt = statistics.median(dts[warmup:])
+    return {"step_time_s": dt, "tokens_per_s": rows * seq / dt, "mfu": flops / dt / peak,
+            "step_times_s": [round(x, 4) for x in dts]}
+
+
+def bench_hf(cfg, shards: list[str], steps: int, warmup: int, compile_: bool, peak: float) -> dict:
+    """Plain transformers training loop (the baseline the issue measured), on the trainer's step-0 rows."""
+    from s1model.data import StepBatches, read_shards
+
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    rows = read_shards(shards, cfg.seq_len, cfg.model.vocab_size)
+    (ids_np, doc_lens), = StepBatches(rows, cfg, 0, 1).micro_batches(0)
+    model = build_model(cfg).to(dev).to(torch.bfloat16)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, fused=dev == "cuda")
     fwd = torch.compile(model) if compile_ else model
-    B, S = cfg.micro_batch_size, cfg.seq_len
-    ids = torch.randint(0, cfg.model.vocab_size, (B, S), device="cuda")
-    pos, mask = packed_inputs([[S // 4, S // 4, S // 2]] * B, S)
-    pos, mask = pos.cuda(), mask.cuda()
-    torch.cuda.reset_peak_memory_stats()
-    times = []
-    for i in range(steps):
-        torch.cuda.synchronize()
-        t0 = time.perf_counter()
+    B, S = ids_np.shape
+    ids = torch.from_numpy(ids_np).long().to(dev)
+    pos, mask = packed_inputs(doc_lens, S, cfg.document_masking)
+    pos, mask = pos.to(dev), mask.to(dev)
+    if dev == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    losses, ends = [], []
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    sync()
+    t_start = time.perf_counter()
+    for _ in range(steps):
         out = fwd(input_ids=ids, position_ids=pos)
         loss = lm_loss(out.logits, ids, mask)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
-        torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    dt = statistics.median(times)
-    res = {"tokens_per_s": B * S / dt, "mfu": train_flops(model.config, B, S) / dt / PEAK,
-           "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30, "loss": float(loss)}
-    del model, opt, fwd
-    torch.cuda.empty_cache()
+        losses.append(loss.item())  # syncs
+        ends.append(time.perf_counter())
+    res = _summary(ends, t_start, warmup, B, S, train_flops(model.config, B, S), peak)
+    res.update(_mem(), first_loss=losses[0], loss=losses[-1], losses=losses)
     return res
 
 
-def bench_ds(cfg, shards: list[str], out: str, steps: int, warmup: int) -> dict:
-    torch.cuda.reset_peak_memory_stats()
-    cfg = cfg.model_copy(update={"max_steps": steps, "checkpoint_every": 0, "export_hf": False, "warmup_steps": 2,
-                                 "peak_flops": PEAK})
-    r = pretrain(cfg, shards, out, resume=False)
-    ms = r["metrics"][warmup:]
-    res = {"tokens_per_s": statistics.median(m["tokens_per_s"] for m in ms),
-           "mfu": statistics.median(m["mfu"] for m in ms), "max_mem_gib": torch.cuda.max_memory_allocated() / 2**30,
-           "first_loss": r["metrics"][0]["loss"], "loss": r["metrics"][-1]["loss"]}
-    torch.cuda.empty_cache()
+def bench_ds(cfg, shards: list[str], out: str, steps: int, warmup: int, peak: float) -> dict:
+    from s1model.train import pretrain
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    cfg = cfg.model_copy(update={"max_steps": steps, "checkpoint_every": 0, "export_hf": False, "peak_flops": peak})
+    ends: list[float] = []
+    t_start = [0.0]
+
+    def on_step(m: dict) -> None:  # called after the step's metrics were read back, i.e. after a device sync
+        ends.append(time.perf_counter())
+        if m["step"] == 1:
+            t_start[0] = ends[0] - m["step_time_s"]
+
+    r = pretrain(cfg, shards, out, resume=False, on_step=on_step)
+    ms = r["metrics"]
+    rows = ms[-1]["rows"]
+    res = _summary(ends, t_start[0], warmup, rows, cfg.seq_len,
+                   train_flops(build_hf_cfg(cfg), rows, cfg.seq_len), peak)
+    res.update(_mem(), trainer_tokens_per_s=statistics.median(m["tokens_per_s"] for m in ms[warmup:]),
+               trainer_mfu=statistics.median(m["mfu"] for m in ms[warmup:]),
+               first_loss=ms[0]["loss"], loss=ms[-1]["loss"], losses=[m["loss"] for m in ms],
+               aux_loss=ms[-1]["aux_loss"], z_loss=ms[-1]["z_loss"], grad_norm_first=ms[0]["grad_norm"])
     return res
 
 
-def check_export(shards: list[str], out: str) -> float:
-    """Max |logit difference| between a 2-step ds_autoep run (reloaded engine) and its HF export, small shape."""
+def build_hf_cfg(cfg):
+    from s1model.model import hf_config
+
+    return hf_config(cfg.model, cfg.attn_implementation)
+
+
+def check_export(cfg, shards: list[str], out: str) -> dict:
+    """Logits of a 2-step, 2-layer ds_autoep run (checkpoint reloaded into a fresh engine) vs its HF export."""
     from transformers import AutoModelForCausalLM
 
     from s1model.engine import build_engine
+    from s1model.train import pretrain
 
-    cfg = s1_ref().model_copy(update={"max_steps": 2, "checkpoint_every": 2, "warmup_steps": 1})
-    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"num_layers": 2})})
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    cfg = cfg.model_copy(update={"max_steps": 2, "checkpoint_every": 2, "warmup_steps": 1, "export_hf": True,
+                                 "model": cfg.model.model_copy(update={"num_layers": 2})})
     r = pretrain(cfg, shards, out, resume=False)
     engine = build_engine(build_model(cfg), cfg, 1)
     engine.load_checkpoint(os.path.join(out, "checkpoints"))
-    hf = AutoModelForCausalLM.from_pretrained(r["hf_export"], dtype=torch.bfloat16).cuda().eval()
-    ids = torch.randint(0, 32000, (1, 2048), device="cuda")
+    dtype = next(engine.module.parameters()).dtype
+    hf = AutoModelForCausalLM.from_pretrained(r["hf_export"], dtype=dtype).to(dev).eval()
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, cfg.model.vocab_size, (1, cfg.seq_len), generator=g).to(dev)
     with torch.no_grad():
         a = engine.module.eval()(input_ids=ids).logits.float()
         b = hf(input_ids=ids).logits.float()
-    return float((a - b).abs().max())
+        # fp32 reference: the same exported weights upcast, computed in true fp32 (no TF32), to tell bf16 noise
+        # (both bf16 paths equally far from it) from a conversion error (the engine far, HF near).
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        ref = hf.float()(input_ids=ids).logits.float()
+
+    def rel(x):
+        return float((x - ref).norm() / ref.norm())
+
+    return {"export_max_abs_logit_diff": float((a - b).abs().max()),
+            "export_rel_l2_logit_diff": float((a - b).norm() / b.norm()),
+            "export_argmax_agree": float((a.argmax(-1) == b.argmax(-1)).float().mean()), "dtype": str(dtype),
+            "engine_vs_fp32_rel_l2": rel(a), "hf_bf16_vs_fp32_rel_l2": rel(b),
+            "engine_vs_fp32_argmax_agree": float((a.argmax(-1) == ref.argmax(-1)).float().mean()),
+            "hf_bf16_vs_fp32_argmax_agree": float((b.argmax(-1) == ref.argmax(-1)).float().mean())}
 
 
-PEAK = 989e12
+def profile_ds(cfg, shards: list[str], out: str, table_path: str, steps: int = 7) -> dict:
+    """CUDA kernel time of 3 steady ds steps (torch.profiler), top kernels written to table_path."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    from s1model.train import pretrain
+
+    cfg = cfg.model_copy(update={"max_steps": steps, "checkpoint_every": 0, "export_hf": False})
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=acts, schedule=schedule(wait=3, warmup=1, active=3)) as prof:
+        pretrain(cfg, shards, out, resume=False, on_step=lambda m: prof.step())
+    sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+    table = prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=90)
+    with open(table_path, "w") as f:
+        f.write(table)
+    print(table, flush=True)
+    return {"table": os.path.basename(table_path)}
+
+
+def run_one(args) -> dict:
+    cfg = getattr(recipes, args.recipe)()
+    t0 = time.time()
+    if args.one == "hf_eager":
+        res = bench_hf(cfg, args.shards, args.steps, args.warmup, False, args.peak)
+    elif args.one == "hf_compile":
+        res = bench_hf(cfg, args.shards, args.steps, args.warmup, True, args.peak)
+    elif args.one == "ds_autoep":
+        res = bench_ds(cfg, args.shards, os.path.join(args.tmp, "ds_autoep"), args.steps, args.warmup, args.peak)
+    elif args.one == "ds_native":
+        res = bench_ds(cfg.model_copy(update={"expert_parallel": "none"}), args.shards,
+                       os.path.join(args.tmp, "ds_native"), args.steps, args.warmup, args.peak)
+    elif args.one in ("profile_autoep", "profile_native"):
+        c = cfg if args.one == "profile_autoep" else cfg.model_copy(update={"expert_parallel": "none"})
+        res = profile_ds(c, args.shards, os.path.join(args.tmp, args.one),
+                         os.path.join(os.path.dirname(os.path.abspath(args.out)), f"{args.one}.txt"))
+    elif args.one == "export":
+        res = check_export(cfg, args.shards, os.path.join(args.tmp, "export"))
+    else:
+        raise ValueError(args.one)
+    res["wall_s"] = time.time() - t0
+    return res
+
+
+def _write(path: str, results: dict) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(results, f, indent=2)
 
 
 def main() -> None:
-    global PEAK
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--peak", type=float, default=989e12)
-    p.add_argument("--ways", default="ds_autoep,ds_native,hf_eager,hf_compile")
+    p.add_argument("--recipe", default="s1_ref", help="s1_ref (the issue's); tiny for a CPU smoke test")
+    p.add_argument("--ways", default=",".join(WAYS) + ",export")
+    p.add_argument("--way-timeout", type=int, default=270, help="seconds before one way's process is killed")
     p.add_argument("--out", default=os.path.join(os.environ.get("OUT", "benchmarks/out"), "pretrain_gpu.json"))
+    p.add_argument("--one", help=argparse.SUPPRESS)
+    p.add_argument("--shards", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("--tmp", help=argparse.SUPPRESS)
+    p.add_argument("--json", help=argparse.SUPPRESS)
     args = p.parse_args()
-    PEAK = args.peak
-    assert torch.cuda.is_available(), "this benchmark needs a GPU"
-    cfg = s1_ref()
+    if args.one:
+        res = run_one(args)
+        with open(args.json, "w") as f:
+            json.dump(res, f)
+        return
+
+    if args.recipe == "s1_ref":
+        assert torch.cuda.is_available(), "this benchmark needs a GPU"
+    cfg = getattr(recipes, args.recipe)()
     tmp = tempfile.mkdtemp()
     shards = write_shards(tmp, 256, cfg.seq_len, cfg.model.vocab_size)
-    results = {"device": torch.cuda.get_device_name(), "config": "s1_ref", "steps": args.steps,
+    results = {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+               "config": args.recipe, "steps": args.steps, "warmup": args.warmup, "peak_flops": args.peak,
                "torch": torch.__version__}
+    for mod in ("transformers", "deepspeed", "pydantic"):
+        try:
+            results[mod] = __import__(mod).__version__
+        except Exception as e:  # noqa: BLE001
+            results[mod] = f"missing: {e}"
     for way in args.ways.split(","):
+        js = os.path.join(tmp, f"{way}.json")
+        cmd = [sys.executable, os.path.abspath(__file__), "--one", way, "--recipe", args.recipe, "--steps",
+               str(args.steps), "--warmup", str(args.warmup), "--peak", str(args.peak), "--tmp", tmp, "--json", js, "--out", args.out,
+               "--shards", *shards]
         t0 = time.time()
-        if way == "hf_eager":
-            results[way] = bench_hf(cfg, args.steps, args.warmup, compile_=False)
-        elif way == "hf_compile":
-            results[way] = bench_hf(cfg, args.steps, args.warmup, compile_=True)
-        elif way == "ds_autoep":
-            results[way] = bench_ds(cfg, shards, os.path.join(tmp, way), args.steps, args.warmup)
-        elif way == "ds_native":
-            results[way] = bench_ds(cfg.model_copy(update={"expert_parallel": "none"}), shards,
-                                    os.path.join(tmp, way), args.steps, args.warmup)
-        results[way]["wall_s"] = time.time() - t0
-        print(way, json.dumps(results[way]), flush=True)
-    if "ds_autoep" in results and "ds_native" in results:
-        results["first_loss_gap_autoep_vs_native"] = abs(results["ds_autoep"]["first_loss"]
-                                                         - results["ds_native"]["first_loss"])
-    results["export_max_abs_logit_diff_bf16"] = check_export(shards, os.path.join(tmp, "export"))
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(results, f, indent=2)
-    print(json.dumps(results, indent=2))
+        print(f"=== {way}", flush=True)
+        try:
+            rc = subprocess.run(cmd, timeout=args.way_timeout).returncode
+        except subprocess.TimeoutExpired:
+            rc = "timeout"
+        if rc == 0 and os.path.exists(js):
+            results[way] = json.load(open(js))
+        else:
+            results[way] = {"error": f"exit {rc}", "wall_s": time.time() - t0}
+        print(way, json.dumps({k: v for k, v in results[way].items() if k not in ("losses", "step_times_s")}),
+              flush=True)
+        _write(args.out, results)  # after every way, so a killed run still leaves what it measured
+    firsts = {w: results[w]["first_loss"] for w in WAYS if "first_loss" in results.get(w, {})}
+    if len(firsts) > 1:
+        results["first_loss_max_gap"] = max(firsts.values()) - min(firsts.values())
+    _write(args.out, results)
+    print(f"\n{'way':<12}{'tok/s':>10}{'MFU':>8}{'step s':>9}{'alloc GiB':>11}{'first loss':>12}")
+    for w in WAYS:
+        r = results.get(w)
+        if r is None:
+            continue
+        if "error" in r:
+            print(f"{w:<12}  {r['error']}")
+            continue
+        print(f"{w:<12}{r['tokens_per_s']:>10.0f}{100 * r['mfu']:>7.1f}%{r['step_time_s']:>9.3f}"
+              f"{r.get('max_mem_alloc_gib', float('nan')):>11.1f}{r['first_loss']:>12.4f}")
+    print("first_loss_max_gap", results.get("first_loss_max_gap"), "export", results.get("export"))
 
 
 if __name__ == "__main__":

@@ -96,22 +96,32 @@ def run_flow(name: str, params: dict) -> dict:
     return result
 
 
+_HIGHLIGHTS = ("files", "pages", "documents", "routes", "quarantined", "kept", "excluded", "rows", "tokens",
+               "vocab_size", "shards", "sft_rows", "rl_prompts", "final_step", "final_loss", "pages_per_s")
+
+
 def _print_summary(result: dict) -> None:
-    table = Table(title=f"run {result.get('run_id', '')}", show_header=True)
-    table.add_column("stage / field")
-    table.add_column("value", overflow="fold")
+    """One row per stage: cached or not, time, artifact, and its key figures (--json prints everything)."""
+    table = Table(title=f"run {result.get('run_id', '')}  ({result.get('wall_seconds', '?')} s)")
+    for c in ("stage", "cache", "seconds", "artifact", "figures"):
+        table.add_column(c, overflow="fold")
 
-    def add(prefix: str, d: dict) -> None:
-        for k, v in d.items():
-            if isinstance(v, dict) and k not in ("routes", "artifacts"):
-                add(f"{prefix}{k}.", v)
-            elif isinstance(v, float):
-                table.add_row(prefix + k, f"{v:,.2f}")
-            else:
-                table.add_row(prefix + k, ", ".join(f"{a}: {b}" for a, b in v.items()) if isinstance(v, dict)
-                              else str(v))
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:,.2f}"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{a}: {b}" for a, b in v.items()) + "}"
+        return str(v)
 
-    add("", result)
+    stages = {k: v for k, v in result.items() if isinstance(v, dict) and k != "artifacts"}
+    if not stages:  # a single-stage flow returns its summary at the top level
+        stages = {"result": result}
+    for name, d in stages.items():
+        arts = d.get("artifact") or ", ".join((d.get("artifacts") or {}).values())
+        figures = "; ".join(f"{k}={fmt(d[k])}" for k in _HIGHLIGHTS if d.get(k) is not None)
+        seconds = d.get("seconds")
+        table.add_row(name, "cached" if d.get("cached") else "ran", f"{seconds:.1f}" if seconds else "",
+                      str(arts), figures)
     console.print(table)
 
 
@@ -249,6 +259,76 @@ def sql(query: str = typer.Argument(..., help="A read-only SQL query over the ma
         t.add_row(*[str(v) for v in r.values()])
     console.print(t)
     err.print(f"{len(rows)} row(s)")
+
+
+@app.command()
+def dashboard(home: Optional[str] = HomeOpt,
+              port: int = typer.Option(8050, help="Port (loopback only unless --host is given)."),
+              host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 exposes it to the network.")) -> None:
+    """Serve the read-only manifest dashboard (runs, corpus funnel, shards, training, RL, lineage)."""
+    _env(home)
+    from dashboards.app import serve as serve_dashboard
+
+    err.print(f"dashboard on http://{host}:{port}/ over {os.environ['S1_HOME']}/manifest.duckdb")
+    serve_dashboard(os.environ["S1_HOME"], host=host, port=port)
+
+
+bootcamp_app = typer.Typer(help="The verifiable task library.", no_args_is_help=True)
+app.add_typer(bootcamp_app, name="bootcamp")
+
+
+@bootcamp_app.command("list")
+def bootcamp_list(as_json: bool = JsonOpt) -> None:
+    """Every task with its domain, algorithm class and difficulty knobs."""
+    from s1data.bootcamp import describe_registry, list_configs
+
+    rows = describe_registry()
+    if as_json:
+        console.print_json(json.dumps(rows, default=str))
+        return
+    t = Table(title=f"{len(rows)} tasks, {len(list_configs())} task configs")
+    for c in ("name", "domain", "algorithm_class", "knobs"):
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(r["name"], r["domain"], str(r.get("algorithm_class") or ""), ", ".join(r.get("knobs", {})))
+    console.print(t)
+
+
+@app.command()
+def serve(home: Optional[str] = HomeOpt,
+          port: int = typer.Option(4200, help="Port of the Prefect server started here."),
+          no_server: bool = typer.Option(False, "--no-server",
+                                         help="Use the server at $PREFECT_API_URL instead of starting one.")) -> None:
+    """Start a Prefect server (SQLite; Postgres via PREFECT_API_DATABASE_CONNECTION_URL) and serve every flow as a
+    deployment: open the UI, pick a flow, fill its form, run. Ctrl-C stops both."""
+    import subprocess
+    import urllib.request
+
+    _env(home, verbose=True)
+    os.environ["PREFECT_UI_ENABLED"] = "true"
+    server = None
+    if not no_server:
+        os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+        server = subprocess.Popen(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                                  env=os.environ.copy())
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                urllib.request.urlopen(os.environ["PREFECT_API_URL"] + "/health", timeout=2)
+                break
+            except Exception:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    server.kill()
+                    _fail("the Prefect server did not answer /api/health within 180 s")
+                time.sleep(1)
+        err.print(f"Prefect UI: http://127.0.0.1:{port}/")
+    from flows.deployments import serve_all
+
+    try:
+        serve_all(os.environ["S1_HOME"])
+    finally:
+        if server is not None:
+            server.terminate()
 
 
 def main() -> None:

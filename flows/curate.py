@@ -58,6 +58,13 @@ def _science_columns(docs, cfg: CurateConfig):
     return out, {"labeller": "silver_rules", "confident_silver": confident}
 
 
+def _docs(t):
+    """The contract columns as plain strings (polars writes large_string, pyarrow string)."""
+    import pyarrow as pa
+
+    return t.select(DOC_COLUMNS).cast(pa.schema([(c, pa.string()) for c in DOC_COLUMNS]))
+
+
 def curate_docs(pdf_docs, web_pages, cfg: CurateConfig) -> tuple:
     """The curation funnel over Arrow tables: (curated, exclusions, decisions, funnel)."""
     import pyarrow as pa
@@ -69,7 +76,7 @@ def curate_docs(pdf_docs, web_pages, cfg: CurateConfig) -> tuple:
     parts, excluded, funnel = [], [], {}
     decisions = None
     if pdf_docs is not None and pdf_docs.num_rows:
-        parts.append(pdf_docs.select(DOC_COLUMNS))
+        parts.append(_docs(pdf_docs))
     if web_pages is not None and web_pages.num_rows:
         decisions = domain_decisions(web_pages, cfg.domains)
         drop = {d for d, dec in zip(decisions.column("domain").to_pylist(),
@@ -77,11 +84,11 @@ def curate_docs(pdf_docs, web_pages, cfg: CurateConfig) -> tuple:
         mask = pa.array([d in drop for d in web_pages.column("domain").to_pylist()])
         import pyarrow.compute as pc
 
-        dropped = web_pages.filter(mask).select(DOC_COLUMNS)
+        dropped = _docs(web_pages.filter(mask))
         if dropped.num_rows:
             excluded.append(dropped.append_column("filter", pa.array(["domain"] * dropped.num_rows))
                             .append_column("reason", pa.array(["web_domain_drop"] * dropped.num_rows)))
-        parts.append(web_pages.filter(pc.invert(mask)).select(DOC_COLUMNS))
+        parts.append(_docs(web_pages.filter(pc.invert(mask))))
     docs = pa.concat_tables(parts) if parts else pa.table({c: pa.array([], pa.string()) for c in DOC_COLUMNS})
     funnel["input"] = docs.num_rows + sum(e.num_rows for e in excluded)
     kept, q_excl = curate(docs, cfg.quality)
@@ -91,7 +98,8 @@ def curate_docs(pdf_docs, web_pages, cfg: CurateConfig) -> tuple:
     kept, how = _science_columns(kept, cfg)
     for t in (q_excl, d_excl):
         if t.num_rows:
-            excluded.append(t.select(DOC_COLUMNS + ["filter", "reason"]))
+            excluded.append(_docs(t).append_column("filter", t.column("filter").cast(pa.string()))
+                            .append_column("reason", t.column("reason").cast(pa.string())))
     exclusions = pa.concat_tables(excluded) if excluded else pa.table(
         {c: pa.array([], pa.string()) for c in DOC_COLUMNS + ["filter", "reason"]})
     reasons: dict[str, int] = {}

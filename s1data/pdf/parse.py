@@ -121,14 +121,21 @@ def _cheap_text(page) -> tuple[str, list[tuple[str, str]], list[dict]]:
     return "\n\n".join(blocks_out), spans, blocks
 
 
-def _image_infos(page, min_px: int) -> tuple[list[dict], float]:
+def _image_infos(page, min_px: int, want_figures: bool) -> tuple[list[dict], float]:
+    """Images large enough to be figures, and the share of the page that images cover.
+
+    `get_image_info(xrefs=True)` decodes and hashes every image, so it is only asked for when a figure is wanted.
+    """
     area = abs(page.rect) or 1.0
-    infos, covered = [], 0.0
-    for info in page.get_image_info(xrefs=True):
+    covered, big = 0.0, False
+    for info in page.get_image_info():
         bbox = info["bbox"]
         covered += max(0.0, (bbox[2] - bbox[0]) * (bbox[3] - bbox[1]))
-        if info.get("xref") and info["width"] >= min_px and info["height"] >= min_px:
-            infos.append(info)
+        big = big or (info["width"] >= min_px and info["height"] >= min_px)
+    infos = []
+    if want_figures and big:
+        infos = [i for i in page.get_image_info(xrefs=True)
+                 if i.get("xref") and i["width"] >= min_px and i["height"] >= min_px]
     return infos, min(1.0, covered / area)
 
 
@@ -212,7 +219,7 @@ def parse_pdf(path: str | Path, source_sha256: str, out_dir: str | Path, config:
         try:
             page = doc.load_page(i)
             text, spans, blocks = _cheap_text(page)
-            infos, cover = _image_infos(page, config.min_figure_px)
+            infos, cover = _image_infos(page, config.min_figure_px, config.extract_figures)
             f = router.features(spans, abs(page.rect), cover)
             route, error = router.route(f), None
             if route != "cheap":

@@ -103,6 +103,18 @@ def _die_with_parent() -> None:
         pass
 
 
+def _peak_rss_mb(resource) -> float:
+    """This process's own high-water mark (ru_maxrss would carry over the launching process's peak)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def main() -> None:
     _die_with_parent()
     import resource
@@ -121,7 +133,7 @@ def main() -> None:
                        "quarantine": [{"source_uri": f.get("source_uri", f["path"]), "reason": "pdf_memory_limit",
                                        "detail": "MemoryError in the parser"}]}
             out.mkdir(parents=True, exist_ok=True)
-        summary["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        summary["peak_rss_mb"] = _peak_rss_mb(resource)
         write_result(out, summary)
 
 

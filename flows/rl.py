@@ -1,0 +1,158 @@
+"""Post-training stages: cpt_checkpoint -> offline_rl (verified best-of-N SFT) -> online_rl + rl_checkpoint.
+
+Offline: sample N responses per bootcamp prompt, keep the best verified one, drop prompts that are always or almost
+never solved, fine-tune on the kept responses and the TAIL reference traces. Online: groups of G rollouts on Ray
+actors, Mixture-of-Rewards on Ray CPU tasks, OREAL loss (GRPO optional) with KL-Cov; resumable from its work folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+from prefect import flow
+from pydantic import Field
+
+from flows.context import RunContext, RunParams, open_run
+from flows.pretrain import _copy_tree
+from s1model.rl.config import RECIPES as RL_RECIPES
+from s1model.rl.config import OfflineRLConfig, OnlineRLConfig
+from storage import fingerprint
+
+RL_CODE_VERSION = "rl-1"
+
+
+def _hf_dir(art: dict) -> str:
+    """The HF checkpoint folder inside a checkpoint artifact (cpt_checkpoint, offline_rl, rl_checkpoint)."""
+    p = Path(art["uri"])
+    return str(p / "hf") if (p / "hf" / "config.json").exists() else str(p)
+
+
+def _metric_rows(prefix: str, m: dict) -> list[tuple[str, int, float]]:
+    step = int(m.get("step", 0))
+    return [(f"{prefix}.{k.replace('/', '.')}", step, float(v)) for k, v in m.items()
+            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _table(art: dict, file: str):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(Path(art["uri"]) / file)
+
+
+def offline_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, rl_prompts: dict, sft_data: dict | None,
+                     config: OfflineRLConfig, ray_address: str | None = None) -> dict:
+    from s1model.rl.offline import offline_rl
+
+    t0 = time.perf_counter()
+    parents = [model, tokenizer, rl_prompts] + ([sft_data] if sft_data else [])
+    fp = fingerprint("offline_rl", RL_CODE_VERSION, config, [p["content_sha256"] for p in parents])
+    with ctx.stage("offline_rl", fp, ["offline_rl"]) as stage:
+        if stage.cached:
+            a = stage.artifacts["offline_rl"]
+            return {**json.loads(a["meta_json"]), "cached": True, "artifact": f"offline_rl:{a['version']}"}
+        out = ctx.root.staging()
+
+        def on_step(m: dict) -> None:
+            ctx.manifest.record_metrics(stage.stage_run_id, _metric_rows("offline", m))
+
+        res = offline_rl(config, _hf_dir(model), tokenizer["uri"], _table(rl_prompts, "prompts.parquet"),
+                         _table(sft_data, "sft.parquet") if sft_data else None, str(out), on_step=on_step,
+                         ray_address=ray_address)
+        for f in Path(tokenizer["uri"]).glob("*.json"):
+            shutil.copy2(f, out / "hf" / f.name)
+        meta = {"counts": res.get("counts"), "mixture": res.get("mixture"), "timings": res.get("timings")}
+        aid = stage.commit(out, "offline_rl", "hf", [p["artifact_id"] for p in parents], meta=meta,
+                           rows=(res.get("counts") or {}).get("kept"))
+        a = ctx.manifest.resolve_artifact(aid)
+        return {**meta, "cached": False, "seconds": time.perf_counter() - t0, "artifact": f"offline_rl:{a['version']}"}
+
+
+def online_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, prompts: dict, config: OnlineRLConfig,
+                    ray_address: str | None = None) -> dict:
+    from s1model.rl.online import online_rl
+
+    t0 = time.perf_counter()
+    parents = [model, tokenizer, prompts]
+    fp = fingerprint("online_rl", RL_CODE_VERSION, config, [p["content_sha256"] for p in parents])
+    with ctx.stage("online_rl", fp, ["online_rl", "rl_checkpoint"]) as stage:
+        if stage.cached:
+            a = stage.artifacts["online_rl"]
+            return {**json.loads(a["meta_json"]), "cached": True,
+                    "artifact": f"rl_checkpoint:{stage.artifacts['rl_checkpoint']['version']}"}
+        work = ctx.root.work_path("online_rl", fp)
+        # the offline stage writes the difficulty-filtered mixture; a prompts artifact is used as is
+        p = Path(prompts["uri"])
+        table = _table(prompts, "rl_prompts_kept.parquet" if (p / "rl_prompts_kept.parquet").exists()
+                       else "prompts.parquet")
+
+        def on_step(m: dict) -> None:
+            ctx.manifest.record_metrics(stage.stage_run_id, _metric_rows("rl", m))
+
+        res = online_rl(config, _hf_dir(model), tokenizer["uri"], table, str(work), on_step=on_step,
+                        ray_address=ray_address)
+        report = ctx.root.staging()
+        last = (res.get("metrics") or [{}])[-1]
+        meta = {"final_step": res.get("final_step"), "resumed_from": res.get("resumed_from"),
+                "averaged_from": res.get("averaged_from"), "last_step_metrics": last, "prompts": table.num_rows}
+        (report / "online_rl.json").write_text(json.dumps({**meta, "metrics": res.get("metrics")}, default=str))
+        run_id = stage.commit(report, "online_rl", "json", [p["artifact_id"] for p in parents], meta=meta)
+        ckpt = ctx.root.staging()
+        _copy_tree(Path(res["hf_checkpoint"]), ckpt)
+        for f in Path(tokenizer["uri"]).glob("*.json"):
+            shutil.copy2(f, ckpt / f.name)
+        cid = stage.commit(ckpt, "rl_checkpoint", "hf", [p["artifact_id"] for p in parents] + [run_id], meta=meta)
+        a = ctx.manifest.resolve_artifact(cid)
+        return {**meta, "cached": False, "seconds": time.perf_counter() - t0, "artifact": f"rl_checkpoint:{a['version']}"}
+
+
+class RLFlowParams(RunParams):
+    model: str = Field("cpt_checkpoint", description="HF checkpoint artifact to start from.")
+    tokenizer: str = Field("tokenizer", description="Tokenizer artifact.")
+    rl_prompts: str = Field("rl_prompts", description="Bootcamp rl_prompts artifact.")
+    sft_data: str | None = Field("sft_data", description="Bootcamp reference traces for the offline SFT.")
+    recipe: str = Field("tiny", description=f"RL recipe: {', '.join(sorted(RL_RECIPES))}.")
+    offline: dict = Field(default_factory=dict, description="OfflineRLConfig fields overriding the recipe.")
+    online: dict = Field(default_factory=dict, description="OnlineRLConfig fields overriding the recipe.")
+    skip_offline: bool = Field(False, description="Go straight to online RL.")
+    ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
+
+
+def rl_configs(recipe: str, offline: dict, online: dict) -> tuple[OfflineRLConfig, OnlineRLConfig]:
+    if recipe not in RL_RECIPES:
+        raise ValueError(f"unknown RL recipe {recipe!r}; recipes: {', '.join(sorted(RL_RECIPES))}")
+    off, on = RL_RECIPES[recipe]()
+    return (OfflineRLConfig(**{**off.model_dump(), **offline}), OnlineRLConfig(**{**on.model_dump(), **online}))
+
+
+def rl_stages(ctx: RunContext, model: dict, tokenizer: dict, rl_prompts: dict, sft_data: dict | None,
+              recipe: str, offline: dict, online: dict, skip_offline: bool, ray_address: str | None) -> dict:
+    off_cfg, on_cfg = rl_configs(recipe, offline, online)
+    out: dict = {}
+    prompts = rl_prompts
+    if not skip_offline:
+        out["offline_rl"] = offline_rl_stage(ctx, model, tokenizer, rl_prompts, sft_data, off_cfg, ray_address)
+        model = ctx.manifest.resolve_artifact(out["offline_rl"]["artifact"])
+        kept = (out["offline_rl"].get("counts") or {}).get("kept", 0)
+        if kept:
+            prompts = model  # the difficulty-filtered mixture lives in the offline_rl artifact
+        else:
+            ctx.log.warning("offline RL kept no prompt (the model solves none or all); online RL uses the "
+                            "unfiltered rl_prompts")
+            out["offline_rl"]["online_prompts"] = "unfiltered: the difficulty filter kept none"
+    out["online_rl"] = online_rl_stage(ctx, model, tokenizer, prompts, on_cfg, ray_address)
+    return out
+
+
+@flow(name="rl", log_prints=True)
+def rl_flow(params: RLFlowParams) -> dict:
+    """Offline RL (best-of-N SFT) then online RL with a Mixture-of-Rewards on Ray."""
+    with open_run("rl", params) as ctx:
+        m = ctx.manifest
+        out = rl_stages(ctx, m.resolve_artifact(params.model), m.resolve_artifact(params.tokenizer),
+                        m.resolve_artifact(params.rl_prompts),
+                        m.resolve_artifact(params.sft_data) if params.sft_data else None, params.recipe,
+                        params.offline, params.online, params.skip_offline, params.ray_address)
+        return {"run_id": ctx.run_id, **out}
