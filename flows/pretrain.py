@@ -85,7 +85,12 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
         else:
             cmd = local_command(str(work / "config.json"), shard_paths(shards), str(work), **kw)
         ctx.log.info("pretrain: %s", " ".join(cmd))
-        offset = metrics_path.stat().st_size if metrics_path.exists() else 0
+        # Steps already in the manifest for this fingerprint (an earlier, killed attempt) are not recorded again;
+        # lines the trainer wrote but a killed flow never recorded are picked up from the start of the file.
+        offset = 0
+        last_recorded = ctx.manifest.query(
+            "SELECT coalesce(max(m.step), 0) AS s FROM metrics m JOIN stage_runs r USING (stage_run_id) "
+            "WHERE r.stage = 'pretrain' AND r.fingerprint = ? AND m.name = 'train.loss'", [fp])[0]["s"]
         recorded = {int(json.loads(a["meta_json"])["step"]) for a in ctx.manifest.query(
             "SELECT meta_json FROM artifacts WHERE name = 'cpt_checkpoint' AND kind = 'deepspeed' "
             "AND fingerprint LIKE ?", [fp + "-step%"])}
@@ -105,8 +110,10 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
                     rows = []
                     for line in complete.splitlines():
                         m = json.loads(line)
-                        rows += _metric_rows(m)
                         last_loss = m.get("loss", last_loss)
+                        if int(m["step"]) > last_recorded:
+                            rows += _metric_rows(m)
+                            last_recorded = int(m["step"])
                     if rows:
                         ctx.manifest.record_metrics(stage.stage_run_id, rows)
                 for ck in list_checkpoints(str(work / "checkpoints")):

@@ -5,7 +5,7 @@ from flows.curate import CurateFlowParams, curate_flow
 from flows.pdf import PdfFlowParams, pdf_flow
 from flows.pipeline import PipelineParams, pipeline_flow
 from flows.pretrain import PretrainFlowParams, pretrain_flow
-from flows.rl import RLFlowParams, rl_flow
+from flows.rl import OfflineRLFlowParams, OnlineRLFlowParams, RLFlowParams, offline_rl_flow, online_rl_flow, rl_flow
 from flows.tokenize import TokenizeFlowParams, tokenize_flow
 from flows.web import WebFlowParams, web_flow
 
@@ -17,5 +17,7 @@ FLOWS = {
     "tokenize": (tokenize_flow, TokenizeFlowParams),
     "pretrain": (pretrain_flow, PretrainFlowParams),
     "rl": (rl_flow, RLFlowParams),
+    "offline-rl": (offline_rl_flow, OfflineRLFlowParams),
+    "online-rl": (online_rl_flow, OnlineRLFlowParams),
     "pipeline": (pipeline_flow, PipelineParams),
 }

@@ -156,3 +156,48 @@ def rl_flow(params: RLFlowParams) -> dict:
                         m.resolve_artifact(params.sft_data) if params.sft_data else None, params.recipe,
                         params.offline, params.online, params.skip_offline, params.ray_address)
         return {"run_id": ctx.run_id, **out}
+
+
+class OfflineRLFlowParams(RunParams):
+    model: str = Field("cpt_checkpoint", description="HF checkpoint artifact to start from.")
+    tokenizer: str = Field("tokenizer", description="Tokenizer artifact.")
+    rl_prompts: str = Field("rl_prompts", description="Bootcamp rl_prompts artifact.")
+    sft_data: str | None = Field("sft_data", description="Bootcamp reference traces trained on with best-of-N.")
+    recipe: str = Field("tiny", description=f"RL recipe: {', '.join(sorted(RL_RECIPES))}.")
+    offline: dict = Field(default_factory=dict, description="OfflineRLConfig fields overriding the recipe.")
+    ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
+
+
+@flow(name="offline-rl", log_prints=True)
+def offline_rl_flow(params: OfflineRLFlowParams) -> dict:
+    """Verified best-of-N sampling, difficulty filtering by pass@k, SFT on the kept responses and reference traces."""
+    with open_run("offline-rl", params) as ctx:
+        m = ctx.manifest
+        off, _ = rl_configs(params.recipe, params.offline, {})
+        out = offline_rl_stage(ctx, m.resolve_artifact(params.model), m.resolve_artifact(params.tokenizer),
+                               m.resolve_artifact(params.rl_prompts),
+                               m.resolve_artifact(params.sft_data) if params.sft_data else None, off,
+                               params.ray_address)
+        return {"run_id": ctx.run_id, "offline_rl": out}
+
+
+class OnlineRLFlowParams(RunParams):
+    model: str = Field("offline_rl", description="HF checkpoint artifact to start from (offline_rl, "
+                                                 "cpt_checkpoint, rl_checkpoint).")
+    tokenizer: str = Field("tokenizer", description="Tokenizer artifact.")
+    prompts: str = Field("offline_rl", description="Prompt artifact: offline_rl (its difficulty-filtered mixture) "
+                                                   "or rl_prompts.")
+    recipe: str = Field("tiny", description=f"RL recipe: {', '.join(sorted(RL_RECIPES))}.")
+    online: dict = Field(default_factory=dict, description="OnlineRLConfig fields overriding the recipe.")
+    ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
+
+
+@flow(name="online-rl", log_prints=True)
+def online_rl_flow(params: OnlineRLFlowParams) -> dict:
+    """Groups of rollouts on Ray actors, Mixture-of-Rewards, OREAL/GRPO updates with KL-Cov; resumable."""
+    with open_run("online-rl", params) as ctx:
+        m = ctx.manifest
+        _, on = rl_configs(params.recipe, {}, params.online)
+        out = online_rl_stage(ctx, m.resolve_artifact(params.model), m.resolve_artifact(params.tokenizer),
+                              m.resolve_artifact(params.prompts), on, params.ray_address)
+        return {"run_id": ctx.run_id, "online_rl": out}

@@ -1,7 +1,8 @@
-"""Exact (normalised hash) and MinHash-LSH near-duplicate removal."""
+"""Exact (normalised hash) and MinHash-LSH near-duplicate removal: one table in memory, or parquet partitions."""
 
 from s1data.dedup.minhash import (DedupConfig, band_keys, deduplicate, exact_key, minhash_signatures,
                                   near_duplicate_clusters, normalise_text)
+from s1data.dedup.parallel import dedup_partitions
 
-__all__ = ["DedupConfig", "band_keys", "deduplicate", "exact_key", "minhash_signatures", "near_duplicate_clusters",
-           "normalise_text"]
+__all__ = ["DedupConfig", "band_keys", "dedup_partitions", "deduplicate", "exact_key", "minhash_signatures",
+           "near_duplicate_clusters", "normalise_text"]

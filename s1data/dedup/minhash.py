@@ -65,17 +65,82 @@ def _shingle_hashes(text: str, k: int) -> np.ndarray:
     return np.unique((h ^ (h >> np.uint64(32))) & np.uint64(0xFFFFFFFF))
 
 
+# ASCII fast path of `normalise_text(t).split()`: for ASCII, NFKC is the identity and every byte that is not
+# [a-z0-9_] ends a word (a `[^\w\s]` byte becomes a space, a whitespace byte already is one), so one
+# bytes.translate (upper → lower, separators → space) and bytes.split give the same words, already encoded.
+_ASCII_WORDS = bytes(c + 32 if 65 <= c <= 90 else c if (chr(c).isalnum() or c == 95) else 32 for c in range(256))
+_POLY = np.uint64(1_000_003)
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+def _normalised_words(text: str | None) -> list[bytes]:
+    """The utf-8 words of `normalise_text(text)`: `b" ".join(words) == normalise_text(text).encode()`."""
+    text = text or ""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_WORDS).split()
+    words = normalise_text(text)
+    return words.encode("utf-8").split(b" ") if words else []
+
+
+def _batch_shingles(words: list[list[bytes]], k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x_S, offsets): the folded shingle hashes of all docs concatenated (duplicates kept: they do not change a
+    min), doc d owning x_S[offsets[d]:offsets[d+1]]. Same values as `_shingle_hashes` per doc."""
+    crcs = [list(map(zlib.crc32, w)) for w in words]
+    n_W = np.fromiter(map(len, crcs), dtype=np.int64, count=len(crcs))  # words per doc
+    tok_W = np.fromiter((c for doc in crcs for c in doc), dtype=np.uint64, count=int(n_W.sum()))
+    # rolling polynomial over the whole concatenation; windows that cross a doc boundary are never gathered
+    h = np.zeros(max(len(tok_W) - k + 1, 0), dtype=np.uint64)
+    for i in range(k):  # wraps in uint64 like `_shingle_hashes`
+        h *= _POLY
+        h += tok_W[i:i + len(h)]
+    h = (h ^ (h >> np.uint64(32))) & _LOW32
+    n_S = np.maximum(n_W - k + 1, 1)  # a doc shorter than k words has one shingle (all of its words)
+    offsets = np.zeros(len(crcs) + 1, dtype=np.int64)
+    np.cumsum(n_S, out=offsets[1:])
+    word_start = np.cumsum(n_W) - n_W
+    long_S = np.repeat(n_W >= k, n_S)
+    src = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1] - word_start, n_S)
+    x_S = np.empty(offsets[-1], dtype=np.uint64)
+    x_S[long_S] = h[src[long_S]]
+    for d in np.flatnonzero(n_W < k):  # rare: short or empty docs, in Python ints masked to 64 bits
+        v = 0
+        for c in crcs[d]:
+            v = (v * 1_000_003 + c) & 0xFFFFFFFFFFFFFFFF
+        x_S[offsets[d]] = (v ^ (v >> 32)) & 0xFFFFFFFF
+    return x_S, offsets
+
+
+def _signatures_from_words(words: list[list[bytes]], config: DedupConfig,
+                           chunk_shingles: int = 1 << 13) -> np.ndarray:
+    """`minhash_signatures` on already normalised words (lets a caller reuse them for `exact_key`)."""
+    a_P, b_P = _coefficients(config)
+    n = len(words)
+    out = np.empty((n, config.num_perm), dtype=np.uint32)
+    if not n:
+        return out
+    x_S, offsets = _batch_shingles(words, config.shingle_words)
+    d0 = 0
+    while d0 < n:  # docs [d0, d1) hold about chunk_shingles shingles (at least one doc); 8k × 128 × 8 B fits L2
+        d1 = int(np.searchsorted(offsets, offsets[d0] + chunk_shingles, side="right")) - 1
+        d1 = min(max(d1, d0 + 1), n)
+        x_C = x_S[offsets[d0]:offsets[d1]]
+        v_PC = np.multiply(a_P[:, None], x_C[None, :])  # wraps mod 2^64 by design
+        v_PC += b_P[:, None]
+        min_PD = np.minimum.reduceat(v_PC, offsets[d0:d1] - offsets[d0], axis=1)
+        out[d0:d1] = (min_PD >> np.uint64(32)).T
+        d0 = d1
+    return out
+
+
 def minhash_signatures(texts: list[str], config: DedupConfig | None = None) -> np.ndarray:
     """uint32 signatures, shape [n_docs, num_perm]; multiply-shift hashing ((a*x + b) mod 2^64) >> 32 per
-    permutation (a odd, a and b random 64-bit: universal for 32-bit keys), min over shingles."""
-    config = config or DedupConfig()
-    a, b = _coefficients(config)
-    out = np.empty((len(texts), config.num_perm), dtype=np.uint32)
-    for i, t in enumerate(texts):
-        x_S = _shingle_hashes(t, config.shingle_words)  # S shingles
-        ph_SP = (x_S[:, None] * a[None, :] + b[None, :]) >> np.uint64(32)  # wraps mod 2^64 by design
-        out[i] = ph_SP.min(axis=0).astype(np.uint32)
-    return out
+    permutation (a odd, a and b random 64-bit: universal for 32-bit keys), min over shingles.
+
+    Batched: shingles of all docs in one array, hashed a chunk at a time as [P, S] (P permutations, S shingles)
+    and reduced per doc with `minimum.reduceat` along the contiguous axis. The >> 32 is taken after the min (it is
+    monotone, so min(v >> 32) == min(v) >> 32), saving a pass.
+    """
+    return _signatures_from_words([_normalised_words(t) for t in texts], config or DedupConfig())
 
 
 def band_keys(signatures: np.ndarray, config: DedupConfig) -> list[list[bytes]]:

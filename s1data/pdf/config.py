@@ -31,7 +31,7 @@ class PdfConfig(BaseModel):
     max_memory_mb: int = Field(
         2048, ge=32, description="Resident-memory limit of the parser process; a file over it is quarantined.")
     files_per_task: int = Field(
-        4, ge=1, description="Files one parser process handles before it exits (PyMuPDF leaks; recycle often).")
+        8, ge=1, description="Files one parser process handles before it exits (PyMuPDF leaks; recycle often).")
     max_pages: int = Field(20000, ge=1, description="Files with more pages are quarantined (pdf_too_many_pages).")
 
     def cache_params(self) -> dict:

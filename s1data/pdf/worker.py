@@ -119,10 +119,15 @@ def main() -> None:
     _die_with_parent()
     import resource
 
-    from s1data.pdf.parse import parse_pdf, write_result
-
     job = json.loads(sys.stdin.read())
     config = PdfConfig(**job["config"])
+    if config.high_cost_route != "local":
+        # `import pymupdf` imports pymupdf.layout (ONNX models: ~1 s and ~130 MiB per process) whenever it is
+        # installed; only the local high-cost route uses it, and it cannot be imported late, so block it here.
+        sys.modules["pymupdf.layout"] = None  # type: ignore[assignment]
+
+    from s1data.pdf.parse import parse_pdf, write_result
+
     for f in job["files"]:
         out = Path(f["out_dir"])
         try:

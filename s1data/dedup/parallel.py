@@ -1,0 +1,328 @@
+"""Corpus-scale exact + MinHash-LSH dedup over parquet partitions, in parallel with Dask (or in-process).
+
+Same clusters, representatives and reasons as `deduplicate` on the concatenation of the partitions (in the order
+given), but text is only ever held one partition at a time, by the task working on it:
+
+1. signatures, per partition (a task): read `doc_id`, `text` → under `work_dir`
+   - `meta-PPPP.parquet`: (gidx, doc_id, exact_key) — the sha1 of the normalised text, never the text;
+   - `sig-PPPP.npy`: the uint32[n_p, num_perm] signatures (memory-mapped later to verify candidate pairs);
+   - `bands-PPPP.npy` + `bands-PPPP.offsets.npy`: one (gidx, band, key hash) row per doc and band, sorted by
+     bucket = key hash mod B: the map side of the shuffle.
+2. exact duplicates, in the driver, from the meta files: within one exact key every doc but the smallest doc_id
+   is `dedup_exact` (dead for step 3), as in `deduplicate`.
+3. shuffle by band, one task per bucket: read its slice of every partition's band rows, drop dead docs, group rows
+   by (band, key); as in `near_duplicate_clusters`, each member of a group is a candidate with the group's first
+   doc in concatenated order, kept as an edge when the estimated Jaccard similarity >= `threshold`. A key hash
+   collision (two keys, one 64-bit hash) is detected against the signatures and the group split exactly.
+4. connected components, in the driver, over exact + near edges (scipy, memory ~ doc ids + edges); the
+   representative of a component is its smallest doc_id (ties: first in concatenated order).
+5. write, per partition (a task): `kept-PPPP.parquet` (input columns + `cluster_id`) and `excluded-PPPP.parquet`
+   (+ `filter`='dedup', `reason` dedup_exact / dedup_near_duplicate, `kept_doc_id`).
+
+Array legend: N docs in the corpus, n docs in a partition, P permutations, R rows per band, E edges.
+Why the components equal `near_duplicate_clusters`: that loop merges doc i with the first doc of each of its band
+buckets when their estimated similarity passes; the check is skipped only when both are already in one component,
+which cannot change the components. So they are the connected components of exactly the edges computed here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from s1data.dedup.minhash import DedupConfig, _normalised_words, _signatures_from_words
+
+log = logging.getLogger(__name__)
+
+_BAND_ROW = np.dtype([("gidx", "<i8"), ("key", "<u8"), ("band", "<u2")])  # one shuffle row per (doc, band)
+_REASONS = np.array([None, "dedup_exact", "dedup_near_duplicate"], dtype=object)  # reason code → reason
+_BATCH = 4096  # docs per signature batch: bounds the Python word lists of a partition
+
+
+def _part_name(kind: str, p: int, ext: str) -> str:
+    return f"{kind}-{p:04d}.{ext}"
+
+
+def _band_hashes(sig_nP: np.ndarray, config: DedupConfig) -> np.ndarray:
+    """uint64[n, bands]: a 64-bit hash of (band index, band's R signature values), multiply-xorshift mixing."""
+    R = config.num_perm // config.bands
+    n = len(sig_nP)
+    h_nB = np.empty((n, config.bands), dtype=np.uint64)
+    m = np.uint64(0x9E3779B97F4A7C15)
+    for j in range(config.bands):
+        h = np.full(n, ((j + 1) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
+        for r in range(j * R, (j + 1) * R):
+            h ^= sig_nP[:, r].astype(np.uint64)
+            h *= m
+            h ^= h >> np.uint64(29)
+        h_nB[:, j] = h
+    return h_nB
+
+
+def signature_partition(path: str, p: int, offset: int, work_dir: str, config: DedupConfig,
+                        num_buckets: int) -> dict:
+    """Step 1 for partition p (its docs are gidx offset, offset+1, ...): meta, signatures and shuffle rows."""
+    t0 = time.process_time()
+    work = Path(work_dir)
+    pf = pq.ParquetFile(path)
+    ids, keys, sigs = [], [], []
+    for batch in pf.iter_batches(batch_size=_BATCH, columns=["doc_id", "text"]):
+        words = [_normalised_words(t) for t in batch.column("text").to_pylist()]
+        ids.append(batch.column("doc_id"))
+        if config.exact:
+            keys.extend(hashlib.sha1(b" ".join(w)).digest() for w in words)
+        if config.near:
+            sigs.append(_signatures_from_words(words, config))
+    n = sum(len(a) for a in ids)
+    gidx = pa.array(np.arange(offset, offset + n, dtype=np.int64))
+    doc_id = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
+    exact = pa.array(keys if config.exact else [b""] * n, pa.binary(20) if config.exact else pa.binary())
+    pq.write_table(pa.table({"gidx": gidx, "doc_id": doc_id.cast(pa.string()), "exact_key": exact}),
+                   work / _part_name("meta", p, "parquet"))
+    if config.near:
+        sig_nP = np.concatenate(sigs) if sigs else np.empty((0, config.num_perm), np.uint32)
+        np.save(work / _part_name("sig", p, "npy"), sig_nP)
+        h_nB = _band_hashes(sig_nP, config)
+        rows = np.empty(n * config.bands, dtype=_BAND_ROW)
+        rows["gidx"] = np.repeat(np.arange(offset, offset + n, dtype=np.int64), config.bands)
+        rows["key"] = h_nB.ravel()
+        rows["band"] = np.tile(np.arange(config.bands, dtype=np.uint16), n)
+        bucket = (rows["key"] % np.uint64(num_buckets)).astype(np.int64)
+        order = np.argsort(bucket, kind="stable")
+        np.save(work / _part_name("bands", p, "npy"), rows[order])
+        np.save(work / _part_name("bands", p, "offsets.npy"),
+                np.searchsorted(bucket[order], np.arange(num_buckets + 1)))
+    return {"partition": p, "docs": n, "cpu_s": time.process_time() - t0}
+
+
+class _Signatures:
+    """Random access to the signatures of any doc by gidx, through memory-mapped `sig-PPPP.npy` files."""
+
+    def __init__(self, work_dir: str, offsets: np.ndarray, num_perm: int):
+        self.work, self.offsets, self.num_perm, self.maps = Path(work_dir), offsets, num_perm, {}
+
+    def take(self, gidx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(gidx), self.num_perm), dtype=np.uint32)
+        part = np.searchsorted(self.offsets, gidx, side="right") - 1
+        for p in np.unique(part).tolist():
+            if p not in self.maps:
+                self.maps[p] = np.load(self.work / _part_name("sig", p, "npy"), mmap_mode="r")
+            sel = part == p
+            out[sel] = self.maps[p][gidx[sel] - self.offsets[p]]
+        return out
+
+
+def bucket_edges(b: int, num_partitions: int, work_dir: str, offsets: list[int], config: DedupConfig) -> dict:
+    """Step 3 for bucket b: verified near-duplicate edges (band group's first doc, other doc) → edges-BBBB.npy."""
+    t0 = time.process_time()
+    work = Path(work_dir)
+    dead = np.load(work / "dead.npy", mmap_mode="r")
+    parts = []
+    for p in range(num_partitions):
+        off = np.load(work / _part_name("bands", p, "offsets.npy"))
+        if off[b + 1] > off[b]:
+            parts.append(np.load(work / _part_name("bands", p, "npy"), mmap_mode="r")[off[b]:off[b + 1]])
+    rows = np.concatenate(parts) if parts else np.empty(0, _BAND_ROW)
+    rows = rows[~dead[rows["gidx"]]]
+    rows = rows[np.lexsort((rows["gidx"], rows["key"]))]  # groups by key hash, each in concatenated order
+    first_row = np.ones(len(rows), dtype=bool)
+    first_row[1:] = rows["key"][1:] != rows["key"][:-1]
+    group_start = np.maximum.accumulate(np.where(first_row, np.arange(len(rows)), 0))
+    other = np.flatnonzero(~first_row)
+    src, dst = rows["gidx"][group_start[other]], rows["gidx"][other]
+    band = rows["band"][other].astype(np.int64)
+    sigs = _Signatures(work_dir, np.asarray(offsets, dtype=np.int64), config.num_perm)
+    s_EP, d_EP = sigs.take(src), sigs.take(dst)
+    R = config.num_perm // config.bands
+    cols = np.arange(R)[None, :] + (band * R)[:, None]
+    same_key = (np.take_along_axis(s_EP, cols, 1) == np.take_along_axis(d_EP, cols, 1)).all(axis=1) \
+        & (rows["band"][group_start[other]] == rows["band"][other])
+    collisions = int((~same_key).sum())
+    if collisions:  # a 64-bit hash collision: regroup those hash groups by their real keys
+        src, dst, band = _regroup_collisions(rows, group_start, other, same_key, sigs, R, src, dst, band)
+        s_EP, d_EP = sigs.take(src), sigs.take(dst)
+    sim = np.count_nonzero(s_EP == d_EP, axis=1) / config.num_perm if len(src) else np.zeros(0)
+    keep = sim >= config.threshold  # same float test as `near_duplicate_clusters`
+    edges = np.unique(np.stack([src[keep], dst[keep]], axis=1), axis=0) if keep.any() \
+        else np.empty((0, 2), np.int64)
+    np.save(work / f"edges-{b:04d}.npy", edges)
+    return {"bucket": b, "rows": len(rows), "candidates": len(src), "edges": len(edges),
+            "hash_collisions": collisions, "cpu_s": time.process_time() - t0}
+
+
+def _regroup_collisions(rows, group_start, other, same_key, sigs, R, src, dst, band):
+    """Exact (band, key) grouping for hash groups that hold more than one real key (practically never)."""
+    bad_groups = np.unique(group_start[other[~same_key]])
+    in_bad = np.isin(group_start, bad_groups)
+    keep_pairs = ~np.isin(group_start[other], bad_groups)
+    src, dst, band = [src[keep_pairs]], [dst[keep_pairs]], [band[keep_pairs]]
+    bad_rows = rows[in_bad]  # already in (hash, gidx) order
+    s = sigs.take(bad_rows["gidx"])
+    first: dict[tuple[int, bytes], int] = {}
+    for row, sig in zip(bad_rows, s):
+        j = int(row["band"])
+        key = (j, sig[j * R:(j + 1) * R].tobytes())
+        f = first.setdefault(key, int(row["gidx"]))
+        if f != row["gidx"]:
+            src.append(np.array([f])), dst.append(np.array([row["gidx"]])), band.append(np.array([j]))
+    return np.concatenate(src), np.concatenate(dst), np.concatenate(band)
+
+
+def write_partition(path: str, p: int, work_dir: str, out_dir: str) -> dict:
+    """Step 5 for partition p: kept and excluded rows, with `cluster_id` (and reasons) from assign-PPPP.parquet."""
+    t0 = time.process_time()
+    table = pq.read_table(path)
+    assign = pq.read_table(Path(work_dir) / _part_name("assign", p, "parquet"))
+    table = table.append_column("cluster_id", assign.column("cluster_id"))
+    reason = assign.column("reason")
+    keep = pc.is_null(reason)
+    kept, dropped = table.filter(keep), table.filter(pc.invert(keep))
+    excluded = dropped.append_column("filter", pa.array(["dedup"] * dropped.num_rows, pa.string())) \
+        .append_column("reason", reason.filter(pc.invert(keep))) \
+        .append_column("kept_doc_id", dropped.column("cluster_id"))
+    out = Path(out_dir)
+    pq.write_table(kept, out / _part_name("kept", p, "parquet"))
+    pq.write_table(excluded, out / _part_name("excluded", p, "parquet"))
+    return {"partition": p, "kept": kept.num_rows, "excluded": excluded.num_rows, "cpu_s": time.process_time() - t0}
+
+
+def _run(client, fn, args_list: list[tuple]) -> list:
+    """One task per args tuple: on the Dask cluster when there is one, else in this process."""
+    if client is None:
+        return [fn(*args) for args in args_list]
+    futures = [client.submit(fn, *args, pure=False) for args in args_list]
+    return client.gather(futures)
+
+
+def _exact_dead(meta: pa.Table, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(dup gidx, its exact representative gidx): per normalised-text sha1, all but the smallest (doc_id, gidx)."""
+    keys = meta.column("exact_key").combine_chunks()
+    if len(keys) == 0:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    key_N = np.frombuffer(keys.buffers()[1], dtype="S20", count=len(keys) + keys.offset)[keys.offset:]
+    order = np.lexsort((rank, key_N))
+    k = key_N[order]
+    dup = np.zeros(len(k), dtype=bool)
+    dup[1:] = k[1:] == k[:-1]
+    start = np.maximum.accumulate(np.where(~dup, np.arange(len(k)), 0))
+    return order[dup], order[start[dup]]
+
+
+def _components(n: int, edges: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """gidx of each doc's representative: the smallest (doc_id, gidx) of its connected component."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if len(edges) == 0:
+        return np.arange(n)
+    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    by_rank = np.argsort(rank)  # gidx in (doc_id, gidx) order
+    rep_of_label = np.full(label.max() + 1, -1, dtype=np.int64)
+    lab = label[by_rank]
+    first = np.unique(lab, return_index=True)[1]  # first gidx in rank order of each label
+    rep_of_label[lab[first]] = by_rank[first]
+    return rep_of_label[label]
+
+
+def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConfig | None = None, client=None,
+                     num_buckets: int = 32, work_dir: str | None = None, keep_work: bool = False) -> dict:
+    """Dedup parquet partitions (columns doc_id, text, + any others, kept) as one corpus into
+    out_dir/kept-PPPP.parquet and out_dir/excluded-PPPP.parquet; returns counts and step timings.
+
+    `client`: a `distributed.Client` to run the per-partition and per-bucket steps on; None runs them here.
+    `num_buckets`: shuffle buckets (tasks of step 3); a few per worker keeps them balanced and small.
+    `work_dir` (default out_dir/_dedup_work, removed at the end unless `keep_work`): intermediate files, on storage
+    every worker can read.
+    """
+    config = config or DedupConfig()
+    if config.near and config.num_perm % config.bands:
+        raise ValueError(f"num_perm={config.num_perm} is not a multiple of bands={config.bands}: "
+                         "choose bands dividing num_perm (e.g. 16 bands for 128 permutations)")
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(work_dir) if work_dir else out / "_dedup_work"
+    work.mkdir(parents=True, exist_ok=True)
+    paths = [os.fspath(p) for p in partition_paths]
+    sizes = [pq.read_metadata(p).num_rows for p in paths]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = int(offsets[-1])
+
+    # 1. signatures, exact keys and shuffle rows per partition
+    step1 = _run(client, signature_partition,
+                 [(p, i, int(offsets[i]), str(work), config, num_buckets) for i, p in enumerate(paths)])
+    timings["signatures_s"] = time.perf_counter() - t
+
+    # 2. exact duplicates (driver): dead docs leave the near-duplicate step
+    t = time.perf_counter()
+    meta = pa.concat_tables(pq.read_table(work / _part_name("meta", i, "parquet")) for i in range(len(paths)))
+    doc_ids = meta.column("doc_id").combine_chunks()
+    rank = np.empty(n, dtype=np.int64)  # position of each gidx in (doc_id, gidx) order: code-point order like str <
+    rank[pc.sort_indices(meta, sort_keys=[("doc_id", "ascending"), ("gidx", "ascending")]).to_numpy()] = np.arange(n)
+    dup, dup_rep = _exact_dead(meta, rank) if config.exact else (np.empty(0, np.int64),) * 2
+    del meta
+    dead = np.zeros(n, dtype=bool)
+    dead[dup] = True
+    np.save(work / "dead.npy", dead)
+    timings["exact_s"] = time.perf_counter() - t
+
+    # 3. shuffle by band → verified near-duplicate edges
+    t = time.perf_counter()
+    step3 = []
+    edges = [np.stack([dup, dup_rep], axis=1)]
+    if config.near:
+        step3 = _run(client, bucket_edges,
+                     [(b, len(paths), str(work), offsets[:-1].tolist(), config) for b in range(num_buckets)])
+        edges += [np.load(work / f"edges-{b:04d}.npy") for b in range(num_buckets)]
+    edges_E2 = np.concatenate(edges).astype(np.int64)
+    timings["shuffle_s"] = time.perf_counter() - t
+
+    # 4. connected components → representative, cluster id and reason per doc
+    t = time.perf_counter()
+    rep = _components(n, edges_E2, rank)
+    code = np.where(dead, 1, np.where(rep != np.arange(n), 2, 0)).astype(np.int8)
+    cluster_id = doc_ids.take(pa.array(rep))
+    for i in range(len(paths)):
+        lo, hi = int(offsets[i]), int(offsets[i + 1])
+        pq.write_table(pa.table({"cluster_id": cluster_id.slice(lo, hi - lo),
+                                 "reason": pa.array(_REASONS[code[lo:hi]], pa.string())}),
+                       work / _part_name("assign", i, "parquet"))
+    timings["components_s"] = time.perf_counter() - t
+
+    # 5. kept / excluded parquet per partition
+    t = time.perf_counter()
+    step5 = _run(client, write_partition, [(p, i, str(work), str(out)) for i, p in enumerate(paths)])
+    timings["write_s"] = time.perf_counter() - t
+    if not keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+
+    counts = np.bincount(code, minlength=3)
+    summary = {
+        "docs": n,
+        "kept": int(counts[0]),
+        "dedup_exact": int(counts[1]),
+        "dedup_near_duplicate": int(counts[2]),
+        "clusters_with_duplicates": int(len(np.unique(rep[code > 0]))),
+        "band_candidates": int(sum(r["candidates"] for r in step3)),
+        "near_edges": int(sum(r["edges"] for r in step3)),
+        "hash_collisions": int(sum(r["hash_collisions"] for r in step3)),
+        "task_cpu_s": {"signatures": sum(r["cpu_s"] for r in step1), "buckets": sum(r["cpu_s"] for r in step3),
+                       "write": sum(r["cpu_s"] for r in step5)},
+        "seconds": timings,
+        "kept_paths": [str(out / _part_name("kept", i, "parquet")) for i in range(len(paths))],
+        "excluded_paths": [str(out / _part_name("excluded", i, "parquet")) for i in range(len(paths))],
+    }
+    log.info("dedup: %d docs, %d kept, %d exact, %d near duplicates", n, summary["kept"], summary["dedup_exact"],
+             summary["dedup_near_duplicate"])
+    return summary
