@@ -114,18 +114,22 @@ def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], sou
 
 
 def _commit_partition(ctx: RunContext, stage_run_id: str, spec: dict, res: dict, source_id: int) -> dict:
-    from storage import dir_bytes, tree_sha256
+    """Rename the partition folder into place, then record its artifact and `completed` row in one transaction."""
+    from datetime import datetime, timedelta, timezone
+
+    from storage import dir_bytes, new_id, tree_sha256
 
     m = ctx.manifest
-    sr = m.start_stage(ctx.run_id, "pdf.partition", spec["pfp"], "running", stage_run_id, spec["sha256"])
     final = ctx.root.commit(Path(res["out_dir"]), "pdf_partition", spec["pfp"])
     meta = {k: res.get(k) for k in ("status", "n_pages", "routes", "n_figures", "seconds", "peak_rss_mb",
                                     "quarantine")}
+    started = datetime.now(timezone.utc) - timedelta(seconds=res.get("seconds") or 0.0)
     aid = m.record_artifact(name="pdf_partition", stage="pdf.partition", fingerprint=spec["pfp"], kind="folder",
-                            uri=str(final), stage_run_id=sr, parents=[source_id], rows=res["n_pages"],
+                            uri=str(final), stage_run_id=new_id("sr"), parents=[source_id], rows=res["n_pages"],
                             bytes=dir_bytes(final), content_sha256=tree_sha256(final), meta=meta,
-                            quarantine=res["quarantine"])
-    m.finish_stage(sr, "completed")
+                            quarantine=res["quarantine"],
+                            stage_row={"run_id": ctx.run_id, "stage": "pdf.partition", "started_at": started,
+                                       "parent_stage_run_id": stage_run_id, "partition_key": spec["sha256"]})
     return m.resolve_artifact(aid)
 
 

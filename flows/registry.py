@@ -5,7 +5,9 @@ from flows.curate import CurateFlowParams, curate_flow
 from flows.pdf import PdfFlowParams, pdf_flow
 from flows.pipeline import PipelineParams, pipeline_flow
 from flows.pretrain import PretrainFlowParams, pretrain_flow
-from flows.rl import OfflineRLFlowParams, OnlineRLFlowParams, RLFlowParams, offline_rl_flow, online_rl_flow, rl_flow
+from flows.rl import (OfflineRLFlowParams, OnlineRLFlowParams, RLFlowParams, offline_rl_flow, online_rl_flow,
+                      rl_flow)
+from flows.tail_experiment import TailExperimentParams, tail_experiment_flow
 from flows.tokenize import TokenizeFlowParams, tokenize_flow
 from flows.web import WebFlowParams, web_flow
 
@@ -19,5 +21,6 @@ FLOWS = {
     "rl": (rl_flow, RLFlowParams),
     "offline-rl": (offline_rl_flow, OfflineRLFlowParams),
     "online-rl": (online_rl_flow, OnlineRLFlowParams),
+    "tail-experiment": (tail_experiment_flow, TailExperimentParams),
     "pipeline": (pipeline_flow, PipelineParams),
 }

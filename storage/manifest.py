@@ -234,12 +234,18 @@ class Manifest:
                         stage_run_id: str | None, parents: Iterable[int] = (), rows: int | None = None,
                         bytes: int | None = None, tokens: int | None = None, content_sha256: str | None = None,
                         meta: dict | None = None, quarantine: Iterable[dict] = (),
-                        metrics: Iterable[tuple[str, int | None, float]] = ()) -> int:
+                        metrics: Iterable[tuple[str, int | None, float]] = (), stage_row: dict | None = None) -> int:
         """Record a committed artifact, its lineage edges, quarantine rows and metrics in one transaction.
 
+        `stage_row` ({run_id, stage, parent_stage_run_id, partition_key, started_at}) inserts the `completed` stage
+        row of `stage_run_id` in the same transaction, so a kill can never leave an artifact without its row.
         An artifact with the same name and fingerprint is not recorded twice: its id is returned.
         """
         with self.transaction() as con:
+            if stage_row is not None:
+                con.execute(SQL_INSERT_STAGE, [stage_run_id, stage_row["run_id"], stage_row["stage"], fingerprint,
+                                               "completed", stage_row.get("started_at") or now(), now(),
+                                               stage_row.get("parent_stage_run_id"), stage_row.get("partition_key")])
             row = con.execute("SELECT artifact_id FROM artifacts WHERE name = ? AND fingerprint = ?",
                               [name, fingerprint]).fetchone()
             if row:

@@ -67,7 +67,8 @@ def init_ray(ray_address: str | None, num_cpus: int | None) -> bool:
     if ray_address:
         ray.init(address=ray_address, log_to_driver=False)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        # address="local": always a new local instance, never a head some other process left running
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     return True
 
 

@@ -65,6 +65,6 @@ def sft_model_dir(tmp_path_factory, tokenizer_dir, base_model_dir, compare_data)
 def local_ray():
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

@@ -1,0 +1,157 @@
+"""TAIL length generalization on one GPU: every addition arm, trained from scratch, greedy-evaluated on S / M / L.
+
+    python benchmarks/tail_gpu.py --out $OUT [--task tail_addition] [--arms tail,reversed,...] [--steps 1000]
+
+Per arm: bootcamp data on S in the arm's style → shards with one shared digit-level tokenizer → the same dense
+Qwen3 decoder (s1model.tail_experiment.build_decoder) trained with the plain torch loop for the same number of
+steps x rows x seq_len (equal training tokens) → greedy KV-cache decoding of fresh prompts per bucket → the exact
+verifier. Writes tail_<task>.json and tail_<task>.md to --out; prints the table last. Stops starting arms when the
+wall-clock budget would be overrun (the JSON says which were skipped).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from s1model import tail_experiment as te  # noqa: E402
+
+
+def _arm_data(job):
+    task, arm, train_tokens, seed, cap = job
+    probe, _ = te.build_train_data(task, te.ARM_STYLES[arm], 200, seed)
+    chars = sum(len(te.document_text(a, b)) for a, b in zip(probe.column("prompt").to_pylist(),
+                                                           probe.column("response").to_pylist())) / 200
+    n = min(cap, max(2000, math.ceil(train_tokens / (0.6 * chars))))
+    sft, excl = te.build_train_data(task, te.ARM_STYLES[arm], n, seed)
+    return sft, excl.num_rows
+
+
+def _arm_shards(job):
+    from s1data.shards import ShardConfig, write_shards
+
+    sft, arm, tok_dir, out, seq_len, seed = job
+    info = write_shards(te.arm_documents(sft, arm), tok_dir, out, ShardConfig(seq_len=seq_len, remainder="drop"), seed)
+    return {"paths": [s["path"] for s in info], "tokens": sum(s["tokens"] for s in info)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default=os.environ.get("OUT", "benchmarks/results"))
+    p.add_argument("--task", default="tail_addition")
+    p.add_argument("--arms", default="tail,reversed,index_hints,tail_no_fetch,direct")
+    p.add_argument("--steps", type=int, default=1000)
+    p.add_argument("--batch-rows", type=int, default=24)
+    p.add_argument("--seq-len", type=int, default=2048)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--hidden", type=int, default=256)
+    p.add_argument("--layers", type=int, default=6)
+    p.add_argument("--eval-per-bucket", type=int, default=500)
+    p.add_argument("--slack", type=float, default=1.15)
+    p.add_argument("--budget-s", type=float, default=480.0, help="stop starting arms past this wall time")
+    p.add_argument("--max-examples", type=int, default=40_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eval-seed", type=int, default=1)
+    args = p.parse_args()
+
+    import torch
+
+    from s1data.tokenizer import load_tokenizer, train_tokenizer
+    from s1model.config import ModelConfig
+
+    t_start = time.perf_counter()
+    os.makedirs(args.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix="tail-")
+    arms = args.arms.split(",")
+    train_tokens = args.steps * args.batch_rows * args.seq_len
+
+    # 1. data per arm (in parallel processes): enough unique S problems to fill the token budget once (capped).
+    with ProcessPoolExecutor(min(len(arms), os.cpu_count() or 1)) as pool:
+        made = dict(zip(arms, pool.map(_arm_data, [(args.task, a, train_tokens, args.seed, args.max_examples)
+                                                   for a in arms])))
+    data = {a: made[a][0] for a in arms}
+    excl_counts = {a: made[a][1] for a in arms}
+    train_ids = set().union(*(set(t.column("sample_id").to_pylist()) for t in data.values()))
+    prompts = te.build_eval_prompts(args.task, args.eval_per_bucket, args.eval_seed, train_ids)
+    assert not train_ids & set(prompts.column("sample_id").to_pylist())
+    print(f"data: {({a: t.num_rows for a, t in data.items()})} eval {prompts.num_rows} "
+          f"({time.perf_counter() - t_start:.0f}s)", flush=True)
+
+    # 2. one tokenizer for every arm (digit-level), then shards per arm (in parallel processes).
+    tok_dir = os.path.join(work, "tokenizer")
+    sample = [t for arm in arms for t in te.arm_documents(data[arm].slice(0, 3000), arm).column("text").to_pylist()]
+    train_tokenizer(te.digit_split_texts(sample), tok_dir, te.tokenizer_config(1024))
+    tok = load_tokenizer(tok_dir)
+    te.check_digit_tokens(tok)
+    with ProcessPoolExecutor(min(len(arms), os.cpu_count() or 1)) as pool:
+        shards = dict(zip(arms, pool.map(_arm_shards, [(data[a], a, tok_dir, os.path.join(work, f"shards-{a}"),
+                                                         args.seq_len, args.seed) for a in arms])))
+    print(f"tokenizer vocab {tok.vocab_size}; shards {({a: s['tokens'] for a, s in shards.items()})} "
+          f"({time.perf_counter() - t_start:.0f}s)", flush=True)
+
+    mcfg = ModelConfig(vocab_size=tok.vocab_size, hidden_size=args.hidden, num_layers=args.layers,
+                       num_heads=args.hidden // 32, num_kv_heads=max(1, args.hidden // 64), head_dim=32,
+                       num_experts=1, top_k=2, moe_intermediate_size=2 * args.hidden, rope_theta=10000.0,
+                       max_position_embeddings=8192)
+    results, skipped, arm_seconds = {}, [], []
+    for arm in arms:
+        elapsed = time.perf_counter() - t_start
+        est = max(arm_seconds) if arm_seconds else 0.0
+        if elapsed + est > args.budget_s:
+            skipped.append(arm)
+            continue
+        t0 = time.perf_counter()
+        model = te.build_decoder(mcfg, seed=args.seed, dense=True)
+        tr = te.train_torch(model, shards[arm]["paths"], os.path.join(work, f"ckpt-{arm}"), seq_len=args.seq_len,
+                            batch_rows=args.batch_rows, max_steps=args.steps, lr=args.lr, seed=args.seed,
+                            warmup_steps=min(100, args.steps // 10), log_every=max(1, args.steps // 5),
+                            on_step=lambda m, a=arm: print(f"  {a} step {m['step']} loss {m['loss']:.4f} "
+                                                          f"{m['elapsed_s']:.0f}s", flush=True))
+        t1 = time.perf_counter()
+        model = model.to(torch.bfloat16).eval()
+        model.config.use_cache = True
+        rows = te.evaluate(model, tok, prompts, args.task, te.ARM_STYLES[arm], max_batch_size=512, slack=args.slack)
+        acc = te.accuracy_by_bucket(rows)
+        t2 = time.perf_counter()
+        arm_seconds.append(t2 - t0)
+        samples = {b: [r for r in rows.to_pylist() if r["length_bucket"] == b][:2] for b in te.BUCKETS}
+        results[arm] = {"accuracy": acc, "train": {k: v for k, v in tr.items() if k != "history"},
+                        "loss_curve": tr["history"], "train_s": t1 - t0, "eval_s": t2 - t1,
+                        "shard_tokens": shards[arm]["tokens"], "train_examples": data[arm].num_rows,
+                        "exclusions": excl_counts[arm], "samples": samples}
+        print(f"{arm}: " + " ".join(f"{b}={acc[b]['accuracy']:.1f}" for b in acc)
+              + f" train {t1 - t0:.0f}s eval {t2 - t1:.0f}s", flush=True)
+        with open(os.path.join(args.out, f"tail_{args.task}_partial.json"), "w") as f:
+            json.dump({a: r["accuracy"] for a, r in results.items()}, f)
+        del model
+        torch.cuda.empty_cache()
+
+    accs = {a: r["accuracy"] for a, r in results.items()}
+    setup = {"model": f"dense Qwen3 D={args.hidden} L={args.layers} heads={args.hidden // 32}x32 "
+                      f"kv={max(1, args.hidden // 64)} F={2 * args.hidden * 2}",
+             "params": next(iter(results.values()))["train"]["params"] if results else None,
+             "train_tokens_per_arm": train_tokens, "steps": args.steps, "batch_rows": args.batch_rows,
+             "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed, "eval_seed": args.eval_seed,
+             "eval_per_bucket": args.eval_per_bucket, "trainer": "plain torch loop, bf16 autocast",
+             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
+    report = te.report_markdown(args.task, accs, setup)
+    out = {"task": args.task, "setup": setup, "results": results, "skipped": skipped,
+           "goal": te.goal_check(accs), "wall_s": time.perf_counter() - t_start}
+    with open(os.path.join(args.out, f"tail_{args.task}.json"), "w") as f:
+        json.dump(out, f, indent=1, default=str)
+    with open(os.path.join(args.out, f"tail_{args.task}.md"), "w") as f:
+        f.write(report)
+    print(report)
+    print(f"skipped: {skipped}; wall {out['wall_s']:.0f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,248 @@
+"""TAIL length-generalization experiment (issue 9): per arm, bootcamp data on S -> shards -> a fresh model -> greedy
+evaluation with the exact verifier on fresh S / M / L prompts -> a report.
+
+Stages and artifacts (lineage in brackets):
+  tail_eval_prompts (stage tail_eval_prompts)                       [the arms' tail_train_data]
+  tail_train_data per arm (stage tail_train_data)                   []
+  tokenizer (stage tail_tokenizer, trained once on every arm)       [every tail_train_data]
+  token_shards per arm (stage tail_shards)                          [tail_train_data, tokenizer]
+  cpt_checkpoint per arm (stage pretrain via DeepSpeed, or tail_train_torch)   [token_shards, tokenizer]
+  tail_eval per arm (stage tail_eval: outputs, verdicts, accuracies) [cpt_checkpoint, tail_eval_prompts, tokenizer]
+  tail_report (stage tail_report: markdown + JSON)                  [every tail_eval]
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Literal
+
+from prefect import flow
+from pydantic import Field
+
+from flows.context import RunContext, RunParams, open_run, single_stage
+from flows.pretrain import pretrain_stage
+from flows.tokenize import shard_paths
+from s1model.config import ModelConfig, PretrainConfig
+
+TAIL_EXPERIMENT_CODE_VERSION = "tail-experiment-1"
+Arm = Literal["tail", "direct", "reversed", "index_hints", "tail_no_fetch"]
+
+
+class TailExperimentParams(RunParams):
+    task: str = Field("tail_addition", description="Length-bucketed bootcamp task (reversed and index_hints arms "
+                      "exist for tail_addition only).")
+    arms: list[Arm] = Field(["tail", "direct", "reversed", "index_hints", "tail_no_fetch"],
+                            description="Training formats: TAIL-CoT, answer only, the paper's baselines, and TAIL "
+                                        "without memory fetch (ablation).")
+    train_examples: int = Field(20000, ge=1, description="Training problems per arm (bucket S).")
+    eval_per_bucket: int = Field(500, ge=1, description="Fresh evaluation prompts per bucket S / M / L.")
+    seed: int = Field(0, description="Seed of training data, model init and data order (the same in every arm).")
+    eval_seed: int = Field(1, description="Seed of the evaluation prompts (sample_ids are kept disjoint).")
+    vocab_size: int = Field(1024, ge=300, description="Text BPE size of the digit-level tokenizer.")
+    trainer: Literal["deepspeed", "torch"] = Field(
+        "deepspeed", description="deepspeed: our trainer (flows.pretrain stage, Qwen3-MoE); torch: the plain "
+                                 "single-device loop of s1model.tail_experiment (dense Qwen3, the GPU benchmark).")
+    pretrain: dict = Field(default_factory=lambda: {
+        "model": {"hidden_size": 256, "num_layers": 6, "num_heads": 8, "num_kv_heads": 4, "head_dim": 32,
+                  "num_experts": 4, "top_k": 2, "moe_intermediate_size": 512, "rope_theta": 10000.0,
+                  "max_position_embeddings": 8192},
+        "seq_len": 2048, "micro_batch_size": 12, "max_steps": 600, "lr": 1.5e-3, "warmup_steps": 60,
+        "checkpoint_every": 0, "expert_parallel": "none", "zero_stage": 0},
+        description="PretrainConfig fields (same in every arm: equal training tokens = steps x rows x seq_len).")
+    slack: float = Field(1.25, gt=0, description="Decoding budget = slack x longest reference of the bucket + 16.")
+    max_new_tokens_cap: int | None = Field(None, ge=1, description="Hard cap on new tokens (CPU tests).")
+
+
+def _pq(art: dict, name: str):
+    import pyarrow.parquet as pq
+
+    return pq.read_table(Path(art["uri"]) / name)
+
+
+def train_data_stage(ctx: RunContext, p: TailExperimentParams, arm: str) -> dict:
+    """Bootcamp export of the arm's S problems in its style."""
+    import pyarrow.parquet as pq
+
+    from s1model import tail_experiment as te
+
+    def build(dirs):
+        sft, excl = te.build_train_data(p.task, te.ARM_STYLES[arm], p.train_examples, p.seed)
+        pq.write_table(sft, dirs["tail_train_data"] / "sft.parquet")
+        pq.write_table(excl, dirs["tail_train_data"] / "exclusions.parquet")
+        return {"tail_train_data": {"rows": sft.num_rows, "meta": {"arm": arm, "style": te.ARM_STYLES[arm],
+                                                                   "task": p.task, "excluded": excl.num_rows}}}
+
+    params = {"task": p.task, "arm": arm, "n": p.train_examples, "seed": p.seed}
+    arts, _ = single_stage(ctx, "tail_train_data", TAIL_EXPERIMENT_CODE_VERSION, params, [],
+                           {"tail_train_data": "parquet"}, build)
+    return arts["tail_train_data"]
+
+
+def eval_prompts_stage(ctx: RunContext, p: TailExperimentParams, train: list[dict]) -> dict:
+    """Fresh S / M / L prompts whose sample_ids appear in no arm's training data."""
+    import pyarrow.parquet as pq
+
+    from s1model import tail_experiment as te
+
+    def build(dirs):
+        used = set().union(*(set(_pq(a, "sft.parquet").column("sample_id").to_pylist()) for a in train))
+        prompts = te.build_eval_prompts(p.task, p.eval_per_bucket, p.eval_seed, used)
+        pq.write_table(prompts, dirs["tail_eval_prompts"] / "prompts.parquet")
+        return {"tail_eval_prompts": {"rows": prompts.num_rows, "meta": {"task": p.task, "seed": p.eval_seed}}}
+
+    params = {"task": p.task, "n": p.eval_per_bucket, "seed": p.eval_seed}
+    arts, _ = single_stage(ctx, "tail_eval_prompts", TAIL_EXPERIMENT_CODE_VERSION, params, train,
+                           {"tail_eval_prompts": "parquet"}, build)
+    return arts["tail_eval_prompts"]
+
+
+def tokenizer_stage(ctx: RunContext, p: TailExperimentParams, train: list[dict]) -> dict:
+    """One digit-level tokenizer trained on every arm's documents."""
+    from s1data.tokenizer import load_tokenizer, train_tokenizer
+    from s1model import tail_experiment as te
+
+    def build(dirs):
+        texts = [t for a in train for t in te.arm_documents(_pq(a, "sft.parquet").slice(0, 3000),
+                                                            "x").column("text").to_pylist()]
+        info = train_tokenizer(te.digit_split_texts(texts), dirs["tokenizer"], te.tokenizer_config(p.vocab_size))
+        te.check_digit_tokens(load_tokenizer(dirs["tokenizer"]))
+        return {"tokenizer": {"meta": info}}
+
+    arts, _ = single_stage(ctx, "tail_tokenizer", TAIL_EXPERIMENT_CODE_VERSION, {"vocab": p.vocab_size}, train,
+                           {"tokenizer": "folder"}, build)
+    return arts["tokenizer"]
+
+
+def shards_stage(ctx: RunContext, p: TailExperimentParams, data: dict, tok: dict, arm: str, seq_len: int) -> dict:
+    """The arm's documents packed into token shards."""
+    from s1data.shards import ShardConfig, write_shards
+    from s1model import tail_experiment as te
+
+    def build(dirs):
+        info = write_shards(te.arm_documents(_pq(data, "sft.parquet"), arm), tok["uri"], dirs["token_shards"],
+                            ShardConfig(seq_len=seq_len, remainder="pad"), p.seed)
+        return {"token_shards": {"rows": sum(s["rows"] for s in info), "tokens": sum(s["tokens"] for s in info),
+                                 "meta": {"arm": arm, "seq_len": seq_len, "shards": len(info)}}}
+
+    arts, _ = single_stage(ctx, "tail_shards", TAIL_EXPERIMENT_CODE_VERSION, {"arm": arm, "seq_len": seq_len,
+                           "seed": p.seed}, [data, tok], {"token_shards": "parquet"}, build)
+    return arts["token_shards"]
+
+
+def torch_train_stage(ctx: RunContext, cfg: PretrainConfig, shards: dict, tok: dict) -> dict:
+    """The plain torch loop (dense Qwen3) -> an HF checkpoint with the tokenizer files beside it."""
+    import shutil
+
+    from s1model import tail_experiment as te
+
+    def build(dirs):
+        model = te.build_decoder(cfg.model, seed=cfg.seed, dense=True)
+        out = te.train_torch(model, shard_paths(shards), str(dirs["cpt_checkpoint"]), seq_len=cfg.seq_len,
+                             batch_rows=cfg.micro_batch_size, max_steps=cfg.max_steps, lr=cfg.lr, seed=cfg.seed,
+                             warmup_steps=cfg.warmup_steps)
+        for f in Path(tok["uri"]).glob("*.json"):
+            shutil.copy2(f, dirs["cpt_checkpoint"] / f.name)
+        metrics = [("train.loss", m["step"], m["loss"]) for m in out["history"]]
+        return {"cpt_checkpoint": {"tokens": out["tokens"], "metrics": metrics,
+                                   "meta": {k: v for k, v in out.items() if k != "history"} | {"layout": "hf"}}}
+
+    arts, _ = single_stage(ctx, "tail_train_torch", TAIL_EXPERIMENT_CODE_VERSION, cfg, [shards, tok],
+                           {"cpt_checkpoint": "hf"}, build)
+    return arts["cpt_checkpoint"]
+
+
+def eval_stage(ctx: RunContext, p: TailExperimentParams, arm: str, ckpt: dict, prompts: dict, tok: dict) -> dict:
+    """Greedy decoding of every prompt, scored by the bootcamp verifier; accuracies as metrics and meta."""
+    import pyarrow.parquet as pq
+
+    from s1data.tokenizer import load_tokenizer
+    from s1model import tail_experiment as te
+
+    def build(dirs):
+        model = te.load_model(ckpt["uri"])
+        model.config.use_cache = True
+        rows = te.evaluate(model, load_tokenizer(tok["uri"]), _pq(prompts, "prompts.parquet"), p.task,
+                           te.ARM_STYLES[arm], slack=p.slack, max_new_tokens_cap=p.max_new_tokens_cap)
+        pq.write_table(rows, dirs["tail_eval"] / "outputs.parquet")
+        acc = te.accuracy_by_bucket(rows)
+        metrics = [(f"tail.{arm}.accuracy.{b}", None, v["accuracy"]) for b, v in acc.items()]
+        return {"tail_eval": {"rows": rows.num_rows, "metrics": metrics,
+                              "meta": {"arm": arm, "task": p.task, "accuracy": acc}}}
+
+    params = {"arm": arm, "slack": p.slack, "cap": p.max_new_tokens_cap}
+    arts, _ = single_stage(ctx, "tail_eval", TAIL_EXPERIMENT_CODE_VERSION, params, [ckpt, prompts, tok],
+                           {"tail_eval": "parquet"}, build)
+    return arts["tail_eval"]
+
+
+def report_stage(ctx: RunContext, p: TailExperimentParams, evals: dict[str, dict], setup: dict) -> tuple[dict, str]:
+    """Markdown table in the paper's layout + JSON, as one artifact; also published as a Prefect artifact."""
+    from s1model import tail_experiment as te
+
+    acc = {arm: json.loads(a["meta_json"])["accuracy"] for arm, a in evals.items()}
+    md = te.report_markdown(p.task, acc, setup)
+
+    def build(dirs):
+        (dirs["tail_report"] / "report.md").write_text(md)
+        (dirs["tail_report"] / "report.json").write_text(json.dumps(
+            {"task": p.task, "accuracy": acc, "goal": te.goal_check(acc), "setup": setup,
+             "evals": {arm: a["artifact_id"] for arm, a in evals.items()}}, indent=1, default=str))
+        return {"tail_report": {"rows": len(acc), "meta": {"goal": te.goal_check(acc), "task": p.task}}}
+
+    arts, _ = single_stage(ctx, "tail_report", TAIL_EXPERIMENT_CODE_VERSION, {"setup": setup},
+                           list(evals.values()), {"tail_report": "folder"}, build)
+    try:
+        from prefect.artifacts import create_markdown_artifact
+
+        create_markdown_artifact(key="tail-experiment", markdown=md, description="TAIL length generalization")
+    except Exception as e:  # outside a flow run there is no Prefect context to attach to
+        ctx.log.info("no Prefect artifact: %s", e)
+    return arts["tail_report"], md
+
+
+def pretrain_config(p: TailExperimentParams, vocab_size: int) -> PretrainConfig:
+    data = PretrainConfig().model_dump()
+    for k, v in p.pretrain.items():
+        if isinstance(v, dict) and isinstance(data.get(k), dict):
+            data[k].update(v)
+        else:
+            data[k] = v
+    data["seed"] = p.seed
+    data["model"]["vocab_size"] = vocab_size
+    return PretrainConfig(**data)
+
+
+@flow(name="tail-experiment", log_prints=True)
+def tail_experiment_flow(params: TailExperimentParams) -> dict:
+    """Reproduce TAIL's length generalization: train each format on S, test S / M / L with the exact verifier."""
+    t0 = time.perf_counter()
+    with open_run("tail-experiment", params) as ctx:
+        data = {arm: train_data_stage(ctx, params, arm) for arm in params.arms}
+        prompts = eval_prompts_stage(ctx, params, list(data.values()))
+        tok = tokenizer_stage(ctx, params, list(data.values()))
+        vocab = int(json.loads(tok["meta_json"])["vocab_size"])
+        cfg = pretrain_config(params, vocab)
+        evals, lineage = {}, {}
+        for arm in params.arms:
+            shards = shards_stage(ctx, params, data[arm], tok, arm, cfg.seq_len)
+            if params.trainer == "deepspeed":
+                out = pretrain_stage(ctx, shards, tok, cfg)
+                ckpt = ctx.manifest.resolve_artifact(out["artifact"])
+            else:
+                ckpt = torch_train_stage(ctx, cfg, shards, tok)
+            evals[arm] = eval_stage(ctx, params, arm, ckpt, prompts, tok)
+            lineage[arm] = {"train_data": data[arm]["artifact_id"], "token_shards": shards["artifact_id"],
+                            "checkpoint": ckpt["artifact_id"], "eval": evals[arm]["artifact_id"]}
+        m = cfg.model
+        setup = {"trainer": params.trainer, "model": f"D={m.hidden_size} L={m.num_layers} heads={m.num_heads}x"
+                 f"{m.head_dim} kv={m.num_kv_heads} E={m.num_experts} K={m.top_k} F={m.moe_intermediate_size}",
+                 "train_tokens_per_arm": cfg.max_steps * cfg.micro_batch_size * cfg.seq_len,
+                 "steps": cfg.max_steps, "seq_len": cfg.seq_len, "seed": params.seed, "eval_seed": params.eval_seed,
+                 "train_examples": params.train_examples, "eval_per_bucket": params.eval_per_bucket}
+        report, md = report_stage(ctx, params, evals, setup)
+        ctx.log.info("tail experiment:\n%s", md)
+        return {"run_id": ctx.run_id, "report": report["artifact_id"], "report_uri": report["uri"],
+                "lineage": lineage, "tokenizer": tok["artifact_id"], "eval_prompts": prompts["artifact_id"],
+                "seconds": time.perf_counter() - t0}

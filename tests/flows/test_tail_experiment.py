@@ -1,0 +1,58 @@
+"""The TAIL experiment flow at CPU size: two arms, a tiny model, a few steps, three prompts per bucket."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from flows.tail_experiment import TailExperimentParams, tail_experiment_flow
+from s1data.bootcamp import verify
+from storage import open_storage
+
+TINY = {"model": {"hidden_size": 32, "num_layers": 1, "num_heads": 2, "num_kv_heads": 1, "head_dim": 16,
+                  "num_experts": 2, "top_k": 1, "moe_intermediate_size": 32, "max_position_embeddings": 1024},
+        "seq_len": 256, "micro_batch_size": 2, "max_steps": 3, "lr": 3e-3, "warmup_steps": 1,
+        "checkpoint_every": 0, "expert_parallel": "none", "zero_stage": 0, "dtype": "fp32"}
+
+
+def test_tail_experiment_records_report_evals_and_lineage_with_verifier_accuracies(home):
+    params = TailExperimentParams(home=str(home), arms=["tail", "direct"], train_examples=40, eval_per_bucket=3,
+                                  vocab_size=400, trainer="deepspeed", pretrain=TINY, max_new_tokens_cap=24)
+    out = tail_experiment_flow(params)
+
+    _, manifest = open_storage(str(home), read_only=True)
+    report = manifest.resolve_artifact(out["report"])
+    assert report["name"] == "tail_report"
+    md = (Path(report["uri"]) / "report.md").read_text()
+    assert "| TAIL-CoT |" in md and "| direct answer |" in md and "97.0 | 92.5 | 86.5" in md
+    data = json.loads((Path(report["uri"]) / "report.json").read_text())
+    assert set(data["accuracy"]) == {"tail", "direct"}
+
+    prompts = pq.read_table(Path(manifest.resolve_artifact(out["eval_prompts"])["uri"]) / "prompts.parquet")
+    assert prompts.column("length_bucket").to_pylist().count("M") == 3
+    for arm, ids in out["lineage"].items():
+        train = pq.read_table(Path(manifest.resolve_artifact(ids["train_data"])["uri"]) / "sft.parquet")
+        assert set(train.column("length_bucket").to_pylist()) == {"S"}
+        assert not set(train.column("sample_id").to_pylist()) & set(prompts.column("sample_id").to_pylist())
+        ancestors = {a["artifact_id"] for a in manifest.ancestors(ids["eval"])}
+        assert {ids["checkpoint"], ids["token_shards"], ids["train_data"], out["tokenizer"],
+                out["eval_prompts"]} <= ancestors
+        ckpt = manifest.resolve_artifact(ids["checkpoint"])
+        assert ckpt["name"] == "cpt_checkpoint" and (Path(ckpt["uri"]) / "config.json").exists()
+        assert report["artifact_id"] in {r["artifact_id"] for r in manifest.query(
+            "SELECT child_id AS artifact_id FROM lineage_edges WHERE parent_id = ?", [ids["eval"]])}
+
+        # accuracies are the verifier's scores of the stored outputs, per bucket
+        ev = manifest.resolve_artifact(ids["eval"])
+        rows = pq.read_table(Path(ev["uri"]) / "outputs.parquet").to_pylist()
+        ident = dict(zip(prompts.column("sample_id").to_pylist(), prompts.column("identity_json").to_pylist()))
+        for b in ("S", "M", "L"):
+            scores = [verify("tail_addition", ident[r["sample_id"]], r["output"]) for r in rows
+                      if r["length_bucket"] == b]
+            assert len(scores) == 3
+            assert data["accuracy"][arm][b]["accuracy"] == 100.0 * sum(scores) / 3
+        assert all(r["reason"].startswith("bootcamp_") for r in rows)
+        metrics = manifest.query("SELECT name, value FROM metrics WHERE artifact_id = ?", [ids["eval"]])
+        assert {m["name"] for m in metrics} == {f"tail.{arm}.accuracy.{b}" for b in ("S", "M", "L")}
