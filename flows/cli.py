@@ -331,6 +331,19 @@ def serve(home: Optional[str] = HomeOpt,
             server.terminate()
 
 
+@app.command()
+def deploy(home: Optional[str] = HomeOpt,
+           flow: Optional[list[str]] = typer.Option(None, "--flow", help="Only these flows (default: all).")) -> None:
+    """Register the flows on process work pools per machine class (s1-cpu, s1-gpu) at $PREFECT_API_URL."""
+    _env(home, verbose=True)
+    if not os.environ.get("PREFECT_API_URL"):
+        _fail("set PREFECT_API_URL to the server, e.g. http://127.0.0.1:4200/api")
+    from flows.deployments import deploy_to_pools
+
+    for pool, names in deploy_to_pools(os.environ["S1_HOME"], flow or None).items():
+        console.print(f"{pool}: {', '.join(names)}  ->  prefect worker start --pool {pool} --type process")
+
+
 def main() -> None:
     try:
         app()

@@ -30,8 +30,8 @@ def deployments(home: str, names: list[str] | None = None):
     """One served deployment `s1-<flow>` per flow; the form's default `home` is this storage root.
 
     Entrypoints are module paths (`flows.pdf.pdf_flow`): a file-path entrypoint (`flows/pdf.py:pdf_flow`) makes
-    Prefect put `flows/` itself on sys.path, where `flows/tokenize.py` shadows the standard library's `tokenize`
-    and every spawned child of the flow run (Dask nannies, Ray, torch workers) dies on import.
+    Prefect put `flows/` itself on sys.path, where a module named like the standard library's (we had
+    `flows/tokenize.py`, now `flows/tokens.py`) shadows it and every spawned child of the flow run dies on import.
     """
     from prefect.deployments.runner import EntrypointType
 

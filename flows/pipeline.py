@@ -21,7 +21,7 @@ from flows.curate import CurateConfig, curate_stage
 from flows.pdf import pdf_stage
 from flows.pretrain import LaunchConfig, build_config, pretrain_stage
 from flows.rl import rl_stages
-from flows.tokenize import shards_stage, tokenizer_stage
+from flows.tokens import shards_stage, tokenizer_stage
 from flows.web import web_stage
 from s1data.pdf import PdfConfig
 from s1data.shards import ShardConfig

@@ -19,7 +19,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from flows.context import RunContext, RunParams, open_run
-from flows.tokenize import shard_paths
+from flows.tokens import shard_paths
 from s1model.config import RECIPES, PretrainConfig
 from storage import fingerprint
 

@@ -8,7 +8,7 @@ from flows.pretrain import PretrainFlowParams, pretrain_flow
 from flows.rl import (OfflineRLFlowParams, OnlineRLFlowParams, RLFlowParams, offline_rl_flow, online_rl_flow,
                       rl_flow)
 from flows.tail_experiment import TailExperimentParams, tail_experiment_flow
-from flows.tokenize import TokenizeFlowParams, tokenize_flow
+from flows.tokens import TokenizeFlowParams, tokenize_flow
 from flows.web import WebFlowParams, web_flow
 
 FLOWS = {

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from flows.context import RunContext, RunParams, open_run, single_stage
 from flows.pretrain import pretrain_stage
-from flows.tokenize import shard_paths
+from flows.tokens import shard_paths
 from s1model.config import ModelConfig, PretrainConfig
 
 TAIL_EXPERIMENT_CODE_VERSION = "tail-experiment-1"

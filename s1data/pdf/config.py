@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 # Bump when the output of parsing a given file with given parameters changes: it invalidates cached partitions.
-PDF_CODE_VERSION = "pdf-1"
+PDF_CODE_VERSION = "pdf-2"  # pdf-2: lines of a text block joined into one paragraph
 
 
 class PdfConfig(BaseModel):

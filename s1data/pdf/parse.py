@@ -114,11 +114,24 @@ def _cheap_text(page) -> tuple[str, list[tuple[str, str]], list[dict]]:
                 spans.append((s["font"], s["text"]))
                 parts.append(s["text"])
             lines.append("".join(parts))
-        text = "\n".join(lines)
+        text = _join_lines(lines)
         if text.strip():
             blocks_out.append(text)
             blocks.append({"bbox": b["bbox"], "text": text})
     return "\n\n".join(blocks_out), spans, blocks
+
+
+def _join_lines(lines: list[str]) -> str:
+    """A text block is a paragraph: undo the layout's line wrapping (and hyphenation of a wrapped word)."""
+    out = ""
+    for line in (x.strip() for x in lines):
+        if not line:
+            continue
+        if out.endswith("-") and line[:1].islower():
+            out = out[:-1] + line
+        else:
+            out = f"{out} {line}" if out else line
+    return out
 
 
 def _image_infos(page, min_px: int, want_figures: bool) -> tuple[list[dict], float]:
