@@ -53,6 +53,7 @@ class RunContext:
             sr = self.manifest.start_stage(self.run_id, stage, fingerprint, status="cached")
             self.log.info("stage %s cached (fingerprint %s)", stage, fingerprint[:12])
             yield StageHandle(self, stage, fingerprint, sr, cached=True, artifacts=found)
+            publish_stage(self, stage, sr, found, cached=True)
             return
         sr = self.manifest.start_stage(self.run_id, stage, fingerprint)
         handle = StageHandle(self, stage, fingerprint, sr, cached=False, artifacts={})
@@ -62,6 +63,7 @@ class RunContext:
             self.manifest.finish_stage(sr, "failed", f"{type(e).__name__}: {e}\n{traceback.format_exc()[-2000:]}")
             raise
         self.manifest.finish_stage(sr, "completed")
+        publish_stage(self, stage, sr, handle.artifacts, cached=False)
 
 
 @dataclass
@@ -89,6 +91,85 @@ class StageHandle:
             parents=parents, bytes=dir_bytes(final), content_sha256=tree_sha256(final), **fields)
         self.artifacts[name] = self.ctx.manifest.resolve_artifact(artifact_id)
         return artifact_id
+
+
+def _in_flow_run() -> bool:
+    try:
+        from prefect.context import FlowRunContext
+
+        return FlowRunContext.get() is not None
+    except Exception:
+        return False
+
+
+def publish_stage(ctx: RunContext, stage: str, stage_run_id: str, artifacts: dict[str, dict], cached: bool) -> None:
+    """Prefect artifacts for the UI: a markdown summary (outputs, counts, throughput, links to the manifest entry)
+    and a table of quarantined inputs with reasons. Best effort: the manifest is the record, this is the view."""
+    if not _in_flow_run():
+        return
+    import json
+
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    try:
+        rows = []
+        for name, a in artifacts.items():
+            rows.append(f"| `{a['name']}:{a['version']}` | {a['artifact_id']} | {a.get('kind')} | {a.get('rows') or ''} "
+                        f"| {a.get('tokens') or ''} | {a.get('bytes') or ''} | `s1 lineage {a['name']}:{a['version']}` "
+                        f"| [{a['uri']}](file://{a['uri']}) |")
+        metrics = ctx.manifest.query("SELECT name, value FROM metrics WHERE stage_run_id = ? AND step IS NULL "
+                                     "ORDER BY name", [stage_run_id])
+        reasons = ctx.manifest.query(
+            "SELECT reason, count(*) AS n FROM quarantine q JOIN stage_runs r USING (stage_run_id) "
+            "WHERE r.stage_run_id = ? OR r.parent_stage_run_id = ? GROUP BY reason ORDER BY n DESC",
+            [stage_run_id, stage_run_id])
+        meta = {}
+        for a in artifacts.values():
+            meta.update({k: v for k, v in json.loads(a.get("meta_json") or "{}").items()
+                         if isinstance(v, (int, float, str)) and len(str(v)) < 80})
+        md = [f"## {stage}: {'served from cache' if cached else 'ran'}", "",
+              f"run `{ctx.run_id}` · stage run `{stage_run_id}` · manifest `{ctx.root.manifest_path}`", "",
+              "| artifact | id | kind | rows | tokens | bytes | lineage | uri |", "|---|---|---|---|---|---|---|---|",
+              *rows, ""]
+        if meta:
+            md += ["| field | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in sorted(meta.items())], ""]
+        if metrics:
+            md += ["| metric | value |", "|---|---|", *[f"| {m['name']} | {m['value']:.4g} |" for m in metrics], ""]
+        if reasons:
+            md += ["quarantined: " + ", ".join(f"{r['reason']} ×{r['n']}" for r in reasons)]
+        key = "s1-" + "".join(c if c.isalnum() else "-" for c in stage.lower())
+        create_markdown_artifact(key=key, markdown="\n".join(md), description=f"s1 stage {stage}")
+        q = ctx.manifest.query(
+            "SELECT q.source_uri, q.reason, q.detail FROM quarantine q JOIN stage_runs r USING (stage_run_id) "
+            "WHERE r.stage_run_id = ? OR r.parent_stage_run_id = ? LIMIT 500", [stage_run_id, stage_run_id])
+        if q:
+            create_table_artifact(key=key + "-quarantine", table=q, description=f"quarantined inputs of {stage}")
+    except Exception as e:  # never fail a stage for its UI summary
+        ctx.log.warning("could not publish Prefect artifacts for %s: %s", stage, e)
+
+
+class StageProgress:
+    """A Prefect progress artifact for a long stage (no-op outside a flow run)."""
+
+    def __init__(self, description: str, total: int):
+        self.total, self.done, self.id = max(total, 1), 0, None
+        if _in_flow_run():
+            try:
+                from prefect.artifacts import create_progress_artifact
+
+                self.id = create_progress_artifact(progress=0.0, description=description)
+            except Exception:
+                self.id = None
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if self.id is not None:
+            try:
+                from prefect.artifacts import update_progress_artifact
+
+                update_progress_artifact(artifact_id=self.id, progress=100.0 * min(self.done, self.total) / self.total)
+            except Exception:
+                self.id = None
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.context import RunContext, RunParams, open_run
+from flows.context import RunContext, RunParams, StageProgress, open_run
 from s1data.pdf import PDF_CODE_VERSION, PdfConfig, merge_partitions, parse_batch
 from storage import file_sha256, fingerprint
 
@@ -87,6 +87,7 @@ def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], sou
         with dask_client(dask_address, n_workers) as client, \
                 Progress(disable=not os.isatty(2)) as progress:
             bar = progress.add_task("mining PDFs", total=len(todo))
+            ui_progress = StageProgress("PDF files mined", len(todo))
             futures = []
             for batch in batches:
                 files = [{"path": f["path"], "sha256": f["sha256"], "staging": str(ctx.root.staging())}
@@ -108,6 +109,7 @@ def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], sou
                         stats["mined_partitions"] += 1
                         stats["mined_pages"] += res["n_pages"]
                     progress.advance(bar)
+                    ui_progress.advance()
         stats["mine_seconds"] = time.perf_counter() - t0
     stats["partitions"] = partitions
     return stats
@@ -182,21 +184,7 @@ def pdf_stage(ctx: RunContext, inputs: list[str], config: PdfConfig, dask_addres
             ("pdf.pages", None, summary["pages"]), ("pdf.quarantined", None, summary["quarantined"]),
             ("pdf.seconds", None, summary["seconds"])] + (
             [("pdf.pages_per_s", None, summary["pages_per_s"])] if summary["pages_per_s"] else []))
-    _publish(summary)
     return summary
-
-
-def _publish(summary: dict) -> None:
-    """A markdown summary in the Prefect UI (no-op outside a flow run)."""
-    try:
-        from prefect.artifacts import create_markdown_artifact
-
-        rows = "\n".join(f"| {k} | {v} |" for k, v in summary.items() if not isinstance(v, dict))
-        routes = ", ".join(f"{k}: {v}" for k, v in (summary.get("routes") or {}).items())
-        create_markdown_artifact(key="pdf-summary", description="PDF mining summary",
-                                 markdown=f"## PDF mining\n\n| field | value |\n|---|---|\n{rows}\n\nroutes: {routes}\n")
-    except Exception:
-        pass
 
 
 @flow(name="pdf", log_prints=True)

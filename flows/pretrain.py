@@ -18,7 +18,7 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel, Field
 
-from flows.context import RunContext, RunParams, open_run
+from flows.context import RunContext, RunParams, StageProgress, open_run
 from flows.tokens import shard_paths
 from s1model.config import RECIPES, PretrainConfig
 from storage import fingerprint
@@ -98,6 +98,7 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
         log_path = work / "train.log"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=False)
+            ui_progress = StageProgress("pretraining steps", config.max_steps)
             last_loss = None
             while True:
                 done = proc.poll() is not None
@@ -113,6 +114,7 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
                         last_loss = m.get("loss", last_loss)
                         if int(m["step"]) > last_recorded:
                             rows += _metric_rows(m)
+                            ui_progress.advance(int(m["step"]) - ui_progress.done)
                             last_recorded = int(m["step"])
                     if rows:
                         ctx.manifest.record_metrics(stage.stage_run_id, rows)

@@ -149,3 +149,20 @@ def test_lineage_reaches_the_source_pdfs_with_their_sha256_from_python_and_plain
            "WHERE l.artifact_id = ? AND a.kind = 'source'")
     assert dict(con.execute(sql, [docs["artifact_id"]]).fetchall()) == sources
     con.close()
+
+
+def test_the_stage_publishes_a_markdown_summary_and_a_quarantine_table_in_prefect(home, tmp_path, shared_pdfs):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    make_zoo(tmp_path / "zoo", shared_pdfs[0])
+    _run(home, [tmp_path / "zoo"])
+    with get_client(sync_client=True) as client:
+        md = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["s1-pdf"])))
+        table = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["s1-pdf-quarantine"])))
+    assert md and "pdf_pages:" in md[0].data and "s1 lineage" in md[0].data
+    assert "pdf_encrypted" in md[0].data
+    reasons = sorted(r["reason"] for r in json.loads(table[0].data)) if isinstance(table[0].data, str) \
+        else sorted(r["reason"] for r in table[0].data)
+    assert reasons == ["pdf_empty", "pdf_encrypted", "pdf_not_a_pdf", "pdf_truncated", "pdf_zero_pages"]
