@@ -67,7 +67,9 @@ def init_ray(ray_address: str | None, num_cpus: int | None) -> bool:
     if ray_address:
         ray.init(address=ray_address, log_to_driver=False)
     else:
-        # address="local": always a new local instance, never a head some other process left running
+        # address="local" and no RAY_ADDRESS: always a new local instance, never a head some other process left
+        # running or advertised (joining a cluster is what `ray_address` is for)
+        os.environ.pop("RAY_ADDRESS", None)
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     return True
 
