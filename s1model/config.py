@@ -56,6 +56,9 @@ class PretrainConfig(BaseModel):
                                   "attention work (sum of squared document lengths) is balanced.")
     max_steps: int = Field(1000, description="Optimizer steps to train for.")
     seed: int = Field(0, description="Seeds model init and the data order (a permutation per epoch).")
+    stream_window_row_groups: int | None = Field(None, ge=1, description="None: read all shards into memory. N: "
+                                                 "stream them (s1model.data.ShardStream), shuffling blocks of N "
+                                                 "parquet row groups; memory is bounded by one block.")
 
     lr: float = Field(3e-4, description="Peak learning rate.")
     warmup_steps: int = Field(100, description="Linear LR warm-up steps (WSD 'W').")

@@ -21,7 +21,7 @@ import torch
 
 from s1model import engine as ds_glue
 from s1model.config import PretrainConfig
-from s1model.data import StepBatches, read_shards
+from s1model.data import ShardStream, StepBatches, read_shards
 from s1model.export import HF_CONFIG_NAME, export_hf
 from s1model.model import build_model, lm_loss, packed_inputs, router_losses, train_flops
 from s1model.parallel import ParallelLayout, all_reduce_mean, init_distributed
@@ -69,7 +69,10 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
 
     model = build_model(config)
     hf_cfg = model.config
-    rows = read_shards(shard_paths, config.seq_len, hf_cfg.vocab_size)
+    if config.stream_window_row_groups:
+        rows = ShardStream(shard_paths, config.seq_len, hf_cfg.vocab_size, config.seed, config.stream_window_row_groups)
+    else:
+        rows = read_shards(shard_paths, config.seq_len, hf_cfg.vocab_size)
     if layout.rank == 0:
         hf_cfg.to_json_file(os.path.join(ckpt_dir, HF_CONFIG_NAME))
         with open(os.path.join(ckpt_dir, "pretrain_config.json"), "w") as f:

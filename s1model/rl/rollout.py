@@ -45,6 +45,9 @@ class RolloutConfig(BaseModel):
                                  "period over at least this many tokens (>= 3 periods) is dropped as looping.")
     garbled_max_fraction: float = Field(0.3, ge=0.0, le=1.0, description="Drop a response whose text is more than "
                                         "this fraction of U+FFFD / control characters.")
+    truncated_score: float | None = Field(0.0, description="A completion that hit max_new_tokens without EOS scores "
+                                          "at most this (reason rollout_truncated), so the policy cannot learn to "
+                                          "trail junk after a verified answer; None keeps the judge's score.")
 
 
 # --- output defects ------------------------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def collect_batch(actors: list, prompts: Iterator[dict], score: Callable[[list[d
         groups = complete_on_actors(actors, [r["prompt"] for r in rows], config.group_size, sampling)
         t1 = time.perf_counter()
         flat = [reward_sample(row, c["text"]) for row, g in zip(rows, groups) for c in g]
-        results = score(flat)
+        results = cap_truncated(score(flat), [c for g in groups for c in g], config.truncated_score)
         batch.reward_s += time.perf_counter() - t1
         batch.rollout_s += t1 - t0
         batch.groups_sampled += len(rows)
@@ -241,6 +244,17 @@ def collect_batch(actors: list, prompts: Iterator[dict], score: Callable[[list[d
             else:
                 batch.drops["rollout_surplus"] = batch.drops.get("rollout_surplus", 0) + 1
     return batch
+
+
+def cap_truncated(results: list, completions: list[dict], cap: float | None) -> list:
+    """Results with the score of every completion that ran out of tokens (finish_reason "length") capped at cap."""
+    if cap is None:
+        return results
+    from s1model.rl.rewards import RewardResult
+
+    return [RewardResult(min(r.score, cap), "rollout", "rollout_truncated", f"judge: {r.reason} {r.score:.3g}",
+                         r.data_source) if c["finish_reason"] == "length" and r.score > cap else r
+            for r, c in zip(results, completions)]
 
 
 def output_defect_from_dict(c: dict, config: RolloutConfig) -> str | None:
