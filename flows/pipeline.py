@@ -80,8 +80,9 @@ def demo_params(home: str) -> dict:
     return {
         "home": home, "pdf_input": inputs["pdf"], "web_input": inputs["web"], "n_workers": 2,
         "tokenizer": {"vocab_size": 1024, "smiles_vocab_size": 256, "protein_vocab_size": 256, "dna_vocab_size": 256},
-        # short direct answers, so a tiny model learns the answer format in a few SFT steps and RL gets signal
-        "bootcamp": {"tasks": ["tail_compare"], "length_buckets": ["S"], "n_per_config": 4, "style": "direct"},
+        # short direct answers (ring counts 0-3), so the tiny model learns the task in a few SFT steps and the
+        # online RL groups have mixed rewards to learn from
+        "bootcamp": {"tasks": ["chem_ring_count"], "n_per_config": 1, "max_configs": 64, "style": "direct"},
         "recipe": "tiny", "pretrain": {"seq_len": 128, "max_steps": 12, "checkpoint_every": 6},
         "offline_rl": {"sft_steps": 40}, 
     }
