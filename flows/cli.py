@@ -309,7 +309,8 @@ def serve(home: Optional[str] = HomeOpt,
     server = None
     if not no_server:
         os.environ["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
-        server = subprocess.Popen(["prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        prefect_bin = str(Path(sys.executable).parent / "prefect")  # this environment's, activated or not
+        server = subprocess.Popen([prefect_bin, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
                                   env=os.environ.copy())
         deadline = time.monotonic() + 180
         while True:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ SHARED = REPO.parent / "shared" / "data"
 import tempfile  # noqa: E402
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="s1-test-prefect-"))
+# The suite runs as `.venv/bin/python -m pytest` without an activated venv: put its bin/ first on PATH so the
+# command-line tools the tests start (prefect, dask, ray, deepspeed) are this environment's.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
