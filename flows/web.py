@@ -1,6 +1,7 @@
 """Web mining flow: WARC/ARC files -> web_pages (one row per HTML response, main content extracted).
 
-    discover (sha256 every file) -> read each file on Dask (malformed records quarantined) -> merge -> web_pages
+    discover (sha256 every file) -> read each file on Dask, one partition per file, each committed as soon as it is
+    back (malformed records quarantined) -> merge -> web_pages
 """
 
 from __future__ import annotations
@@ -14,11 +15,11 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.context import RunContext, RunParams, open_run, single_stage
+from flows.context import RunContext, RunParams, StageProgress, open_run
 from s1data.web import WebConfig
-from storage import file_sha256
+from storage import file_sha256, fingerprint
 
-WEB_CODE_VERSION = "web-1"
+WEB_CODE_VERSION = "web-2"  # web-2: one partition per WARC/ARC file
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".warc.gz.bad")
 
 
@@ -51,45 +52,96 @@ def discover_warcs(patterns: list[str]) -> list[dict]:
     return sorted(seen.values(), key=lambda s: s["sha256"])
 
 
+def web_partition_fingerprint(sha256: str, config: WebConfig) -> str:
+    return fingerprint("web.partition", WEB_CODE_VERSION, config, [sha256])
+
+
+@task(cache_policy=NO_CACHE)
+def mine_warcs(ctx: RunContext, stage_run_id: str, sources: list[dict], source_ids: dict[str, int],
+               config: WebConfig, dask_address: str | None, n_workers: int | None) -> dict:
+    """Read every uncached file on Dask; commit each file's partition as soon as it is back."""
+    from datetime import datetime, timedelta, timezone
+
+    from distributed import as_completed
+
+    from flows.engines import dask_client
+    from s1data.web import read_warc_partition  # a library function: workers never import flows/ or storage/
+    from storage import dir_bytes, new_id, tree_sha256
+
+    m = ctx.manifest
+    partitions, todo, cached = {}, [], []
+    for s in sources:
+        pfp = web_partition_fingerprint(s["sha256"], config)
+        hit = m.find_artifact("web_partition", pfp)
+        if hit:
+            partitions[s["sha256"]] = hit
+            cached.append((s["sha256"], pfp))
+        else:
+            todo.append({**s, "pfp": pfp})
+    m.record_cached_stages(ctx.run_id, "web.partition", stage_run_id, cached)
+    progress = StageProgress("WARC files read", len(todo))
+    if todo:
+        with dask_client(dask_address, n_workers) as client:
+            futures = {client.submit(read_warc_partition, f["path"], str(ctx.root.staging()), config,
+                                     pure=False): f for f in todo}
+            for fut in as_completed(list(futures)):
+                f, t0 = futures[fut], time.perf_counter()
+                res = fut.result()
+                final = ctx.root.commit(Path(res["out_dir"]), "web_partition", f["pfp"])
+                aid = m.record_artifact(
+                    name="web_partition", stage="web.partition", fingerprint=f["pfp"], kind="folder", uri=str(final),
+                    stage_run_id=new_id("sr"), parents=[source_ids[f["sha256"]]], rows=res["pages"],
+                    bytes=dir_bytes(final), content_sha256=tree_sha256(final),
+                    meta={"pages": res["pages"], "quarantine": res["quarantine"]}, quarantine=res["quarantine"],
+                    stage_row={"run_id": ctx.run_id, "stage": "web.partition", "parent_stage_run_id": stage_run_id,
+                               "partition_key": f["sha256"],
+                               "started_at": datetime.now(timezone.utc) - timedelta(seconds=time.perf_counter() - t0)})
+                partitions[f["sha256"]] = m.resolve_artifact(aid)
+                progress.advance()
+    return {"partitions": partitions, "cached_partitions": len(cached), "mined_partitions": len(todo)}
+
+
 def web_stage(ctx: RunContext, inputs: list[str], config: WebConfig, dask_address: str | None = None,
               n_workers: int | None = None) -> dict:
     """The web stage inside any flow; returns its summary."""
+    import json
+
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from flows.engines import dask_client
 
     t0 = time.perf_counter()
     sources = discover_warcs(inputs)
     if not sources:
         raise FileNotFoundError(f"no WARC/ARC file found under {inputs}")
     ids = ctx.manifest.record_sources("source_warc", sources)
-    parents = [ctx.manifest.resolve_artifact(ids[s["sha256"]]) for s in sources]
-
-    def build(dirs):
-        with dask_client(dask_address, n_workers) as client:
-            from s1data.web import read_warc  # a library function: workers never import flows/ or storage/
-
-            futures = [client.submit(read_warc, s["path"], config, pure=False) for s in sources]
-            results = client.gather(futures)
-        tables = [t for t, _ in results if t.num_rows]
-        quarantine = [q for _, qs in results for q in qs]
-        pages = pa.concat_tables(tables).sort_by([("source_sha256", "ascending"), ("source_uri", "ascending")]) \
-            if tables else results[0][0].schema.empty_table()
-        pq.write_table(pages, dirs["web_pages"] / "pages.parquet", compression="zstd")
-        reasons: dict[str, int] = {}
-        for q in quarantine:
-            reasons[q["reason"]] = reasons.get(q["reason"], 0) + 1
-        meta = {"files": len(sources), "pages": pages.num_rows, "quarantined": len(quarantine),
-                "quarantine_reasons": reasons}
-        return {"web_pages": {"rows": pages.num_rows, "meta": meta, "quarantine": quarantine}}
-
-    arts, cached = single_stage(ctx, "web", WEB_CODE_VERSION, config, parents, {"web_pages": "parquet"}, build)
-    import json
-
-    summary = json.loads(arts["web_pages"]["meta_json"])
-    summary.update(cached=cached, seconds=time.perf_counter() - t0,
-                   artifacts={"web_pages": f"web_pages:{arts['web_pages']['version']}"})
+    expected = fingerprint("web", WEB_CODE_VERSION, {}, [web_partition_fingerprint(s["sha256"], config)
+                                                         for s in sources])
+    with ctx.stage("web", expected, ["web_pages"]) as stage:
+        if stage.cached:
+            summary = json.loads(stage.artifacts["web_pages"]["meta_json"])
+            summary.update(cached=True, cached_partitions=len(sources), mined_partitions=0)
+            ctx.manifest.record_cached_stages(ctx.run_id, "web.partition", stage.stage_run_id, [
+                (s["sha256"], web_partition_fingerprint(s["sha256"], config)) for s in sources])
+        else:
+            stats = mine_warcs(ctx, stage.stage_run_id, sources, ids, config, dask_address, n_workers)
+            parts = [stats["partitions"][sha] for sha in sorted(stats["partitions"])]
+            tables = [pq.read_table(Path(p["uri"]) / "pages.parquet") for p in parts]
+            pages = pa.concat_tables(tables) if tables else pa.table({})
+            staging = ctx.root.staging()
+            pq.write_table(pages, staging / "pages.parquet", compression="zstd")
+            reasons: dict[str, int] = {}
+            for p in parts:
+                for q in json.loads(p["meta_json"])["quarantine"]:
+                    reasons[q["reason"]] = reasons.get(q["reason"], 0) + 1
+            summary = {"files": len(sources), "pages": pages.num_rows, "quarantined": sum(reasons.values()),
+                       "quarantine_reasons": reasons}
+            stage.commit(staging, "web_pages", "parquet", [p["artifact_id"] for p in parts],
+                         fingerprint=fingerprint("web", WEB_CODE_VERSION, {}, [p["fingerprint"] for p in parts]),
+                         rows=pages.num_rows, meta=summary)
+            summary.update(cached=False, cached_partitions=stats["cached_partitions"],
+                           mined_partitions=stats["mined_partitions"])
+        summary.update(seconds=time.perf_counter() - t0,
+                       artifacts={"web_pages": f"web_pages:{stage.artifacts['web_pages']['version']}"})
     return summary
 
 

@@ -290,3 +290,19 @@ class _NonChunkedGzip(Exception):
 def read_warc(path: str | Path, config: WebConfig | None = None) -> tuple[pa.Table, list[dict]]:
     """Read one WARC/ARC file (gzip or not) → (page rows with PAGE_SCHEMA, quarantine dicts)."""
     return WarcReader(config).read(path)
+
+
+def read_warc_partition(path: str | Path, out_dir: str | Path, config: WebConfig | None = None) -> dict:
+    """One WARC/ARC file as a partition folder: pages.parquet (PAGE_SCHEMA) and the summary with quarantine rows.
+
+    The folder is what the web flow commits; a file is one partition, so a rerun redoes only the files whose
+    partition did not commit.
+    """
+    import pyarrow.parquet as pq
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table, quarantine = read_warc(path, config)
+    table = table.sort_by([("source_uri", "ascending")])
+    pq.write_table(table, out / "pages.parquet", compression="zstd")
+    return {"pages": table.num_rows, "quarantine": quarantine, "out_dir": str(out)}
