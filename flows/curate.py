@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from prefect import flow
 from pydantic import BaseModel, Field
@@ -28,6 +29,11 @@ class CurateConfig(BaseModel):
     science: ScienceConfig = Field(default_factory=ScienceConfig, description="Silver labels and classifier.")
     domains: DomainDecisionConfig = Field(default_factory=DomainDecisionConfig,
                                           description="Per-URL-domain keep/drop/rewrite decisions for web pages.")
+    parallel_dedup_min_docs: int = Field(
+        50_000, ge=1, description="From this many documents on, dedup runs as s1data.dedup.dedup_partitions on Dask "
+                                  "(signatures per partition, shuffle by band, connected components); below it, "
+                                  "in memory. Both give the same clusters.")
+    dedup_partition_docs: int = Field(20_000, ge=100, description="Documents per partition of the parallel dedup.")
     min_classifier_docs: int = Field(
         200, ge=10, description="Train the science classifier only when at least this many documents get a "
                                 "confident silver label; below it the silver rules label every document.")
@@ -65,11 +71,35 @@ def _docs(t):
     return t.select(DOC_COLUMNS).cast(pa.schema([(c, pa.string()) for c in DOC_COLUMNS]))
 
 
-def curate_docs(pdf_docs, web_pages, cfg: CurateConfig) -> tuple:
+def _dedup(kept, cfg: CurateConfig, work_dir: Path | None, dask_address: str | None = None,
+           n_workers: int | None = None):
+    """(kept, excluded) by exact + near-duplicate dedup: in memory, or partitioned on Dask for large corpora."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from s1data.dedup import dedup_partitions, deduplicate
+
+    if work_dir is None or kept.num_rows < cfg.parallel_dedup_min_docs:
+        return deduplicate(kept, cfg.dedup)
+    from flows.engines import dask_client
+
+    inp = Path(work_dir) / "dedup_in"
+    inp.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, start in enumerate(range(0, kept.num_rows, cfg.dedup_partition_docs)):
+        paths.append(str(inp / f"part-{i:05d}.parquet"))
+        pq.write_table(kept.slice(start, cfg.dedup_partition_docs), paths[-1])
+    with dask_client(dask_address, n_workers) as client:
+        res = dedup_partitions(paths, str(Path(work_dir) / "dedup_out"), cfg.dedup, client=client)
+    kept = pa.concat_tables([pq.read_table(p) for p in res["kept_paths"]])
+    excluded = pa.concat_tables([pq.read_table(p) for p in res["excluded_paths"]])
+    return kept, excluded
+
+
+def curate_docs(pdf_docs, web_pages, cfg: CurateConfig, work_dir: Path | None = None) -> tuple:
     """The curation funnel over Arrow tables: (curated, exclusions, decisions, funnel)."""
     import pyarrow as pa
 
-    from s1data.dedup import deduplicate
     from s1data.filters import curate
     from s1data.web.domains import domain_decisions
 
@@ -93,7 +123,7 @@ def curate_docs(pdf_docs, web_pages, cfg: CurateConfig) -> tuple:
     funnel["input"] = docs.num_rows + sum(e.num_rows for e in excluded)
     kept, q_excl = curate(docs, cfg.quality)
     funnel["after_quality"] = kept.num_rows
-    kept, d_excl = deduplicate(kept, cfg.dedup)
+    kept, d_excl = _dedup(kept, cfg, work_dir)
     funnel["after_dedup"] = kept.num_rows
     kept, how = _science_columns(kept, cfg)
     for t in (q_excl, d_excl):
@@ -127,7 +157,7 @@ def curate_stage(ctx: RunContext, parents: dict[str, dict | None], cfg: CurateCo
         pdf = pq.read_table(Path(present["documents"]["uri"]) / "documents.parquet") if "documents" in present \
             else None
         web = pq.read_table(Path(present["web_pages"]["uri"]) / "pages.parquet") if "web_pages" in present else None
-        kept, excl, decisions, funnel = curate_docs(pdf, web, cfg)
+        kept, excl, decisions, funnel = curate_docs(pdf, web, cfg, work_dir=ctx.root.staging())
         pq.write_table(kept, dirs["curated"] / "curated.parquet", compression="zstd")
         pq.write_table(excl, dirs["curation_exclusions"] / "exclusions.parquet", compression="zstd")
         if decisions is not None:

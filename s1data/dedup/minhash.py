@@ -212,7 +212,7 @@ def deduplicate(docs: pa.Table, config: DedupConfig | None = None) -> tuple[pa.T
     final = [rep[rep[i]] if reason[i] == "dedup_exact" and reason[rep[i]] else rep[i] for i in range(n)]
     cluster = pa.array([ids[j] for j in final], pa.string())
     table = docs.append_column("cluster_id", cluster)
-    keep = pa.array([r is None for r in reason])
+    keep = pa.array([r is None for r in reason], pa.bool_())
     kept = table.filter(keep)
     import pyarrow.compute as pc
 
