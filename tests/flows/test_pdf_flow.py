@@ -156,13 +156,15 @@ def test_the_stage_publishes_a_markdown_summary_and_a_quarantine_table_in_prefec
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     make_zoo(tmp_path / "zoo", shared_pdfs[0])
-    _run(home, [tmp_path / "zoo"])
-    with get_client(sync_client=True) as client:
-        md = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["s1-pdf"])))
-        table = client.read_artifacts(
+    out = _run(home, [tmp_path / "zoo"])
+    with get_client(sync_client=True) as client:  # the session's Prefect API holds other tests' runs too
+        md = [a for a in client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["s1-pdf"])))
+              if out["run_id"] in a.data]
+        table = [a for a in client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["s1-pdf-quarantine"])))
-    assert md and "pdf_pages:" in md[0].data and "s1 lineage" in md[0].data
-    assert "pdf_encrypted" in md[0].data
+            if md and a.flow_run_id == md[0].flow_run_id]
+    assert len(md) == 1 and "pdf_pages:" in md[0].data and "s1 lineage" in md[0].data
+    assert "pdf_encrypted" in md[0].data and len(table) == 1
     reasons = sorted(r["reason"] for r in json.loads(table[0].data)) if isinstance(table[0].data, str) \
         else sorted(r["reason"] for r in table[0].data)
     assert reasons == ["pdf_empty", "pdf_encrypted", "pdf_not_a_pdf", "pdf_truncated", "pdf_zero_pages"]
