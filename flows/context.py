@@ -93,6 +93,27 @@ class StageHandle:
         return artifact_id
 
 
+def commit_partition(ctx: RunContext, *, name: str, stage: str, fingerprint: str, out_dir: str | Path,
+                     parent_stage_run_id: str, partition_key: str, source_id: int, rows: int, meta: dict,
+                     quarantine: list[dict], seconds: float = 0.0) -> dict:
+    """Rename a partition folder into artifacts/<name>/<fingerprint>/, then record its artifact, lineage to its
+    source file, quarantine rows and its `completed` stage row in one transaction (a kill never leaves one without
+    the other). Returns the artifact row."""
+    from datetime import datetime, timedelta, timezone
+
+    from storage import dir_bytes, new_id, tree_sha256
+
+    final = ctx.root.commit(Path(out_dir), name, fingerprint)
+    started = datetime.now(timezone.utc) - timedelta(seconds=seconds)
+    aid = ctx.manifest.record_artifact(
+        name=name, stage=stage, fingerprint=fingerprint, kind="folder", uri=str(final), stage_run_id=new_id("sr"),
+        parents=[source_id], rows=rows, bytes=dir_bytes(final), content_sha256=tree_sha256(final), meta=meta,
+        quarantine=quarantine, stage_row={"run_id": ctx.run_id, "stage": stage, "started_at": started,
+                                          "parent_stage_run_id": parent_stage_run_id,
+                                          "partition_key": partition_key})
+    return ctx.manifest.resolve_artifact(aid)
+
+
 def _in_flow_run() -> bool:
     try:
         from prefect.context import FlowRunContext

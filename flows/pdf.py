@@ -14,7 +14,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.context import RunContext, RunParams, StageProgress, open_run
+from flows.context import RunContext, RunParams, StageProgress, commit_partition, open_run
 from s1data.pdf import PDF_CODE_VERSION, PdfConfig, merge_partitions, parse_batch
 from storage import file_sha256, fingerprint
 
@@ -104,8 +104,13 @@ def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], sou
                         m.record_quarantine(sr, res["quarantine"])
                         m.finish_stage(sr, "failed", res["quarantine"][0]["reason"])
                     else:
-                        partitions[spec["sha256"]] = _commit_partition(ctx, stage_run_id, spec, res,
-                                                                       source_ids[spec["sha256"]])
+                        meta = {k: res.get(k) for k in ("status", "n_pages", "routes", "n_figures", "seconds",
+                                                        "peak_rss_mb", "quarantine")}
+                        partitions[spec["sha256"]] = commit_partition(
+                            ctx, name="pdf_partition", stage="pdf.partition", fingerprint=spec["pfp"],
+                            out_dir=res["out_dir"], parent_stage_run_id=stage_run_id, partition_key=spec["sha256"],
+                            source_id=source_ids[spec["sha256"]], rows=res["n_pages"], meta=meta,
+                            quarantine=res["quarantine"], seconds=res.get("seconds") or 0.0)
                         stats["mined_partitions"] += 1
                         stats["mined_pages"] += res["n_pages"]
                     progress.advance(bar)
@@ -113,26 +118,6 @@ def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], sou
         stats["mine_seconds"] = time.perf_counter() - t0
     stats["partitions"] = partitions
     return stats
-
-
-def _commit_partition(ctx: RunContext, stage_run_id: str, spec: dict, res: dict, source_id: int) -> dict:
-    """Rename the partition folder into place, then record its artifact and `completed` row in one transaction."""
-    from datetime import datetime, timedelta, timezone
-
-    from storage import dir_bytes, new_id, tree_sha256
-
-    m = ctx.manifest
-    final = ctx.root.commit(Path(res["out_dir"]), "pdf_partition", spec["pfp"])
-    meta = {k: res.get(k) for k in ("status", "n_pages", "routes", "n_figures", "seconds", "peak_rss_mb",
-                                    "quarantine")}
-    started = datetime.now(timezone.utc) - timedelta(seconds=res.get("seconds") or 0.0)
-    aid = m.record_artifact(name="pdf_partition", stage="pdf.partition", fingerprint=spec["pfp"], kind="folder",
-                            uri=str(final), stage_run_id=new_id("sr"), parents=[source_id], rows=res["n_pages"],
-                            bytes=dir_bytes(final), content_sha256=tree_sha256(final), meta=meta,
-                            quarantine=res["quarantine"],
-                            stage_row={"run_id": ctx.run_id, "stage": "pdf.partition", "started_at": started,
-                                       "parent_stage_run_id": stage_run_id, "partition_key": spec["sha256"]})
-    return m.resolve_artifact(aid)
 
 
 @task(cache_policy=NO_CACHE)

@@ -15,7 +15,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.context import RunContext, RunParams, StageProgress, open_run
+from flows.context import RunContext, RunParams, StageProgress, commit_partition, open_run
 from s1data.web import WebConfig
 from storage import file_sha256, fingerprint
 
@@ -60,13 +60,10 @@ def web_partition_fingerprint(sha256: str, config: WebConfig) -> str:
 def mine_warcs(ctx: RunContext, stage_run_id: str, sources: list[dict], source_ids: dict[str, int],
                config: WebConfig, dask_address: str | None, n_workers: int | None) -> dict:
     """Read every uncached file on Dask; commit each file's partition as soon as it is back."""
-    from datetime import datetime, timedelta, timezone
-
     from distributed import as_completed
 
     from flows.engines import dask_client
     from s1data.web import read_warc_partition  # a library function: workers never import flows/ or storage/
-    from storage import dir_bytes, new_id, tree_sha256
 
     m = ctx.manifest
     partitions, todo, cached = {}, [], []
@@ -85,18 +82,12 @@ def mine_warcs(ctx: RunContext, stage_run_id: str, sources: list[dict], source_i
             futures = {client.submit(read_warc_partition, f["path"], str(ctx.root.staging()), config,
                                      pure=False): f for f in todo}
             for fut in as_completed(list(futures)):
-                f, t0 = futures[fut], time.perf_counter()
-                res = fut.result()
-                final = ctx.root.commit(Path(res["out_dir"]), "web_partition", f["pfp"])
-                aid = m.record_artifact(
-                    name="web_partition", stage="web.partition", fingerprint=f["pfp"], kind="folder", uri=str(final),
-                    stage_run_id=new_id("sr"), parents=[source_ids[f["sha256"]]], rows=res["pages"],
-                    bytes=dir_bytes(final), content_sha256=tree_sha256(final),
-                    meta={"pages": res["pages"], "quarantine": res["quarantine"]}, quarantine=res["quarantine"],
-                    stage_row={"run_id": ctx.run_id, "stage": "web.partition", "parent_stage_run_id": stage_run_id,
-                               "partition_key": f["sha256"],
-                               "started_at": datetime.now(timezone.utc) - timedelta(seconds=time.perf_counter() - t0)})
-                partitions[f["sha256"]] = m.resolve_artifact(aid)
+                f, res = futures[fut], fut.result()
+                partitions[f["sha256"]] = commit_partition(
+                    ctx, name="web_partition", stage="web.partition", fingerprint=f["pfp"], out_dir=res["out_dir"],
+                    parent_stage_run_id=stage_run_id, partition_key=f["sha256"], source_id=source_ids[f["sha256"]],
+                    rows=res["pages"], meta={"pages": res["pages"], "quarantine": res["quarantine"]},
+                    quarantine=res["quarantine"], seconds=res["seconds"])
                 progress.advance()
     return {"partitions": partitions, "cached_partitions": len(cached), "mined_partitions": len(todo)}
 

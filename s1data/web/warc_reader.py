@@ -300,9 +300,13 @@ def read_warc_partition(path: str | Path, out_dir: str | Path, config: WebConfig
     """
     import pyarrow.parquet as pq
 
+    import time
+
+    t0 = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table, quarantine = read_warc(path, config)
     table = table.sort_by([("source_uri", "ascending")])
     pq.write_table(table, out / "pages.parquet", compression="zstd")
-    return {"pages": table.num_rows, "quarantine": quarantine, "out_dir": str(out)}
+    return {"pages": table.num_rows, "quarantine": quarantine, "out_dir": str(out),
+            "seconds": time.perf_counter() - t0}
