@@ -56,10 +56,23 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait()
 
 
+class _PatientClient(httpx.Client):
+    """The server on SQLite answers 503 while its database is busy (several writers: the served runner, a worker,
+    the flows' events); a real UI retries, and so does this client, for up to a minute."""
+
+    def request(self, method, url, **kwargs):
+        deadline = time.monotonic() + 60
+        while True:
+            r = super().request(method, url, **kwargs)
+            if r.status_code != 503 or time.monotonic() > deadline:
+                return r
+            time.sleep(1.0)
+
+
 class Server:
     def __init__(self, api: str, env: dict, logs: Path):
         self.api, self.env, self.logs = api, env, logs
-        self.http = httpx.Client(base_url=api, timeout=30)
+        self.http = _PatientClient(base_url=api, timeout=30)
 
     def deployment(self, flow: str, name: str, timeout: float = 120) -> dict:
         deadline = time.monotonic() + timeout

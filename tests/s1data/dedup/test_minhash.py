@@ -2,21 +2,30 @@ import random
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from s1data.dedup import DedupConfig, deduplicate, minhash_signatures
 
-random.seed(0)
 VOCAB = [f"w{i}" for i in range(5000)]
+# One generator for this module, reseeded before every test (autouse fixture below): the global `random` state
+# depends on which other tests ran first, and a near-duplicate at Jaccard ~0.75 is close enough to the 0.7
+# threshold that a different draw can flip it.
+RNG = random.Random(0)
+
+
+@pytest.fixture(autouse=True)
+def _reseed():
+    RNG.seed(0)
 
 
 def doc(n=300):
-    return " ".join(random.choice(VOCAB) for _ in range(n))
+    return " ".join(RNG.choice(VOCAB) for _ in range(n))
 
 
 def perturb(text, frac=0.03):
     words = text.split()
-    for i in random.sample(range(len(words)), int(len(words) * frac)):
-        words[i] = random.choice(VOCAB)
+    for i in RNG.sample(range(len(words)), int(len(words) * frac)):
+        words[i] = RNG.choice(VOCAB)
     return " ".join(words)
 
 
@@ -51,7 +60,7 @@ def test_unrelated_documents_are_all_kept():
 def test_planted_duplicates_are_found_and_the_result_is_deterministic():
     originals = [doc() for _ in range(40)]
     texts = originals + [perturb(t, 0.01) for t in originals[:20]] + originals[20:30]
-    random.shuffle(texts)
+    RNG.shuffle(texts)
     kept1, ex1 = deduplicate(table(texts))
     kept2, _ = deduplicate(table(texts))
     assert kept1.num_rows == 40
