@@ -93,6 +93,49 @@ class StageHandle:
         return artifact_id
 
 
+def discover_sources(patterns: list[str], suffixes: tuple[str, ...]) -> list[dict]:
+    """Files named by paths, folders (recursive, names ending in `suffixes`, any case) and globs, each hashed once;
+    the same bytes under two paths are one source. Returns [{path, sha256, bytes}] sorted by sha256."""
+    import glob
+
+    from storage import file_sha256
+
+    paths: set[str] = set()
+    for pat in patterns:
+        p = Path(pat).expanduser()
+        if p.is_dir():
+            paths.update(str(f.resolve()) for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(suffixes))
+        elif p.is_file():
+            paths.add(str(p.resolve()))
+        else:
+            hits = glob.glob(str(p), recursive=True)
+            if not hits:
+                raise FileNotFoundError(f"--input {pat!r} matches no file")
+            paths.update(str(Path(h).resolve()) for h in hits if Path(h).is_file())
+    seen: dict[str, dict] = {}
+    for path in sorted(paths):
+        sha = file_sha256(path)
+        seen.setdefault(sha, {"path": path, "sha256": sha, "bytes": os.path.getsize(path)})
+    return sorted(seen.values(), key=lambda s: s["sha256"])
+
+
+def split_cached_partitions(ctx: RunContext, name: str, stage: str, parent_stage_run_id: str, sources: list[dict],
+                            partition_fp) -> tuple[dict[str, dict], list[dict]]:
+    """({sha256: committed partition artifact}, [sources to mine, each with its `pfp`]); the committed ones get
+    `cached` stage rows under `parent_stage_run_id`."""
+    partitions, todo, cached = {}, [], []
+    for s in sources:
+        pfp = partition_fp(s["sha256"])
+        hit = ctx.manifest.find_artifact(name, pfp)
+        if hit:
+            partitions[s["sha256"]] = hit
+            cached.append((s["sha256"], pfp))
+        else:
+            todo.append({**s, "pfp": pfp})
+    ctx.manifest.record_cached_stages(ctx.run_id, stage, parent_stage_run_id, cached)
+    return partitions, todo
+
+
 def commit_partition(ctx: RunContext, *, name: str, stage: str, fingerprint: str, out_dir: str | Path,
                      parent_stage_run_id: str, partition_key: str, source_id: int, rows: int, meta: dict,
                      quarantine: list[dict], seconds: float = 0.0) -> dict:

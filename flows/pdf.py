@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import time
 from pathlib import Path
@@ -14,9 +13,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.context import RunContext, RunParams, StageProgress, commit_partition, open_run
+from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_sources, open_run,
+                           split_cached_partitions)
 from s1data.pdf import PDF_CODE_VERSION, PdfConfig, merge_partitions, parse_batch
-from storage import file_sha256, fingerprint
+from storage import fingerprint
 
 
 class PdfFlowParams(RunParams):
@@ -27,31 +27,10 @@ class PdfFlowParams(RunParams):
     n_workers: int | None = Field(None, ge=1, description="Workers of the local Dask cluster (default: cores, <= 4).")
 
 
-def expand_inputs(patterns: list[str]) -> list[str]:
-    """Files named by paths, folders (recursive *.pdf) and globs, sorted and de-duplicated."""
-    out: set[str] = set()
-    for pat in patterns:
-        p = Path(pat).expanduser()
-        if p.is_dir():
-            out.update(str(f.resolve()) for f in p.rglob("*") if f.is_file() and f.suffix.lower() == ".pdf")
-        elif p.is_file():
-            out.add(str(p.resolve()))
-        else:
-            matches = glob.glob(str(p), recursive=True)
-            if not matches:
-                raise FileNotFoundError(f"--input {pat!r} matches no file")
-            out.update(str(Path(m).resolve()) for m in matches if Path(m).is_file())
-    return sorted(out)
-
-
 @task(cache_policy=NO_CACHE)
 def discover_pdfs(patterns: list[str]) -> list[dict]:
-    """sha256 every input file; the same bytes under two paths are one source."""
-    seen: dict[str, dict] = {}
-    for path in expand_inputs(patterns):
-        sha = file_sha256(path)
-        seen.setdefault(sha, {"path": path, "sha256": sha, "bytes": os.path.getsize(path)})
-    return sorted(seen.values(), key=lambda s: s["sha256"])
+    """sha256 every input file (folders: *.pdf); the same bytes under two paths are one source."""
+    return discover_sources(patterns, (".pdf",))
 
 
 def partition_fingerprint(sha256: str, config: PdfConfig) -> str:
@@ -68,17 +47,8 @@ def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], sou
     from flows.engines import dask_client
 
     m = ctx.manifest
-    partitions: dict[str, dict] = {}
-    todo, cached = [], []
-    for s in sources:
-        pfp = partition_fingerprint(s["sha256"], config)
-        hit = m.find_artifact("pdf_partition", pfp)
-        if hit:
-            partitions[s["sha256"]] = hit
-            cached.append((s["sha256"], pfp))
-        else:
-            todo.append({**s, "pfp": pfp})
-    m.record_cached_stages(ctx.run_id, "pdf.partition", stage_run_id, cached)
+    partitions, todo = split_cached_partitions(ctx, "pdf_partition", "pdf.partition", stage_run_id, sources,
+                                               lambda sha: partition_fingerprint(sha, config))
     stats = {"cached_partitions": len(partitions), "mined_partitions": 0, "transient_failures": 0,
              "mined_pages": 0, "mine_seconds": 0.0, "peak_rss_mb": 0.0}
     if todo:

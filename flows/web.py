@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
 import time
 from pathlib import Path
 
@@ -15,9 +13,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.context import RunContext, RunParams, StageProgress, commit_partition, open_run
+from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_sources, open_run,
+                           split_cached_partitions)
 from s1data.web import WebConfig
-from storage import file_sha256, fingerprint
+from storage import fingerprint
 
 WEB_CODE_VERSION = "web-2"  # web-2: one partition per WARC/ARC file
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".warc.gz.bad")
@@ -33,23 +32,7 @@ class WebFlowParams(RunParams):
 @task(cache_policy=NO_CACHE)
 def discover_warcs(patterns: list[str]) -> list[dict]:
     """sha256 every input file (folders: files whose name ends in a WARC/ARC suffix)."""
-    paths: set[str] = set()
-    for pat in patterns:
-        p = Path(pat).expanduser()
-        if p.is_dir():
-            paths.update(str(f.resolve()) for f in p.rglob("*") if f.is_file() and f.name.endswith(WARC_SUFFIXES))
-        elif p.is_file():
-            paths.add(str(p.resolve()))
-        else:
-            hits = glob.glob(str(p), recursive=True)
-            if not hits:
-                raise FileNotFoundError(f"--input {pat!r} matches no file")
-            paths.update(str(Path(h).resolve()) for h in hits if Path(h).is_file())
-    seen: dict[str, dict] = {}
-    for path in sorted(paths):
-        sha = file_sha256(path)
-        seen.setdefault(sha, {"path": path, "sha256": sha, "bytes": os.path.getsize(path)})
-    return sorted(seen.values(), key=lambda s: s["sha256"])
+    return discover_sources(patterns, WARC_SUFFIXES)
 
 
 def web_partition_fingerprint(sha256: str, config: WebConfig) -> str:
@@ -65,17 +48,8 @@ def mine_warcs(ctx: RunContext, stage_run_id: str, sources: list[dict], source_i
     from flows.engines import dask_client
     from s1data.web import read_warc_partition  # a library function: workers never import flows/ or storage/
 
-    m = ctx.manifest
-    partitions, todo, cached = {}, [], []
-    for s in sources:
-        pfp = web_partition_fingerprint(s["sha256"], config)
-        hit = m.find_artifact("web_partition", pfp)
-        if hit:
-            partitions[s["sha256"]] = hit
-            cached.append((s["sha256"], pfp))
-        else:
-            todo.append({**s, "pfp": pfp})
-    m.record_cached_stages(ctx.run_id, "web.partition", stage_run_id, cached)
+    partitions, todo = split_cached_partitions(ctx, "web_partition", "web.partition", stage_run_id, sources,
+                                               lambda sha: web_partition_fingerprint(sha, config))
     progress = StageProgress("WARC files read", len(todo))
     if todo:
         with dask_client(dask_address, n_workers) as client:
@@ -89,7 +63,7 @@ def mine_warcs(ctx: RunContext, stage_run_id: str, sources: list[dict], source_i
                     rows=res["pages"], meta={"pages": res["pages"], "quarantine": res["quarantine"]},
                     quarantine=res["quarantine"], seconds=res["seconds"])
                 progress.advance()
-    return {"partitions": partitions, "cached_partitions": len(cached), "mined_partitions": len(todo)}
+    return {"partitions": partitions, "cached_partitions": len(sources) - len(todo), "mined_partitions": len(todo)}
 
 
 def web_stage(ctx: RunContext, inputs: list[str], config: WebConfig, dask_address: str | None = None,
