@@ -70,9 +70,148 @@ def _sample(logits_BV: torch.Tensor, params: SamplingParams, gen: torch.Generato
     return torch.multinomial(probs_BV, 1, generator=gen).squeeze(-1)
 
 
+class StaticKVEngine:
+    """Greedy/sampled decoding for the project's decoders (transformers Qwen3 / Qwen3-MoE) with a preallocated cache.
+
+    Why not the HF forward with a `DynamicCache`: at rollout sizes (hundreds of rows, thousands of steps, small
+    models) a decode step is launch-bound, and the HF path adds per step a mask rebuild, cache `torch.cat`s, a
+    device->host sync (`.tolist()`) and, for MoE, a data-dependent loop over the experts that were hit (another sync).
+    This engine reuses the model's own modules and parameters (so weights pushed into the model are used at once),
+    writes K/V into one `[B, Hkv, N, Dh]` buffer per layer, attends with SDPA over the filled prefix (GQA native),
+    computes MoE layers for a handful of decode tokens densely over all experts (no sync; the routing weights are zero
+    outside the top-k, so the result equals the sparse block), keeps tokens and log-probs on the device, and syncs
+    only every `check_every` steps to stop early and to drop finished rows from the batch and the cache.
+    """
+
+    def __init__(self, model, check_every: int = 32):
+        base = model.model
+        self.model, self.base, self.check_every = model, base, check_every
+        cfg = model.config
+        self.moe = hasattr(base.layers[0].mlp, "experts")
+        self.n_kv, self.head_dim = cfg.num_key_value_heads, cfg.head_dim
+        self.eps = cfg.rms_norm_eps
+
+    @staticmethod
+    def supports(model) -> bool:
+        return type(model).__name__ in ("Qwen3ForCausalLM", "Qwen3MoeForCausalLM")
+
+    def _moe(self, mlp, h_TD: torch.Tensor) -> torch.Tensor:
+        """Qwen3-MoE block. Few tokens (decode): every expert on every token, weighted by the (sparse) routing
+        weights. Many tokens (prefill): HF's own block (loops over the experts that were hit)."""
+        if h_TD.shape[0] > 4 * mlp.experts.num_experts:
+            return mlp(h_TD[None])[0]
+        _, w_TK, idx_TK = mlp.gate(h_TD)
+        w_TE = torch.zeros(h_TD.shape[0], mlp.experts.num_experts, dtype=h_TD.dtype, device=h_TD.device)
+        w_TE.scatter_(1, idx_TK, w_TK.to(h_TD.dtype))
+        gate_TEF, up_TEF = torch.einsum("td,efd->tef", h_TD, mlp.experts.gate_up_proj).chunk(2, dim=-1)
+        y_TED = torch.einsum("tef,edf->ted", mlp.experts.act_fn(gate_TEF) * up_TEF, mlp.experts.down_proj)
+        return (y_TED * w_TE[..., None]).sum(1)
+
+    def _forward(self, ids_BT: torch.Tensor, pos_BT: torch.Tensor, start: int, keys_ok_BN: torch.Tensor,
+                 cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Run T new tokens per row whose K/V go to cache columns start..start+T-1; fp32 logits of the last one."""
+        from transformers.models.qwen3.modeling_qwen3 import apply_rotary_pos_emb
+
+        B, T = ids_BT.shape
+        x_BTD = self.base.embed_tokens(ids_BT)
+        cos, sin = self.base.rotary_emb(x_BTD, pos_BT)
+        n = start + T
+        ok_BQN = keys_ok_BN[:, None, :n].expand(B, T, n)
+        if T > 1:  # causal inside the new block
+            causal_TN = torch.arange(n, device=ids_BT.device)[None, :] <= (start + torch.arange(
+                T, device=ids_BT.device))[:, None]
+            ok_BQN = ok_BQN & causal_TN[None]
+        mask_B1QN = ok_BQN[:, None]
+        for layer, (k_cache, v_cache) in zip(self.base.layers, cache):
+            a = layer.self_attn
+            h_BTD = layer.input_layernorm(x_BTD)
+            q = a.q_norm(a.q_proj(h_BTD).view(B, T, -1, self.head_dim)).transpose(1, 2)
+            k = a.k_norm(a.k_proj(h_BTD).view(B, T, -1, self.head_dim)).transpose(1, 2)
+            v = a.v_proj(h_BTD).view(B, T, -1, self.head_dim).transpose(1, 2)
+            q, k = apply_rotary_pos_emb(q, k, cos, sin)
+            k_cache[:, :, start:n] = k
+            v_cache[:, :, start:n] = v
+            if T == 1:  # decode: the query heads sharing a KV head become that head's queries (no K/V copies)
+                o = torch.nn.functional.scaled_dot_product_attention(
+                    q.reshape(B, self.n_kv, -1, self.head_dim), k_cache[:, :, :n], v_cache[:, :, :n],
+                    attn_mask=mask_B1QN, scale=a.scaling).reshape(B, -1, 1, self.head_dim)
+            else:
+                o = torch.nn.functional.scaled_dot_product_attention(
+                    q, k_cache[:, :, :n], v_cache[:, :, :n], attn_mask=mask_B1QN, scale=a.scaling, enable_gqa=True)
+            x_BTD = x_BTD + a.o_proj(o.transpose(1, 2).reshape(B, T, -1))
+            h_BTD = layer.post_attention_layernorm(x_BTD)
+            if self.moe:
+                x_BTD = x_BTD + self._moe(layer.mlp, h_BTD.reshape(B * T, -1)).view(B, T, -1)
+            else:
+                x_BTD = x_BTD + layer.mlp(h_BTD)
+        return self.model.lm_head(self.base.norm(x_BTD[:, -1])).float()
+
+    @torch.no_grad()
+    def run(self, prompts: list[list[int]], params: SamplingParams, eos_id: int, pad_id: int,
+            gen: torch.Generator | None) -> list[Completion]:
+        device = next(self.model.parameters()).device
+        dtype = self.base.embed_tokens.weight.dtype
+        B, L, new = len(prompts), max(len(p) for p in prompts), params.max_new_tokens
+        ids_BL = torch.full((B, L), pad_id, dtype=torch.long)
+        ok_BN = torch.zeros(B, L + new, dtype=torch.bool)
+        for b, p in enumerate(prompts):  # left padding: every row's next token lands in the same column
+            ids_BL[b, L - len(p):] = torch.tensor(p, dtype=torch.long)
+            ok_BN[b, L - len(p):L] = True
+        ids_BL, ok_BN = ids_BL.to(device), ok_BN.to(device)
+        pos_BL = (ok_BN[:, :L].long().cumsum(-1) - 1).clamp(min=0)
+        cache = [(torch.empty(B, self.n_kv, L + new, self.head_dim, dtype=dtype, device=device),
+                  torch.empty(B, self.n_kv, L + new, self.head_dim, dtype=dtype, device=device))
+                 for _ in self.base.layers]
+        logits_BV = self._forward(ids_BL, pos_BL, 0, ok_BN, cache)
+        pos_B = pos_BL[:, -1] + 1
+
+        tokens_BN = torch.full((B, new), pad_id, dtype=torch.long, device=device)  # every row's outputs
+        logp_BN = torch.zeros(B, new, dtype=torch.float32, device=device)
+        rows_R = torch.arange(B, device=device)  # original row of each row still in flight
+        done_R = torch.zeros(B, dtype=torch.bool, device=device)
+        steps = new
+        for t in range(new):
+            tok_R = _sample(logits_BV, params, gen)
+            logp_R = torch.log_softmax(logits_BV, -1).gather(-1, tok_R[:, None]).squeeze(-1)
+            tokens_BN[rows_R, t] = torch.where(done_R, pad_id, tok_R)
+            logp_BN[rows_R, t] = logp_R
+            done_R = done_R | (tok_R == eos_id)
+            if t == new - 1:
+                break
+            if (t + 1) % self.check_every == 0:  # the only host sync: stop, or drop finished rows
+                keep_R = (~done_R).nonzero().squeeze(-1)
+                if keep_R.numel() == 0:
+                    steps = t + 1
+                    break
+                if keep_R.numel() <= 0.75 * done_R.numel():
+                    rows_R, tok_R, pos_B, done_R = rows_R[keep_R], tok_R[keep_R], pos_B[keep_R], done_R[keep_R]
+                    ok_BN = ok_BN[keep_R]
+                    cache = [(k[keep_R], v[keep_R]) for k, v in cache]
+            ok_BN[:, L + t] = True
+            logits_BV = self._forward(tok_R[:, None], pos_B[:, None], L + t, ok_BN, cache)
+            pos_B = pos_B + 1
+
+        tokens, logps = tokens_BN[:, :steps].tolist(), logp_BN[:, :steps].tolist()
+        out = []
+        for b, p in enumerate(prompts):
+            toks = tokens[b]
+            cut = toks.index(eos_id) + 1 if eos_id in toks else len(toks)
+            out.append(Completion(list(p), toks[:cut], logps[b][:cut], "eos" if eos_id in toks else "length"))
+        return out
+
+
 @torch.no_grad()
 def _generate_chunk(model, prompts: list[list[int]], params: SamplingParams, eos_id: int, pad_id: int,
-                    gen: torch.Generator | None) -> list[Completion]:
+                    gen: torch.Generator | None, engine: str = "auto", check_every: int = 32) -> list[Completion]:
+    if engine == "static" or (engine == "auto" and StaticKVEngine.supports(model)):
+        return StaticKVEngine(model, check_every).run(prompts, params, eos_id, pad_id, gen)
+    return _generate_chunk_hf(model, prompts, params, eos_id, pad_id, gen)
+
+
+@torch.no_grad()
+def _generate_chunk_hf(model, prompts: list[list[int]], params: SamplingParams, eos_id: int, pad_id: int,
+                       gen: torch.Generator | None) -> list[Completion]:
+    """Any HF causal LM: the HF forward with a `DynamicCache`, finished rows dropped every step."""
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
@@ -121,12 +260,16 @@ def _generate_chunk(model, prompts: list[list[int]], params: SamplingParams, eos
 
 
 def generate(model, prompts: list[list[int]], params: SamplingParams, eos_id: int, pad_id: int = 0,
-             max_batch_size: int = 64) -> list[Completion]:
+             max_batch_size: int = 64, engine: Literal["auto", "static", "hf_cache"] = "auto",
+             check_every: int = 32) -> list[Completion]:
     """Complete every prompt (token ids) once with the built-in engine; results in prompt order.
 
     Prompts are sorted by length and cut into chunks of max_batch_size rows, so padding stays small.
+    engine: "auto" takes `StaticKVEngine` for Qwen3 / Qwen3-MoE and the HF-forward + DynamicCache path otherwise;
+    check_every: decode steps between the static engine's host syncs (early stop, dropping finished rows).
     """
-    gen = torch.Generator().manual_seed(params.seed) if params.seed is not None else None
+    device = next(model.parameters()).device
+    gen = torch.Generator(device).manual_seed(params.seed) if params.seed is not None else None
     was_training = model.training
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -134,7 +277,8 @@ def generate(model, prompts: list[list[int]], params: SamplingParams, eos_id: in
     try:
         for s in range(0, len(order), max_batch_size):
             chunk = order[s:s + max_batch_size]
-            for i, c in zip(chunk, _generate_chunk(model, [prompts[i] for i in chunk], params, eos_id, pad_id, gen)):
+            for i, c in zip(chunk, _generate_chunk(model, [prompts[i] for i in chunk], params, eos_id, pad_id, gen,
+                                                      engine, check_every)):
                 results[i] = c
     finally:
         model.train(was_training)

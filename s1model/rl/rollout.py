@@ -150,9 +150,10 @@ def push_weights(actors: list, state_dict: dict[str, torch.Tensor]) -> list[int]
 
 
 def complete_on_actors(actors: list, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[dict]]:
-    """Split prompts evenly over the actors (each actor gets its own sampling seed); results in prompt order."""
-    import ray
+    """Split prompts evenly over the actors (each actor gets its own sampling seed); results in prompt order.
 
+    An actor is a Ray actor handle, or a plain in-process `RolloutWorker` (one GPU, no Ray: benchmarks, debugging).
+    """
     k = len(actors)
     share = math.ceil(len(prompts) / k) if prompts else 0
     refs = []
@@ -160,8 +161,14 @@ def complete_on_actors(actors: list, prompts: list[str], n: int, sampling: Sampl
         part = prompts[i * share:(i + 1) * share]
         if part:
             seed = None if sampling.seed is None else sampling.seed * 1009 + i
-            refs.append(actor.complete.remote(part, n, sampling.model_copy(update={"seed": seed})))
-    return [g for chunk in ray.get(refs) for g in chunk]
+            s = sampling.model_copy(update={"seed": seed})
+            refs.append(actor.complete(part, n, s) if isinstance(actor, RolloutWorker)
+                        else actor.complete.remote(part, n, s))
+    if refs and not isinstance(actors[0], RolloutWorker):
+        import ray
+
+        refs = ray.get(refs)
+    return [g for chunk in refs for g in chunk]
 
 
 # --- the oversampling loop -----------------------------------------------------------------------------------------

@@ -72,3 +72,27 @@ def test_openai_client_sends_one_request_and_groups_choices_per_prompt_against_a
     assert body == {"model": "policy", "prompt": ["p1", "p2"], "n": 3, "max_tokens": 5, "temperature": 0.5,
                     "top_p": 1.0, "seed": 4}
     assert out == [[("\\boxed{>}", "eos"), ("\\boxed{>}", "length"), ("\\boxed{>}", "eos")]] * 2
+
+
+def _dense_model():
+    from s1model.tail_experiment import build_decoder
+
+    cfg = tiny().model.model_copy(update={"vocab_size": 256})
+    return build_decoder(cfg, seed=1, dense=True).eval()
+
+
+def test_static_engine_equals_the_hf_cache_path_and_cache_free_greedy_for_dense_and_moe_models():
+    moe, prompts = _model_and_prompts(seed=4)
+    for model in (moe, _dense_model()):
+        ref = [greedy_reference(model, p, 40, eos_id=-1) for p in prompts]
+        eos = ref[2][9]  # rows stop at different steps, across several sync points
+        static = generate(model, prompts, SamplingParams(max_new_tokens=40, temperature=0.0), eos_id=eos,
+                          engine="static", check_every=4)
+        hf = generate(model, prompts, SamplingParams(max_new_tokens=40, temperature=0.0), eos_id=eos,
+                      engine="hf_cache")
+        for r, s, h in zip(ref, static, hf):
+            cut = r.index(eos) + 1 if eos in r else len(r)
+            assert s.token_ids == h.token_ids == r[:cut]
+            assert s.finish_reason == h.finish_reason
+            torch.testing.assert_close(torch.tensor(s.logprobs), torch.tensor(h.logprobs), atol=1e-4, rtol=0)
+        assert {c.finish_reason for c in static} == {"eos", "length"}
