@@ -44,13 +44,25 @@ def _sync():
         torch.cuda.synchronize()
 
 
-def bench_engines(recipe: str, rows: list[int], new_tokens: int, repeat: int, check_tokens: int) -> list[dict]:
+def bench_engines(recipe: str, rows: list[int], new_tokens: int, repeat: int, check_tokens: int,
+                  profile: bool = False) -> list[dict]:
     from s1model.config import RECIPES
     from s1model.model import build_model
     from s1model.rl.generate import SamplingParams, generate
 
-    cfg = RECIPES[recipe]()
-    model = build_model(cfg).to(torch.bfloat16 if DEV == "cuda" else torch.float32).to(DEV).eval()
+    if recipe == "tail":  # the TAIL experiment's dense decoder (benchmarks/tail_gpu.py defaults)
+        from s1model.config import ModelConfig
+        from s1model.tail_experiment import build_decoder
+
+        cfg = RECIPES["tiny"]()
+        cfg.model = ModelConfig(vocab_size=1258, hidden_size=256, num_layers=6, num_heads=8, num_kv_heads=4,
+                                head_dim=32, num_experts=1, top_k=2, moe_intermediate_size=512, rope_theta=10000.0,
+                                max_position_embeddings=8192)
+        model = build_decoder(cfg.model, seed=0, dense=True)
+    else:
+        cfg = RECIPES[recipe]()
+        model = build_model(cfg)
+    model = model.to(torch.bfloat16 if DEV == "cuda" else torch.float32).to(DEV).eval()
     model.config.use_cache = True
     model.generation_config.eos_token_id = None
     model.generation_config.pad_token_id = 0
@@ -100,6 +112,15 @@ def bench_engines(recipe: str, rows: list[int], new_tokens: int, repeat: int, ch
             row[name] = {"seconds": best, "tokens_per_s": B * new_tokens / best,
                          "peak_gib": _peak_gib()}
             print(f"  {recipe} B={B} {name}: {B * new_tokens / best:,.0f} tok/s ({best:.2f}s)", flush=True)
+        if profile:
+            from torch.profiler import ProfilerActivity, profile as prof
+
+            acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if DEV == "cuda" else [])
+            with prof(activities=acts) as pr:
+                builtin(64)
+                _sync()
+            print(pr.key_averages().table(sort_by="cpu_time_total", row_limit=25), flush=True)
+            profile = False
         ours = [c.token_ids[:check_tokens] for c in results["builtin"]]
         theirs = results["hf_generate"][:, L:L + check_tokens].tolist()
         row["rows_identical_first_tokens"] = sum(a == b for a, b in zip(ours, theirs)) / B
@@ -212,6 +233,7 @@ def main() -> None:
     p.add_argument("--rows", default="64,256")
     p.add_argument("--new-tokens", type=int, default=256)
     p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--profile", action="store_true", help="print a torch.profiler table of 64 builtin steps")
     p.add_argument("--check-tokens", type=int, default=16)
     p.add_argument("--task", default="tail_compare", help="bootcamp task of the step part (its S bucket)")
     p.add_argument("--sft-steps", type=int, default=150)
@@ -233,7 +255,7 @@ def main() -> None:
         res["engines"] = []
         for recipe in args.recipes.split(","):
             res["engines"] += bench_engines(recipe, [int(x) for x in args.rows.split(",")], args.new_tokens,
-                                            args.repeat, args.check_tokens)
+                                            args.repeat, args.check_tokens, args.profile)
             dump()
     if "rewards" in parts:
         from benchmarks.rl_rewards import make_samples, measure

@@ -264,8 +264,10 @@ def evaluate(model, tokenizer, prompts: pa.Table, task: str, style: str, *, max_
         budget = int(slack * max(ref_len[i] for i in idx)) + 16
         if max_new_tokens_cap:
             budget = min(budget, max_new_tokens_cap)
+        t0 = time.perf_counter()
         comps = generate(model, [enc[i] for i in idx], SamplingParams(max_new_tokens=budget, temperature=0.0),
                          eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, max_batch_size=max_batch_size)
+        t1 = time.perf_counter()
         for i, c in zip(idx, comps):
             toks = [t for t in c.token_ids if t != tokenizer.eos_id]
             text = tokenizer.decode(toks)
@@ -275,6 +277,9 @@ def evaluate(model, tokenizer, prompts: pa.Table, task: str, style: str, *, max_
             out_rows[i] = {"sample_id": prompts.column("sample_id")[i].as_py(), "length_bucket": b, "output": text,
                            "score": float(score), "reason": reason, "finish_reason": c.finish_reason,
                            "new_tokens": len(c.token_ids), "max_new_tokens": budget}
+        log.info("eval %s bucket %s: %d prompts, budget %d, mean new tokens %.0f, decode %.1fs, verify %.1fs", style,
+                 b, len(idx), budget, sum(len(c.token_ids) for c in comps) / len(comps), t1 - t0,
+                 time.perf_counter() - t1)
     return pa.Table.from_pylist(out_rows)
 
 
