@@ -8,6 +8,7 @@ engines  The same randomly initialised Qwen3-MoE in bf16 (recipes s1_ref: 1.47B 
            builtin   s1model.rl.generate.generate (StaticKVEngine: preallocated KV cache, syncs every 32 steps)
            hf_cache  our previous engine: the HF forward with a DynamicCache, one host sync per step
            hf_generate  transformers `model.generate(..., do_sample=False)` (DynamicCache, its own loop)
+           hf_generate_no_cudnn  the same with SDPA's cuDNN backend off (CUDA only), which our engine also avoids
          tokens/s = rows x new tokens / wall time (device-synchronised), best of --repeat after a warm-up call.
          The first --check-tokens tokens of every row are compared between builtin and hf_generate.
 rewards  benchmarks/rl_rewards.py on this machine's CPU, one process.
@@ -94,9 +95,18 @@ def bench_engines(recipe: str, rows: list[int], new_tokens: int, repeat: int, ch
                 return model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=n, min_new_tokens=n,
                                       do_sample=False, pad_token_id=0)
 
+        def hf_generate_no_cudnn(n=new_tokens):  # stock generate with SDPA's cuDNN backend switched off
+            from torch.nn.attention import SDPBackend, sdpa_kernel
+
+            with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
+                return hf_generate(n)
+
         row = {"recipe": recipe, "rows": B, "new_tokens": new_tokens, "prompt_len_max": L}
         results = {}
-        for name, fn in (("builtin", builtin), ("hf_cache", hf_cache), ("hf_generate", hf_generate)):
+        ways = [("builtin", builtin), ("hf_cache", hf_cache), ("hf_generate", hf_generate)]
+        if DEV == "cuda":
+            ways.append(("hf_generate_no_cudnn", hf_generate_no_cudnn))
+        for name, fn in ways:
             fn(8)  # warm-up: kernels, cuBLAS handles, allocator
             _sync()
             times = []
