@@ -48,6 +48,8 @@ def main() -> None:
     p.add_argument("--out", default=os.environ.get("OUT", "benchmarks/results"))
     p.add_argument("--task", default="tail_addition")
     p.add_argument("--arms", default="tail,reversed,index_hints,tail_no_fetch,direct")
+    p.add_argument("--tokenizer-arms", default="tail,reversed,index_hints,tail_no_fetch,direct",
+                   help="arms whose texts train the shared tokenizer (3000 documents each)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-rows", type=int, default=24)
     p.add_argument("--seq-len", type=int, default=2048)
@@ -92,7 +94,10 @@ def main() -> None:
 
     # 2. one tokenizer for every arm (digit-level), then shards per arm (in parallel processes).
     tok_dir = os.path.join(work, "tokenizer")
-    sample = [t for arm in arms for t in te.arm_documents(data[arm].slice(0, 3000), arm).column("text").to_pylist()]
+    # the tokenizer sees every arm of the task (not only those run here), so arms run in separate calls share it
+    tok_arms = [a for a in te.ARM_STYLES if a in args.tokenizer_arms.split(",")]
+    sample = [t for arm in tok_arms for t in te.arm_documents(
+        te.build_train_data(args.task, te.ARM_STYLES[arm], 3000, args.seed)[0], arm).column("text").to_pylist()]
     train_tokenizer(te.digit_split_texts(sample), tok_dir, te.tokenizer_config(1024))
     tok = load_tokenizer(tok_dir)
     te.check_digit_tokens(tok)

@@ -306,7 +306,7 @@ def goal_check(acc: dict[str, dict[str, dict]], main: str = "tail", ablation: st
     """The issue's goal: `main` >= s_floor on S and beats every baseline by >= margin on M and L; the ablation
     lands between the best baseline and `main` on M and L."""
     if main not in acc:
-        return {"met": False, "why": f"arm {main} not run"}
+        return {"met": False, "why": [f"arm {main} not run"], "ablation_between": None}
     baselines = [a for a in acc if a not in (main, ablation)]
     why = []
     s = acc[main].get("S", {}).get("accuracy", 0.0)
