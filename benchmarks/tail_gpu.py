@@ -22,6 +22,9 @@ from concurrent.futures import ProcessPoolExecutor
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import pyarrow as pa  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
+
 from s1model import tail_experiment as te  # noqa: E402
 
 
@@ -111,7 +114,7 @@ def main() -> None:
                        num_heads=args.hidden // 32, num_kv_heads=max(1, args.hidden // 64), head_dim=32,
                        num_experts=1, top_k=2, moe_intermediate_size=2 * args.hidden, rope_theta=10000.0,
                        max_position_embeddings=8192)
-    results, skipped, arm_seconds = {}, [], []
+    results, skipped, arm_seconds, all_rows = {}, [], [], []
     for arm in arms:
         elapsed = time.perf_counter() - t_start
         est = max(arm_seconds) if arm_seconds else 0.0
@@ -133,10 +136,17 @@ def main() -> None:
         t2 = time.perf_counter()
         arm_seconds.append(t2 - t0)
         samples = {b: [r for r in rows.to_pylist() if r["length_bucket"] == b][:2] for b in te.BUCKETS}
+        diag = None
+        if args.task == "tail_addition" and te.ARM_STYLES[arm] in ("tail", "tail_no_fetch"):
+            s_max = max(c.params["length"] for c in te.bucket_configs(args.task, "S"))
+            diag = te.fetch_diagnostics(rows, prompts, s_max)
+            print(f"  {arm} fetch diagnostics: {diag}", flush=True)
+        all_rows.append(rows.append_column("arm", pa.array([arm] * rows.num_rows)))
+        pq.write_table(pa.concat_tables(all_rows), os.path.join(args.out, f"tail_{args.task}_outputs.parquet"))
         results[arm] = {"accuracy": acc, "train": {k: v for k, v in tr.items() if k != "history"},
                         "loss_curve": tr["history"], "train_s": t1 - t0, "eval_s": t2 - t1,
                         "shard_tokens": shards[arm]["tokens"], "train_examples": data[arm].num_rows,
-                        "exclusions": excl_counts[arm], "samples": samples}
+                        "exclusions": excl_counts[arm], "samples": samples, "fetch_diagnostics": diag}
         print(f"{arm}: " + " ".join(f"{b}={acc[b]['accuracy']:.1f}" for b in acc)
               + f" train {t1 - t0:.0f}s eval {t2 - t1:.0f}s", flush=True)
         with open(os.path.join(args.out, f"tail_{args.task}_partial.json"), "w") as f:

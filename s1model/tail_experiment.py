@@ -301,6 +301,42 @@ def accuracy_by_bucket(results: pa.Table) -> dict[str, dict]:
     return out
 
 
+_FETCH = re.compile(r"fetch a\[(\d+)\]=(\d), b\[(\d+)\]=(\d)")
+
+
+def fetch_diagnostics(results: pa.Table, prompts: pa.Table, train_max_len: int) -> dict[str, dict]:
+    """Addition traces only: per bucket, how often the trace runs exactly len(a) digit steps, how often it stops at
+    most at `train_max_len` steps (the longest operand seen in training), and the share of fetched digits that are
+    right at indices inside vs beyond the training range. Shows *where* a wrong answer goes wrong."""
+    ident = {s: json.loads(i) for s, i in zip(prompts.column("sample_id").to_pylist(),
+                                              prompts.column("identity_json").to_pylist())}
+    out: dict[str, dict] = {}
+    for row in results.to_pylist():
+        d = ident[row["sample_id"]]
+        a, b = d.get("a", ""), d.get("b", "")
+        if not a.isdigit() or not b.isdigit():
+            continue
+        st = out.setdefault(row["length_bucket"], {"n": 0, "steps_exact": 0, "steps_capped_at_train_max": 0,
+                                                   "fetch_in": [0, 0], "fetch_beyond": [0, 0]})
+        st["n"] += 1
+        steps = _FETCH.findall(row["output"] or "")
+        st["steps_exact"] += len(steps) == max(len(a), len(b))
+        st["steps_capped_at_train_max"] += len(steps) <= train_max_len < max(len(a), len(b))
+        ra, rb = a[::-1], b[::-1]
+        for ia, da, ib, db in steps:
+            i = int(ia)
+            ok = i == int(ib) and (ra[i] if i < len(ra) else "0") == da and (rb[i] if i < len(rb) else "0") == db
+            key = "fetch_in" if i < train_max_len else "fetch_beyond"
+            st[key][0] += ok
+            st[key][1] += 1
+    for st in out.values():
+        for key in ("fetch_in", "fetch_beyond"):
+            c, n = st.pop(key)
+            st[f"{key}_accuracy"] = c / n if n else None
+            st[f"{key}_count"] = n
+    return out
+
+
 def goal_check(acc: dict[str, dict[str, dict]], main: str = "tail", ablation: str = "tail_no_fetch",
                margin: float = 20.0, s_floor: float = 80.0) -> dict:
     """The issue's goal: `main` >= s_floor on S and beats every baseline by >= margin on M and L; the ablation
