@@ -138,10 +138,11 @@ def split_cached_partitions(ctx: RunContext, name: str, stage: str, parent_stage
 
 def commit_partition(ctx: RunContext, *, name: str, stage: str, fingerprint: str, out_dir: str | Path,
                      parent_stage_run_id: str, partition_key: str, source_id: int, rows: int, meta: dict,
-                     quarantine: list[dict], seconds: float = 0.0) -> dict:
+                     quarantine: list[dict], seconds: float = 0.0, tokens: int | None = None,
+                     extra_parents: tuple[int, ...] = ()) -> dict:
     """Rename a partition folder into artifacts/<name>/<fingerprint>/, then record its artifact, lineage to its
-    source file, quarantine rows and its `completed` stage row in one transaction (a kill never leaves one without
-    the other). Returns the artifact row."""
+    source file (and `extra_parents`), quarantine rows and its `completed` stage row in one transaction (a kill
+    never leaves one without the other). Returns the artifact row."""
     from datetime import datetime, timedelta, timezone
 
     from storage import dir_bytes, new_id, tree_sha256
@@ -150,7 +151,8 @@ def commit_partition(ctx: RunContext, *, name: str, stage: str, fingerprint: str
     started = datetime.now(timezone.utc) - timedelta(seconds=seconds)
     aid = ctx.manifest.record_artifact(
         name=name, stage=stage, fingerprint=fingerprint, kind="folder", uri=str(final), stage_run_id=new_id("sr"),
-        parents=[source_id], rows=rows, bytes=dir_bytes(final), content_sha256=tree_sha256(final), meta=meta,
+        parents=[source_id, *extra_parents], rows=rows, tokens=tokens, bytes=dir_bytes(final),
+        content_sha256=tree_sha256(final), meta=meta,
         quarantine=quarantine, stage_row={"run_id": ctx.run_id, "stage": stage, "started_at": started,
                                           "parent_stage_run_id": parent_stage_run_id,
                                           "partition_key": partition_key})

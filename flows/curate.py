@@ -158,7 +158,8 @@ def curate_stage(ctx: RunContext, parents: dict[str, dict | None], cfg: CurateCo
             else None
         web = pq.read_table(Path(present["web_pages"]["uri"]) / "pages.parquet") if "web_pages" in present else None
         kept, excl, decisions, funnel = curate_docs(pdf, web, cfg, work_dir=ctx.root.staging())
-        pq.write_table(kept, dirs["curated"] / "curated.parquet", compression="zstd")
+        # row groups of 50k documents: a shard partition reads only the groups its row range overlaps
+        pq.write_table(kept, dirs["curated"] / "curated.parquet", compression="zstd", row_group_size=50_000)
         pq.write_table(excl, dirs["curation_exclusions"] / "exclusions.parquet", compression="zstd")
         if decisions is not None:
             pq.write_table(decisions, dirs["web_domain_decisions"] / "decisions.parquet")

@@ -28,6 +28,8 @@ def dask_client(address: str | None = None, n_workers: int | None = None) -> Ite
             client.close()
         return
     n = n_workers or max(1, min(os.cpu_count() or 1, 4))
+    # one worker process per core already: each worker's Rust tokenizer pool gets one thread (no oversubscription)
+    env = {"TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                      silence_logs=logging.ERROR, env=env) as cluster, Client(cluster) as client:
         yield client

@@ -115,7 +115,8 @@ def pipeline_flow(params: PipelineParams) -> dict:
         tok = m.resolve_artifact(out["tokenizer"]["artifact"])
         config = build_config(params.recipe, params.init, params.pretrain)
         shard_cfg = params.shards.model_copy(update={"seq_len": config.seq_len})
-        out["token_shards"] = shards_stage(ctx, curated, tok, shard_cfg, params.seed)
+        out["token_shards"] = shards_stage(ctx, curated, tok, shard_cfg, params.seed, params.dask_address,
+                                            params.n_workers)
         if params.train:
             shards = m.resolve_artifact(out["token_shards"]["artifact"])
             out["pretrain"] = pretrain_stage(ctx, shards, tok, config, params.launch)

@@ -1,5 +1,10 @@
 """Tokenizer and token-shard stages: curated -> tokenizer -> token_shards.
 
+    curated -> tokenizer (one step)
+    curated rows, cut into partitions of `partition_docs` -> one Dask task each (tokenize, mix, pack, write), each
+    committed as a token_shards_partition as soon as it is back (cached ones skipped) -> token_shards (the partition
+    files hard-linked into one folder)
+
 The tokenizer is trained on the curated corpus (or extends a user's tokenizer.json); shards are fixed-length packed
 rows with document boundaries, written with the tokenizer's fingerprint in their metadata.
 """
@@ -7,15 +12,20 @@ rows with document boundaries, written with the tokenizer's fingerprint in their
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
-from prefect import flow
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.context import RunContext, RunParams, open_run, single_stage
+from flows.context import (RunContext, RunParams, StageProgress, commit_partition, open_run, single_stage,
+                           split_cached_partitions)
 from s1data.shards import SHARDS_CODE_VERSION, ShardConfig
-from s1data.tokenizer import TOKENIZER_CODE_VERSION, TokenizerConfig
+from s1data.tokenizer import TOKENIZER_CODE_VERSION, TokenizerConfig, tokenizer_fingerprint
+from storage import fingerprint
 
 
 def _curated_table(art: dict):
@@ -45,34 +55,108 @@ def tokenizer_stage(ctx: RunContext, curated: dict, config: TokenizerConfig, bas
             "seconds": time.perf_counter() - t0, "artifact": f"tokenizer:{arts['tokenizer']['version']}"}
 
 
-def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardConfig, seed: int) -> dict:
-    """Pack curated documents into fixed-length token shards."""
-    from s1data.shards import TokenShardWriter
+def shard_partition_fingerprint(curated: dict, tokenizer: dict, config: ShardConfig, seed: int, part: dict) -> str:
+    """What one partition's shards depend on: its rows of the curated file, the tokenizer, packing and mixture."""
+    return fingerprint("token_shards.partition", SHARDS_CODE_VERSION,
+                       {"config": config.cache_params(), "seed": seed, "partition": part},
+                       [curated["content_sha256"] or curated["fingerprint"],
+                        tokenizer["content_sha256"] or tokenizer["fingerprint"]])
+
+
+@task(cache_policy=NO_CACHE)
+def write_shard_partitions(ctx: RunContext, stage_run_id: str, curated: dict, tokenizer: dict, parts: list[dict],
+                           pfps: dict[str, str], config: ShardConfig, seed: int, dask_address: str | None,
+                           n_workers: int | None) -> dict:
+    """Write every uncached partition (one Dask task each; a lone partition runs here) and commit each as soon as
+    it is back. Returns {partitions: {key: committed partition artifact}, cached_partitions, written_partitions}."""
+    from s1data.shards import write_partition  # a library function: workers never import flows/ or storage/
+
+    docs_path = str(Path(curated["uri"]) / "curated.parquet")
+    sources = [{"sha256": p["key"], **p} for p in parts]
+    partitions, todo = split_cached_partitions(ctx, "token_shards_partition", "token_shards.partition",
+                                               stage_run_id, sources, lambda key: pfps[key])
+    progress = StageProgress("token shard partitions written", len(todo))
+
+    def commit(f: dict, res: dict) -> None:
+        meta = {k: v for k, v in res.items() if k != "out_dir"}
+        meta.update(start=f["start"], stop=f["stop"], seq_len=config.seq_len)
+        partitions[f["key"]] = commit_partition(
+            ctx, name="token_shards_partition", stage="token_shards.partition", fingerprint=f["pfp"],
+            out_dir=res["out_dir"], parent_stage_run_id=stage_run_id, partition_key=f["key"],
+            source_id=curated["artifact_id"], extra_parents=(tokenizer["artifact_id"],), rows=res["rows"],
+            tokens=res["tokens"], meta=meta, quarantine=[], seconds=res["seconds"])
+        progress.advance()
+
+    def args(f: dict) -> tuple:
+        part = {k: f[k] for k in ("index", "key", "start", "stop", "max_tokens")}
+        return docs_path, part, tokenizer["uri"], str(ctx.root.staging()), config, seed
+
+    if len(todo) == 1 and dask_address is None:  # nothing to spread: no cluster to start
+        commit(todo[0], write_partition(*args(todo[0])))
+    elif todo:
+        from distributed import as_completed
+
+        from flows.engines import dask_client
+
+        with dask_client(dask_address, n_workers) as client:
+            futures = {client.submit(write_partition, *args(f), pure=False): f for f in todo}
+            for fut in as_completed(list(futures)):
+                commit(futures[fut], fut.result())
+    return {"partitions": partitions, "cached_partitions": len(parts) - len(todo), "written_partitions": len(todo)}
+
+
+def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardConfig, seed: int,
+                 dask_address: str | None = None, n_workers: int | None = None) -> dict:
+    """Pack curated documents into fixed-length token shards, one Dask task per partition of `partition_docs`."""
+    from s1data.shards import plan_partitions
 
     t0 = time.perf_counter()
-
-    def build(dirs):
-        import pyarrow as pa
-
-        docs = _curated_table(curated)
-        if "domain" not in docs.column_names:
-            docs = docs.append_column("domain", pa.nulls(docs.num_rows, pa.string()))
-        writer = TokenShardWriter(tokenizer["uri"], dirs["token_shards"], config, seed)
-        shards = writer.write(docs.select(["doc_id", "text", "domain", "source_kind"]))
-        tokens = sum(s["tokens"] for s in shards)
-        meta = {"shards": [{k: (Path(v).name if k == "path" else v) for k, v in s.items()} for s in shards],
-                "exclusions": writer.exclusions[:1000], "excluded_docs": len(writer.exclusions),
-                "seq_len": config.seq_len, "seed": seed}
-        return {"token_shards": {"rows": sum(s["rows"] for s in shards), "tokens": tokens, "meta": meta}}
-
-    params = {"config": config.model_dump(mode="json"), "seed": seed}
-    arts, cached = single_stage(ctx, "token_shards", SHARDS_CODE_VERSION, params, [curated, tokenizer],
-                                {"token_shards": "parquet"}, build)
-    a = arts["token_shards"]
+    parts = plan_partitions(Path(curated["uri"]) / "curated.parquet", config)
+    pfps = {p["key"]: shard_partition_fingerprint(curated, tokenizer, config, seed, p) for p in parts}
+    expected = fingerprint("token_shards", SHARDS_CODE_VERSION, {}, [pfps[p["key"]] for p in parts])
+    with ctx.stage("token_shards", expected, ["token_shards"]) as stage:
+        if stage.cached:
+            ctx.manifest.record_cached_stages(ctx.run_id, "token_shards.partition", stage.stage_run_id,
+                                              [(p["key"], pfps[p["key"]]) for p in parts])
+            cached_partitions = len(parts)
+        else:
+            done = write_shard_partitions(ctx, stage.stage_run_id, curated, tokenizer, parts, pfps, config, seed,
+                                          dask_address, n_workers)
+            ordered = [done["partitions"][p["key"]] for p in parts]
+            cached_partitions = done["cached_partitions"]
+            staging = ctx.root.staging()
+            metas = [json.loads(a["meta_json"]) for a in ordered]
+            shards = []
+            for a, meta in zip(ordered, metas):
+                for s in meta["shards"]:
+                    _link(Path(a["uri"]) / s["path"], staging / s["path"])
+                    shards.append(s)
+            reasons: dict[str, int] = {}
+            for meta in metas:
+                for r, n in meta["exclusion_reasons"].items():
+                    reasons[r] = reasons.get(r, 0) + n
+            tokens = sum(m["tokens"] for m in metas)
+            summary = {"shards": shards, "exclusions": [e for m in metas for e in m["exclusions"]][:1000],
+                       "excluded_docs": sum(m["excluded_docs"] for m in metas), "exclusion_reasons": reasons,
+                       "docs": sum(m["docs"] for m in metas), "partitions": len(parts), "seq_len": config.seq_len,
+                       "seed": seed, "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer["uri"])}
+            stage.commit(staging, "token_shards", "parquet",
+                         [curated["artifact_id"], tokenizer["artifact_id"], *(a["artifact_id"] for a in ordered)],
+                         rows=sum(m["rows"] for m in metas), tokens=tokens, meta=summary)
+        a = stage.artifacts["token_shards"]
     meta = json.loads(a["meta_json"])
     return {"shards": len(meta["shards"]), "rows": a["rows"], "tokens": a["tokens"],
-            "excluded_docs": meta["excluded_docs"], "cached": cached, "seconds": time.perf_counter() - t0,
+            "excluded_docs": meta["excluded_docs"], "partitions": len(parts), "cached": stage.cached,
+            "cached_partitions": cached_partitions, "seconds": time.perf_counter() - t0,
             "artifact": f"token_shards:{a['version']}"}
+
+
+def _link(src: Path, dst: Path) -> None:
+    """Hard-link an immutable partition file into the merged artifact (a copy across filesystems)."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
 
 
 def shard_paths(art: dict) -> list[str]:
@@ -85,6 +169,8 @@ class TokenizeFlowParams(RunParams):
     base_tokenizer: str | None = Field(None, description="Extend this tokenizer.json instead of training from zero.")
     shards: ShardConfig = Field(default_factory=ShardConfig, description="Packing and mixture.")
     seed: int = Field(0, description="Seed of the mixture sampling.")
+    dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler.")
+    n_workers: int | None = Field(None, ge=1, description="Workers of the local Dask cluster.")
 
 
 @flow(name="tokenize", log_prints=True)
@@ -94,5 +180,6 @@ def tokenize_flow(params: TokenizeFlowParams) -> dict:
         curated = ctx.manifest.resolve_artifact(params.curated)
         tok = tokenizer_stage(ctx, curated, params.tokenizer, params.base_tokenizer)
         tok_art = ctx.manifest.resolve_artifact(tok["artifact"])
-        shards = shards_stage(ctx, curated, tok_art, params.shards, params.seed)
+        shards = shards_stage(ctx, curated, tok_art, params.shards, params.seed, params.dask_address,
+                              params.n_workers)
         return {"run_id": ctx.run_id, "tokenizer": tok, "token_shards": shards}

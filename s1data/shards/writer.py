@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -34,10 +35,10 @@ class TokenShardWriter:
 
     def __init__(self, tokenizer_dir: str | Path, out_dir: str | Path, config: ShardConfig, seed: int,
                  file_prefix: str = "shard"):
-        from s1data.tokenizer import load_tokenizer, tokenizer_fingerprint
+        from s1data.tokenizer import tokenizer_fingerprint
 
-        self.tokenizer = load_tokenizer(tokenizer_dir)
         self.fingerprint = tokenizer_fingerprint(tokenizer_dir)
+        self.tokenizer = _loaded_tokenizer(str(Path(tokenizer_dir).resolve()), self.fingerprint)
         self.out_dir = Path(out_dir)
         self.config = config
         self.seed = seed
@@ -53,17 +54,23 @@ class TokenShardWriter:
                    if "source_kind" in docs.column_names else ["unknown"] * len(texts))
         keep = []
         for i, t in enumerate(texts):
-            if t is None or not t.strip():
+            if not t or t.isspace():
                 self._exclude(doc_ids[i], "shards_empty_text", "null or whitespace-only text")
             else:
                 keep.append(i)
 
-        # Tokenize (EOS appended later); flat ids + offsets, so a partition costs ~4 bytes per token.
-        chunks: list[np.ndarray] = []
+        # Tokenize (EOS appended later) into one flat int32 array + lengths: ~4 bytes per token, no per-token objects.
+        flat, lengths = [], []
         for b in range(0, len(keep), cfg.encode_batch_size):
-            batch = [texts[i] for i in keep[b:b + cfg.encode_batch_size]]
-            chunks += [np.asarray(ids, dtype=np.int32) for ids in self.tokenizer.encode_batch(batch)]
-        n_tokens = np.array([len(c) + 1 for c in chunks], dtype=np.int64)
+            ids, n = self.tokenizer.encode_flat([texts[i] for i in keep[b:b + cfg.encode_batch_size]])
+            flat.append(ids)
+            lengths.append(n)
+        del texts
+        ids = np.concatenate(flat) if flat else np.zeros(0, dtype=np.int32)
+        del flat
+        lengths = np.concatenate(lengths) if lengths else np.zeros(0, dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        n_tokens = lengths + 1
         order, excluded = plan_mixture([domains[i] for i in keep], [sources[i] for i in keep], n_tokens, cfg,
                                        self.seed)
         for j, reason, detail in excluded:
@@ -72,7 +79,8 @@ class TokenShardWriter:
             return []
 
         eos = np.array([self.tokenizer.eos_id], dtype=np.int32)
-        stream = np.concatenate([a for j in order for a in (chunks[j], eos)])
+        stream = np.concatenate([a for j in order for a in (ids[starts[j]:starts[j] + lengths[j]], eos)])
+        del ids
         seg_doc = [doc_ids[keep[j]] for j in order]
         seg_dom = [domains[keep[j]] for j in order]
         seg_src = [sources[keep[j]] for j in order]
@@ -155,6 +163,15 @@ class TokenShardWriter:
 
     def _exclude(self, doc_id: str, reason: str, detail: str) -> None:
         self.exclusions.append({"doc_id": doc_id, "reason": reason, "detail": detail})
+
+
+@lru_cache(maxsize=4)
+def _loaded_tokenizer(path: str, fingerprint: str):
+    """One tokenizer per (directory, content) and process: a Dask worker writing many partitions loads it once and
+    keeps its BPE word cache warm."""
+    from s1data.tokenizer import load_tokenizer
+
+    return load_tokenizer(path)
 
 
 def _counts(keys: np.ndarray, weights: np.ndarray) -> dict[str, int]:

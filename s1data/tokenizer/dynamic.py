@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import chain
 from pathlib import Path
+
+import numpy as np
 
 from s1data.tokenizer.config import MODALITIES, TAGS, TokenizerConfig
 from s1data.tokenizer.detect import ScienceSpanDetector
@@ -21,6 +24,7 @@ from s1data.tokenizer.detect import ScienceSpanDetector
 MANIFEST_FILE = "dynamic_tokenizer.json"
 # Private-use characters that prefix scientific tokens inside tokenizer.json; a Replace decoder strips them.
 MARKERS = {"smiles": "\ue000", "protein": "\ue001", "dna": "\ue002"}
+BPE_WORD_CACHE = 1 << 18  # words memoised by the text BPE (~100 B each)
 
 
 def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:
@@ -48,7 +52,7 @@ class DynamicTokenizer:
         if root.is_file():  # a bare tokenizer.json: text path only
             root = root.parent
         self.path = root
-        self._text = Tokenizer.from_file(str(root / "tokenizer.json"))
+        self._text = _with_word_cache(Tokenizer.from_file(str(root / "tokenizer.json")))
         self._text.encode_special_tokens = True  # "<|endoftext|>" typed in a document is text, not EOS
         self._text.no_padding()
         self._text.no_truncation()
@@ -87,35 +91,72 @@ class DynamicTokenizer:
             return [("text", text)]
         return self._detector.segments(text)
 
+    def segments_batch(self, texts: list[str]) -> list[list[tuple[str, str]]]:
+        """`[self.segments(t) for t in texts]`, computed for the whole batch at once (much faster)."""
+        if self._detector is None:
+            return [[("text", t)] for t in texts]
+        return self._detector.segments_batch(texts)
+
     def encode(self, text: str) -> list[int]:
         return self.encode_batch([text])[0]
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        """Encode many strings: segment in Python, then one Rust batch call per vocabulary."""
-        plans = [self.segments(t) for t in texts]
+        """Encode many strings: one id list per string (see `encode_flat` for the numpy form)."""
+        ids, lengths = self.encode_flat(texts)
+        flat = ids.tolist()
+        ends = np.cumsum(lengths).tolist()
+        return [flat[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+
+    def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Encode many strings into (ids int32, lengths int64): string i is ids[sum(lengths[:i]):][:lengths[i]].
+
+        Segmentation runs once for the batch; then one Rust `encode_batch_fast` call per vocabulary covers every
+        piece of every string (a string with no scientific span is one text piece); ids are stitched with numpy.
+        """
+        plans = self.segments_batch(list(texts))
         pieces: dict[str, list[str]] = {"text": [], **{m: [] for m in self._subs}}
-        for plan in plans:
-            for kind, s in plan:
-                if kind != "special":
-                    pieces[kind].append(s)
-        encoded = {kind: iter(self.encode_modality(kind, ps)) for kind, ps in pieces.items() if ps}
-        out: list[list[int]] = []
-        for plan in plans:
-            ids: list[int] = []
+        # Output order of the pieces: (kind, index into pieces[kind]) or ("special", id).
+        order: list[tuple[str, int]] = []
+        doc_parts = np.empty(len(plans), dtype=np.int64)
+        for d, plan in enumerate(plans):
             for kind, s in plan:
                 if kind == "special":
-                    ids.append(self._special_ids[s])
+                    order.append(("special", self._special_ids[s]))
                 else:
-                    ids.extend(next(encoded[kind]))
-            out.append(ids)
-        return out
+                    order.append((kind, len(pieces[kind])))
+                    pieces[kind].append(s)
+            doc_parts[d] = len(plan)
+        encoded = {kind: [e.ids for e in self._encoder(kind).encode_batch_fast(ps, add_special_tokens=False)]
+                   for kind, ps in pieces.items() if ps}
+        offset = {kind: (self._subs[kind][1] if kind in self._subs else 0) for kind in encoded}
+        parts: list[list[int]] = []
+        shifts: list[int] = []
+        for kind, i in order:
+            if kind == "special":
+                parts.append([i])
+                shifts.append(0)
+            else:
+                parts.append(encoded[kind][i])
+                shifts.append(offset[kind])
+        part_lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        total = int(part_lens.sum())
+        ids = np.fromiter(chain.from_iterable(parts), dtype=np.int32, count=total)
+        if any(shifts):
+            ids += np.repeat(np.asarray(shifts, dtype=np.int32), part_lens)
+        doc_ends = np.cumsum(doc_parts)
+        part_ends = np.concatenate([[0], np.cumsum(part_lens)])
+        lengths = np.diff(np.concatenate([[0], part_ends[doc_ends]])) if len(plans) else np.zeros(0, np.int64)
+        return ids, lengths.astype(np.int64)
+
+    def _encoder(self, kind: str):
+        return self._text if kind == "text" else self._subs[kind][0]
 
     def encode_modality(self, modality: str, pieces: list[str]) -> list[list[int]]:
         """Encode pieces that are already known to be of one modality (global ids)."""
         if modality == "text":
-            return [e.ids for e in self._text.encode_batch(pieces, add_special_tokens=False)]
+            return [e.ids for e in self._text.encode_batch_fast(pieces, add_special_tokens=False)]
         sub, start = self._subs[modality]
-        return [[i + start for i in e.ids] for e in sub.encode_batch(pieces, add_special_tokens=False)]
+        return [[i + start for i in e.ids] for e in sub.encode_batch_fast(pieces, add_special_tokens=False)]
 
     def decode(self, ids: list[int]) -> str:
         return self._text.decode(list(ids), skip_special_tokens=False)
@@ -125,6 +166,29 @@ class DynamicTokenizer:
             if a <= token_id < b:
                 return name
         raise ValueError(f"token id {token_id} is outside every range {self.ranges}")
+
+
+def _with_word_cache(tok, capacity: int = BPE_WORD_CACHE):
+    """`tok` with a BPE word cache of `capacity` words (tokenizers' default: 10 000). The cache only memoises the
+    merges of a pre-tokenized word, so ids are unchanged; it is kept only if the rebuilt model serialises exactly
+    as the loaded one (no option lost)."""
+    from tokenizers import models
+
+    spec = json.loads(tok.to_str())["model"]
+    if spec.get("type") != "BPE" or spec.get("dropout"):
+        return tok
+    loaded = tok.model
+    try:
+        merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in spec["merges"]]
+        options = {k: spec[k] for k in ("unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk",
+                                        "byte_fallback", "ignore_merges") if spec.get(k) is not None}
+        tok.model = models.BPE(vocab=spec["vocab"], merges=merges, cache_capacity=capacity, **options)
+        if json.loads(tok.to_str())["model"] == spec:
+            return tok
+    except Exception:  # noqa: BLE001 - an option this code does not know: keep the loaded model
+        pass
+    tok.model = loaded
+    return tok
 
 
 def load_tokenizer(path: str | Path) -> DynamicTokenizer:

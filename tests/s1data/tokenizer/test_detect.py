@@ -69,3 +69,29 @@ def test_rna_and_lower_case_dna_are_sequences_but_lower_case_words_are_not():
     low = "acgttgcaacggtaccatgcaagt"
     assert kinds(f"mRNA {rna} and {low}.") == [("dna", rna), ("dna", low)]
     assert kinds("the mitochondrialmembranepotentialchanges") == []
+
+
+batch_fragments = st.sampled_from([
+    "CC(=O)O", "c1ccccc1", "<SMILES>", "</SMILES>", "<DNA>ACGT</DNA>", " ", "\n", "\t", "(", ")", ").", ",", ".", "[",
+    "]", "'", '"', "{", "}", ":", ";", "[Na+]", "[O-]", "[nH]", "C[C@@H](O)", "Cl", "Br", "N", "c", "O", "1", "=", "#",
+    "x", "U", "ACGTACGTACGTACGTACGTAA", "acgtacgtacgtacgtacgt", "MQIFVKTLTGKTITLEVEPSDT", "CO", "é", "🧪",
+    "\u00a0", "\u2003", "\u3000", "\x1c"])
+loose = TokenizerConfig(min_sequence_chars=5, min_smiles_atoms=1, min_letters_only_smiles_chars=2,
+                        min_protein_distinct=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.one_of(batch_fragments, st.text(max_size=4)), max_size=20).map("".join), max_size=8),
+       st.sampled_from([TokenizerConfig(), loose, TokenizerConfig(detect_smiles=False),
+                        TokenizerConfig(detect_sequences=False)]))
+def test_the_batch_prefilter_finds_exactly_the_segments_of_the_one_text_path(texts, config):
+    det = ScienceSpanDetector(config)
+    assert det.segments_batch(texts) == [det.segments(t) for t in texts]
+
+
+def test_batch_segments_of_prose_and_science_match_the_one_text_path():
+    from tests.s1data.tokenizer.corpus import mixed_corpus
+
+    texts = mixed_corpus(200) + ["", " ", "plain words only", "Zürich\u00a0CC(=O)Oc1ccccc1C(=O)O\u2003ok"]
+    assert detector.segments_batch(texts) == [detector.segments(t) for t in texts]
+    assert ("smiles", "CC(=O)Oc1ccccc1C(=O)O") in detector.segments_batch(texts)[-1]

@@ -144,3 +144,32 @@ def test_config_rejects_eos_equal_to_a_tag():
 
 def test_empty_inputs_encode_and_decode_to_empty(tok):
     assert tok.encode("") == [] and tok.decode([]) == "" and tok.encode_batch([]) == []
+
+
+def test_flat_batch_encoding_equals_encoding_each_text_alone(tok):
+    texts = mixed_corpus(60) + ["", f"a {ASPIRIN} b", "<SMILES>CCO</SMILES>", "<|endoftext|>", "Zürich 🧪"]
+    ids, lengths = tok.encode_flat(texts)
+    assert ids.dtype.name == "int32" and lengths.tolist() == [len(tok.encode(t)) for t in texts]
+    assert ids.tolist() == [i for t in texts for i in tok.encode(t)]
+    assert tok.encode_batch(texts) == [tok.encode(t) for t in texts]
+    # the slow reference: segment alone, one plain `encode` call per piece
+    for t in texts:
+        ref = []
+        for kind, s in tok.segments(t):
+            if kind == "special":
+                ref.append(tok._special_ids[s])
+            elif kind == "text":
+                ref += tok._text.encode(s, add_special_tokens=False).ids
+            else:
+                sub, start = tok._subs[kind]
+                ref += [i + start for i in sub.encode(s, add_special_tokens=False).ids]
+        assert tok.encode(t) == ref
+
+
+def test_the_larger_bpe_word_cache_keeps_the_ids_of_the_file_tokenizer(tok, trained):
+    from tokenizers import Tokenizer
+
+    plain = Tokenizer.from_file(str(trained[0] / "tokenizer.json"))
+    assert json.loads(tok._text.to_str())["model"] == json.loads(plain.to_str())["model"]
+    for text in PROSE:
+        assert tok.encode_modality("text", [text])[0] == plain.encode(text, add_special_tokens=False).ids

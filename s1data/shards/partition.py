@@ -1,0 +1,94 @@
+"""Partitioned shard writing: cut a documents parquet into row ranges, each tokenized, mixed, packed and written alone.
+
+A partition is a contiguous row range of the input file. Each one is written by `write_partition` (one Dask task in
+the flow) with its own files (`part-<index>-<shard>.parquet`), so memory is bounded by one partition and the row
+groups it overlaps, never the corpus.
+
+Mixture per partition: every partition runs `plan_mixture` on its own documents with a seed derived from (seed,
+partition index), and gets `max_tokens` split in proportion to its documents. The domain / source shares are met
+inside each partition (within one document), hence over the whole output too (within one document per partition).
+The result is deterministic given the seed and `partition_docs`; it differs from a single global plan only in the
+order of documents and, with `on_exhausted='stop'`, in which documents are left out at the end. With the natural
+mixture every document is written exactly once whatever the partitioning (only padding differs: one partial row
+per partition).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from s1data.shards.config import ShardConfig
+
+DOC_COLUMNS = ("doc_id", "text", "domain", "source_kind")
+
+
+def plan_partitions(docs_path: str | Path, config: ShardConfig) -> list[dict]:
+    """[{index, key, start, stop, max_tokens}]: consecutive row ranges of `partition_docs` rows (the last shorter)."""
+    import pyarrow.parquet as pq
+
+    n_rows = pq.ParquetFile(docs_path).metadata.num_rows
+    bounds = list(range(0, n_rows, config.partition_docs)) + [n_rows]
+    parts = [{"index": i, "key": f"{i:05d}", "start": a, "stop": b, "max_tokens": None}
+             for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+    if config.max_tokens is not None and parts:  # the budget, split in proportion to documents (largest remainders)
+        shares = [config.max_tokens * (p["stop"] - p["start"]) / n_rows for p in parts]
+        budget = [int(s) for s in shares]
+        for i in sorted(range(len(parts)), key=lambda i: (budget[i] - shares[i], i))[:config.max_tokens - sum(budget)]:
+            budget[i] += 1
+        for p, b in zip(parts, budget):
+            p["max_tokens"] = b
+    return parts
+
+
+def partition_seed(seed: int, index: int) -> int:
+    """The mixture seed of partition `index`: independent streams per partition, fixed by (seed, index)."""
+    return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
+
+
+def read_partition(docs_path: str | Path, start: int, stop: int):
+    """Rows [start, stop) of the documents parquet as `doc_id, text, domain, source_kind` (missing columns null);
+    reads only the row groups that overlap the range."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    f = pq.ParquetFile(docs_path)
+    names = set(f.schema_arrow.names)
+    groups, first, row = [], None, 0
+    for g in range(f.metadata.num_row_groups):
+        n = f.metadata.row_group(g).num_rows
+        if row < stop and row + n > start:
+            groups.append(g)
+            first = row if first is None else first
+        row += n
+    columns = [c for c in DOC_COLUMNS if c in names]
+    table = f.read_row_groups(groups, columns=columns) if groups else f.schema_arrow.empty_table().select(columns)
+    table = table.slice(start - (first or 0), stop - start)
+    for c in DOC_COLUMNS:
+        if c not in names:
+            table = table.append_column(c, pa.nulls(table.num_rows, pa.string()))
+    return table.select(list(DOC_COLUMNS))
+
+
+def write_partition(docs_path: str | Path, part: dict, tokenizer_dir: str | Path, out_dir: str | Path,
+                    config: ShardConfig, seed: int) -> dict:
+    """Tokenize, mix, pack and write one partition's shards into out_dir; returns its summary (a Dask task)."""
+    from s1data.shards.writer import TokenShardWriter
+
+    t0 = time.perf_counter()
+    cfg = config.model_copy(update={"max_tokens": part["max_tokens"]}) if config.max_tokens is not None else config
+    docs = read_partition(docs_path, part["start"], part["stop"])
+    writer = TokenShardWriter(tokenizer_dir, out_dir, cfg, partition_seed(seed, part["index"]),
+                              file_prefix=f"part-{part['key']}")
+    shards = writer.write(docs)
+    reasons: dict[str, int] = {}
+    for e in writer.exclusions:
+        reasons[e["reason"]] = reasons.get(e["reason"], 0) + 1
+    return {"out_dir": str(out_dir), "key": part["key"], "docs": docs.num_rows,
+            "shards": [{k: (Path(v).name if k == "path" else v) for k, v in s.items()} for s in shards],
+            "rows": sum(s["rows"] for s in shards), "tokens": sum(s["tokens"] for s in shards),
+            "padding_tokens": sum(s["padding_tokens"] for s in shards), "excluded_docs": len(writer.exclusions),
+            "exclusion_reasons": dict(sorted(reasons.items())), "exclusions": writer.exclusions[:1000],
+            "seed": writer.seed, "tokenizer_fingerprint": writer.fingerprint, "seconds": time.perf_counter() - t0}
