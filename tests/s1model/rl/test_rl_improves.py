@@ -7,6 +7,8 @@ style. SFT: SFT_STEPS AdamW steps, stopped while accuracy is middling. Held-out:
 training prompts. Seeded end to end. Measured margins over seeds: benchmarks/results/rl_cpu.md.
 """
 
+import os
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,7 +25,7 @@ from s1model.rl.offline import sft_train
 from s1model.rl.online import online_rl
 from s1model.rl.policy import load_policy
 
-SEED = 0
+SEED = int(os.environ.get("S1_RL_TEST_SEED", "0"))  # other seeds: benchmarks/results/rl_cpu.md
 TASK = "chem_ring_count"
 SFT_STEPS = 40
 RL_STEPS = 30
