@@ -1,10 +1,15 @@
-"""Tokens per second per core: DynamicTokenizer and write_shards vs plain `tokenizers` batch encoding, same text.
+"""Tokens per second per core: DynamicTokenizer and write_shards vs plain `tokenizers` and plain `tiktoken`, same text.
 
 Same corpora as tokenizer_compression.py: `general` (/usr/share/doc prose + stdlib docstrings, no scientific span)
 and `chemistry` (RDKit molecules in sentences, half tagged <SMILES>, half untagged). One process, one Rust thread
 (RAYON_NUM_THREADS=1, TOKENIZERS_PARALLELISM=false: encoding runs on the calling thread), so every figure is per
 core. Each figure is the best of --repeat runs taken in turn (the machine may be shared: compare figures of one run);
 `cold` is the first run after clearing the RDKit validation cache (what a corpus of new molecules costs).
+
+Paths: plain `tokenizers` encode_batch / encode_batch_fast and plain `tiktoken` encode_ordinary_batch
+(num_threads=1) on the text BPE alone (the tiktoken Encoding our loader builds from the same tokenizer.json: ids
+are checked equal to HF's); DynamicTokenizer.encode_flat and write_shards with the text and science BPEs on tiktoken
+(the default where exact) and on HF tokenizers (S1_TEXT_BPE=hf).
 
     python benchmarks/tokenizer_throughput.py [--mb 4] [--text-vocab 16000] [--repeat 5]
 """
@@ -18,6 +23,7 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before tokenizers is imported
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import random  # noqa: E402
+import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -31,6 +37,8 @@ from tokenizer_compression import chemistry_docs, general_texts, molecules  # no
 from s1data.shards import ShardConfig, write_shards  # noqa: E402
 from s1data.tokenizer import TokenizerConfig, load_tokenizer, train_tokenizer  # noqa: E402
 from s1data.tokenizer.detect import smiles_is_valid  # noqa: E402
+from s1data.shards.writer import _loaded_tokenizer  # noqa: E402
+from s1data.tokenizer.dynamic import tokenizer_fingerprint  # noqa: E402
 
 
 def main() -> None:
@@ -40,6 +48,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     import pyarrow as pa
+    import tiktoken
+    import tokenizers
     from tokenizers import Tokenizer
 
     rng = random.Random(0)
@@ -48,28 +58,50 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tok_dir = Path(tmp) / "tok"
         train_tokenizer(general[:1500] + chem[:3000], tok_dir, TokenizerConfig(vocab_size=args.text_vocab))
+        hf_dir = Path(tmp) / "tok_hf"  # same files; its cached shard-writer tokenizer is loaded with S1_TEXT_BPE=hf
+        shutil.copytree(tok_dir, hf_dir)
         dyn = load_tokenizer(tok_dir)
+        os.environ["S1_TEXT_BPE"] = "hf"
+        dyn_hf = load_tokenizer(hf_dir)
+        _loaded_tokenizer(str(hf_dir.resolve()), tokenizer_fingerprint(hf_dir))
+        del os.environ["S1_TEXT_BPE"]
+        if set(dyn.bpe_backend.values()) != {"tiktoken"}:
+            sys.exit(f"tiktoken is not used: {dyn.bpe_backend}")
         plain = Tokenizer.from_file(str(tok_dir / "tokenizer.json"))
+        plain.encode_special_tokens = True
+        tt = dyn._fast["text"].encoding  # tiktoken.Encoding of the text BPE
         print(f"RAYON_NUM_THREADS={os.environ['RAYON_NUM_THREADS']} "
-              f"TOKENIZERS_PARALLELISM={os.environ['TOKENIZERS_PARALLELISM']} repeat={args.repeat}")
+              f"TOKENIZERS_PARALLELISM={os.environ['TOKENIZERS_PARALLELISM']} repeat={args.repeat} "
+              f"tokenizers {tokenizers.__version__} tiktoken {tiktoken.__version__}")
         print("| corpus | MB | path | tokens | tokens/s (best) | MB/s | vs plain encode_batch | cold tokens/s |")
         print("|---|---:|---|---:|---:|---:|---:|---:|")
         for name, texts in [("general", general), ("chemistry", chem)]:
             docs = pa.table({"doc_id": [str(i) for i in range(len(texts))], "text": texts,
                              "domain": [name] * len(texts), "source_kind": ["web"] * len(texts)})
+            ref_ids = [e.ids for e in plain.encode_batch_fast(texts, add_special_tokens=False)]
+            if tt.encode_ordinary_batch(texts, num_threads=1) != ref_ids:
+                sys.exit("plain tiktoken ids differ from plain tokenizers ids")
+            if dyn.encode_batch(texts) != dyn_hf.encode_batch(texts):
+                sys.exit("DynamicTokenizer ids differ between the tiktoken and HF backends")
 
-            def shards(ts, docs=docs):  # document tokens written, EOS not counted (one per document)
+            def shards(ts, docs=docs, d=tok_dir):  # document tokens written, EOS not counted (one per document)
                 out = tempfile.mkdtemp(dir=tmp)
-                written = write_shards(docs, tok_dir, out, ShardConfig(seq_len=4096), seed=0)
+                written = write_shards(docs, d, out, ShardConfig(seq_len=4096), seed=0)
                 return sum(s["tokens"] for s in written) - docs.num_rows
+
+            def flat(ts, tok):
+                return sum(int(tok.encode_flat(ts[i:i + 1024])[1].sum()) for i in range(0, len(ts), 1024))
             paths = {
-                "plain tokenizers encode_batch (text path only)":
+                "plain tokenizers encode_batch (text BPE only)":
                     lambda ts: sum(len(e.ids) for e in plain.encode_batch(ts, add_special_tokens=False)),
-                "plain tokenizers encode_batch_fast (text path only)":
+                "plain tokenizers encode_batch_fast (text BPE only)":
                     lambda ts: sum(len(e.ids) for e in plain.encode_batch_fast(ts, add_special_tokens=False)),
-                "DynamicTokenizer.encode_flat (1024 docs a call)":
-                    lambda ts: sum(int(dyn.encode_flat(ts[i:i + 1024])[1].sum()) for i in range(0, len(ts), 1024)),
-                "write_shards (tokenize + mix + pack + zstd parquet)": shards,
+                "plain tiktoken encode_ordinary_batch, 1 thread (text BPE only)":
+                    lambda ts: sum(map(len, tt.encode_ordinary_batch(ts, num_threads=1))),
+                "DynamicTokenizer.encode_flat, HF backend (1024 docs a call)": lambda ts: flat(ts, dyn_hf),
+                "DynamicTokenizer.encode_flat, tiktoken backend (1024 docs a call)": lambda ts: flat(ts, dyn),
+                "write_shards, HF backend": lambda ts: shards(ts, d=hf_dir),
+                "write_shards, tiktoken backend (tokenize + mix + pack + zstd parquet)": shards,
             }
             mb = sum(map(len, texts)) / 1e6
             cold: dict[str, float] = {}
@@ -85,8 +117,8 @@ def main() -> None:
                     best[label] = min(best[label], dt)
                     if r == 0:
                         cold[label] = tokens[label] / dt
-            ref = tokens["plain tokenizers encode_batch (text path only)"] / best[
-                "plain tokenizers encode_batch (text path only)"]
+            first = next(iter(paths))
+            ref = tokens[first] / best[first]
             for label in paths:
                 rate = tokens[label] / best[label]
                 print(f"| {name} | {mb:.1f} | {label} | {tokens[label]} | {rate / 1e6:.2f}M | {mb / best[label]:.2f} "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from itertools import chain
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import numpy as np
 
 from s1data.tokenizer.config import MODALITIES, TAGS, TokenizerConfig
 from s1data.tokenizer.detect import ScienceSpanDetector
+from s1data.tokenizer.fast_bpe import tiktoken_backend
+
+log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "dynamic_tokenizer.json"
 # Private-use characters that prefix scientific tokens inside tokenizer.json; a Replace decoder strips them.
@@ -56,6 +60,10 @@ class DynamicTokenizer:
         self._text.encode_special_tokens = True  # "<|endoftext|>" typed in a document is text, not EOS
         self._text.no_padding()
         self._text.no_truncation()
+        # Exact tiktoken backends per vocabulary (fast_bpe.py); kind -> TiktokenBPE, and why a kind has none.
+        self._fast: dict[str, object] = {}
+        self.bpe_backend: dict[str, str] = {}
+        self._use_tiktoken("text", root / "tokenizer.json", self._text)
         self._subs: dict[str, tuple[object, int]] = {}
         if (root / MANIFEST_FILE).exists():
             manifest = json.loads((root / MANIFEST_FILE).read_text())
@@ -66,6 +74,7 @@ class DynamicTokenizer:
                 sub.no_padding()
                 sub.no_truncation()
                 self._subs[modality] = (sub, start)
+                self._use_tiktoken(modality, root / f"{modality}.tokenizer.json", sub)
             self.ranges = {k: tuple(v) for k, v in manifest["ranges"].items()}
             self.vocab_size = int(manifest["vocab_size"])
             self.eos_id = int(manifest["special_token_ids"][self.config.eos_token])
@@ -84,6 +93,24 @@ class DynamicTokenizer:
 
     def __repr__(self) -> str:
         return f"DynamicTokenizer({str(self.path)!r}, vocab_size={self.vocab_size}, ranges={self.ranges})"
+
+    def _use_tiktoken(self, kind: str, file: Path, hf) -> None:
+        raw = file.read_bytes()
+        fast, why = tiktoken_backend(json.loads(raw), hf, key=hashlib.sha256(raw).hexdigest())
+        if fast is None:
+            self.bpe_backend[kind] = f"tokenizers ({why})"
+            level = logging.INFO if why.startswith("S1_TEXT_BPE=") else logging.WARNING
+            log.log(level, "%s: %s BPE stays on HF tokenizers (tiktoken not used: %s)", file, kind, why)
+        else:
+            self._fast[kind] = fast
+            self.bpe_backend[kind] = "tiktoken"
+
+    def _encode_pieces(self, kind: str, pieces: list[str]) -> list[list[int]]:
+        """Local ids of each piece with the `kind` vocabulary (tiktoken where it is exact, else HF)."""
+        fast = self._fast.get(kind)
+        if fast is not None:
+            return fast.encode_batch(pieces)
+        return [e.ids for e in self._encoder(kind).encode_batch_fast(pieces, add_special_tokens=False)]
 
     def segments(self, text: str) -> list[tuple[str, str]]:
         """(kind, string) pieces of text as the encoder sees them; kinds: text|smiles|protein|dna|special."""
@@ -110,8 +137,9 @@ class DynamicTokenizer:
     def encode_flat(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Encode many strings into (ids int32, lengths int64): string i is ids[sum(lengths[:i]):][:lengths[i]].
 
-        Segmentation runs once for the batch; then one Rust `encode_batch_fast` call per vocabulary covers every
-        piece of every string (a string with no scientific span is one text piece); ids are stitched with numpy.
+        Segmentation runs once for the batch; then each vocabulary encodes all its pieces of every string (a string
+        with no scientific span is one text piece) with tiktoken where it is exact (`bpe_backend`), else one Rust
+        `encode_batch_fast` call; ids are stitched with numpy.
         """
         plans = self.segments_batch(list(texts))
         pieces: dict[str, list[str]] = {"text": [], **{m: [] for m in self._subs}}
@@ -126,8 +154,7 @@ class DynamicTokenizer:
                     order.append((kind, len(pieces[kind])))
                     pieces[kind].append(s)
             doc_parts[d] = len(plan)
-        encoded = {kind: [e.ids for e in self._encoder(kind).encode_batch_fast(ps, add_special_tokens=False)]
-                   for kind, ps in pieces.items() if ps}
+        encoded = {kind: self._encode_pieces(kind, ps) for kind, ps in pieces.items() if ps}
         offset = {kind: (self._subs[kind][1] if kind in self._subs else 0) for kind in encoded}
         parts: list[list[int]] = []
         shifts: list[int] = []
@@ -154,9 +181,9 @@ class DynamicTokenizer:
     def encode_modality(self, modality: str, pieces: list[str]) -> list[list[int]]:
         """Encode pieces that are already known to be of one modality (global ids)."""
         if modality == "text":
-            return [e.ids for e in self._text.encode_batch_fast(pieces, add_special_tokens=False)]
-        sub, start = self._subs[modality]
-        return [[i + start for i in e.ids] for e in sub.encode_batch_fast(pieces, add_special_tokens=False)]
+            return self._encode_pieces("text", pieces)
+        start = self._subs[modality][1]
+        return [[i + start for i in ids] for ids in self._encode_pieces(modality, pieces)]
 
     def decode(self, ids: list[int]) -> str:
         return self._text.decode(list(ids), skip_special_tokens=False)
