@@ -8,9 +8,20 @@ same synthetic packed shards, seq 2048, micro-batch 4, bf16, same seed so the sa
   hf_compile   the same with the model under torch.compile
   ds_autoep    s1model.train.pretrain: DeepSpeed ZeRO-1 + AutoEP (preset qwen3_moe), document masking, aux + z loss
   ds_native    s1model.train.pretrain with expert_parallel="none" (HF MoE blocks under DeepSpeed ZeRO-1)
-The HF loops train on exactly the rows the trainer's step 0 sees, with the same document masking, so all four
-first-step LM losses must agree within bf16 noise. A further process runs a 2-layer ds_autoep for 2 steps, reloads
-the checkpoint into a fresh engine and compares its logits with the HF export's (from_pretrained).
+  ds_s1        s1model.train.pretrain with model_impl="s1" (s1model/fast_moe.py: grouped-GEMM experts, FlexAttention
+               document masking, fused linear + cross-entropy, compiled decoder blocks) under DeepSpeed ZeRO-1
+  ds_s1_ga8    the same with gradient_accumulation_steps=8 (32 rows per optimizer step: the optimizer step is
+               amortised over 8 micro-batches of 4); reported beside, never instead of, ds_s1
+The HF loops train on exactly the rows the trainer's step 0 sees, with the same document masking, so the first-step
+LM losses of hf_eager, hf_compile, ds_autoep, ds_native and ds_s1 must agree within bf16 noise. `export` runs a
+2-layer ds_autoep for 2 steps, reloads the checkpoint into a fresh engine and compares its logits with the HF
+export's (from_pretrained); `export_s1` does the same for model_impl="s1" and also compares the s1 model in fp32
+(document-masked rows, FlexAttention on CUDA) with transformers in fp32 on the same weights.
+`profile_autoep`, `profile_native`, `profile_s1`, `profile_s1_ga8`: torch.profiler kernel tables of 3 steady steps
+(and their timeline, `*.trace.json.gz`).
+
+CPU smoke test of the whole script (tiny recipe, every way, a few steps):
+    python benchmarks/pretrain_gpu.py --device cpu --recipe tiny --steps 3 --warmup 1
 
 Timing: the wall time between the ends of consecutive optimizer steps, each end synchronised with the device (the
 trainer's own `tokens_per_s` stops its clock before the step's metrics sync, so it is also reported, as
@@ -22,8 +33,10 @@ bf16; the same figure is used for H200, whose bf16 peak is the same).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,7 +51,8 @@ sys.path.insert(0, ROOT)
 from s1model import config as recipes  # noqa: E402
 from s1model.model import build_model, lm_loss, packed_inputs, train_flops  # noqa: E402
 
-WAYS = ("hf_eager", "hf_compile", "ds_autoep", "ds_native")
+WAYS = ("hf_eager", "hf_compile", "ds_autoep", "ds_native", "ds_s1")  # same rows per step: first losses agree
+EXTRA_WAYS = ("ds_s1_ga8", "export", "export_s1")
 
 
 def write_shards(folder: str, rows: int, seq_len: int, vocab: int) -> list[str]:
@@ -143,7 +157,8 @@ def build_hf_cfg(cfg):
 
 
 def check_export(cfg, shards: list[str], out: str) -> dict:
-    """Logits of a 2-step, 2-layer ds_autoep run (checkpoint reloaded into a fresh engine) vs its HF export."""
+    """Logits of a 2-step, 2-layer run (checkpoint reloaded into a fresh engine) vs its HF export; for
+    model_impl="s1" also the s1 model vs transformers, both fp32, on document-masked rows."""
     from transformers import AutoModelForCausalLM
 
     from s1model.engine import build_engine
@@ -171,7 +186,22 @@ def check_export(cfg, shards: list[str], out: str) -> dict:
     def rel(x):
         return float((x - ref).norm() / ref.norm())
 
-    return {"export_max_abs_logit_diff": float((a - b).abs().max()),
+    extra = {}
+    if cfg.model_impl == "s1":
+        from s1model.fast_moe import FastQwen3Moe
+
+        # hf is fp32 now; the s1 model takes over the same tensors. Uncompiled, so FlexAttention runs as its own
+        # compiled kernel and the experts take the fp32 per-expert path.
+        s1_32 = FastQwen3Moe.from_hf(hf, cfg.fast_moe.model_copy(update={"compile": "off"})).eval()
+        S = cfg.seq_len
+        pos, _ = packed_inputs([[S // 4, S // 2, S - S // 4 - S // 2]], S)
+        pos = pos.to(dev)
+        with torch.no_grad():
+            x = s1_32(input_ids=ids, position_ids=pos, document_mask=True).logits.float()
+            y = hf(input_ids=ids, position_ids=pos).logits.float()
+        extra = {"s1_fp32_vs_hf_fp32_doc_masked_max_abs": float((x - y).abs().max()),
+                 "s1_fp32_vs_hf_fp32_doc_masked_rel_l2": float((x - y).norm() / y.norm())}
+    return {**extra, "export_max_abs_logit_diff": float((a - b).abs().max()),
             "export_rel_l2_logit_diff": float((a - b).norm() / b.norm()),
             "export_argmax_agree": float((a.argmax(-1) == b.argmax(-1)).float().mean()), "dtype": str(dtype),
             "engine_vs_fp32_rel_l2": rel(a), "hf_bf16_vs_fp32_rel_l2": rel(b),
@@ -190,15 +220,21 @@ def profile_ds(cfg, shards: list[str], out: str, table_path: str, steps: int = 7
     with profile(activities=acts, schedule=schedule(wait=3, warmup=1, active=3)) as prof:
         pretrain(cfg, shards, out, resume=False, on_step=lambda m: prof.step())
     sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
-    table = prof.key_averages().table(sort_by=sort, row_limit=40, max_name_column_width=90)
+    table = prof.key_averages().table(sort_by=sort, row_limit=60, max_name_column_width=90)
+    os.makedirs(os.path.dirname(table_path), exist_ok=True)
     with open(table_path, "w") as f:
         f.write(table)
     print(table, flush=True)
+    trace = os.path.join(out, "trace.json")  # timeline of the 3 profiled steps (chrome://tracing, Perfetto)
+    prof.export_chrome_trace(trace)
+    with open(trace, "rb") as src, gzip.open(table_path.replace(".txt", ".trace.json.gz"), "wb") as dst:
+        shutil.copyfileobj(src, dst)
     return {"table": os.path.basename(table_path)}
 
 
 def run_one(args) -> dict:
     cfg = getattr(recipes, args.recipe)()
+    s1 = cfg.model_copy(update={"model_impl": "s1"})
     t0 = time.time()
     if args.one == "hf_eager":
         res = bench_hf(cfg, args.shards, args.steps, args.warmup, False, args.peak)
@@ -209,12 +245,18 @@ def run_one(args) -> dict:
     elif args.one == "ds_native":
         res = bench_ds(cfg.model_copy(update={"expert_parallel": "none"}), args.shards,
                        os.path.join(args.tmp, "ds_native"), args.steps, args.warmup, args.peak)
-    elif args.one in ("profile_autoep", "profile_native"):
-        c = cfg if args.one == "profile_autoep" else cfg.model_copy(update={"expert_parallel": "none"})
+    elif args.one == "ds_s1":
+        res = bench_ds(s1, args.shards, os.path.join(args.tmp, "ds_s1"), args.steps, args.warmup, args.peak)
+    elif args.one == "ds_s1_ga8":
+        res = bench_ds(s1.model_copy(update={"gradient_accumulation_steps": 8}), args.shards,
+                       os.path.join(args.tmp, "ds_s1_ga8"), args.steps, args.warmup, args.peak)
+    elif args.one in ("profile_autoep", "profile_native", "profile_s1", "profile_s1_ga8"):
+        c = {"profile_autoep": cfg, "profile_native": cfg.model_copy(update={"expert_parallel": "none"}),
+             "profile_s1": s1, "profile_s1_ga8": s1.model_copy(update={"gradient_accumulation_steps": 8})}[args.one]
         res = profile_ds(c, args.shards, os.path.join(args.tmp, args.one),
                          os.path.join(os.path.dirname(os.path.abspath(args.out)), f"{args.one}.txt"))
-    elif args.one == "export":
-        res = check_export(cfg, args.shards, os.path.join(args.tmp, "export"))
+    elif args.one in ("export", "export_s1"):
+        res = check_export(cfg if args.one == "export" else s1, args.shards, os.path.join(args.tmp, args.one))
     else:
         raise ValueError(args.one)
     res["wall_s"] = time.time() - t0
@@ -233,7 +275,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--peak", type=float, default=989e12)
     p.add_argument("--recipe", default="s1_ref", help="s1_ref (the issue's); tiny for a CPU smoke test")
-    p.add_argument("--ways", default=",".join(WAYS) + ",export")
+    p.add_argument("--ways", default=",".join(WAYS + EXTRA_WAYS))
+    p.add_argument("--device", choices=("auto", "cpu"), default="auto", help="cpu hides the GPUs (smoke test)")
     p.add_argument("--way-timeout", type=int, default=270, help="seconds before one way's process is killed")
     p.add_argument("--out", default=os.path.join(os.environ.get("OUT", "benchmarks/out"), "pretrain_gpu.json"))
     p.add_argument("--one", help=argparse.SUPPRESS)
@@ -241,6 +284,8 @@ def main() -> None:
     p.add_argument("--tmp", help=argparse.SUPPRESS)
     p.add_argument("--json", help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.device == "cpu":
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""  # before CUDA is first touched; the way processes inherit it
     if args.one:
         res = run_one(args)
         with open(args.json, "w") as f:
@@ -263,8 +308,8 @@ def main() -> None:
     for way in args.ways.split(","):
         js = os.path.join(tmp, f"{way}.json")
         cmd = [sys.executable, os.path.abspath(__file__), "--one", way, "--recipe", args.recipe, "--steps",
-               str(args.steps), "--warmup", str(args.warmup), "--peak", str(args.peak), "--tmp", tmp, "--json", js, "--out", args.out,
-               "--shards", *shards]
+               str(args.steps), "--warmup", str(args.warmup), "--peak", str(args.peak), "--tmp", tmp, "--json", js,
+               "--out", args.out, "--device", args.device, "--shards", *shards]
         t0 = time.time()
         print(f"=== {way}", flush=True)
         try:
@@ -283,7 +328,7 @@ def main() -> None:
         results["first_loss_max_gap"] = max(firsts.values()) - min(firsts.values())
     _write(args.out, results)
     print(f"\n{'way':<12}{'tok/s':>10}{'MFU':>8}{'step s':>9}{'alloc GiB':>11}{'first loss':>12}")
-    for w in WAYS:
+    for w in WAYS + ("ds_s1_ga8",):
         r = results.get(w)
         if r is None:
             continue
@@ -292,7 +337,9 @@ def main() -> None:
             continue
         print(f"{w:<12}{r['tokens_per_s']:>10.0f}{100 * r['mfu']:>7.1f}%{r['step_time_s']:>9.3f}"
               f"{r.get('max_mem_alloc_gib', float('nan')):>11.1f}{r['first_loss']:>12.4f}")
-    print("first_loss_max_gap", results.get("first_loss_max_gap"), "export", results.get("export"))
+    print("first_loss_max_gap", results.get("first_loss_max_gap"))
+    for w in ("export", "export_s1"):
+        print(w, results.get(w))
 
 
 if __name__ == "__main__":

@@ -33,6 +33,33 @@ class ModelConfig(BaseModel):
     tie_word_embeddings: bool = Field(False, description="Share input embedding and lm_head weights.")
 
 
+class FastMoeConfig(BaseModel):
+    """Speed levers of the plain-PyTorch Qwen3-MoE (`model_impl="s1"`, s1model/fast_moe.py); "auto" = on for CUDA.
+
+    Every lever keeps the function: logits equal transformers' Qwen3MoeForCausalLM on the same weights (fp32)."""
+
+    experts: Literal["auto", "grouped_mm", "loop"] = Field(
+        "auto", description="Expert MLPs. grouped_mm: one grouped GEMM per projection over tokens sorted by expert "
+        "(torch grouped_mm; CUDA bf16). loop: one matmul per expert (CPU/fp32 reference). auto: grouped_mm for CUDA "
+        "bf16 activations, else loop.")
+    attention: Literal["auto", "flex", "sdpa"] = Field(
+        "auto", description="Document-masked attention over packed rows. flex: FlexAttention with a block mask built "
+        "from document ids (skips fully masked tiles). sdpa: SDPA with a dense B x S x S boolean mask. auto: flex on "
+        "CUDA, sdpa on CPU. Rows without document masking always use causal SDPA (flash).")
+    fused_ce: bool = Field(True, description="lm_head + cross-entropy chunked over tokens in one autograd Function: "
+                           "fp32 log-softmax per chunk, gradients of hidden and weight in the same pass; the "
+                           "tokens x vocab logits are never materialised.")
+    ce_chunk_size: int = Field(4096, ge=1, description="Tokens per chunk of the fused cross-entropy (memory: "
+                               "chunk x vocab fp32).")
+    foreach_grad_checks: bool = Field(
+        True, description="DeepSpeed ZeRO 1/2 computes the gradient norm (clipping, log) by copying every gradient to "
+        "fp64, and the bf16 overflow check with amax/amin/isfinite per parameter; compute both with foreach norms "
+        "accumulated in fp32 instead (s1model.engine._lean_zero_checks; same values, overflow = non-finite norm).")
+    compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="torch.compile each decoder block (fuses RMSNorm, RoPE, SwiGLU, router and combine "
+        "math) and the cross-entropy chunk math. auto: on for CUDA.")
+
+
 class PretrainConfig(BaseModel):
     """Everything `s1model.train.pretrain` needs besides the shard paths and the output directory."""
 
@@ -41,6 +68,11 @@ class PretrainConfig(BaseModel):
                                   "of a Qwen3-MoE model to continue from; None builds model from its config.")
     embedding_init_noise: float = Field(0.02, description="New embedding rows = mean of old rows + N(0, (this x "
                                         "per-dimension std of old rows)^2).")
+    model_impl: Literal["hf", "s1"] = Field(
+        "hf", description="hf: transformers Qwen3MoeForCausalLM (AutoEP can swap its MoE blocks). s1: s1model's own "
+        "Qwen3-MoE (fast_moe.py: grouped-GEMM experts, FlexAttention, fused linear + cross-entropy, compiled blocks) "
+        "with the same state_dict, checkpoints and HF export; experts are replicated (data parallel), no EP.")
+    fast_moe: FastMoeConfig = Field(default_factory=FastMoeConfig, description="Kernel switches of model_impl='s1'.")
     attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = Field(
         "sdpa", description="Attention kernel. All honour document masking through per-document position ids.")
     document_masking: bool = Field(True, description="Tokens attend only within their own document of a packed "
@@ -77,7 +109,8 @@ class PretrainConfig(BaseModel):
                                                    "and fp32 on CPU.")
     activation_checkpointing: bool = Field(False, description="Recompute each decoder layer in the backward pass.")
     expert_parallel: Literal["autoep", "none"] = Field("autoep", description="autoep: DeepSpeed AutoEP replaces "
-                                                       "the HF MoE blocks (preset qwen3_moe); none: plain HF blocks.")
+                                                       "the HF MoE blocks (preset qwen3_moe); none: plain HF blocks. "
+                                                       "Only for model_impl='hf'; 's1' ignores it.")
     ep_size: int = Field(1, description="Ranks one layer's experts are spread over (divides world size and E).")
 
     checkpoint_every: int = Field(100, ge=0, description="Save a DeepSpeed checkpoint every N optimizer steps "
@@ -97,6 +130,9 @@ class PretrainConfig(BaseModel):
                              f"{m.max_position_embeddings}; raise the latter.")
         if self.expert_parallel == "none" and self.ep_size != 1:
             raise ValueError("ep_size > 1 needs expert_parallel='autoep'.")
+        if self.model_impl == "s1" and self.ep_size != 1:
+            raise ValueError("model_impl='s1' has no expert parallelism (experts are replicated); set ep_size=1, "
+                             "or model_impl='hf' for AutoEP.")
         return self
 
 

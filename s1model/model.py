@@ -2,7 +2,9 @@
 build the HF Qwen3-MoE → resize embeddings → packed-row inputs → losses (LM, load balance, z) → FLOPs per step.
 
 The network itself is `transformers.Qwen3MoeForCausalLM` (transformers 5.18.0); DeepSpeed AutoEP swaps its MoE blocks
-(see engine.py). Shape legend: B batch rows, S sequence, V vocab, D hidden, E experts, K experts per token,
+(see engine.py). With `model_impl="s1"` the HF model is built the same way, then its tensors move into
+s1model.fast_moe.FastQwen3Moe (same state_dict), which computes the LM loss and router losses itself
+(`forward_losses`). Shape legend: B batch rows, S sequence, V vocab, D hidden, E experts, K experts per token,
 T = B*S tokens, L layers.
 """
 
@@ -36,10 +38,11 @@ def hf_config(m: ModelConfig, attn_implementation: str = "sdpa") -> Qwen3MoeConf
     return cfg
 
 
-def build_model(config: PretrainConfig) -> Qwen3MoeForCausalLM:
+def build_model(config: PretrainConfig) -> torch.nn.Module:
     """Qwen3-MoE in fp32 from `config.init_from` (HF dir) or from `config.model`; seeded by `config.seed`.
 
     Weights stay fp32 here: DeepSpeed casts to bf16 when `dtype` resolves to bf16 and keeps fp32 master weights.
+    model_impl="s1" returns a FastQwen3Moe holding the very tensors of the HF model built here (same init).
     """
     torch.manual_seed(config.seed)
     if config.init_from is None:
@@ -57,6 +60,10 @@ def build_model(config: PretrainConfig) -> Qwen3MoeForCausalLM:
             log.info("tokenizer vocab %d < checkpoint vocab %d: keeping the checkpoint's rows",
                      config.model.vocab_size, old_vocab)
     model.config.use_cache = False
+    if config.model_impl == "s1":
+        from s1model.fast_moe import FastQwen3Moe
+
+        return FastQwen3Moe.from_hf(model, config.fast_moe)
     return model
 
 
@@ -125,9 +132,14 @@ def packed_inputs(doc_lens: list[list[int]], seq_len: int, document_masking: boo
 
 # --- losses --------------------------------------------------------------------------------------------------------
 
+def next_token_targets(input_ids_BS: torch.Tensor, loss_mask_BS: torch.Tensor) -> torch.Tensor:
+    """targets_BS[b, s] = input_ids_BS[b, s+1] where the loss mask is on, else -100 (ignored)."""
+    return input_ids_BS.roll(-1, dims=1).masked_fill(~loss_mask_BS, -100)
+
+
 def lm_loss(logits_BSV: torch.Tensor, input_ids_BS: torch.Tensor, loss_mask_BS: torch.Tensor) -> torch.Tensor:
     """Mean next-token cross-entropy over unmasked positions, computed in fp32."""
-    targets_BS = input_ids_BS.roll(-1, dims=1).masked_fill(~loss_mask_BS, -100)
+    targets_BS = next_token_targets(input_ids_BS, loss_mask_BS)
     return F.cross_entropy(logits_BSV.float().flatten(0, 1), targets_BS.flatten(), ignore_index=-100)
 
 
@@ -149,6 +161,21 @@ def router_losses(router_logits: tuple[torch.Tensor, ...], top_k: int) -> tuple[
         z.append(torch.logsumexp(logits_TE, dim=-1).square().mean())
         loads.append(f_E)
     return torch.stack(aux).mean(), torch.stack(z).mean(), torch.stack(loads).detach()
+
+
+def forward_losses(module: torch.nn.Module, input_ids_BS: torch.Tensor, position_ids_BS: torch.Tensor,
+                   loss_mask_BS: torch.Tensor, config: PretrainConfig, top_k: int
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(LM loss, load-balance loss, z-loss, expert load L x E) of one micro-batch through `module` (a DeepSpeed
+    engine or the bare model). hf: logits, then `lm_loss` and `router_losses`; s1: the model's fused loss and its
+    router statistics, the same quantities without logits."""
+    if config.model_impl == "s1":
+        out = module(input_ids=input_ids_BS, position_ids=position_ids_BS,
+                     targets=next_token_targets(input_ids_BS, loss_mask_BS), document_mask=config.document_masking)
+        return out.loss, out.aux_loss, out.z_loss, out.expert_load
+    out = module(input_ids=input_ids_BS, position_ids=position_ids_BS, output_router_logits=True)
+    aux, z, load_LE = router_losses(out.router_logits, top_k)
+    return lm_loss(out.logits, input_ids_BS, loss_mask_BS), aux, z, load_LE
 
 
 # --- FLOPs ---------------------------------------------------------------------------------------------------------

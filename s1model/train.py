@@ -1,7 +1,8 @@
 """Continued pretraining of a Qwen3-MoE under DeepSpeed: `pretrain(config, shard_paths, out_dir)`.
 
 One optimizer step = gradient_accumulation_steps micro-batches per rank; each micro-batch is a forward with
-per-document position ids (document masking), LM loss + aux_loss_coef x load-balance + z_loss_coef x z-loss, and
+per-document position ids (document masking), LM loss + aux_loss_coef x load-balance + z_loss_coef x z-loss (from
+logits and router logits for model_impl="hf", from the model itself for "s1": model.forward_losses), and
 `engine.backward` / `engine.step` (DeepSpeed clips, steps AdamW and the WSD LambdaLR at the boundary). Values stay
 on the device during the step; one all-reduce of the logged scalars per step.
 
@@ -23,7 +24,7 @@ from s1model import engine as ds_glue
 from s1model.config import PretrainConfig
 from s1model.data import ShardStream, StepBatches, read_shards
 from s1model.export import HF_CONFIG_NAME, export_hf
-from s1model.model import build_model, lm_loss, packed_inputs, router_losses, train_flops
+from s1model.model import build_model, forward_losses, packed_inputs, train_flops
 from s1model.parallel import ParallelLayout, all_reduce_mean, init_distributed
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,14 @@ def list_checkpoints(ckpt_dir: str) -> list[dict]:
         if m and int(m[1]) <= latest and os.path.isdir(os.path.join(ckpt_dir, name)):
             found.append({"path": os.path.join(ckpt_dir, name), "step": int(m[1])})
     return sorted(found, key=lambda c: c["step"])
+
+
+def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Host tensor to the device without a host sync: a copy from pageable memory waits for the whole GPU queue,
+    one from pinned memory with non_blocking does not (the caching host allocator keeps the staging buffer alive)."""
+    if torch.device(device).type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
 
 
 def _local_grad_norm(module: torch.nn.Module) -> torch.Tensor:
@@ -97,11 +106,10 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
         micro = batches.micro_batches(step)
         grad_norm = None
         for i, (input_ids, doc_lens) in enumerate(micro):
-            ids_BS = torch.from_numpy(input_ids).long().to(device)
             position_ids_BS, loss_mask_BS = packed_inputs(doc_lens, config.seq_len, config.document_masking)
-            out = engine(input_ids=ids_BS, position_ids=position_ids_BS.to(device), output_router_logits=True)
-            lm = lm_loss(out.logits, ids_BS, loss_mask_BS.to(device))
-            aux, z, load_LE = router_losses(out.router_logits, top_k)
+            ids_BS, position_ids_BS, loss_mask_BS = (_to_device(t, device) for t in (
+                torch.from_numpy(input_ids).long(), position_ids_BS, loss_mask_BS))
+            lm, aux, z, load_LE = forward_losses(engine, ids_BS, position_ids_BS, loss_mask_BS, config, top_k)
             engine.backward(lm + config.aux_loss_coef * aux + config.z_loss_coef * z)
             if config.zero_stage == 0 and i == len(micro) - 1:
                 grad_norm = _local_grad_norm(engine.module)  # ZeRO-0 engines do not report the norm

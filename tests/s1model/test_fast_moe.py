@@ -1,0 +1,210 @@
+"""s1model.fast_moe (model_impl="s1") against transformers' Qwen3MoeForCausalLM, on CPU in fp32: same state_dict,
+same logits, same losses and gradients; then the real DeepSpeed trainer with it (train, export, resume)."""
+
+import json
+import os
+import shutil
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoModelForCausalLM
+
+from s1model.config import FastMoeConfig, PretrainConfig, tiny
+from s1model.engine import build_engine
+from s1model.export import export_hf
+from s1model.fast_moe import FastQwen3Moe, document_causal_mask, document_ids, fused_linear_cross_entropy
+from s1model.model import build_model, forward_losses, lm_loss, next_token_targets, packed_inputs, router_losses
+from s1model.train import pretrain
+
+DOCS = [[30, 34], [10, 20, 34]]  # two packed rows of 64 tokens
+
+
+def _pair(**fast):
+    hf = build_model(tiny()).eval()
+    return hf, FastQwen3Moe.from_hf(hf, FastMoeConfig(**fast)).eval()
+
+
+def _batch(seed=0):
+    ids_BS = torch.randint(1, 256, (2, 64), generator=torch.Generator().manual_seed(seed))
+    position_ids_BS, loss_mask_BS = packed_inputs(DOCS, 64)
+    return ids_BS, position_ids_BS, loss_mask_BS
+
+
+def _grouped_mm_runs_on_cpu() -> bool:
+    try:
+        torch._grouped_mm(torch.randn(8, 16), torch.randn(2, 16, 8), offs=torch.tensor([3, 8], dtype=torch.int32))
+        return True
+    except (RuntimeError, NotImplementedError):
+        return False
+
+
+def test_state_dict_keys_and_shapes_equal_transformers_qwen3_moe():
+    hf, fast = _pair()
+    ours, theirs = fast.state_dict(), hf.state_dict()
+    assert list(ours) == list(theirs)
+    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
+    assert ours["model.layers.0.mlp.experts.gate_up_proj"].shape == (4, 64, 64)  # E x 2F x D, fused 3-D
+
+
+@pytest.mark.parametrize("experts", ["loop", "grouped_mm"])
+def test_logits_equal_transformers_with_and_without_document_masking(experts):
+    if experts == "grouped_mm" and not _grouped_mm_runs_on_cpu():
+        pytest.skip("this torch has no CPU grouped_mm")
+    hf, fast = _pair(experts=experts)
+    ids_BS, position_ids_BS, _ = _batch()
+    with torch.no_grad():
+        packed_hf = hf(input_ids=ids_BS, position_ids=position_ids_BS).logits
+        plain_hf = hf(input_ids=ids_BS).logits
+        packed = fast(input_ids=ids_BS, position_ids=position_ids_BS, document_mask=True).logits
+        inferred = fast(input_ids=ids_BS, position_ids=position_ids_BS).logits  # restarts found like transformers
+        plain = fast(input_ids=ids_BS).logits
+    assert not torch.allclose(packed_hf, plain_hf, atol=1e-3)  # the mask matters on these rows
+    torch.testing.assert_close(packed, packed_hf, rtol=0, atol=1e-5)
+    torch.testing.assert_close(inferred, packed_hf, rtol=0, atol=1e-5)
+    torch.testing.assert_close(plain, plain_hf, rtol=0, atol=1e-5)
+
+
+def test_flex_block_mask_attends_like_the_dense_document_mask():
+    hf, fast = _pair(attention="sdpa")
+    ids_BS, position_ids_BS, _ = _batch(1)
+    doc_ids_BS = document_ids(position_ids_BS)
+    assert doc_ids_BS[1].tolist() == [0] * 10 + [1] * 20 + [2] * 34
+    block_mask = document_causal_mask(doc_ids_BS, "flex")
+    dense_B1SS = document_causal_mask(doc_ids_BS, "sdpa")
+    b, q, kv = torch.arange(2)[:, None, None], torch.arange(64)[None, :, None], torch.arange(64)[None, None, :]
+    assert torch.equal(block_mask.mask_mod(b, 0, q, kv), dense_B1SS[:, 0])  # the GPU kernel's mask, token by token
+    assert dense_B1SS[1, 0, 12, 9].item() is False and dense_B1SS[1, 0, 12, 10].item() is True
+    with torch.no_grad():
+        dense = fast(input_ids=ids_BS, position_ids=position_ids_BS, document_mask=True).logits
+        fast.opts = FastMoeConfig(attention="flex")  # eager FlexAttention on CPU: same mask_mod as the GPU kernel
+        flex = fast(input_ids=ids_BS, position_ids=position_ids_BS, document_mask=True).logits
+    torch.testing.assert_close(flex, dense, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype,atol", [(torch.float32, 1e-5), (torch.bfloat16, 2e-2)])
+def test_chunked_fused_cross_entropy_equals_f_cross_entropy_in_value_and_gradients(dtype, atol):
+    gen = torch.Generator().manual_seed(0)
+    h_TD = torch.randn(37, 16, generator=gen).to(dtype).requires_grad_()
+    w_VD = (0.5 * torch.randn(50, 16, generator=gen)).to(dtype).requires_grad_()
+    targets_T = torch.randint(0, 50, (37,), generator=gen)
+    targets_T[[0, 5, 36]] = -100
+    ref = F.cross_entropy((h_TD @ w_VD.t()).float(), targets_T, ignore_index=-100)
+    (3 * ref).backward()
+    ref_grads = h_TD.grad.clone(), w_VD.grad.clone()
+    h_TD.grad = w_VD.grad = None
+    ours = fused_linear_cross_entropy(h_TD, w_VD, targets_T, chunk_size=8)  # 5 chunks, the last one short
+    (3 * ours).backward()
+    assert ours.dtype == torch.float32 and h_TD.grad.dtype == w_VD.grad.dtype == dtype
+    torch.testing.assert_close(ours, ref, rtol=0, atol=atol)
+    torch.testing.assert_close(h_TD.grad.float(), ref_grads[0].float(), rtol=0, atol=atol)
+    torch.testing.assert_close(w_VD.grad.float(), ref_grads[1].float(), rtol=0, atol=atol)
+
+
+def test_training_losses_and_every_gradient_equal_the_transformers_path():
+    hf, fast = _pair()
+    hf.train(), fast.train()
+    cfg = tiny().model_copy(update={"model_impl": "s1"})
+    ids_BS, position_ids_BS, loss_mask_BS = _batch(2)
+    ours = forward_losses(fast, ids_BS, position_ids_BS, loss_mask_BS, cfg, top_k=2)
+    out = hf(input_ids=ids_BS, position_ids=position_ids_BS, output_router_logits=True)
+    theirs = (lm_loss(out.logits, ids_BS, loss_mask_BS), *router_losses(out.router_logits, top_k=2))
+    for a, b in zip(ours, theirs):  # LM loss, load-balance loss, z-loss, expert load L x E
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+    assert ours[3].shape == (2, 4) and torch.allclose(ours[3].sum(-1), torch.ones(2))
+
+    names = [name for name, _ in fast.named_parameters()]
+    hf_params = dict(hf.named_parameters())
+    ours_grads = torch.autograd.grad(ours[0] + 0.1 * ours[1] + 0.1 * ours[2], list(fast.parameters()))
+    theirs_grads = torch.autograd.grad(theirs[0] + 0.1 * theirs[1] + 0.1 * theirs[2], [hf_params[n] for n in names])
+    for name, a, b in zip(names, ours_grads, theirs_grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5, msg=name)
+
+
+def test_activation_checkpointing_leaves_loss_and_gradients_unchanged():
+    _, fast = _pair()
+    fast.train()
+    ids_BS, position_ids_BS, loss_mask_BS = _batch(3)
+    targets_BS = next_token_targets(ids_BS, loss_mask_BS)
+    grads = []
+    for recompute in (False, True):
+        fast.gradient_checkpointing = recompute
+        out = fast(input_ids=ids_BS, position_ids=position_ids_BS, targets=targets_BS, document_mask=True)
+        grads.append(torch.autograd.grad(out.loss + 0.1 * out.aux_loss, list(fast.parameters())))
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_model_impl_s1_refuses_expert_parallelism():
+    with pytest.raises(ValueError, match="model_impl='s1' has no expert parallelism"):
+        PretrainConfig.model_validate({**tiny().model_dump(), "model_impl": "s1", "ep_size": 2})
+
+
+def test_s1_model_trains_under_deepspeed_and_exports_identical_logits(tiny_shards, tmp_path):
+    cfg = tiny().model_copy(update={"model_impl": "s1", "max_steps": 10, "micro_batch_size": 4,
+                                    "checkpoint_every": 5})
+    result = pretrain(cfg, tiny_shards, str(tmp_path / "run"))
+    losses = [m["loss"] for m in result["metrics"]]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.5
+    first = result["metrics"][0]
+    assert len(first["expert_load"]) == 2 and abs(sum(first["expert_load"][0]) - 1) < 1e-5
+    assert first["aux_loss"] > 0.9 and first["z_loss"] > 0
+
+    # the same rows through the HF implementation give the same first-step losses
+    hf_run = pretrain(cfg.model_copy(update={"model_impl": "hf", "max_steps": 1, "checkpoint_every": 0,
+                                             "export_hf": False}), tiny_shards, str(tmp_path / "hf"))
+    for key in ("loss", "aux_loss", "z_loss", "grad_norm"):
+        assert abs(hf_run["metrics"][0][key] - first[key]) < 1e-5, key
+
+    engine = build_engine(build_model(cfg), cfg, 1)
+    engine.load_checkpoint(str(tmp_path / "run" / "checkpoints"))
+    hf = AutoModelForCausalLM.from_pretrained(result["hf_export"], dtype=torch.float32).eval()
+    ids_BS, position_ids_BS, _ = _batch(4)
+    with torch.no_grad():
+        ours = engine.module.eval()(input_ids=ids_BS, position_ids=position_ids_BS).logits
+        theirs = hf(input_ids=ids_BS, position_ids=position_ids_BS).logits
+    torch.testing.assert_close(theirs, ours, rtol=0, atol=1e-5)
+
+    offline = export_hf(str(tmp_path / "run" / "checkpoints"), str(tmp_path / "hf-offline"))
+    with torch.no_grad():
+        again = AutoModelForCausalLM.from_pretrained(offline)(input_ids=ids_BS, position_ids=position_ids_BS).logits
+    torch.testing.assert_close(again, theirs, rtol=0, atol=0)
+
+
+def test_s1_model_resumes_zero2_with_gradient_accumulation_to_the_same_losses(tiny_shards, tmp_path):
+    cfg = tiny().model_copy(update={"model_impl": "s1", "zero_stage": 2, "gradient_accumulation_steps": 2,
+                                    "max_steps": 6, "checkpoint_every": 3, "export_hf": False})
+    ref = pretrain(cfg, tiny_shards, str(tmp_path / "ref"))
+    assert ref["metrics"][0]["rows"] == 2 * cfg.micro_batch_size
+
+    # a run that stopped after the step-3 checkpoint: the reference's files up to step 3
+    ckpt = tmp_path / "run" / "checkpoints"
+    shutil.copytree(tmp_path / "ref" / "checkpoints", ckpt)
+    shutil.rmtree(ckpt / "step6")
+    (ckpt / "latest").write_text("step3")
+    resumed = pretrain(cfg, tiny_shards, str(tmp_path / "run"))
+    assert resumed["resumed_from"] == 3
+    assert [m["loss"] for m in resumed["metrics"]] == [m["loss"] for m in ref["metrics"][3:]]
+    saved = json.load(open(os.path.join(ckpt, "pretrain_config.json")))
+    assert saved["model_impl"] == "s1"
+
+
+def test_foreach_gradient_norm_and_overflow_check_equal_deepspeeds(tmp_path):
+    from s1model.parallel import init_distributed
+
+    init_distributed()
+    cfg = tiny().model_copy(update={"model_impl": "s1", "zero_stage": 1})
+    engine = build_engine(build_model(cfg), cfg, 1)
+    ids_BS, position_ids_BS, loss_mask_BS = _batch(5)
+    lm, aux, z, _ = forward_losses(engine, ids_BS, position_ids_BS, loss_mask_BS, cfg, top_k=2)
+    engine.backward(lm + 0.01 * aux + 0.01 * z)  # ZeRO-1 has reduced the gradients into its partition lists
+    opt, deepspeed_class = engine.optimizer, type(engine.optimizer)
+    grads, params = opt.averaged_gradients[0], opt.params_in_partition[0]
+    ours, theirs = opt.get_grad_norm_direct(grads, params), deepspeed_class.get_grad_norm_direct(opt, grads, params)
+    assert ours.dtype == torch.float32 and abs(float(ours) - float(theirs)) < 1e-6 * float(theirs)
+    overflow = [opt.has_overflow_partitioned_grads_serial,
+                lambda: deepspeed_class.has_overflow_partitioned_grads_serial(opt)]
+    assert [bool(check()) for check in overflow] == [False, False]
+    grads[3].view(-1)[5] = float("nan")
+    assert [bool(check()) for check in overflow] == [True, True]
+    assert float(opt.get_grad_norm_direct(grads, params)) == -1.0  # invalid norms masked as DeepSpeed does
