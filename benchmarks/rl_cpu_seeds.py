@@ -55,6 +55,7 @@ def run(seed: int, sft_steps: int, rl_steps: int, rl_lr: float, neg_weight: floa
                   steps=sft_steps, batch_size=16, pad_id=tok.pad_id, seed=seed)
         model.save_pretrained(f"{tmp}/sft")
         before = _accuracy(model, tok, held_out)
+        before_s = _accuracy(model, tok, held_out, samples=8, seed=seed)
         base = tiny_online()
         rl_cfg = base.model_copy(update={
             "steps": rl_steps, "seed": seed, "train_minibatches": 1, "checkpoint_every": 1000, "average_last": 1,
@@ -64,8 +65,15 @@ def run(seed: int, sft_steps: int, rl_steps: int, rl_lr: float, neg_weight: floa
                                                            update={"seed": seed})}),
             "optim": base.optim.model_copy(update={"lr": rl_lr, "micro_batch_size": 64})})
         res = online_rl(rl_cfg, f"{tmp}/sft", f"{tmp}/tok", rl, f"{tmp}/online")
-        after = _accuracy(load_policy(res["hf_checkpoint"], "cpu"), tok, held_out)
-    return {"seed": seed, "sft": before, "after_rl": after, "delta": after - before}
+        final = load_policy(res["hf_checkpoint"], "cpu")
+        after = _accuracy(final, tok, held_out)
+        after_s = _accuracy(final, tok, held_out, samples=8, seed=seed)
+    ms = res["metrics"]
+    pick = lambda k: [round(m.get(k, float("nan")), 3) for m in ms]  # noqa: E731
+    return {"seed": seed, "sft": before, "after_rl": after, "delta": after - before, "sft_avg8": before_s,
+            "after_rl_avg8": after_s, "delta_avg8": after_s - before_s,
+            "reward_mean": pick("reward_mean"), "groups_kept": pick("groups_kept"), "updates": sum(pick("updates")),
+            "entropy": pick("entropy")}
 
 
 def main() -> None:
@@ -90,8 +98,10 @@ def main() -> None:
         print(json.dumps(r), flush=True)
     ray.shutdown()
     mean = sum(r["delta"] for r in rows) / len(rows)
-    print(f"rl_lr={args.rl_lr} steps={args.rl_steps} neg_weight={args.neg_weight}: mean delta {mean:+.3f}, "
-          f"improved {sum(r['delta'] > 0 for r in rows)}/{len(rows)}")
+    mean_s = sum(r["delta_avg8"] for r in rows) / len(rows)
+    print(f"rl_lr={args.rl_lr} steps={args.rl_steps} neg_weight={args.neg_weight}: greedy mean delta {mean:+.3f}, "
+          f"improved {sum(r['delta'] > 0 for r in rows)}/{len(rows)}; avg@8 mean delta {mean_s:+.3f}, improved "
+          f"{sum(r['delta_avg8'] > 0 for r in rows)}/{len(rows)}")
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"args": vars(args), "rows": rows, "mean_delta": mean}, f, indent=1)
