@@ -53,6 +53,9 @@ def main() -> None:
     p.add_argument("--arms", default="tail,reversed,index_hints,tail_no_fetch,direct")
     p.add_argument("--tokenizer-arms", default="tail,reversed,index_hints,tail_no_fetch,direct",
                    help="arms whose texts train the shared tokenizer (3000 documents each)")
+    p.add_argument("--warmup-steps", type=int, default=0,
+                   help="task-free warm-up on copying / reversing / indexing digit strings of 1-60 digits "
+                        "(te.generic_documents), shared by every arm, before the arm's S-only training")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-rows", type=int, default=24)
     p.add_argument("--seq-len", type=int, default=2048)
@@ -101,6 +104,8 @@ def main() -> None:
     tok_arms = [a for a in te.ARM_STYLES if a in args.tokenizer_arms.split(",")]
     sample = [t for arm in tok_arms for t in te.arm_documents(
         te.build_train_data(args.task, te.ARM_STYLES[arm], 3000, args.seed)[0], arm).column("text").to_pylist()]
+    if args.warmup_steps:
+        sample += te.generic_documents(3000, args.seed).column("text").to_pylist()
     train_tokenizer(te.digit_split_texts(sample), tok_dir, te.tokenizer_config(1024))
     tok = load_tokenizer(tok_dir)
     te.check_digit_tokens(tok)
@@ -114,6 +119,25 @@ def main() -> None:
                        num_heads=args.hidden // 32, num_kv_heads=max(1, args.hidden // 64), head_dim=32,
                        num_experts=1, top_k=2, moe_intermediate_size=2 * args.hidden, rope_theta=10000.0,
                        max_position_embeddings=8192)
+    warm_state, warm_info = None, None
+    if args.warmup_steps:  # one task-free warm-up checkpoint shared by every arm
+        from s1data.shards import ShardConfig, write_shards
+
+        t0 = time.perf_counter()
+        n_docs = args.warmup_steps * args.batch_rows * args.seq_len // 40
+        info = write_shards(te.generic_documents(n_docs, args.seed + 7), tok_dir, os.path.join(work, "shards-warmup"),
+                            ShardConfig(seq_len=args.seq_len, remainder="drop"), args.seed)
+        model = te.build_decoder(mcfg, seed=args.seed, dense=True)
+        tr = te.train_torch(model, [s["path"] for s in info], os.path.join(work, "ckpt-warmup"),
+                            seq_len=args.seq_len, batch_rows=args.batch_rows, max_steps=args.warmup_steps,
+                            lr=args.lr, seed=args.seed, warmup_steps=min(100, args.warmup_steps // 10),
+                            log_every=max(1, args.warmup_steps // 5),
+                            on_step=lambda m: print(f"  warm-up step {m['step']} loss {m['loss']:.4f}", flush=True))
+        warm_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        warm_info = {"steps": args.warmup_steps, "documents": n_docs, "tokens": tr["tokens"],
+                     "final_loss": tr["final_loss"], "seconds": time.perf_counter() - t0}
+        print(f"warm-up: {warm_info}", flush=True)
+        del model
     results, skipped, arm_seconds, all_rows = {}, [], [], []
     for arm in arms:
         elapsed = time.perf_counter() - t_start
@@ -123,6 +147,8 @@ def main() -> None:
             continue
         t0 = time.perf_counter()
         model = te.build_decoder(mcfg, seed=args.seed, dense=True)
+        if warm_state is not None:
+            model.load_state_dict(warm_state)
         tr = te.train_torch(model, shards[arm]["paths"], os.path.join(work, f"ckpt-{arm}"), seq_len=args.seq_len,
                             batch_rows=args.batch_rows, max_steps=args.steps, lr=args.lr, seed=args.seed,
                             warmup_steps=min(100, args.steps // 10), log_every=max(1, args.steps // 5),
@@ -161,6 +187,7 @@ def main() -> None:
              "train_tokens_per_arm": train_tokens, "steps": args.steps, "batch_rows": args.batch_rows,
              "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed, "eval_seed": args.eval_seed,
              "eval_per_bucket": args.eval_per_bucket, "trainer": "plain torch loop, bf16 autocast",
+             "warmup": warm_info,
              "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
     report = te.report_markdown(args.task, accs, setup)
     out = {"task": args.task, "setup": setup, "results": results, "skipped": skipped,

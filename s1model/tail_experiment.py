@@ -101,6 +101,30 @@ def arm_documents(sft: pa.Table, arm: str) -> pa.Table:
                      "domain": ["tail"] * n, "source_kind": ["synthetic"] * n})
 
 
+def generic_documents(n: int, seed: int, max_digits: int = 60) -> pa.Table:
+    """A task-free warm-up corpus of digit strings of 1..max_digits digits: copy a number, reverse it, and index its
+    digits from the right (`x[17]=3`). No arithmetic and no trace format of any arm: it stands in, at small scale, for
+    what a pretrained LLM already knows about long numbers before it sees the S-only training data. Every arm may start
+    from the same warm-up checkpoint (`benchmarks/tail_gpu.py --warmup-steps`)."""
+    import random
+
+    rng = random.Random(seed)
+    texts = []
+    for _ in range(n):
+        k = rng.randint(1, max_digits)
+        x = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(k - 1))
+        kind = rng.randrange(3)
+        if kind == 0:
+            texts.append(f"copy x={x}\nx={x}")
+        elif kind == 1:
+            texts.append(f"reverse x={x}\n{x[::-1]}")
+        else:
+            idx = sorted(rng.sample(range(k), min(k, 8)))
+            texts.append(f"digits of x={x}\n" + ", ".join(f"x[{i}]={x[::-1][i]}" for i in idx))
+    return pa.table({"doc_id": [f"generic:{seed}:{i}" for i in range(n)], "text": texts, "domain": ["generic"] * n,
+                     "source_kind": ["synthetic"] * n})
+
+
 def digit_split_texts(texts) -> list[str]:
     """Tokenizer training texts with every digit run cut to its first digit.
 

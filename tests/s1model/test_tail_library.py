@@ -1,0 +1,50 @@
+"""TAIL experiment library pieces used by the GPU benchmark: fetch diagnostics and the task-free warm-up corpus."""
+
+import json
+import re
+
+import pyarrow as pa
+
+from s1data.bootcamp import REGISTRY
+from s1model import tail_experiment as te
+
+
+def _reference_rows(prompts: pa.Table, corrupt_from: int | None = None) -> pa.Table:
+    solver = REGISTRY["tail_addition"]()
+    outs = []
+    for ident in prompts.column("identity_json").to_pylist():
+        text = solver.reference_solution(json.loads(ident), "tail")
+        if corrupt_from is not None:  # a wrong digit in every fetch from index corrupt_from on
+            text = re.sub(r"fetch a\[(\d+)\]=(\d)", lambda m: m.group(0) if int(m.group(1)) < corrupt_from else
+                          f"fetch a[{m.group(1)}]={(int(m.group(2)) + 1) % 10}", text)
+        outs.append(text)
+    return pa.table({"sample_id": prompts.column("sample_id"), "length_bucket": prompts.column("length_bucket"),
+                     "output": outs})
+
+
+def test_fetch_diagnostics_count_steps_and_fetch_accuracy_inside_and_beyond_the_trained_range():
+    prompts = te.build_eval_prompts("tail_addition", 4, 3, set())
+    good = te.fetch_diagnostics(_reference_rows(prompts), prompts, train_max_len=30)
+    assert {b: d["steps_exact"] for b, d in good.items()} == {"S": 4, "M": 4, "L": 4}
+    assert all(d["fetch_in_accuracy"] == 1.0 for d in good.values())
+    assert good["S"]["fetch_beyond_count"] == 0 and good["L"]["fetch_beyond_accuracy"] == 1.0
+    bad = te.fetch_diagnostics(_reference_rows(prompts, corrupt_from=30), prompts, train_max_len=30)
+    assert bad["S"]["fetch_in_accuracy"] == 1.0 and bad["L"]["fetch_beyond_accuracy"] == 0.0
+
+
+def test_warm_up_corpus_is_task_free_and_its_copies_reversals_and_digit_indices_are_right():
+    docs = te.generic_documents(300, seed=5).column("text").to_pylist()
+    assert len(docs) == 300 and not any("+" in d or "sum" in d or "fetch" in d for d in docs)
+    lengths = set()
+    for d in docs:
+        head, body = d.split("\n")
+        x = head.split("x=")[1]
+        lengths.add(len(x))
+        if head.startswith("copy"):
+            assert body == f"x={x}"
+        elif head.startswith("reverse"):
+            assert body == x[::-1]
+        else:
+            for i, digit in re.findall(r"x\[(\d+)\]=(\d)", body):
+                assert x[::-1][int(i)] == digit
+    assert min(lengths) < 10 and max(lengths) > 50 and max(lengths) <= 60
