@@ -108,16 +108,32 @@ def online_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, prompts: dict
         return {**meta, "cached": False, "seconds": time.perf_counter() - t0, "artifact": f"rl_checkpoint:{a['version']}"}
 
 
-class RLFlowParams(RunParams):
+class _RLParams(RunParams):
+    """What every RL flow takes: the starting checkpoint, the tokenizer, the recipe and where Ray runs."""
+
     model: str = Field("cpt_checkpoint", description="HF checkpoint artifact to start from.")
     tokenizer: str = Field("tokenizer", description="Tokenizer artifact.")
-    rl_prompts: str = Field("rl_prompts", description="Bootcamp rl_prompts artifact.")
-    sft_data: str | None = Field("sft_data", description="Bootcamp reference traces for the offline SFT.")
     recipe: str = Field("tiny", description=f"RL recipe: {', '.join(sorted(RL_RECIPES))}.")
+    ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
+
+
+class OfflineRLFlowParams(_RLParams):
+    rl_prompts: str = Field("rl_prompts", description="Bootcamp rl_prompts artifact.")
+    sft_data: str | None = Field("sft_data", description="Bootcamp reference traces trained on with best-of-N.")
     offline: dict = Field(default_factory=dict, description="OfflineRLConfig fields overriding the recipe.")
+
+
+class RLFlowParams(OfflineRLFlowParams):
     online: dict = Field(default_factory=dict, description="OnlineRLConfig fields overriding the recipe.")
     skip_offline: bool = Field(False, description="Go straight to online RL.")
-    ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
+
+
+class OnlineRLFlowParams(_RLParams):
+    model: str = Field("offline_rl", description="HF checkpoint artifact to start from (offline_rl, "
+                                                 "cpt_checkpoint, rl_checkpoint).")
+    prompts: str = Field("offline_rl", description="Prompt artifact: offline_rl (its difficulty-filtered mixture) "
+                                                   "or rl_prompts.")
+    online: dict = Field(default_factory=dict, description="OnlineRLConfig fields overriding the recipe.")
 
 
 def rl_configs(recipe: str, offline: dict, online: dict) -> tuple[OfflineRLConfig, OnlineRLConfig]:
@@ -158,16 +174,6 @@ def rl_flow(params: RLFlowParams) -> dict:
         return {"run_id": ctx.run_id, **out}
 
 
-class OfflineRLFlowParams(RunParams):
-    model: str = Field("cpt_checkpoint", description="HF checkpoint artifact to start from.")
-    tokenizer: str = Field("tokenizer", description="Tokenizer artifact.")
-    rl_prompts: str = Field("rl_prompts", description="Bootcamp rl_prompts artifact.")
-    sft_data: str | None = Field("sft_data", description="Bootcamp reference traces trained on with best-of-N.")
-    recipe: str = Field("tiny", description=f"RL recipe: {', '.join(sorted(RL_RECIPES))}.")
-    offline: dict = Field(default_factory=dict, description="OfflineRLConfig fields overriding the recipe.")
-    ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
-
-
 @flow(name="offline-rl", log_prints=True)
 def offline_rl_flow(params: OfflineRLFlowParams) -> dict:
     """Verified best-of-N sampling, difficulty filtering by pass@k, SFT on the kept responses and reference traces."""
@@ -179,17 +185,6 @@ def offline_rl_flow(params: OfflineRLFlowParams) -> dict:
                                m.resolve_artifact(params.sft_data) if params.sft_data else None, off,
                                params.ray_address)
         return {"run_id": ctx.run_id, "offline_rl": out}
-
-
-class OnlineRLFlowParams(RunParams):
-    model: str = Field("offline_rl", description="HF checkpoint artifact to start from (offline_rl, "
-                                                 "cpt_checkpoint, rl_checkpoint).")
-    tokenizer: str = Field("tokenizer", description="Tokenizer artifact.")
-    prompts: str = Field("offline_rl", description="Prompt artifact: offline_rl (its difficulty-filtered mixture) "
-                                                   "or rl_prompts.")
-    recipe: str = Field("tiny", description=f"RL recipe: {', '.join(sorted(RL_RECIPES))}.")
-    online: dict = Field(default_factory=dict, description="OnlineRLConfig fields overriding the recipe.")
-    ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
 
 
 @flow(name="online-rl", log_prints=True)

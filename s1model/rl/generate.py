@@ -84,6 +84,9 @@ class StaticKVEngine:
     """
 
     def __init__(self, model, check_every: int = 32):
+        from transformers.models.qwen3.modeling_qwen3 import apply_rotary_pos_emb
+
+        self._rope = apply_rotary_pos_emb
         base = model.model
         self.model, self.base, self.check_every = model, base, check_every
         cfg = model.config
@@ -110,8 +113,6 @@ class StaticKVEngine:
     def _forward(self, ids_BT: torch.Tensor, pos_BT: torch.Tensor, start: int, keys_ok_BN: torch.Tensor,
                  cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """Run T new tokens per row whose K/V go to cache columns start..start+T-1; fp32 logits of the last one."""
-        from transformers.models.qwen3.modeling_qwen3 import apply_rotary_pos_emb
-
         B, T = ids_BT.shape
         x_BTD = self.base.embed_tokens(ids_BT)
         cos, sin = self.base.rotary_emb(x_BTD, pos_BT)
@@ -128,7 +129,7 @@ class StaticKVEngine:
             q = a.q_norm(a.q_proj(h_BTD).view(B, T, -1, self.head_dim)).transpose(1, 2)
             k = a.k_norm(a.k_proj(h_BTD).view(B, T, -1, self.head_dim)).transpose(1, 2)
             v = a.v_proj(h_BTD).view(B, T, -1, self.head_dim).transpose(1, 2)
-            q, k = apply_rotary_pos_emb(q, k, cos, sin)
+            q, k = self._rope(q, k, cos, sin)
             k_cache[:, :, start:n] = k
             v_cache[:, :, start:n] = v
             if T == 1:  # decode: the query heads sharing a KV head become that head's queries (no K/V copies)

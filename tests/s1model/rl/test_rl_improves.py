@@ -9,6 +9,7 @@ no training row, scored as avg@8 (8 completions per prompt at temperature 1, the
 """
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -61,42 +62,54 @@ def ray_local():
     ray.shutdown()
 
 
-def test_online_rl_beats_the_sft_checkpoint_on_held_out_verified_accuracy(tmp_path, ray_local):
+def sft_then_online_rl(work: Path, seed: int, rl_lr: float = RL_LR, rl_steps: int = RL_STEPS,
+                       neg_weight: float = 1.0, kl_cov: bool = True) -> dict:
+    """The recipe (module doc) in folder `work` with Ray already up: held-out accuracy of the SFT checkpoint and of
+    the online-RL result, greedy and avg@8, plus the RL config and per-step metrics.
+    Also run across seeds and RL knobs by benchmarks/rl_cpu_seeds.py."""
     configs = [c for c in list_configs() if c.task == TASK and c.params["size"] == "small"]
-    sft, rl, _ = export(configs, n_per_config=150, seed=SEED, style="direct")
-    _, fresh, _ = export(configs, n_per_config=150, seed=SEED + 1000, style="direct")
+    sft, rl, _ = export(configs, n_per_config=150, seed=seed, style="direct")
+    _, fresh, _ = export(configs, n_per_config=150, seed=seed + 1000, style="direct")
     fresh = fresh.filter(pc.invert(pc.is_in(fresh["sample_id"], value_set=sft["sample_id"])))
-    held_out = fresh.take(np.random.default_rng(SEED).permutation(fresh.num_rows)[:EVAL_N])
+    held_out = fresh.take(np.random.default_rng(seed).permutation(fresh.num_rows)[:EVAL_N])
     assert held_out.num_rows == EVAL_N and not set(held_out["sample_id"].to_pylist()) & set(sft["sample_id"].to_pylist())
 
     texts = [p + "\n" + r for p, r in zip(sft["prompt"].to_pylist(), sft["response"].to_pylist())] * 4
-    train_tokenizer(texts, tmp_path / "tok", TokenizerConfig(vocab_size=512, smiles_vocab_size=256,
+    train_tokenizer(texts, work / "tok", TokenizerConfig(vocab_size=512, smiles_vocab_size=256,
                     protein_vocab_size=256, dna_vocab_size=256, detect_smiles=False, detect_sequences=False))
-    tok = load_tokenizer(str(tmp_path / "tok"))
+    tok = load_tokenizer(str(work / "tok"))
     cfg = tiny()
     cfg.model.vocab_size = tok.vocab_size
-    torch.manual_seed(SEED)
-    build_model(cfg).save_pretrained(tmp_path / "base")
+    torch.manual_seed(seed)
+    build_model(cfg).save_pretrained(work / "base")
 
     pairs = [(tok.encode(p + "\n"), tok.encode(r) + [tok.eos_id])
              for p, r in zip(sft["prompt"].to_pylist(), sft["response"].to_pylist())]
-    model = load_policy(str(tmp_path / "base"), "cpu")
-    torch.manual_seed(SEED)
+    model = load_policy(str(work / "base"), "cpu")
+    torch.manual_seed(seed)
     sft_train(model, pairs, OptimConfig(lr=3e-3, warmup_steps=3, micro_batch_size=16, max_seq_len=256),
-              steps=SFT_STEPS, batch_size=16, pad_id=tok.pad_id, seed=SEED)
-    model.save_pretrained(tmp_path / "sft")
-    before, before_s = _accuracy(model, tok, held_out), _accuracy(model, tok, held_out, samples=8, seed=SEED)
+              steps=SFT_STEPS, batch_size=16, pad_id=tok.pad_id, seed=seed)
+    model.save_pretrained(work / "sft")
+    before, before_s = _accuracy(model, tok, held_out), _accuracy(model, tok, held_out, samples=8, seed=seed)
 
     base = tiny_online()
     rl_cfg = base.model_copy(update={
-        "steps": RL_STEPS, "seed": SEED, "train_minibatches": 1, "checkpoint_every": 1000, "average_last": 1,
+        "steps": rl_steps, "seed": seed, "train_minibatches": 1, "checkpoint_every": 1000, "average_last": 1,
+        "neg_weight": neg_weight, "kl_cov": kl_cov,
         "rollout": base.rollout.model_copy(update={"group_size": 8, "prompts_per_step": 8,
-                                                   "sampling": base.rollout.sampling.model_copy(update={"seed": SEED})}),
-        "optim": base.optim.model_copy(update={"lr": RL_LR, "micro_batch_size": 64})})
-    assert rl_cfg.loss == "oreal"
-    res = online_rl(rl_cfg, str(tmp_path / "sft"), str(tmp_path / "tok"), rl, str(tmp_path / "online"))
+                                                   "sampling": base.rollout.sampling.model_copy(update={"seed": seed})}),
+        "optim": base.optim.model_copy(update={"lr": rl_lr, "micro_batch_size": 64})})
+    res = online_rl(rl_cfg, str(work / "sft"), str(work / "tok"), rl, str(work / "online"))
     final = load_policy(res["hf_checkpoint"], "cpu")
-    after, after_s = _accuracy(final, tok, held_out), _accuracy(final, tok, held_out, samples=8, seed=SEED)
+    after, after_s = _accuracy(final, tok, held_out), _accuracy(final, tok, held_out, samples=8, seed=seed)
+    return {"config": rl_cfg, "metrics": res["metrics"], "sft": before, "after_rl": after, "sft_avg8": before_s,
+            "after_rl_avg8": after_s}
+
+
+def test_online_rl_beats_the_sft_checkpoint_on_held_out_verified_accuracy(tmp_path, ray_local):
+    r = sft_then_online_rl(tmp_path, SEED)
+    assert r["config"].loss == "oreal"
+    before, after, before_s, after_s = r["sft"], r["after_rl"], r["sft_avg8"], r["after_rl_avg8"]
     print(f"held-out verified accuracy, avg@8 at temperature 1: SFT {before_s:.3f} -> online RL {after_s:.3f} "
           f"({after_s - before_s:+.3f}); greedy: {before:.3f} -> {after:.3f}")
     assert 0.2 < before_s < 0.8  # the format is learned and there is room to improve

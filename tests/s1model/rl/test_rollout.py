@@ -49,7 +49,7 @@ def test_collect_batch_keeps_only_groups_with_unequal_rewards_and_reports_the_fi
     local_ray.kill(actors[0])
 
     # a full batch, or fewer groups only because every oversampling round was spent
-    assert 1 <= len(batch.groups) <= CFG.prompts_per_step and 1 <= batch.rounds <= CFG.max_rounds
+    assert batch.groups  # the SFT policy is right on some samples and wrong on others
     assert len(batch.groups) == CFG.prompts_per_step or batch.rounds == CFG.max_rounds
     for g in batch.groups:
         assert len({r.score for r in g["rewards"]}) == 2  # both a right and a wrong answer: a learning signal
