@@ -41,8 +41,9 @@ def _arm_data(job):
 def _arm_shards(job):
     from s1data.shards import ShardConfig, write_shards
 
-    sft, arm, tok_dir, out, seq_len, seed = job
-    info = write_shards(te.arm_documents(sft, arm), tok_dir, out, ShardConfig(seq_len=seq_len, remainder="drop"), seed)
+    sft, arm, tok_dir, out, seq_len, seed, mix = job
+    docs = te.mix_generic(te.arm_documents(sft, arm), mix, seed + 11)  # the same replay for every arm
+    info = write_shards(docs, tok_dir, out, ShardConfig(seq_len=seq_len, remainder="drop"), seed)
     return {"paths": [s["path"] for s in info], "tokens": sum(s["tokens"] for s in info)}
 
 
@@ -56,6 +57,8 @@ def main() -> None:
     p.add_argument("--warmup-steps", type=int, default=0,
                    help="task-free warm-up on copying / reversing / indexing digit strings of 1-60 digits "
                         "(te.generic_documents), shared by every arm, before the arm's S-only training")
+    p.add_argument("--generic-mix", type=float, default=0.0,
+                   help="share of each arm's training characters given to the task-free generic corpus (replay)")
     p.add_argument("--steps", type=int, default=1000)
     p.add_argument("--batch-rows", type=int, default=24)
     p.add_argument("--seq-len", type=int, default=2048)
@@ -104,14 +107,15 @@ def main() -> None:
     tok_arms = [a for a in te.ARM_STYLES if a in args.tokenizer_arms.split(",")]
     sample = [t for arm in tok_arms for t in te.arm_documents(
         te.build_train_data(args.task, te.ARM_STYLES[arm], 3000, args.seed)[0], arm).column("text").to_pylist()]
-    if args.warmup_steps:
+    if args.warmup_steps or args.generic_mix:
         sample += te.generic_documents(3000, args.seed).column("text").to_pylist()
     train_tokenizer(te.digit_split_texts(sample), tok_dir, te.tokenizer_config(1024))
     tok = load_tokenizer(tok_dir)
     te.check_digit_tokens(tok)
     with ProcessPoolExecutor(min(len(arms), os.cpu_count() or 1)) as pool:
         shards = dict(zip(arms, pool.map(_arm_shards, [(data[a], a, tok_dir, os.path.join(work, f"shards-{a}"),
-                                                         args.seq_len, args.seed) for a in arms])))
+                                                         args.seq_len, args.seed, args.generic_mix)
+                                                        for a in arms])))
     print(f"tokenizer vocab {tok.vocab_size}; shards {({a: s['tokens'] for a, s in shards.items()})} "
           f"({time.perf_counter() - t_start:.0f}s)", flush=True)
 
@@ -124,7 +128,7 @@ def main() -> None:
         from s1data.shards import ShardConfig, write_shards
 
         t0 = time.perf_counter()
-        n_docs = args.warmup_steps * args.batch_rows * args.seq_len // 40
+        n_docs = args.warmup_steps * args.batch_rows * args.seq_len // 60
         info = write_shards(te.generic_documents(n_docs, args.seed + 7), tok_dir, os.path.join(work, "shards-warmup"),
                             ShardConfig(seq_len=args.seq_len, remainder="drop"), args.seed)
         model = te.build_decoder(mcfg, seed=args.seed, dense=True)
@@ -187,7 +191,7 @@ def main() -> None:
              "train_tokens_per_arm": train_tokens, "steps": args.steps, "batch_rows": args.batch_rows,
              "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed, "eval_seed": args.eval_seed,
              "eval_per_bucket": args.eval_per_bucket, "trainer": "plain torch loop, bf16 autocast",
-             "warmup": warm_info,
+             "warmup": warm_info, "generic_mix": args.generic_mix,
              "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
     report = te.report_markdown(args.task, accs, setup)
     out = {"task": args.task, "setup": setup, "results": results, "skipped": skipped,

@@ -102,27 +102,56 @@ def arm_documents(sft: pa.Table, arm: str) -> pa.Table:
 
 
 def generic_documents(n: int, seed: int, max_digits: int = 60) -> pa.Table:
-    """A task-free warm-up corpus of digit strings of 1..max_digits digits: copy a number, reverse it, and index its
-    digits from the right (`x[17]=3`). No arithmetic and no trace format of any arm: it stands in, at small scale, for
-    what a pretrained LLM already knows about long numbers before it sees the S-only training data. Every arm may start
-    from the same warm-up checkpoint (`benchmarks/tail_gpu.py --warmup-steps`)."""
+    """A task-free corpus of digit strings of 1..max_digits digits: copy one number or a pair, reverse a number, pad it
+    with leading zeros to a width, and index its digits from the right (`x[17]=3`). No arithmetic and no trace format of
+    any arm: it stands in, at small scale, for what a pretrained LLM already knows about long numbers before it sees the
+    S-only training data. `benchmarks/tail_gpu.py` uses it identically for every arm, as a shared warm-up checkpoint
+    (`--warmup-steps`) and as replay mixed into each arm's training data (`--generic-mix`)."""
     import random
 
     rng = random.Random(seed)
+
+    def number(k: int) -> str:
+        return str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(k - 1))
+
     texts = []
     for _ in range(n):
         k = rng.randint(1, max_digits)
-        x = str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(k - 1))
-        kind = rng.randrange(3)
+        x = number(k)
+        kind = rng.randrange(5)
         if kind == 0:
             texts.append(f"copy x={x}\nx={x}")
         elif kind == 1:
             texts.append(f"reverse x={x}\n{x[::-1]}")
+        elif kind == 2:
+            y = number(rng.randint(1, max_digits))
+            texts.append(f"copy x={x}, y={y}\nx={x}, y={y}")
+        elif kind == 3:
+            width = rng.randint(k, max_digits)
+            texts.append(f"pad x={x} to {width} digits\n{x.zfill(width)}")
         else:
             idx = sorted(rng.sample(range(k), min(k, 8)))
             texts.append(f"digits of x={x}\n" + ", ".join(f"x[{i}]={x[::-1][i]}" for i in idx))
     return pa.table({"doc_id": [f"generic:{seed}:{i}" for i in range(n)], "text": texts, "domain": ["generic"] * n,
                      "source_kind": ["synthetic"] * n})
+
+
+def mix_generic(docs: pa.Table, fraction: float, seed: int, max_digits: int = 60) -> pa.Table:
+    """`docs` with task-free generic documents added so that they make up `fraction` of the characters, shuffled.
+
+    The generic documents depend only on the seed, so every arm gets the same replay at the same share of its tokens.
+    """
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"generic mix fraction must be in [0, 1), got {fraction}")
+    if fraction == 0.0:
+        return docs
+    import numpy as np
+
+    want = fraction / (1.0 - fraction) * sum(len(t) for t in docs.column("text").to_pylist())
+    probe = generic_documents(500, seed, max_digits).column("text").to_pylist()
+    n = max(1, round(want / (sum(len(t) for t in probe) / len(probe))))
+    mixed = pa.concat_tables([docs, generic_documents(n, seed, max_digits).cast(docs.schema)])
+    return mixed.take(np.random.default_rng(seed).permutation(mixed.num_rows))
 
 
 def digit_split_texts(texts) -> list[str]:

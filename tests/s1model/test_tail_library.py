@@ -4,6 +4,7 @@ import json
 import re
 
 import pyarrow as pa
+import pytest
 
 from s1data.bootcamp import REGISTRY
 from s1model import tail_experiment as te
@@ -32,19 +33,46 @@ def test_fetch_diagnostics_count_steps_and_fetch_accuracy_inside_and_beyond_the_
     assert bad["S"]["fetch_in_accuracy"] == 1.0 and bad["L"]["fetch_beyond_accuracy"] == 0.0
 
 
-def test_warm_up_corpus_is_task_free_and_its_copies_reversals_and_digit_indices_are_right():
-    docs = te.generic_documents(300, seed=5).column("text").to_pylist()
-    assert len(docs) == 300 and not any("+" in d or "sum" in d or "fetch" in d for d in docs)
-    lengths = set()
+def test_warm_up_corpus_is_task_free_and_its_copies_reversals_pads_and_digit_indices_are_right():
+    docs = te.generic_documents(400, seed=5).column("text").to_pylist()
+    assert len(docs) == 400 and not any("+" in d or "sum" in d or "fetch" in d for d in docs)
+    lengths, kinds = set(), set()
     for d in docs:
         head, body = d.split("\n")
-        x = head.split("x=")[1]
-        lengths.add(len(x))
-        if head.startswith("copy"):
-            assert body == f"x={x}"
-        elif head.startswith("reverse"):
-            assert body == x[::-1]
+        kind = head.split(" ")[0]
+        kinds.add(kind)
+        if kind == "copy" and ", y=" in head:
+            x, y = re.fullmatch(r"copy x=(\d+), y=(\d+)", head).groups()
+            assert body == f"x={x}, y={y}"
         else:
-            for i, digit in re.findall(r"x\[(\d+)\]=(\d)", body):
-                assert x[::-1][int(i)] == digit
+            x = re.search(r"x=(\d+)", head).group(1)
+            if kind == "copy":
+                assert body == f"x={x}"
+            elif kind == "reverse":
+                assert body == x[::-1]
+            elif kind == "pad":
+                width = int(re.search(r"to (\d+) digits", head).group(1))
+                assert body == x.zfill(width) and len(body) == width >= len(x)
+            else:
+                assert kind == "digits"
+                for i, digit in re.findall(r"x\[(\d+)\]=(\d)", body):
+                    assert x[::-1][int(i)] == digit
+        lengths.add(len(x))
+    assert kinds == {"copy", "reverse", "pad", "digits"}
     assert min(lengths) < 10 and max(lengths) > 50 and max(lengths) <= 60
+
+
+def test_generic_mix_adds_the_asked_share_of_characters_the_same_for_every_arm():
+    a = te.arm_documents(te.build_train_data("tail_addition", "tail", 60, 0)[0], "tail")
+    b = te.arm_documents(te.build_train_data("tail_addition", "reversed", 60, 0)[0], "reversed")
+    ma, mb = te.mix_generic(a, 0.2, seed=3), te.mix_generic(b, 0.2, seed=3)
+    for docs, mixed in ((a, ma), (b, mb)):
+        generic = [t for t, i in zip(mixed.column("text").to_pylist(), mixed.column("doc_id").to_pylist())
+                   if i.startswith("generic:")]
+        share = sum(map(len, generic)) / sum(map(len, mixed.column("text").to_pylist()))
+        assert 0.15 < share < 0.25
+        assert mixed.num_rows == docs.num_rows + len(generic)
+        assert mixed.column("doc_id").to_pylist()[:docs.num_rows] != docs.column("doc_id").to_pylist()  # shuffled
+    assert te.mix_generic(a, 0.0, seed=3) is a
+    with pytest.raises(ValueError, match="fraction"):
+        te.mix_generic(a, 1.0, seed=3)
