@@ -80,10 +80,16 @@ def build_eval_prompts(task: str, n_per_bucket: int, seed: int, exclude_ids: set
     """`n_per_bucket` fresh prompts per bucket S / M / L (rl_prompts columns), none whose sample_id is excluded."""
     parts = []
     for b in BUCKETS:
-        _, rl, _ = _export_n(task, b, int(n_per_bucket * 1.1) + 8, seed, "direct")
-        keep = [i for i, s in enumerate(rl.column("sample_id").to_pylist()) if s not in exclude_ids][:n_per_bucket]
-        if len(keep) < n_per_bucket:
-            raise ValueError(f"only {len(keep)} fresh {b} prompts for {task}; lower n_per_bucket or change seed")
+        # a small problem space (short LCS strings) is mostly covered by the training data: draw more, up to 32x
+        for factor in (1.1, 4, 32):
+            _, rl, _ = _export_n(task, b, int(n_per_bucket * factor) + 8, seed, "direct")
+            keep = [i for i, s in enumerate(rl.column("sample_id").to_pylist()) if s not in exclude_ids]
+            keep = keep[:n_per_bucket]
+            if len(keep) == n_per_bucket:
+                break
+        else:
+            raise ValueError(f"only {len(keep)} fresh {b} prompts for {task} in {rl.num_rows} drawn; "
+                             "lower n_per_bucket, train on fewer examples or change seed")
         parts.append(rl.take(pa.array(keep)))
     return pa.concat_tables(parts)
 
@@ -103,7 +109,9 @@ def arm_documents(sft: pa.Table, arm: str) -> pa.Table:
 
 def generic_documents(n: int, seed: int, max_digits: int = 60) -> pa.Table:
     """A task-free corpus of digit strings of 1..max_digits digits: copy one number or a pair, reverse a number, pad it
-    with leading zeros to a width, and index its digits from the right (`x[17]=3`). No arithmetic and no trace format of
+    with leading zeros to a width, index its digits from the right (`x[17]=3`), and walk two numbers digit by digit
+    from the right, one line per index padded with a copied filler number, so digits are fetched from as far back as
+    a 60-step trace reaches (~2,000 tokens; S-only training data reaches ~1,000). No arithmetic and no trace format of
     any arm: it stands in, at small scale, for what a pretrained LLM already knows about long numbers before it sees the
     S-only training data. `benchmarks/tail_gpu.py` uses it identically for every arm, as a shared warm-up checkpoint
     (`--warmup-steps`) and as replay mixed into each arm's training data (`--generic-mix`)."""
@@ -118,7 +126,7 @@ def generic_documents(n: int, seed: int, max_digits: int = 60) -> pa.Table:
     for _ in range(n):
         k = rng.randint(1, max_digits)
         x = number(k)
-        kind = rng.randrange(5)
+        kind = rng.randrange(6)
         if kind == 0:
             texts.append(f"copy x={x}\nx={x}")
         elif kind == 1:
@@ -129,6 +137,15 @@ def generic_documents(n: int, seed: int, max_digits: int = 60) -> pa.Table:
         elif kind == 3:
             width = rng.randint(k, max_digits)
             texts.append(f"pad x={x} to {width} digits\n{x.zfill(width)}")
+        elif kind == 4:
+            y = number(rng.randint(1, max_digits))
+            rx, ry = x[::-1], y[::-1]
+            lines = []
+            for i in range(max(len(x), len(y))):
+                z = number(rng.randint(2, 5))
+                lines.append(f"i={i}: x[{i}]={rx[i] if i < len(rx) else 0}, y[{i}]={ry[i] if i < len(ry) else 0}"
+                             f" | z={z} -> z={z}")
+            texts.append(f"walk x={x}, y={y}\n" + "\n".join(lines))
         else:
             idx = sorted(rng.sample(range(k), min(k, 8)))
             texts.append(f"digits of x={x}\n" + ", ".join(f"x[{i}]={x[::-1][i]}" for i in idx))

@@ -1,4 +1,4 @@
-"""An exact tiktoken backend for the byte-level BPE text path of a HF `tokenizer.json`.
+r"""An exact tiktoken backend for the byte-level BPE text path of a HF `tokenizer.json`.
 
 tiktoken's Rust BPE is several times faster than `tokenizers` on the same vocabulary, but it is a different
 algorithm on paper, so it is used only where it provably gives the same ids. `tiktoken_backend(spec, hf)` returns

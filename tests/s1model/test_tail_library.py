@@ -38,10 +38,20 @@ def test_warm_up_corpus_is_task_free_and_its_copies_reversals_pads_and_digit_ind
     assert len(docs) == 400 and not any("+" in d or "sum" in d or "fetch" in d for d in docs)
     lengths, kinds = set(), set()
     for d in docs:
-        head, body = d.split("\n")
+        head, body = d.split("\n", 1)
         kind = head.split(" ")[0]
         kinds.add(kind)
-        if kind == "copy" and ", y=" in head:
+        if kind == "walk":
+            x, y = re.fullmatch(r"walk x=(\d+), y=(\d+)", head).groups()
+            lines = body_lines = d.split("\n")[1:]
+            assert len(body_lines) == max(len(x), len(y))
+            for i, line in enumerate(lines):
+                want_x = x[::-1][i] if i < len(x) else "0"
+                want_y = y[::-1][i] if i < len(y) else "0"
+                assert line.startswith(f"i={i}: x[{i}]={want_x}, y[{i}]={want_y} | z=")
+                z1, z2 = re.search(r"z=(\d+) -> z=(\d+)$", line).groups()
+                assert z1 == z2
+        elif kind == "copy" and ", y=" in head:
             x, y = re.fullmatch(r"copy x=(\d+), y=(\d+)", head).groups()
             assert body == f"x={x}, y={y}"
         else:
@@ -58,13 +68,13 @@ def test_warm_up_corpus_is_task_free_and_its_copies_reversals_pads_and_digit_ind
                 for i, digit in re.findall(r"x\[(\d+)\]=(\d)", body):
                     assert x[::-1][int(i)] == digit
         lengths.add(len(x))
-    assert kinds == {"copy", "reverse", "pad", "digits"}
+    assert kinds == {"copy", "reverse", "pad", "digits", "walk"}
     assert min(lengths) < 10 and max(lengths) > 50 and max(lengths) <= 60
 
 
 def test_generic_mix_adds_the_asked_share_of_characters_the_same_for_every_arm():
-    a = te.arm_documents(te.build_train_data("tail_addition", "tail", 60, 0)[0], "tail")
-    b = te.arm_documents(te.build_train_data("tail_addition", "reversed", 60, 0)[0], "reversed")
+    a = te.arm_documents(te.build_train_data("tail_addition", "tail", 300, 0)[0], "tail")
+    b = te.arm_documents(te.build_train_data("tail_addition", "reversed", 300, 0)[0], "reversed")
     ma, mb = te.mix_generic(a, 0.2, seed=3), te.mix_generic(b, 0.2, seed=3)
     for docs, mixed in ((a, ma), (b, mb)):
         generic = [t for t, i in zip(mixed.column("text").to_pylist(), mixed.column("doc_id").to_pylist())
