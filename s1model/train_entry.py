@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 from s1model.config import RECIPES, PretrainConfig
 from s1model.train import pretrain
@@ -39,8 +40,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     metrics_file = open(args.metrics, "a") if args.metrics else None
 
-    def on_step(m: dict) -> None:
-        line = json.dumps(m)
+    def on_step(m: dict) -> None:  # called after the step's metrics were read back from the device
+        line = json.dumps({**m, "wall_time": time.time()})
         print(line, flush=True)
         if metrics_file:
             metrics_file.write(line + "\n")
