@@ -128,10 +128,9 @@ def main() -> None:
         from s1data.shards import ShardConfig, write_shards
 
         t0 = time.perf_counter()
-        probe = te.generic_documents(2000, args.seed + 7).column("text").to_pylist()
-        chars_per_doc = sum(map(len, probe)) / len(probe)  # ~1 token per 1.2 characters: ~1.1 passes of the corpus
-        n_docs = math.ceil(args.warmup_steps * args.batch_rows * args.seq_len / chars_per_doc)
-        info = write_shards(te.generic_documents(n_docs, args.seed + 7), tok_dir, os.path.join(work, "shards-warmup"),
+        generic = te.generic_documents_for_tokens(args.warmup_steps * args.batch_rows * args.seq_len, args.seed + 7)
+        n_docs = generic.num_rows
+        info = write_shards(generic, tok_dir, os.path.join(work, "shards-warmup"),
                             ShardConfig(seq_len=args.seq_len, remainder="drop"), args.seed)
         model = te.build_decoder(mcfg, seed=args.seed, dense=True)
         tr = te.train_torch(model, [s["path"] for s in info], os.path.join(work, "ckpt-warmup"),

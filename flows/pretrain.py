@@ -56,8 +56,10 @@ def _metric_rows(m: dict) -> list[tuple[str, int, float]]:
 
 
 def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config: PretrainConfig,
-                   launch: LaunchConfig | None = None) -> dict:
-    """Train, recording metrics and checkpoints as they appear; returns the stage summary."""
+                   launch: LaunchConfig | None = None, init: dict | None = None) -> dict:
+    """Train, recording metrics and checkpoints as they appear; returns the stage summary.
+
+    `init`: a cpt_checkpoint artifact in HF layout to continue from (sets `init_from` and becomes a lineage parent)."""
     from s1model.launch import deepspeed_command, local_command
     from s1model.train import list_checkpoints
 
@@ -67,7 +69,9 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
         vocab = json.loads(tokenizer["meta_json"] or "{}").get("vocab_size")
         if vocab:
             config = config.model_copy(update={"model": config.model.model_copy(update={"vocab_size": int(vocab)})})
-    parents = [shards] + ([tokenizer] if tokenizer else [])
+    if init is not None:
+        config = config.model_copy(update={"init_from": init["uri"]})
+    parents = [shards] + ([tokenizer] if tokenizer else []) + ([init] if init else [])
     fp = fingerprint("pretrain", PRETRAIN_CODE_VERSION, config, [p["content_sha256"] for p in parents])
     with ctx.stage("pretrain", fp, ["cpt_checkpoint"]) as stage:
         if stage.cached:

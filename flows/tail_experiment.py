@@ -26,7 +26,7 @@ from flows.pretrain import pretrain_stage
 from flows.tokens import shard_paths
 from s1model.config import ModelConfig, PretrainConfig
 
-TAIL_EXPERIMENT_CODE_VERSION = "tail-experiment-1"
+TAIL_EXPERIMENT_CODE_VERSION = "tail-experiment-2"
 Arm = Literal["tail", "direct", "reversed", "index_hints", "tail_no_fetch"]
 
 
@@ -51,6 +51,11 @@ class TailExperimentParams(RunParams):
         "seq_len": 2048, "micro_batch_size": 12, "max_steps": 600, "lr": 1.5e-3, "warmup_steps": 60,
         "checkpoint_every": 0, "expert_parallel": "none", "zero_stage": 0},
         description="PretrainConfig fields (same in every arm: equal training tokens = steps x rows x seq_len).")
+    warmup_steps: int = Field(0, ge=0, description="Steps of a task-free warm-up on digit strings of 1-60 digits "
+                              "(copy, reverse, pad, index, walk; no arithmetic), one checkpoint every arm starts from: "
+                              "the small-scale stand-in for a pretrained model. 0: every arm starts from scratch.")
+    generic_mix: float = Field(0.0, ge=0.0, lt=1.0, description="Share of every arm's training characters given "
+                               "to the same task-free corpus (replay), e.g. 0.1.")
     slack: float = Field(1.25, gt=0, description="Decoding budget = slack x longest reference of the bucket + 16.")
     max_new_tokens_cap: int | None = Field(None, ge=1, description="Hard cap on new tokens (CPU tests).")
 
@@ -106,11 +111,15 @@ def tokenizer_stage(ctx: RunContext, p: TailExperimentParams, train: list[dict])
     def build(dirs):
         texts = [t for a in train for t in te.arm_documents(_pq(a, "sft.parquet").slice(0, 3000),
                                                             "x").column("text").to_pylist()]
+        if generic:
+            texts += te.generic_documents(3000, p.seed).column("text").to_pylist()
         info = train_tokenizer(te.digit_split_texts(texts), dirs["tokenizer"], te.tokenizer_config(p.vocab_size))
         te.check_digit_tokens(load_tokenizer(dirs["tokenizer"]))
         return {"tokenizer": {"meta": info}}
 
-    arts, _ = single_stage(ctx, "tail_tokenizer", TAIL_EXPERIMENT_CODE_VERSION, {"vocab": p.vocab_size}, train,
+    generic = bool(p.warmup_steps or p.generic_mix)
+    arts, _ = single_stage(ctx, "tail_tokenizer", TAIL_EXPERIMENT_CODE_VERSION, {"vocab": p.vocab_size,
+                           "generic": generic}, train,
                            {"tokenizer": "folder"}, build)
     return arts["tokenizer"]
 
@@ -121,24 +130,48 @@ def shards_stage(ctx: RunContext, p: TailExperimentParams, data: dict, tok: dict
     from s1model import tail_experiment as te
 
     def build(dirs):
-        info = write_shards(te.arm_documents(_pq(data, "sft.parquet"), arm), tok["uri"], dirs["token_shards"],
-                            ShardConfig(seq_len=seq_len, remainder="pad"), p.seed)
+        docs = te.mix_generic(te.arm_documents(_pq(data, "sft.parquet"), arm), p.generic_mix, p.seed + 11)
+        info = write_shards(docs, tok["uri"], dirs["token_shards"], ShardConfig(seq_len=seq_len, remainder="pad"),
+                            p.seed)
         return {"token_shards": {"rows": sum(s["rows"] for s in info), "tokens": sum(s["tokens"] for s in info),
-                                 "meta": {"arm": arm, "seq_len": seq_len, "shards": len(info)}}}
+                                 "meta": {"arm": arm, "seq_len": seq_len, "shards": len(info),
+                                          "generic_mix": p.generic_mix}}}
 
     arts, _ = single_stage(ctx, "tail_shards", TAIL_EXPERIMENT_CODE_VERSION, {"arm": arm, "seq_len": seq_len,
-                           "seed": p.seed}, [data, tok], {"token_shards": "parquet"}, build)
+                           "seed": p.seed, "generic_mix": p.generic_mix}, [data, tok], {"token_shards": "parquet"},
+                           build)
     return arts["token_shards"]
 
 
-def torch_train_stage(ctx: RunContext, cfg: PretrainConfig, shards: dict, tok: dict) -> dict:
-    """The plain torch loop (dense Qwen3) -> an HF checkpoint with the tokenizer files beside it."""
+def warmup_shards_stage(ctx: RunContext, p: TailExperimentParams, tok: dict, tokens: int, seq_len: int) -> dict:
+    """The task-free warm-up corpus (te.generic_documents, ~1.1 passes over `tokens`) packed into token shards."""
+    from s1data.shards import ShardConfig, write_shards
+    from s1model import tail_experiment as te
+
+    def build(dirs):
+        docs = te.generic_documents_for_tokens(tokens, p.seed + 7)
+        info = write_shards(docs, tok["uri"], dirs["token_shards"], ShardConfig(seq_len=seq_len, remainder="pad"),
+                            p.seed)
+        return {"token_shards": {"rows": sum(s["rows"] for s in info), "tokens": sum(s["tokens"] for s in info),
+                                 "meta": {"arm": "generic_warmup", "seq_len": seq_len, "documents": docs.num_rows}}}
+
+    arts, _ = single_stage(ctx, "tail_warmup_shards", TAIL_EXPERIMENT_CODE_VERSION, {"tokens": tokens,
+                           "seq_len": seq_len, "seed": p.seed}, [tok], {"token_shards": "parquet"}, build)
+    return arts["token_shards"]
+
+
+def torch_train_stage(ctx: RunContext, cfg: PretrainConfig, shards: dict, tok: dict, init: dict | None = None) -> dict:
+    """The plain torch loop (dense Qwen3, or continued from the `init` checkpoint) -> an HF checkpoint with the
+    tokenizer files beside it."""
     import shutil
 
     from s1model import tail_experiment as te
 
     def build(dirs):
-        model = te.build_decoder(cfg.model, seed=cfg.seed, dense=True)
+        if init is not None:
+            model = te.load_model(init["uri"], device="cpu").float().train()
+        else:
+            model = te.build_decoder(cfg.model, seed=cfg.seed, dense=True)
         out = te.train_torch(model, shard_paths(shards), str(dirs["cpt_checkpoint"]), seq_len=cfg.seq_len,
                              batch_rows=cfg.micro_batch_size, max_steps=cfg.max_steps, lr=cfg.lr, seed=cfg.seed,
                              warmup_steps=cfg.warmup_steps)
@@ -148,8 +181,8 @@ def torch_train_stage(ctx: RunContext, cfg: PretrainConfig, shards: dict, tok: d
         return {"cpt_checkpoint": {"tokens": out["tokens"], "metrics": metrics,
                                    "meta": {k: v for k, v in out.items() if k != "history"} | {"layout": "hf"}}}
 
-    arts, _ = single_stage(ctx, "tail_train_torch", TAIL_EXPERIMENT_CODE_VERSION, cfg, [shards, tok],
-                           {"cpt_checkpoint": "hf"}, build)
+    arts, _ = single_stage(ctx, "tail_train_torch", TAIL_EXPERIMENT_CODE_VERSION, cfg,
+                           [shards, tok] + ([init] if init else []), {"cpt_checkpoint": "hf"}, build)
     return arts["cpt_checkpoint"]
 
 
@@ -224,23 +257,33 @@ def tail_experiment_flow(params: TailExperimentParams) -> dict:
         tok = tokenizer_stage(ctx, params, list(data.values()))
         vocab = int(json.loads(tok["meta_json"])["vocab_size"])
         cfg = pretrain_config(params, vocab)
+
+        def train(shards: dict, config: PretrainConfig, init: dict | None) -> dict:
+            if params.trainer == "deepspeed":
+                return ctx.manifest.resolve_artifact(pretrain_stage(ctx, shards, tok, config, init=init)["artifact"])
+            return torch_train_stage(ctx, config, shards, tok, init=init)
+
+        warm = None
+        if params.warmup_steps:  # one task-free checkpoint shared by every arm
+            w = params.warmup_steps
+            wcfg = cfg.model_copy(update={"max_steps": w, "warmup_steps": min(cfg.warmup_steps, max(1, w // 10))})
+            warm = train(warmup_shards_stage(ctx, params, tok, w * cfg.micro_batch_size * cfg.seq_len, cfg.seq_len),
+                         wcfg, None)
         evals, lineage = {}, {}
         for arm in params.arms:
             shards = shards_stage(ctx, params, data[arm], tok, arm, cfg.seq_len)
-            if params.trainer == "deepspeed":
-                out = pretrain_stage(ctx, shards, tok, cfg)
-                ckpt = ctx.manifest.resolve_artifact(out["artifact"])
-            else:
-                ckpt = torch_train_stage(ctx, cfg, shards, tok)
+            ckpt = train(shards, cfg, warm)
             evals[arm] = eval_stage(ctx, params, arm, ckpt, prompts, tok)
             lineage[arm] = {"train_data": data[arm]["artifact_id"], "token_shards": shards["artifact_id"],
-                            "checkpoint": ckpt["artifact_id"], "eval": evals[arm]["artifact_id"]}
+                            "checkpoint": ckpt["artifact_id"], "eval": evals[arm]["artifact_id"],
+                            "warmup_checkpoint": warm["artifact_id"] if warm else None}
         m = cfg.model
         setup = {"trainer": params.trainer, "model": f"D={m.hidden_size} L={m.num_layers} heads={m.num_heads}x"
                  f"{m.head_dim} kv={m.num_kv_heads} E={m.num_experts} K={m.top_k} F={m.moe_intermediate_size}",
                  "train_tokens_per_arm": cfg.max_steps * cfg.micro_batch_size * cfg.seq_len,
                  "steps": cfg.max_steps, "seq_len": cfg.seq_len, "seed": params.seed, "eval_seed": params.eval_seed,
-                 "train_examples": params.train_examples, "eval_per_bucket": params.eval_per_bucket}
+                 "train_examples": params.train_examples, "eval_per_bucket": params.eval_per_bucket,
+                 "warmup_steps": params.warmup_steps, "generic_mix": params.generic_mix}
         report, md = report_stage(ctx, params, evals, setup)
         ctx.log.info("tail experiment:\n%s", md)
         return {"run_id": ctx.run_id, "report": report["artifact_id"], "report_uri": report["uri"],

@@ -153,6 +153,12 @@ def generic_documents(n: int, seed: int, max_digits: int = 60) -> pa.Table:
                      "source_kind": ["synthetic"] * n})
 
 
+def generic_documents_for_tokens(tokens: int, seed: int, max_digits: int = 60) -> pa.Table:
+    """Enough generic documents for about 1.1 passes over `tokens` training tokens (digit-level: ~1.2 chars/token)."""
+    probe = generic_documents(2000, seed, max_digits).column("text").to_pylist()
+    return generic_documents(math.ceil(tokens / (sum(map(len, probe)) / len(probe))), seed, max_digits)
+
+
 def mix_generic(docs: pa.Table, fraction: float, seed: int, max_digits: int = 60) -> pa.Table:
     """`docs` with task-free generic documents added so that they make up `fraction` of the characters, shuffled.
 

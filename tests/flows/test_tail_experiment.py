@@ -56,3 +56,30 @@ def test_tail_experiment_records_report_evals_and_lineage_with_verifier_accuraci
         assert all(r["reason"].startswith("bootcamp_") for r in rows)
         metrics = manifest.query("SELECT name, value FROM metrics WHERE artifact_id = ?", [ids["eval"]])
         assert {m["name"] for m in metrics} == {f"tail.{arm}.accuracy.{b}" for b in ("S", "M", "L")}
+
+
+def test_warm_up_checkpoint_is_shared_by_every_arm_and_replay_is_in_their_shards(home):
+    params = TailExperimentParams(home=str(home), arms=["tail", "direct"], train_examples=30, eval_per_bucket=1,
+                                  vocab_size=400, trainer="deepspeed", pretrain=TINY, max_new_tokens_cap=8,
+                                  warmup_steps=2, generic_mix=0.25)
+    out = tail_experiment_flow(params)
+
+    _, manifest = open_storage(str(home), read_only=True)
+    warm_ids = {ids["warmup_checkpoint"] for ids in out["lineage"].values()}
+    assert len(warm_ids) == 1 and None not in warm_ids
+    warm = manifest.resolve_artifact(warm_ids.pop())
+    assert warm["name"] == "cpt_checkpoint" and json.loads(warm["meta_json"])["final_step"] == 2
+    warm_parents = {a["name"] for a in manifest.ancestors(warm["artifact_id"])}
+    assert "tail_train_data" in warm_parents  # through the tokenizer, never through an arm's shards
+    assert not {a["artifact_id"] for a in manifest.ancestors(warm["artifact_id"])} & {
+        ids["token_shards"] for ids in out["lineage"].values()}
+    for arm, ids in out["lineage"].items():
+        assert warm["artifact_id"] in {a["artifact_id"] for a in manifest.ancestors(ids["checkpoint"])}
+        shards = manifest.resolve_artifact(ids["token_shards"])
+        doc_ids = [d for f in sorted(Path(shards["uri"]).glob("*.parquet"))
+                   for row in pq.read_table(f, columns=["doc_ids"]).column("doc_ids").to_pylist() for d in row]
+        generic = [d for d in doc_ids if d.startswith("generic:")]
+        assert generic and len(generic) < len(doc_ids)
+        assert any(d.startswith(f"{arm}:") for d in doc_ids)
+    report = json.loads((Path(manifest.resolve_artifact(out["report"])["uri"]) / "report.json").read_text())
+    assert report["setup"]["warmup_steps"] == 2 and report["setup"]["generic_mix"] == 0.25
