@@ -420,7 +420,7 @@ def goal_check(acc: dict[str, dict[str, dict]], main: str = "tail", ablation: st
     if main not in acc:
         return {"met": False, "why": [f"arm {main} not run"], "ablation_between": None}
     baselines = [a for a in acc if a not in (main, ablation)]
-    why = []
+    why = [] if baselines else ["no baseline arm run (the goal compares TAIL-CoT with the baselines)"]
     s = acc[main].get("S", {}).get("accuracy", 0.0)
     if s < s_floor:
         why.append(f"{main} S = {s:.1f} < {s_floor}")

@@ -86,3 +86,21 @@ def test_generic_mix_adds_the_asked_share_of_characters_the_same_for_every_arm()
     assert te.mix_generic(a, 0.0, seed=3) is a
     with pytest.raises(ValueError, match="fraction"):
         te.mix_generic(a, 1.0, seed=3)
+
+
+def _acc(s, m, l):  # noqa: E741
+    return {"S": {"accuracy": s}, "M": {"accuracy": m}, "L": {"accuracy": l}}
+
+
+def test_goal_check_needs_baselines_the_margin_on_m_and_l_and_reports_the_ablation():
+    paper_like = {"tail": _acc(97, 92.5, 86.5), "reversed": _acc(39.5, 35.5, 35),
+                  "index_hints": _acc(57, 34.5, 24), "tail_no_fetch": _acc(90, 60, 50)}
+    assert te.goal_check(paper_like) == {"met": True, "why": [], "ablation_between": True}
+    alone = te.goal_check({"tail": _acc(91.8, 0, 0)})
+    assert not alone["met"] and "no baseline" in alone["why"][0]
+    close = te.goal_check({"tail": _acc(98.6, 49.0, 13.4), "direct": _acc(58.8, 22.2, 13.6)})
+    assert not close["met"] and close["why"] == ["L: tail 13.4 - direct 13.6 < 20.0"]
+    low_s = te.goal_check({**paper_like, "tail": _acc(70, 92.5, 86.5)})
+    assert low_s["why"] == ["tail S = 70.0 < 80.0"]
+    assert te.goal_check({**paper_like, "tail_no_fetch": _acc(90, 95, 50)})["ablation_between"] is False
+    assert te.goal_check({"direct": _acc(1, 1, 1)})["why"] == ["arm tail not run"]
