@@ -24,7 +24,7 @@ from pydantic import Field
 from flows.context import RunContext, RunParams, open_run, single_stage
 from flows.pretrain import pretrain_stage
 from flows.tokens import shard_paths
-from s1model.config import ModelConfig, PretrainConfig
+from s1model.config import PretrainConfig
 
 TAIL_EXPERIMENT_CODE_VERSION = "tail-experiment-2"
 Arm = Literal["tail", "direct", "reversed", "index_hints", "tail_no_fetch"]

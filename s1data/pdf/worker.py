@@ -13,7 +13,6 @@ with its parent (PR_SET_PDEATHSIG), so a killed Dask worker leaves no orphan wri
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -11,7 +11,6 @@ Layout of out_dir: checkpoints/step{N}/ (HF + trainer_state.pt), checkpoints/lat
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time

@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from storage import open_storage
 from tests.dashboards.conftest import (N_EXPERTS, N_LAYERS, RL_BUCKETS, RL_SOURCES, SHARDS, TRAIN_STEPS,
                                        expert_load, loss_at, mfu_at, pass_rate, reward_at, running)

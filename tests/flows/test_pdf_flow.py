@@ -8,7 +8,6 @@ from pathlib import Path
 
 import duckdb
 import polars as pl
-import pytest
 
 from flows.pdf import PdfFlowParams, pdf_flow
 from s1data.pdf import PdfConfig

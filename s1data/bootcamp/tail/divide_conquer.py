@@ -52,7 +52,7 @@ class BinarySearch(TailTask):
                 states.append(State([("l", l), ("r", r), (f"a[{m}]", a[m]), ("t", t)], f"mid={m}; {a[m]}>{t} -> r={m - 1}"))
                 r = m - 1
         if ans == -1:
-            states.append(State([("l", l), ("r", r)], f"l>r -> not found, -1"))
+            states.append(State([("l", l), ("r", r)], "l>r -> not found, -1"))
         return Solution(str(ans), states)
 
     def check(self, answer, identity):

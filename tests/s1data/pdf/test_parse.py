@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pyarrow.parquet as pq
 import pytest
 
