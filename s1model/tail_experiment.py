@@ -113,8 +113,9 @@ def generic_documents(n: int, seed: int, max_digits: int = 60) -> pa.Table:
     from the right, one line per index padded with a copied filler number, so digits are fetched from as far back as
     a 60-step trace reaches (~2,000 tokens; S-only training data reaches ~1,000). No arithmetic and no trace format of
     any arm: it stands in, at small scale, for what a pretrained LLM already knows about long numbers before it sees the
-    S-only training data. `benchmarks/tail_gpu.py` uses it identically for every arm, as a shared warm-up checkpoint
-    (`--warmup-steps`) and as replay mixed into each arm's training data (`--generic-mix`)."""
+    S-only training data. The flow (`warmup_steps`, `generic_mix`) and `benchmarks/tail_gpu.py` (`--warmup-steps`,
+    `--generic-mix`) use it identically for every arm: as one shared warm-up checkpoint and as replay in each arm's
+    training data."""
     import random
 
     rng = random.Random(seed)
