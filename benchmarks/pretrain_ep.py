@@ -10,7 +10,7 @@ shards):
   ep{N}        N GPUs, ep_size N: each GPU holds E/N experts of every layer, tokens dispatched all-to-all
   dp{N}        N GPUs, ep_size 1 (experts replicated, plain data parallel), for comparison
 
-Weak-scaling efficiency = tokens/s of ep{N} / (N x tokens/s of one): per-GPU work is fixed (4 rows of 2048).
+Weak-scaling efficiency = tokens/s of ep{N} (or dp{N}) / (N x tokens/s of one): per-GPU work is fixed (4 rows of 2048).
 Loss agreement: the first steps of ep{N} against one_ga{N}, which sees exactly the same rows per step (the step's
 global batch in stream order; rank r of N takes rows r, r+N, ...; one GPU takes them as N micro-batches) and starts
 from the same weights, so any gap beyond bf16 noise is an error in expert dispatch or gradient averaging.
@@ -18,6 +18,7 @@ Timing: wall-clock time between consecutive steps' metric lines (each written af
 back from the device), median after --warmup. Memory: the trainer's peak per GPU is not reported by train_entry, so
 `nvidia-smi` is sampled during each run (max MiB over the GPUs).
 
+--impl s1 runs the fast path (`model_impl="s1"`, experts replicated: one, one_ga, dp only).
 CPU smoke test (tiny recipe, gloo, 2 processes):  python benchmarks/pretrain_ep.py --device cpu --recipe tiny
 """
 
@@ -95,6 +96,8 @@ def main() -> None:
     p.add_argument("--compare-steps", type=int, default=5, help="first steps whose losses must agree")
     p.add_argument("--recipe", default="s1_ref")
     p.add_argument("--runs", default="one,one_ga,ep,dp")
+    p.add_argument("--impl", choices=("hf", "s1"), default="hf",
+                   help="hf: HF Qwen3-MoE + AutoEP; s1: model_impl='s1' (fast path, no EP: runs one, one_ga, dp)")
     p.add_argument("--peak", type=float, default=989e12)
     p.add_argument("--device", choices=("auto", "cpu"), default="auto")
     p.add_argument("--run-timeout", type=int, default=240)
@@ -104,8 +107,10 @@ def main() -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = ""
     n = args.gpus
     base = getattr(recipes, args.recipe)().model_copy(update={
-        "max_steps": args.steps, "checkpoint_every": 0, "export_hf": False, "model_impl": "hf",
-        "expert_parallel": "autoep", "zero_stage": 1, "peak_flops": args.peak})
+        "max_steps": args.steps, "checkpoint_every": 0, "export_hf": False, "model_impl": args.impl,
+        "expert_parallel": "autoep" if args.impl == "hf" else "none", "zero_stage": 1, "peak_flops": args.peak})
+    if args.impl == "s1" and "ep" in args.runs.split(","):
+        p.error("model_impl='s1' has no expert parallelism: drop 'ep' from --runs")
     tmp = tempfile.mkdtemp(prefix="ep-")
     shards = write_shards(tmp, 64 * n, base.seq_len, base.model.vocab_size)
     plan = {"one": (base, 1), f"one_ga{n}": (base.model_copy(update={"gradient_accumulation_steps": n}), 1),
@@ -130,14 +135,17 @@ def main() -> None:
         print(name, json.dumps({k: v for k, v in results[name].items() if k not in ("step_times_s",)}), flush=True)
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
-    one, ref, ep = results.get("one", {}), results.get(f"one_ga{n}", {}), results.get(f"ep{n}", {})
-    if "tokens_per_s" in one and "tokens_per_s" in ep:
-        results["weak_scaling_efficiency"] = ep["tokens_per_s"] / (n * one["tokens_per_s"])
-    if "losses" in ref and "losses" in ep:
-        k = args.compare_steps
-        gaps = [abs(a - b) / abs(b) for a, b in zip(ep["losses"][:k], ref["losses"][:k])]
-        results["loss_rel_gap_first_steps"] = gaps
-        results["loss_max_rel_gap"] = max(gaps)
+    results["impl"] = args.impl
+    one, ref = results.get("one", {}), results.get(f"one_ga{n}", {})
+    for key in (f"ep{n}", f"dp{n}"):  # weak scaling and loss agreement of each N-GPU run that ran
+        multi = results.get(key, {})
+        if "tokens_per_s" in one and "tokens_per_s" in multi:
+            results[f"weak_scaling_efficiency_{key}"] = multi["tokens_per_s"] / (n * one["tokens_per_s"])
+        if "losses" in ref and "losses" in multi:
+            k = args.compare_steps
+            gaps = [abs(a - b) / abs(b) for a, b in zip(multi["losses"][:k], ref["losses"][:k])]
+            results[f"loss_rel_gap_first_steps_{key}"] = gaps
+            results[f"loss_max_rel_gap_{key}"] = max(gaps)
     with open(args.out, "w") as f:
         json.dump(results, f, indent=1)
     print(json.dumps({k: v for k, v in results.items() if not isinstance(v, dict)}, indent=1))
