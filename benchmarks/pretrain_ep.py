@@ -18,7 +18,8 @@ Timing: wall-clock time between consecutive steps' metric lines (each written af
 back from the device), median after --warmup. Memory: the trainer's peak per GPU is not reported by train_entry, so
 `nvidia-smi` is sampled during each run (max MiB over the GPUs).
 
---impl s1 runs the fast path (`model_impl="s1"`, experts replicated: one, one_ga, dp only).
+--impl s1 runs the fast path (`model_impl="s1"`): one, one_ga and dp{N} keep its own grouped-GEMM experts; ep{N}
+swaps AutoEP's layers into it (ep_size > 1).
 CPU smoke test (tiny recipe, gloo, 2 processes):  python benchmarks/pretrain_ep.py --device cpu --recipe tiny
 """
 
@@ -66,11 +67,18 @@ def run(name: str, cfg, nproc: int, shards: list[str], tmp: str, warmup: int, pe
     sampler.start()
     t0 = time.time()
     log = os.path.join(tmp, f"{name}.log")
-    try:
-        with open(log, "w") as f:
-            rc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT, timeout=timeout).returncode
-    except subprocess.TimeoutExpired:
-        rc = "timeout"
+    with open(log, "w") as f:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # torchrun's ranks run in their own sessions: kill the whole tree
+            import psutil
+
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                child.kill()
+            proc.kill()
+            proc.wait()
+            rc = "timeout"
     stop.set()
     if rc != 0 or not os.path.exists(metrics):
         return {"error": f"exit {rc}", "log_tail": open(log).read()[-2500:], "wall_s": time.time() - t0}
@@ -97,7 +105,7 @@ def main() -> None:
     p.add_argument("--recipe", default="s1_ref")
     p.add_argument("--runs", default="one,one_ga,ep,dp")
     p.add_argument("--impl", choices=("hf", "s1"), default="hf",
-                   help="hf: HF Qwen3-MoE + AutoEP; s1: model_impl='s1' (fast path, no EP: runs one, one_ga, dp)")
+                   help="hf: HF Qwen3-MoE + AutoEP; s1: model_impl='s1' (AutoEP only in the ep run)")
     p.add_argument("--peak", type=float, default=989e12)
     p.add_argument("--device", choices=("auto", "cpu"), default="auto")
     p.add_argument("--run-timeout", type=int, default=240)
@@ -108,9 +116,7 @@ def main() -> None:
     n = args.gpus
     base = getattr(recipes, args.recipe)().model_copy(update={
         "max_steps": args.steps, "checkpoint_every": 0, "export_hf": False, "model_impl": args.impl,
-        "expert_parallel": "autoep" if args.impl == "hf" else "none", "zero_stage": 1, "peak_flops": args.peak})
-    if args.impl == "s1" and "ep" in args.runs.split(","):
-        p.error("model_impl='s1' has no expert parallelism: drop 'ep' from --runs")
+        "expert_parallel": "autoep", "zero_stage": 1, "peak_flops": args.peak})  # s1: AutoEP only when ep_size > 1
     tmp = tempfile.mkdtemp(prefix="ep-")
     shards = write_shards(tmp, 64 * n, base.seq_len, base.model.vocab_size)
     plan = {"one": (base, 1), f"one_ga{n}": (base.model_copy(update={"gradient_accumulation_steps": n}), 1),

@@ -109,14 +109,19 @@ class PretrainConfig(BaseModel):
                                                    "and fp32 on CPU.")
     activation_checkpointing: bool = Field(False, description="Recompute each decoder layer in the backward pass.")
     expert_parallel: Literal["autoep", "none"] = Field("autoep", description="autoep: DeepSpeed AutoEP replaces "
-                                                       "the HF MoE blocks (preset qwen3_moe); none: plain HF blocks. "
-                                                       "Only for model_impl='hf'; 's1' ignores it.")
+                                                       "the MoE blocks (preset qwen3_moe); none: plain HF blocks. "
+                                                       "model_impl='s1' uses AutoEP only when ep_size > 1.")
     ep_size: int = Field(1, description="Ranks one layer's experts are spread over (divides world size and E).")
 
     checkpoint_every: int = Field(100, ge=0, description="Save a DeepSpeed checkpoint every N optimizer steps "
                                   "and at the last step; 0 saves none (benchmarks).")
     export_hf: bool = Field(True, description="Write a Hugging Face export of the final weights to out_dir/hf.")
     peak_flops: float = Field(989e12, description="Peak FLOP/s of one device for MFU (H100 SXM dense bf16).")
+
+    def uses_autoep(self) -> bool:
+        """DeepSpeed AutoEP replaces the MoE blocks: always for model_impl="hf" with expert_parallel="autoep"; for "s1"
+        only when ep_size > 1 (on one rank its own grouped-GEMM experts are faster and need no dispatch)."""
+        return self.expert_parallel == "autoep" and (self.model_impl == "hf" or self.ep_size > 1)
 
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
@@ -130,9 +135,6 @@ class PretrainConfig(BaseModel):
                              f"{m.max_position_embeddings}; raise the latter.")
         if self.expert_parallel == "none" and self.ep_size != 1:
             raise ValueError("ep_size > 1 needs expert_parallel='autoep'.")
-        if self.model_impl == "s1" and self.ep_size != 1:
-            raise ValueError("model_impl='s1' has no expert parallelism (experts are replicated); set ep_size=1, "
-                             "or model_impl='hf' for AutoEP.")
         return self
 
 

@@ -3,8 +3,9 @@
 Expert parallelism is DeepSpeed AutoEP (`expert_parallel` section, preset `qwen3_moe`): at `deepspeed.initialize`
 each HF `Qwen3MoeSparseMoeBlock` becomes an `AutoEPMoELayer` (router + grouped experts w1/w3/w2) holding
 E / ep_size experts per rank, with all-to-all token dispatch. It works on CPU with gloo (ZeRO 0-3 tried).
-model_impl="s1" (s1model.fast_moe) gets no AutoEP: its experts are ordinary parameters, replicated on every rank
-and data parallel like the dense weights (ZeRO shards their optimizer state and gradients); ep_size must be 1.
+model_impl="s1" (s1model.fast_moe) keeps the same module names, so AutoEP replaces its MoE blocks too, but only when
+ep_size > 1; with ep_size 1 its own grouped-GEMM experts stay, replicated on every rank and data parallel like the
+dense weights (ZeRO shards their optimizer state and gradients).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def ds_config(config: PretrainConfig, world_size: int, norm_topk_prob: bool = Tr
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
-    if config.expert_parallel == "autoep" and config.model_impl == "hf":  # s1 has no HF MoE blocks to swap
+    if config.uses_autoep():
         cfg["expert_parallel"] = {
             "enabled": True,
             "autoep_size": config.ep_size,

@@ -314,12 +314,17 @@ class SparseMoeBlock(nn.Module):
         if self.norm_topk_prob:
             weight_TK = weight_TK / weight_TK.sum(-1, keepdim=True)
         y_BSD = self.experts(x_TD, idx_TK, weight_TK).view_as(x_BSD)
-        E = logits_TE.shape[-1]
-        load_E = torch.zeros(E, device=x_TD.device).scatter_add_(
-            0, idx_TK.flatten(), torch.ones(idx_TK.numel(), device=x_TD.device)) / idx_TK.numel()
-        aux = E * (load_E * probs_TE.mean(0)).sum()
-        z = torch.logsumexp(logits_TE, dim=-1).square().mean()
-        return y_BSD, torch.stack([aux, z]), load_E
+        return (y_BSD,) + router_stats(logits_TE, probs_TE, idx_TK)
+
+
+def router_stats(logits_TE, probs_TE, idx_TK) -> tuple[torch.Tensor, torch.Tensor]:
+    """(stack([load-balance loss, z-loss]), expert load E) of one layer's routing, in fp32."""
+    E = logits_TE.shape[-1]
+    load_E = torch.zeros(E, device=logits_TE.device).scatter_add_(
+        0, idx_TK.flatten(), torch.ones(idx_TK.numel(), device=logits_TE.device)) / idx_TK.numel()
+    aux = E * (load_E * probs_TE.mean(0)).sum()
+    z = torch.logsumexp(logits_TE, dim=-1).square().mean()
+    return torch.stack([aux, z]), load_E
 
 
 class DecoderLayer(nn.Module):
@@ -332,7 +337,14 @@ class DecoderLayer(nn.Module):
 
     def forward(self, x_BSD, cos_BSDh, sin_BSDh, mask):
         h_BSD = x_BSD + self.self_attn(self.input_layernorm(x_BSD), cos_BSDh, sin_BSDh, mask)
-        y_BSD, losses_2, load_E = self.mlp(self.post_attention_layernorm(h_BSD))
+        n_BSD = self.post_attention_layernorm(h_BSD)
+        if isinstance(self.mlp, SparseMoeBlock):
+            y_BSD, losses_2, load_E = self.mlp(n_BSD)
+        else:  # DeepSpeed AutoEP's layer (expert parallel, ep_size > 1): it returns the hidden states only
+            y_BSD = self.mlp(n_BSD)
+            logits_TE = self.mlp.router.gate(n_BSD.flatten(0, 1)).float()  # the same gate weight AutoEP routed with
+            probs_TE = logits_TE.softmax(-1)
+            losses_2, load_E = router_stats(logits_TE, probs_TE, probs_TE.topk(self.mlp.top_k, dim=-1).indices)
         return h_BSD + y_BSD, losses_2, load_E
 
 
@@ -386,7 +398,9 @@ def _resolve(setting: str, on_cuda: bool) -> bool:
 class FastQwen3Moe(nn.Module):
     """Qwen3MoeForCausalLM's state_dict and function; forward returns MoeOutput (logits or loss, router stats)."""
 
-    def __init__(self, config, opts: FastMoeConfig | None = None):
+    def __init__(self, config, opts: FastMoeConfig | None = None, expert_parallel: bool = False):
+        """expert_parallel: DeepSpeed AutoEP will replace every `mlp` (ep_size > 1); only attention is compiled then,
+        since AutoEP's dispatch (all-to-all with host-side split sizes) is not traceable."""
         super().__init__()
         check_supported(config)
         self.config, self.opts = config, opts or FastMoeConfig()
@@ -403,13 +417,14 @@ class FastQwen3Moe(nn.Module):
             self.init_weights(config.initializer_range)
         if compile_:
             for layer in self.model.layers:
-                layer.compile()
+                (layer.self_attn if expert_parallel else layer).compile()
 
     @classmethod
-    def from_hf(cls, hf_model: nn.Module, opts: FastMoeConfig | None = None) -> "FastQwen3Moe":
+    def from_hf(cls, hf_model: nn.Module, opts: FastMoeConfig | None = None,
+                expert_parallel: bool = False) -> "FastQwen3Moe":
         """Take over a transformers Qwen3MoeForCausalLM's tensors (no copy); strict: every key and shape must match."""
         with torch.device("meta"):
-            model = cls(hf_model.config, opts)
+            model = cls(hf_model.config, opts, expert_parallel)
         model.load_state_dict(hf_model.state_dict(), strict=True, assign=True)
         model.tie_weights()
         return model

@@ -1,6 +1,7 @@
 """s1model.fast_moe (model_impl="s1") against transformers' Qwen3MoeForCausalLM, on CPU in fp32: same state_dict,
 same logits, same losses and gradients; then the real DeepSpeed trainer with it (train, export, resume)."""
 
+import glob
 import json
 import os
 import shutil
@@ -10,12 +11,13 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForCausalLM
 
-from s1model.config import FastMoeConfig, PretrainConfig, tiny
+from s1model.config import FastMoeConfig, tiny
 from s1model.engine import build_engine
 from s1model.export import export_hf
 from s1model.fast_moe import FastQwen3Moe, document_causal_mask, document_ids, fused_linear_cross_entropy
 from s1model.model import build_model, forward_losses, lm_loss, next_token_targets, packed_inputs, router_losses
 from s1model.train import pretrain
+from tests.s1model.conftest import entry_argv, free_port, spawn
 
 DOCS = [[30, 34], [10, 20, 34]]  # two packed rows of 64 tokens
 
@@ -135,9 +137,28 @@ def test_activation_checkpointing_leaves_loss_and_gradients_unchanged():
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
-def test_model_impl_s1_refuses_expert_parallelism():
-    with pytest.raises(ValueError, match="model_impl='s1' has no expert parallelism"):
-        PretrainConfig.model_validate({**tiny().model_dump(), "model_impl": "s1", "ep_size": 2})
+def test_s1_with_ep_size_2_trains_on_two_ranks_like_one_rank_and_exports_every_expert(tiny_shards, tmp_path):
+    cfg = tiny().model_copy(update={"model_impl": "s1", "ep_size": 2, "zero_stage": 2, "max_steps": 4,
+                                    "checkpoint_every": 4})
+    assert cfg.uses_autoep() and not cfg.model_copy(update={"ep_size": 1}).uses_autoep()  # fast experts on 1 rank
+    result_path, port = str(tmp_path / "result.json"), free_port()
+    argv = entry_argv(cfg.model_dump_json(), tiny_shards, str(tmp_path / "ep"), "--result", result_path)
+    ranks = [spawn(argv, rank=r, world=2, port=port, log=str(tmp_path / f"rank{r}.log")) for r in range(2)]
+    assert [p.wait(timeout=300) for p in ranks] == [0, 0], open(tmp_path / "rank0.log").read()[-3000:]
+    ep = json.load(open(result_path))
+
+    # the same rows per step as one rank with grad-accum 2 (see the hf test in test_train.py for the tolerances)
+    one = pretrain(cfg.model_copy(update={"ep_size": 1, "gradient_accumulation_steps": 2, "checkpoint_every": 0,
+                                          "export_hf": False}), tiny_shards, str(tmp_path / "one"))["metrics"]
+    assert [m["loss"] for m in ep["metrics"][:2]] == pytest.approx([m["loss"] for m in one[:2]], rel=1e-5)
+    assert [m["grad_norm"] for m in ep["metrics"][:2]] == pytest.approx([m["grad_norm"] for m in one[:2]], rel=1e-4)
+    assert [m["loss"] for m in ep["metrics"]] == pytest.approx([m["loss"] for m in one], rel=1e-3)
+
+    ckpt = ep["checkpoints"][-1]["path"]
+    assert len(glob.glob(os.path.join(ckpt, "layer_0_expert_*_model_states.pt"))) == 4  # 2 per EP rank
+    experts = AutoModelForCausalLM.from_pretrained(ep["hf_export"]).model.layers[0].mlp.experts.gate_up_proj
+    assert experts.shape == (4, 64, 64)
+    assert not torch.equal(experts[0], experts[2])  # rank 1's experts gathered, not rank 0's twice
 
 
 def test_s1_model_trains_under_deepspeed_and_exports_identical_logits(tiny_shards, tmp_path):
