@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,7 +38,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from pretrain_gpu import write_shards  # noqa: E402
+from pretrain_gpu import _summary, write_shards  # noqa: E402
 
 from s1model import config as recipes  # noqa: E402
 from s1model.model import hf_config, train_flops  # noqa: E402
@@ -84,16 +83,14 @@ def run(name: str, cfg, nproc: int, shards: list[str], tmp: str, warmup: int, pe
         return {"error": f"exit {rc}", "log_tail": open(log).read()[-2500:], "wall_s": time.time() - t0}
     ms = [json.loads(line) for line in open(metrics)]
     walls = [m["wall_time"] for m in ms]
-    dts = [b - a for a, b in zip(walls, walls[1:])]
-    dt = statistics.median(dts[warmup:])
     rows = ms[-1]["rows"]
     flops = train_flops(hf_config(cfg.model, cfg.attn_implementation), rows, cfg.seq_len)
+    res = _summary(walls[1:], walls[0], warmup, rows, cfg.seq_len, flops, peak_flops * nproc)  # MFU per GPU
     return {"gpus": nproc, "ep_size": cfg.ep_size, "grad_accum": cfg.gradient_accumulation_steps, "rows": rows,
-            "step_time_s": dt, "tokens_per_s": rows * cfg.seq_len / dt,
-            "tokens_per_s_per_gpu": rows * cfg.seq_len / dt / nproc, "mfu": flops / dt / peak_flops / nproc,
+            **res, "tokens_per_s_per_gpu": res["tokens_per_s"] / nproc,
             "losses": [m["loss"] for m in ms], "aux_losses": [m["aux_loss"] for m in ms],
-            "grad_norms": [m["grad_norm"] for m in ms], "step_times_s": [round(x, 4) for x in dts],
-            "max_gpu_mem_mib": mem[0] or None, "wall_s": time.time() - t0}
+            "grad_norms": [m["grad_norm"] for m in ms], "max_gpu_mem_mib": mem[0] or None,
+            "wall_s": time.time() - t0}
 
 
 def main() -> None:

@@ -23,9 +23,8 @@ def run(seed: int, sft_steps: int, rl_steps: int, rl_lr: float, neg_weight: floa
 
     import tests.s1model.rl.test_rl_improves as recipe
 
-    recipe.SFT_STEPS = sft_steps
     with tempfile.TemporaryDirectory() as tmp:
-        r = recipe.sft_then_online_rl(Path(tmp), seed, rl_lr, rl_steps, neg_weight, kl_cov)
+        r = recipe.sft_then_online_rl(Path(tmp), seed, rl_lr, rl_steps, neg_weight, kl_cov, sft_steps)
     ms = r["metrics"]
     pick = lambda k: [round(m.get(k, float("nan")), 3) for m in ms]  # noqa: E731
     return {"seed": seed, "sft": r["sft"], "after_rl": r["after_rl"], "delta": r["after_rl"] - r["sft"],

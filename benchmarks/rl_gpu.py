@@ -49,7 +49,7 @@ def bench_engines(recipe: str, rows: list[int], new_tokens: int, repeat: int, ch
                   profile: bool = False) -> list[dict]:
     from s1model.config import RECIPES
     from s1model.model import build_model
-    from s1model.rl.generate import SamplingParams, generate
+    from s1model.rl.generate import SamplingParams, decode_attention, generate
 
     if recipe == "tail":  # the TAIL experiment's dense decoder (benchmarks/tail_gpu.py defaults)
         from s1model.config import ModelConfig
@@ -100,11 +100,9 @@ def bench_engines(recipe: str, rows: list[int], new_tokens: int, repeat: int, ch
             switches them to batched_mm, which copies the chosen experts' weights per token)."""
             import contextlib
 
-            from torch.nn.attention import SDPBackend, sdpa_kernel
-
             model._optimize_model_for_decode = contextlib.nullcontext
             try:
-                with sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
+                with decode_attention():
                     return hf_generate(n)
             finally:
                 del model._optimize_model_for_decode

@@ -23,7 +23,6 @@ os.environ.setdefault("RAYON_NUM_THREADS", "1")  # before tokenizers is imported
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import random  # noqa: E402
-import shutil  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -37,8 +36,6 @@ from tokenizer_compression import chemistry_docs, general_texts, molecules  # no
 from s1data.shards import ShardConfig, write_shards  # noqa: E402
 from s1data.tokenizer import TokenizerConfig, load_tokenizer, train_tokenizer  # noqa: E402
 from s1data.tokenizer.detect import smiles_is_valid  # noqa: E402
-from s1data.shards.writer import _loaded_tokenizer  # noqa: E402
-from s1data.tokenizer.dynamic import tokenizer_fingerprint  # noqa: E402
 
 
 def main() -> None:
@@ -58,12 +55,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tok_dir = Path(tmp) / "tok"
         train_tokenizer(general[:1500] + chem[:3000], tok_dir, TokenizerConfig(vocab_size=args.text_vocab))
-        hf_dir = Path(tmp) / "tok_hf"  # same files; its cached shard-writer tokenizer is loaded with S1_TEXT_BPE=hf
-        shutil.copytree(tok_dir, hf_dir)
         dyn = load_tokenizer(tok_dir)
         os.environ["S1_TEXT_BPE"] = "hf"
-        dyn_hf = load_tokenizer(hf_dir)
-        _loaded_tokenizer(str(hf_dir.resolve()), tokenizer_fingerprint(hf_dir))
+        dyn_hf = load_tokenizer(tok_dir)
         del os.environ["S1_TEXT_BPE"]
         if set(dyn.bpe_backend.values()) != {"tiktoken"}:
             sys.exit(f"tiktoken is not used: {dyn.bpe_backend}")
@@ -84,9 +78,13 @@ def main() -> None:
             if dyn.encode_batch(texts) != dyn_hf.encode_batch(texts):
                 sys.exit("DynamicTokenizer ids differ between the tiktoken and HF backends")
 
-            def shards(ts, docs=docs, d=tok_dir):  # document tokens written, EOS not counted (one per document)
+            def shards(ts, docs=docs, backend="auto"):  # document tokens written, EOS not counted (one per document)
                 out = tempfile.mkdtemp(dir=tmp)
-                written = write_shards(docs, d, out, ShardConfig(seq_len=4096), seed=0)
+                os.environ["S1_TEXT_BPE"] = backend  # the writer caches one tokenizer per backend mode
+                try:
+                    written = write_shards(docs, tok_dir, out, ShardConfig(seq_len=4096), seed=0)
+                finally:
+                    del os.environ["S1_TEXT_BPE"]
                 return sum(s["tokens"] for s in written) - docs.num_rows
 
             def flat(ts, tok):
@@ -100,7 +98,7 @@ def main() -> None:
                     lambda ts: sum(map(len, tt.encode_ordinary_batch(ts, num_threads=1))),
                 "DynamicTokenizer.encode_flat, HF backend (1024 docs a call)": lambda ts: flat(ts, dyn_hf),
                 "DynamicTokenizer.encode_flat, tiktoken backend (1024 docs a call)": lambda ts: flat(ts, dyn),
-                "write_shards, HF backend": lambda ts: shards(ts, d=hf_dir),
+                "write_shards, HF backend": lambda ts: shards(ts, backend="hf"),
                 "write_shards, tiktoken backend (tokenize + mix + pack + zstd parquet)": shards,
             }
             mb = sum(map(len, texts)) / 1e6

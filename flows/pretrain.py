@@ -9,7 +9,6 @@ killed run resumes from the last checkpoint on `s1 rerun` and reproduces the uni
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import time
@@ -19,7 +18,7 @@ from prefect import flow
 from pydantic import BaseModel, Field
 
 from flows.context import RunContext, RunParams, StageProgress, open_run
-from flows.tokens import shard_paths
+from flows.tokens import link_or_copy, shard_paths
 from s1model.config import RECIPES, PretrainConfig
 from storage import fingerprint
 
@@ -36,13 +35,7 @@ class LaunchConfig(BaseModel):
 
 def _copy_tree(src: Path, dst: Path) -> None:
     """Hard links where the filesystem allows (checkpoints are large), copies otherwise."""
-    def link(s, d):
-        try:
-            os.link(s, d)
-        except OSError:
-            shutil.copy2(s, d)
-
-    shutil.copytree(src, dst, copy_function=link, dirs_exist_ok=True)
+    shutil.copytree(src, dst, copy_function=link_or_copy, dirs_exist_ok=True)
 
 
 def _metric_rows(m: dict) -> list[tuple[str, int, float]]:

@@ -129,7 +129,7 @@ def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardC
             shards = []
             for a, meta in zip(ordered, metas):
                 for s in meta["shards"]:
-                    _link(Path(a["uri"]) / s["path"], staging / s["path"])
+                    link_or_copy(Path(a["uri"]) / s["path"], staging / s["path"])
                     shards.append(s)
             reasons: dict[str, int] = {}
             for meta in metas:
@@ -151,8 +151,8 @@ def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardC
             "artifact": f"token_shards:{a['version']}"}
 
 
-def _link(src: Path, dst: Path) -> None:
-    """Hard-link an immutable partition file into the merged artifact (a copy across filesystems)."""
+def link_or_copy(src: str | Path, dst: str | Path) -> None:
+    """Hard-link an immutable artifact file (partition shard, checkpoint) into another (a copy across filesystems)."""
     try:
         os.link(src, dst)
     except OSError:

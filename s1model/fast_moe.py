@@ -318,13 +318,21 @@ class SparseMoeBlock(nn.Module):
 
 
 def router_stats(logits_TE, probs_TE, idx_TK) -> tuple[torch.Tensor, torch.Tensor]:
-    """(stack([load-balance loss, z-loss]), expert load E) of one layer's routing, in fp32."""
+    """(stack([load-balance loss, z-loss]), expert load E) of one layer's routing, in fp32 (the one implementation:
+    s1model.model.router_losses calls it per layer too). Counts by scatter_add, so no host sync (bincount has one)."""
     E = logits_TE.shape[-1]
     load_E = torch.zeros(E, device=logits_TE.device).scatter_add_(
         0, idx_TK.flatten(), torch.ones(idx_TK.numel(), device=logits_TE.device)) / idx_TK.numel()
     aux = E * (load_E * probs_TE.mean(0)).sum()
     z = torch.logsumexp(logits_TE, dim=-1).square().mean()
     return torch.stack([aux, z]), load_E
+
+
+def router_stats_from_logits(logits_TE: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """router_stats of softmax top-k routing given only the router logits (HF / AutoEP layers)."""
+    logits_TE = logits_TE.float()
+    probs_TE = logits_TE.softmax(-1)
+    return router_stats(logits_TE, probs_TE, probs_TE.topk(top_k, dim=-1).indices)
 
 
 class DecoderLayer(nn.Module):
@@ -342,9 +350,8 @@ class DecoderLayer(nn.Module):
             y_BSD, losses_2, load_E = self.mlp(n_BSD)
         else:  # DeepSpeed AutoEP's layer (expert parallel, ep_size > 1): it returns the hidden states only
             y_BSD = self.mlp(n_BSD)
-            logits_TE = self.mlp.router.gate(n_BSD.flatten(0, 1)).float()  # the same gate weight AutoEP routed with
-            probs_TE = logits_TE.softmax(-1)
-            losses_2, load_E = router_stats(logits_TE, probs_TE, probs_TE.topk(self.mlp.top_k, dim=-1).indices)
+            logits_TE = self.mlp.router.gate(n_BSD.flatten(0, 1))  # the same gate weight AutoEP routed with
+            losses_2, load_E = router_stats_from_logits(logits_TE, self.mlp.top_k)
         return h_BSD + y_BSD, losses_2, load_E
 
 

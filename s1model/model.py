@@ -150,17 +150,10 @@ def router_losses(router_logits: tuple[torch.Tensor, ...], top_k: int) -> tuple[
     that went to expert e and P_e the mean router probability of e; it is 1 for a perfectly balanced router.
     z-loss (ST-MoE): mean over tokens of logsumexp(router logits)^2. expert load is f (rows sum to 1), detached.
     """
-    aux, z, loads = [], [], []
-    for logits_TE in router_logits:
-        logits_TE = logits_TE.float()
-        E = logits_TE.shape[-1]
-        probs_TE = logits_TE.softmax(-1)
-        topk_TK = probs_TE.topk(top_k, dim=-1).indices
-        f_E = torch.bincount(topk_TK.flatten(), minlength=E).float() / topk_TK.numel()
-        aux.append(E * (f_E * probs_TE.mean(0)).sum())
-        z.append(torch.logsumexp(logits_TE, dim=-1).square().mean())
-        loads.append(f_E)
-    return torch.stack(aux).mean(), torch.stack(z).mean(), torch.stack(loads).detach()
+    from s1model.fast_moe import router_stats_from_logits
+
+    losses_L2, loads_LE = map(torch.stack, zip(*(router_stats_from_logits(t, top_k) for t in router_logits)))
+    return losses_L2[:, 0].mean(), losses_L2[:, 1].mean(), loads_LE.detach()
 
 
 def forward_losses(module: torch.nn.Module, input_ids_BS: torch.Tensor, position_ids_BS: torch.Tensor,

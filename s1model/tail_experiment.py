@@ -154,10 +154,15 @@ def generic_documents(n: int, seed: int, max_digits: int = 60) -> pa.Table:
                      "source_kind": ["synthetic"] * n})
 
 
+def _generic_chars_per_document(seed: int, max_digits: int, probe: int) -> float:
+    texts = generic_documents(probe, seed, max_digits).column("text").to_pylist()
+    return sum(map(len, texts)) / len(texts)
+
+
 def generic_documents_for_tokens(tokens: int, seed: int, max_digits: int = 60) -> pa.Table:
-    """Enough generic documents for about 1.1 passes over `tokens` training tokens (digit-level: ~1.2 chars/token)."""
-    probe = generic_documents(2000, seed, max_digits).column("text").to_pylist()
-    return generic_documents(math.ceil(tokens / (sum(map(len, probe)) / len(probe))), seed, max_digits)
+    """Enough generic documents for about 1.1 passes over `tokens` training tokens: one document per
+    `tokens / characters per document` (digit-level tokens run ~1.2 characters each)."""
+    return generic_documents(math.ceil(tokens / _generic_chars_per_document(seed, max_digits, 2000)), seed, max_digits)
 
 
 def mix_generic(docs: pa.Table, fraction: float, seed: int, max_digits: int = 60) -> pa.Table:
@@ -172,8 +177,7 @@ def mix_generic(docs: pa.Table, fraction: float, seed: int, max_digits: int = 60
     import numpy as np
 
     want = fraction / (1.0 - fraction) * sum(len(t) for t in docs.column("text").to_pylist())
-    probe = generic_documents(500, seed, max_digits).column("text").to_pylist()
-    n = max(1, round(want / (sum(len(t) for t in probe) / len(probe))))
+    n = max(1, round(want / _generic_chars_per_document(seed, max_digits, 500)))
     mixed = pa.concat_tables([docs, generic_documents(n, seed, max_digits).cast(docs.schema)])
     return mixed.take(np.random.default_rng(seed).permutation(mixed.num_rows))
 

@@ -38,7 +38,10 @@ class TokenShardWriter:
         from s1data.tokenizer import tokenizer_fingerprint
 
         self.fingerprint = tokenizer_fingerprint(tokenizer_dir)
-        self.tokenizer = _loaded_tokenizer(str(Path(tokenizer_dir).resolve()), self.fingerprint)
+        from s1data.tokenizer.fast_bpe import BACKEND_ENV
+
+        self.tokenizer = _loaded_tokenizer(str(Path(tokenizer_dir).resolve()), self.fingerprint,
+                                           os.environ.get(BACKEND_ENV, "auto").lower())
         self.out_dir = Path(out_dir)
         self.config = config
         self.seed = seed
@@ -166,9 +169,9 @@ class TokenShardWriter:
 
 
 @lru_cache(maxsize=4)
-def _loaded_tokenizer(path: str, fingerprint: str):
-    """One tokenizer per (directory, content) and process: a Dask worker writing many partitions loads it once and
-    keeps its BPE word cache warm."""
+def _loaded_tokenizer(path: str, fingerprint: str, backend: str):
+    """One tokenizer per (directory, content, S1_TEXT_BPE mode) and process: a Dask worker writing many partitions
+    loads it once and keeps its BPE word cache warm; a changed backend mode loads it again."""
     from s1data.tokenizer import load_tokenizer
 
     return load_tokenizer(path)

@@ -21,7 +21,7 @@ import numpy as np
 
 from s1data.tokenizer.config import MODALITIES, TAGS, TokenizerConfig
 from s1data.tokenizer.detect import ScienceSpanDetector
-from s1data.tokenizer.fast_bpe import tiktoken_backend
+from s1data.tokenizer.fast_bpe import merge_pairs, tiktoken_backend
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def _with_word_cache(tok, capacity: int = BPE_WORD_CACHE):
         return tok
     loaded = tok.model
     try:
-        merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in spec["merges"]]
+        merges = merge_pairs(spec)
         options = {k: spec[k] for k in ("unk_token", "continuing_subword_prefix", "end_of_word_suffix", "fuse_unk",
                                         "byte_fallback", "ignore_merges") if spec.get(k) is not None}
         tok.model = models.BPE(vocab=spec["vocab"], merges=merges, cache_capacity=capacity, **options)

@@ -74,6 +74,10 @@ class TiktokenBPE:
         self._added = added
         self.unreachable_tokens = dropped
 
+    def with_hf(self, hf) -> "TiktokenBPE":
+        """The same encoder with another HF tokenizer (of the same file) as its fallback and decoder."""
+        return TiktokenBPE(self.encoding, hf, self._normalize, self._added, self.unreachable_tokens)
+
     def __repr__(self) -> str:
         return (f"TiktokenBPE(n_vocab={self.encoding.n_vocab}, normalize={self._normalize}, "
                 f"added_token_split={self._added is not None}, unreachable_tokens={self.unreachable_tokens})")
@@ -198,7 +202,7 @@ def _normalizer(spec: dict) -> tuple[str | None, str]:
     return None, f"normaliser {norm.get('type')} has no Python equivalent here"
 
 
-_BUILT: dict[str, tuple] = {}  # sha256 of the tokenizer.json -> (encoding, normalize, splitter, dropped) or (reason,)
+_BUILT: dict[str, tuple] = {}  # sha256 of the tokenizer.json -> (TiktokenBPE without its HF tokenizer, or None; why)
 
 
 def tiktoken_backend(spec: dict, hf, key: str | None = None) -> tuple[TiktokenBPE | None, str]:
@@ -209,23 +213,16 @@ def tiktoken_backend(spec: dict, hf, key: str | None = None) -> tuple[TiktokenBP
     if mode == "hf":
         return None, f"{BACKEND_ENV}=hf"
     if key is not None and key in _BUILT:
-        built = _BUILT[key]
+        fast, why = _BUILT[key]
     else:
-        built = _build(spec, hf)
-        if key is not None:
-            _BUILT[key] = built
-    if len(built) == 1:
-        if mode == "tiktoken":
-            raise RuntimeError(f"{BACKEND_ENV}=tiktoken but tiktoken is not exact here: {built[0]}")
-        return None, built[0]
-    return TiktokenBPE(*built[:1], hf, *built[1:]), ""
-
-
-def _build(spec: dict, hf) -> tuple:
-    fast, why = _build_checked(spec, hf)
+        fast, why = _build_checked(spec, hf)
+        if key is not None:  # the memo keeps no HF tokenizer alive
+            _BUILT[key] = (fast.with_hf(None) if fast is not None else None, why)
     if fast is None:
-        return (why,)
-    return fast.encoding, fast._normalize, fast._added, fast.unreachable_tokens
+        if mode == "tiktoken":
+            raise RuntimeError(f"{BACKEND_ENV}=tiktoken but tiktoken is not exact here: {why}")
+        return None, why
+    return fast.with_hf(hf), ""
 
 
 def _build_checked(spec: dict, hf) -> tuple[TiktokenBPE | None, str]:
@@ -270,7 +267,8 @@ def _build_checked(spec: dict, hf) -> tuple[TiktokenBPE | None, str]:
     return fast, ""
 
 
-def _merge_pairs(model: dict) -> list[tuple[str, str]]:
+def merge_pairs(model: dict) -> list[tuple[str, str]]:
+    """The merges of a tokenizer.json BPE model as pairs (both serialisations: ["a", "b"] and "a b")."""
     return [tuple(m) if isinstance(m, list) else tuple(m.split(" ", 1)) for m in model.get("merges", [])]
 
 
@@ -286,7 +284,7 @@ def _mergeable_ranks(model: dict, hf) -> tuple[dict[bytes, int] | None, int, str
         if c not in vocab:
             return None, 0, f"byte {b:#04x} ({c!r}) is not in the vocabulary"
         ranks[bytes([b])] = vocab[c]
-    merges = _merge_pairs(model)
+    merges = merge_pairs(model)
     produced: list[str] = []
     seen: set[str] = set(b2u.values())
     last = -1

@@ -70,16 +70,42 @@ def _sample(logits_BV: torch.Tensor, params: SamplingParams, gen: torch.Generato
     return torch.multinomial(probs_BV, 1, generator=gen).squeeze(-1)
 
 
+def _left_pad(prompts: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(ids B x L, valid mask B x L bool, positions B x L) with left padding, so every row's next token lands in the
+    same column; on `device`."""
+    B, L = len(prompts), max(len(p) for p in prompts)
+    ids_BL = torch.full((B, L), pad_id, dtype=torch.long)
+    ok_BL = torch.zeros(B, L, dtype=torch.bool)
+    for b, p in enumerate(prompts):
+        ids_BL[b, L - len(p):] = torch.tensor(p, dtype=torch.long)
+        ok_BL[b, L - len(p):] = True
+    ids_BL, ok_BL = ids_BL.to(device), ok_BL.to(device)
+    return ids_BL, ok_BL, (ok_BL.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def _token_logprob(logits_BV: torch.Tensor, tok_B: torch.Tensor) -> torch.Tensor:
+    """log softmax(logits)[tok] per row, without writing the B x V log-softmax."""
+    return logits_BV.gather(-1, tok_B[:, None]).squeeze(-1) - logits_BV.logsumexp(-1)
+
+
+def decode_attention():
+    """SDPA without cuDNN attention, for decoding: cuDNN builds a new execution plan for every new key length (~8 ms
+    of host time per call on an H100, measured: most of a decode step of a small model). Flash / memory-efficient /
+    math need no plan."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
+
+
 class StaticKVEngine:
     """Greedy/sampled decoding for the project's decoders (transformers Qwen3 / Qwen3-MoE) with a preallocated cache.
 
     Why not the HF forward with a `DynamicCache`: at rollout sizes (hundreds of rows, thousands of steps, small
     models) a decode step is launch-bound, and the HF path adds per step a mask rebuild, cache `torch.cat`s, a
-    device->host sync (`.tolist()`) and, for MoE, a data-dependent loop over the experts that were hit (another sync).
-    This engine reuses the model's own modules and parameters (so weights pushed into the model are used at once),
+    device->host sync (`.tolist()`). This engine reuses the model's own modules and parameters (so weights pushed into the model are used at once),
     writes K/V into one `[B, Hkv, N, Dh]` buffer per layer, attends with SDPA over the filled prefix (GQA native),
-    computes MoE layers for a handful of decode tokens densely over all experts (no sync; the routing weights are zero
-    outside the top-k, so the result equals the sparse block), keeps tokens and log-probs on the device, and syncs
+    computes MoE layers for a handful of decode tokens densely over all experts (one einsum instead of HF's sort +
+    grouped GEMMs; the routing weights are zero outside the top-k, so the result equals the sparse block), keeps tokens and log-probs on the device, and syncs
     only every `check_every` steps to stop early and to drop finished rows from the batch and the cache.
     """
 
@@ -100,7 +126,7 @@ class StaticKVEngine:
 
     def _moe(self, mlp, h_TD: torch.Tensor) -> torch.Tensor:
         """Qwen3-MoE block. Few tokens (decode): every expert on every token, weighted by the (sparse) routing
-        weights. Many tokens (prefill): HF's own block (loops over the experts that were hit)."""
+        weights. Many tokens (prefill, large decode batches): HF's own block (its experts implementation)."""
         if h_TD.shape[0] > 4 * mlp.experts.num_experts:
             return mlp(h_TD[None])[0]
         _, w_TK, idx_TK = mlp.gate(h_TD)
@@ -152,14 +178,10 @@ class StaticKVEngine:
             gen: torch.Generator | None) -> list[Completion]:
         device = next(self.model.parameters()).device
         dtype = self.base.embed_tokens.weight.dtype
-        B, L, new = len(prompts), max(len(p) for p in prompts), params.max_new_tokens
-        ids_BL = torch.full((B, L), pad_id, dtype=torch.long)
-        ok_BN = torch.zeros(B, L + new, dtype=torch.bool)
-        for b, p in enumerate(prompts):  # left padding: every row's next token lands in the same column
-            ids_BL[b, L - len(p):] = torch.tensor(p, dtype=torch.long)
-            ok_BN[b, L - len(p):L] = True
-        ids_BL, ok_BN = ids_BL.to(device), ok_BN.to(device)
-        pos_BL = (ok_BN[:, :L].long().cumsum(-1) - 1).clamp(min=0)
+        ids_BL, ok_BL, pos_BL = _left_pad(prompts, pad_id, device)
+        (B, L), new = ids_BL.shape, params.max_new_tokens
+        # generated columns are always valid keys; attention reads only the filled prefix [:L + t + 1]
+        ok_BN = torch.cat([ok_BL, torch.ones(B, new, dtype=torch.bool, device=device)], dim=1)
         cache = [(torch.empty(B, self.n_kv, L + new, self.head_dim, dtype=dtype, device=device),
                   torch.empty(B, self.n_kv, L + new, self.head_dim, dtype=dtype, device=device))
                  for _ in self.base.layers]
@@ -173,7 +195,7 @@ class StaticKVEngine:
         steps = new
         for t in range(new):
             tok_R = _sample(logits_BV, params, gen)
-            logp_R = torch.log_softmax(logits_BV, -1).gather(-1, tok_R[:, None]).squeeze(-1)
+            logp_R = _token_logprob(logits_BV, tok_R)
             tokens_BN[rows_R, t] = torch.where(done_R, pad_id, tok_R)
             logp_BN[rows_R, t] = logp_R
             done_R = done_R | (tok_R == eos_id)
@@ -188,7 +210,6 @@ class StaticKVEngine:
                     rows_R, tok_R, pos_B, done_R = rows_R[keep_R], tok_R[keep_R], pos_B[keep_R], done_R[keep_R]
                     ok_BN = ok_BN[keep_R]
                     cache = [(k[keep_R], v[keep_R]) for k, v in cache]
-            ok_BN[:, L + t] = True
             logits_BV = self._forward(tok_R[:, None], pos_B[:, None], L + t, ok_BN, cache)
             pos_B = pos_B + 1
 
@@ -216,14 +237,8 @@ def _generate_chunk_hf(model, prompts: list[list[int]], params: SamplingParams, 
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
-    B, L = len(prompts), max(len(p) for p in prompts)
-    ids_BL = torch.full((B, L), pad_id, dtype=torch.long)
-    mask_BL = torch.zeros(B, L, dtype=torch.long)
-    for b, p in enumerate(prompts):  # left padding: every row's next token lands in the last column
-        ids_BL[b, L - len(p):] = torch.tensor(p, dtype=torch.long)
-        mask_BL[b, L - len(p):] = 1
-    ids_BL, mask_BL = ids_BL.to(device), mask_BL.to(device)
-    pos_BL = (mask_BL.cumsum(-1) - 1).clamp(min=0)
+    ids_BL, ok_BL, pos_BL = _left_pad(prompts, pad_id, device)
+    B, mask_BL = len(prompts), ok_BL.long()
     cache = DynamicCache(config=model.config)
     out = model(input_ids=ids_BL, attention_mask=mask_BL, position_ids=pos_BL, past_key_values=cache,
                 use_cache=True, logits_to_keep=1)
@@ -236,7 +251,7 @@ def _generate_chunk_hf(model, prompts: list[list[int]], params: SamplingParams, 
     finish = ["length"] * B
     for t in range(params.max_new_tokens):
         tok_B = _sample(logits_BV, params, gen)
-        logp_B = torch.log_softmax(logits_BV, -1).gather(-1, tok_B[:, None]).squeeze(-1)
+        logp_B = _token_logprob(logits_BV, tok_B)
         tok_l, logp_l, rows_l = tok_B.tolist(), logp_B.tolist(), rows.tolist()
         keep = []
         for i, (r, tk, lp) in enumerate(zip(rows_l, tok_l, logp_l)):
@@ -269,19 +284,13 @@ def generate(model, prompts: list[list[int]], params: SamplingParams, eos_id: in
     engine: "auto" takes `StaticKVEngine` for Qwen3 / Qwen3-MoE and the HF-forward + DynamicCache path otherwise;
     check_every: decode steps between the static engine's host syncs (early stop, dropping finished rows).
     """
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
     device = next(model.parameters()).device
     gen = torch.Generator(device).manual_seed(params.seed) if params.seed is not None else None
     was_training = model.training
     model.eval()
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     results: list[Completion | None] = [None] * len(prompts)
-    # No cuDNN attention while decoding: it builds a new execution plan for every new key length (~8 ms of host
-    # time per call on an H100, measured: most of a decode step of a small model). Flash / memory-efficient / math
-    # need no plan.
-    backends = [SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
-    with sdpa_kernel(backends):
+    with decode_attention():
         try:
             for s in range(0, len(order), max_batch_size):
                 chunk = order[s:s + max_batch_size]

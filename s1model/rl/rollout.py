@@ -156,19 +156,23 @@ def complete_on_actors(actors: list, prompts: list[str], n: int, sampling: Sampl
     """
     k = len(actors)
     share = math.ceil(len(prompts) / k) if prompts else 0
-    refs = []
+    results, remote = [], []  # remote: (index in results, Ray ref), fetched in one ray.get
     for i, actor in enumerate(actors):
         part = prompts[i * share:(i + 1) * share]
         if part:
             seed = None if sampling.seed is None else sampling.seed * 1009 + i
             s = sampling.model_copy(update={"seed": seed})
-            refs.append(actor.complete(part, n, s) if isinstance(actor, RolloutWorker)
-                        else actor.complete.remote(part, n, s))
-    if refs and not isinstance(actors[0], RolloutWorker):
+            if isinstance(actor, RolloutWorker):
+                results.append(actor.complete(part, n, s))
+            else:
+                remote.append((len(results), actor.complete.remote(part, n, s)))
+                results.append(None)
+    if remote:
         import ray
 
-        refs = ray.get(refs)
-    return [g for chunk in refs for g in chunk]
+        for (j, _), chunk in zip(remote, ray.get([ref for _, ref in remote])):
+            results[j] = chunk
+    return [g for chunk in results for g in chunk]
 
 
 # --- the oversampling loop -----------------------------------------------------------------------------------------

@@ -63,7 +63,7 @@ def ray_local():
 
 
 def sft_then_online_rl(work: Path, seed: int, rl_lr: float = RL_LR, rl_steps: int = RL_STEPS,
-                       neg_weight: float = 1.0, kl_cov: bool = True) -> dict:
+                       neg_weight: float = 1.0, kl_cov: bool = True, sft_steps: int = SFT_STEPS) -> dict:
     """The recipe (module doc) in folder `work` with Ray already up: held-out accuracy of the SFT checkpoint and of
     the online-RL result, greedy and avg@8, plus the RL config and per-step metrics.
     Also run across seeds and RL knobs by benchmarks/rl_cpu_seeds.py."""
@@ -88,7 +88,7 @@ def sft_then_online_rl(work: Path, seed: int, rl_lr: float = RL_LR, rl_steps: in
     model = load_policy(str(work / "base"), "cpu")
     torch.manual_seed(seed)
     sft_train(model, pairs, OptimConfig(lr=3e-3, warmup_steps=3, micro_batch_size=16, max_seq_len=256),
-              steps=SFT_STEPS, batch_size=16, pad_id=tok.pad_id, seed=seed)
+              steps=sft_steps, batch_size=16, pad_id=tok.pad_id, seed=seed)
     model.save_pretrained(work / "sft")
     before, before_s = _accuracy(model, tok, held_out), _accuracy(model, tok, held_out, samples=8, seed=seed)
 
