@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
 
 
 @contextmanager
@@ -33,3 +33,15 @@ def dask_client(address: str | None = None, n_workers: int | None = None) -> Ite
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                       silence_logs=logging.ERROR, env=env) as cluster, Client(cluster) as client:
         yield client
+
+
+def as_completed_on(client: "distributed.Client", futures: Iterable) -> "distributed.as_completed":
+    """`distributed.as_completed` on `client`'s own event loop.
+
+    Without `loop=`, it tracks futures on `default_client().loop`; when the caller holds another client (a test, a
+    notebook, a Prefect worker with its own), that is a different loop and `Future.result()` on a future still
+    pending fails with "bound to a different event loop" (seen after a worker was killed mid-task).
+    """
+    from distributed import as_completed
+
+    return as_completed(list(futures), loop=client.loop)

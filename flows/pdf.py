@@ -41,10 +41,9 @@ def partition_fingerprint(sha256: str, config: PdfConfig) -> str:
 def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], source_ids: dict[str, int],
                     config: PdfConfig, dask_address: str | None, n_workers: int | None) -> dict:
     """Parse every uncached file on Dask and commit each partition as soon as it is back."""
-    from distributed import as_completed
     from rich.progress import Progress
 
-    from flows.engines import dask_client
+    from flows.engines import as_completed_on, dask_client
 
     m = ctx.manifest
     partitions, todo = split_cached_partitions(ctx, "pdf_partition", "pdf.partition", stage_run_id, sources,
@@ -63,7 +62,7 @@ def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], sou
                 files = [{"path": f["path"], "sha256": f["sha256"], "staging": str(ctx.root.staging())}
                          for f in batch]
                 futures.append(client.submit(parse_batch, files, config, pure=False, retries=2))
-            for fut in as_completed(futures):
+            for fut in as_completed_on(client, futures):
                 for res in fut.result():
                     spec = next(f for f in todo if f["sha256"] == res["source_sha256"])
                     stats["peak_rss_mb"] = max(stats["peak_rss_mb"], res.get("peak_rss_mb") or 0.0)

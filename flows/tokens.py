@@ -94,13 +94,11 @@ def write_shard_partitions(ctx: RunContext, stage_run_id: str, curated: dict, to
     if len(todo) == 1 and dask_address is None:  # nothing to spread: no cluster to start
         commit(todo[0], write_partition(*args(todo[0])))
     elif todo:
-        from distributed import as_completed
-
-        from flows.engines import dask_client
+        from flows.engines import as_completed_on, dask_client
 
         with dask_client(dask_address, n_workers) as client:
             futures = {client.submit(write_partition, *args(f), pure=False): f for f in todo}
-            for fut in as_completed(list(futures)):
+            for fut in as_completed_on(client, futures):
                 commit(futures[fut], fut.result())
     return {"partitions": partitions, "cached_partitions": len(parts) - len(todo), "written_partitions": len(todo)}
 

@@ -43,9 +43,8 @@ def web_partition_fingerprint(sha256: str, config: WebConfig) -> str:
 def mine_warcs(ctx: RunContext, stage_run_id: str, sources: list[dict], source_ids: dict[str, int],
                config: WebConfig, dask_address: str | None, n_workers: int | None) -> dict:
     """Read every uncached file on Dask; commit each file's partition as soon as it is back."""
-    from distributed import as_completed
 
-    from flows.engines import dask_client
+    from flows.engines import as_completed_on, dask_client
     from s1data.web import read_warc_partition  # a library function: workers never import flows/ or storage/
 
     partitions, todo = split_cached_partitions(ctx, "web_partition", "web.partition", stage_run_id, sources,
@@ -55,7 +54,7 @@ def mine_warcs(ctx: RunContext, stage_run_id: str, sources: list[dict], source_i
         with dask_client(dask_address, n_workers) as client:
             futures = {client.submit(read_warc_partition, f["path"], str(ctx.root.staging()), config,
                                      pure=False): f for f in todo}
-            for fut in as_completed(list(futures)):
+            for fut in as_completed_on(client, futures):
                 f, res = futures[fut], fut.result()
                 partitions[f["sha256"]] = commit_partition(
                     ctx, name="web_partition", stage="web.partition", fingerprint=f["pfp"], out_dir=res["out_dir"],
