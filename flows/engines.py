@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+if TYPE_CHECKING:
+    import distributed
 
 
 @contextmanager

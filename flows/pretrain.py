@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Literal
 
 from prefect import flow
 from pydantic import BaseModel, Field
@@ -190,3 +191,47 @@ def pretrain_flow(params: PretrainFlowParams) -> dict:
         out = pretrain_stage(ctx, shards, tok, build_config(params.recipe, params.init, params.pretrain),
                              params.launch)
         return {"run_id": ctx.run_id, **out}
+
+
+EXPORT_CODE_VERSION = "export-hf-1"
+
+
+class ExportFlowParams(RunParams):
+    checkpoint: str = Field(..., description="A DeepSpeed cpt_checkpoint artifact (name:version or id), e.g. one "
+                                             "of the step checkpoints `s1 lineage` lists; any ZeRO stage or EP size.")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="Weights dtype of the export (auto: "
+                                                                              "the dtype they were trained in).")
+
+
+def export_stage(ctx: RunContext, checkpoint: dict, dtype: str = "auto") -> dict:
+    """A DeepSpeed `cpt_checkpoint` -> a `cpt_checkpoint` in Hugging Face layout (+ the run's tokenizer files)."""
+    import torch
+
+    from flows.context import single_stage
+    from s1model.export import export_hf
+
+    if checkpoint["kind"] != "deepspeed":
+        raise ValueError(f"cpt_checkpoint:{checkpoint['version']} is already in {checkpoint['kind']!r} layout; "
+                         "export-hf takes a DeepSpeed step checkpoint")
+    tokenizers = [a for a in ctx.manifest.ancestors(checkpoint["artifact_id"]) if a["name"] == "tokenizer"]
+    step = json.loads(checkpoint["meta_json"] or "{}").get("step")
+
+    def build(dirs):
+        out = dirs["cpt_checkpoint"]
+        export_hf(checkpoint["uri"], str(out), dtype=None if dtype == "auto" else getattr(torch, dtype))
+        for f in Path(tokenizers[0]["uri"]).glob("*.json") if tokenizers else []:
+            shutil.copy2(f, out / f.name)
+        return {"cpt_checkpoint": {"meta": {"step": step, "layout": "hf", "exported_from": checkpoint["artifact_id"]}}}
+
+    arts, cached = single_stage(ctx, "export_hf", EXPORT_CODE_VERSION, {"dtype": dtype}, [checkpoint],
+                                {"cpt_checkpoint": "hf"}, build)
+    a = arts["cpt_checkpoint"]
+    return {"artifact": f"cpt_checkpoint:{a['version']}", "uri": a["uri"], "step": step, "cached": cached}
+
+
+@flow(name="export-hf", log_prints=True)
+def export_flow(params: ExportFlowParams) -> dict:
+    """Export a DeepSpeed pretraining checkpoint to Hugging Face layout, with lineage back to it."""
+    with open_run("export-hf", params) as ctx:
+        return {"run_id": ctx.run_id, **export_stage(ctx, ctx.manifest.resolve_artifact(params.checkpoint),
+                                                     params.dtype)}

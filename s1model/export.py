@@ -6,14 +6,21 @@ AutoEP names, per MoE layer (F = moe_intermediate_size, D = hidden):
   mlp.experts.w3 [E_local, F, D] (up)   ┘→ mlp.experts.gate_up_proj [E, 2F, D] = cat(w1, w3) along F
   mlp.experts.w2 [E_local, D, F]      → mlp.experts.down_proj [E, D, F]
 A DeepSpeed checkpoint (ZeRO 0-2) keeps dense weights in mp_rank_00_model_states.pt and expert e of layer l in
-layer_{l}_expert_{e}_mp_rank_00_model_states.pt under `...experts.w{1,2,3}.{e}`.
+layer_{l}_expert_{e}_mp_rank_00_model_states.pt under `...experts.w{1,2,3}.{e}`. A ZeRO-3 checkpoint keeps only
+partitions (the fp32 masters in zero_pp_rank_*_optim_states.pt, AutoEP experts split over EP and expert-DP ranks):
+DeepSpeed's own `ds_to_universal` reassembles every parameter (experts included; its `zero_to_fp32` refuses AutoEP
+ZeRO-3) into `zero/<name>/fp32.pt`, which the export then reads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import io
 import os
 import re
+import tempfile
+from argparse import Namespace
 
 import torch
 from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
@@ -93,11 +100,13 @@ def _from_dir(ckpt_dir: str, tag: str | None) -> tuple[dict, dict]:
     if tag is None and os.path.exists(os.path.join(ckpt_dir, "latest")):
         tag = open(os.path.join(ckpt_dir, "latest")).read().strip()
     folder = os.path.join(ckpt_dir, tag) if tag else ckpt_dir
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"no DeepSpeed checkpoint folder {folder}")
+    zero3_model_files = glob.glob(os.path.join(folder, "zero_pp_rank_*_mp_rank_*_model_states.pt"))
+    if zero3_model_files:
+        return _from_zero3_dir(folder)
     states = torch.load(os.path.join(folder, "mp_rank_00_model_states.pt"), map_location="cpu", weights_only=False)
     dense = states["module"]
-    if any(t.numel() == 0 for t in dense.values()):
-        raise ValueError(f"{folder} is a ZeRO-3 checkpoint (partitioned weights); export it from the live engine: "
-                         "export_hf(engine, out_dir), which s1model.train.pretrain does at the end of training.")
     per_expert: dict[str, dict[str, dict[int, torch.Tensor]]] = {}
     for path in glob.glob(os.path.join(folder, "layer_*_expert_*_mp_rank_00_model_states.pt")):
         for key, t in torch.load(path, map_location="cpu", weights_only=False).items():
@@ -109,12 +118,52 @@ def _from_dir(ckpt_dir: str, tag: str | None) -> tuple[dict, dict]:
     return dense, experts
 
 
+def _from_zero3_dir(folder: str) -> tuple[dict, dict]:
+    """Full fp32 weights of a ZeRO-3 checkpoint folder, through DeepSpeed's universal-checkpoint converter."""
+    from deepspeed.checkpoint.ds_to_universal import main as ds_to_universal
+
+    states = torch.load(glob.glob(os.path.join(folder, "zero_pp_rank_0_mp_rank_*_model_states.pt"))[0],
+                        map_location="cpu", weights_only=False)
+    dtypes = {n: t.dtype for n, t in states["module"].items()}  # every tensor, stored empty, in its training dtype
+    shapes = {n: tuple(shape) for group in states.get("param_shapes") or [] for n, shape in group.items()}
+    with tempfile.TemporaryDirectory(prefix="s1-zero3-export-") as tmp:
+        out = os.path.join(tmp, "universal", "step")  # the converter writes `latest_universal` beside it
+        args = Namespace(input_folder=folder, output_folder=out, num_extract_workers=1, num_merge_workers=1,
+                         keep_temp_folder=False, strict=True, inject_missing_state=False)
+        log = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(log):
+                ds_to_universal(args)
+        except Exception as e:
+            raise ValueError(f"{folder}: DeepSpeed could not reassemble this ZeRO-3 checkpoint ({e}); export it from "
+                             "the live engine instead: export_hf(engine, out_dir)") from e
+        full = {}
+        for path in glob.glob(os.path.join(out, "zero", "*", "fp32.pt")):
+            saved = torch.load(path, map_location="cpu", weights_only=False)  # {"param": t, ...}, or t (ZeRO-3 merge)
+            full[os.path.basename(os.path.dirname(path))] = saved["param"] if isinstance(saved, dict) else saved
+    missing = [n for n in dtypes if n not in full and not n.endswith(".mlp.gate.gate.weight")]
+    if missing:
+        raise ValueError(f"{folder}: the ZeRO-3 checkpoint has no fp32 value for {missing[:3]} "
+                         f"({len(missing)} tensors)")
+    dense, experts = {}, {}
+    for name, t in full.items():
+        t = t.to(dtypes.get(name, t.dtype))  # the dtype it was trained in, as the ZeRO 0-2 files hold it
+        if name in shapes and t.dim() == 1 and len(shapes[name]) != 1:
+            t = t.view(shapes[name])  # ZeRO-3's merge saves dense parameters flat
+        m = re.match(r"^(?P<prefix>.*\.mlp\.experts)\.(?P<w>w[123])$", name)
+        if m:
+            experts.setdefault(m["prefix"], {})[m["w"]] = t
+        else:
+            dense[name] = t
+    return dense, experts
+
+
 def export_hf(source, out_dir: str, hf_config: Qwen3MoeConfig | None = None, tag: str | None = None,
               dtype: torch.dtype | None = None) -> str:
     """Write `out_dir` (config.json + safetensors) loadable by `AutoModelForCausalLM.from_pretrained`.
 
     source: a live DeepSpeed engine (collective: call on every rank; rank 0 writes) or a DeepSpeed checkpoint
-    directory of ZeRO stage 0-2 (its `hf_config.json` gives the architecture unless hf_config is passed).
+    directory of any ZeRO stage (its `hf_config.json` gives the architecture unless hf_config is passed).
     Weights are saved in `dtype` (default: the dtype they were trained in). Returns out_dir.
     """
     if isinstance(source, (str, os.PathLike)):

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from flows.pipeline import PipelineParams, demo_params, pipeline_flow
 from flows.pretrain import PretrainFlowParams, pretrain_flow
 from storage import Manifest, open_storage
@@ -79,3 +81,21 @@ def test_a_killed_pretraining_run_resumes_on_rerun_and_reproduces_the_loss_curve
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits
     assert logits.shape == (1, len(ids), model.config.vocab_size) and torch.isfinite(logits).all()
+
+    # any step checkpoint exports to HF layout through its own flow, with lineage back to the checkpoint
+    from safetensors.torch import load_file
+
+    from flows.pretrain import ExportFlowParams, export_flow
+
+    step30 = m.query("SELECT artifact_id FROM artifacts WHERE name = 'cpt_checkpoint' AND kind = 'deepspeed' "
+                     "AND fingerprint LIKE '%-step30'")[0]["artifact_id"]
+    out = export_flow(ExportFlowParams(home=str(home), checkpoint=str(step30)))
+    exported = m.resolve_artifact(out["artifact"])
+    assert exported["kind"] == "hf" and out["step"] == 30 and not out["cached"]
+    assert step30 in {a["artifact_id"] for a in m.ancestors(exported["artifact_id"])}
+    mine, final_weights = (load_file(os.path.join(a["uri"], "model.safetensors")) for a in (exported, final))
+    assert set(mine) == set(final_weights) and all(torch.equal(mine[k], final_weights[k]) for k in mine)
+    assert load_tokenizer(exported["uri"]).encode("phonon") == tok.encode("phonon")
+    assert export_flow(ExportFlowParams(home=str(home), checkpoint=str(step30)))["cached"]
+    with pytest.raises(ValueError, match="already in 'hf' layout"):
+        export_flow(ExportFlowParams(home=str(home), checkpoint=out["artifact"]))

@@ -108,3 +108,30 @@ def test_two_cpu_ranks_train_with_data_and_expert_parallel_groups(tiny_shards, t
     assert len(glob.glob(os.path.join(ckpt, "zero_pp_rank_*_optim_states.pt"))) == 2  # ZeRO-2 over 2 DP ranks
     hf = AutoModelForCausalLM.from_pretrained(result["hf_export"])
     assert hf.model.layers[0].mlp.experts.gate_up_proj.shape == (4, 64, 64)
+
+
+def test_a_zero3_expert_parallel_checkpoint_exports_offline_like_the_live_engine(tiny_shards, tmp_path):
+    # ZeRO-3 files hold only partitions (experts split over EP ranks too); the offline export must reassemble the
+    # same model the live engine exported at the end of training.
+    from safetensors.torch import load_file
+
+    cfg = tiny().model_copy(update={"ep_size": 2, "zero_stage": 3, "max_steps": 3, "checkpoint_every": 3})
+    result_path, port = str(tmp_path / "result.json"), free_port()
+    argv = entry_argv(cfg.model_dump_json(), tiny_shards, str(tmp_path / "run"), "--result", result_path)
+    ranks = [spawn(argv, rank=r, world=2, port=port, log=str(tmp_path / f"rank{r}.log")) for r in range(2)]
+    assert [p.wait(timeout=300) for p in ranks] == [0, 0], open(tmp_path / "rank0.log").read()[-3000:]
+    result = json.load(open(result_path))
+    ckpt = result["checkpoints"][-1]["path"]
+    assert glob.glob(os.path.join(ckpt, "zero_pp_rank_1_mp_rank_00_optim_states.pt"))  # really partitioned
+
+    offline = export_hf(str(tmp_path / "run" / "checkpoints"), str(tmp_path / "offline"))
+    live = load_file(os.path.join(result["hf_export"], "model.safetensors"))
+    files = load_file(os.path.join(offline, "model.safetensors"))
+    assert set(files) == set(live) and "model.layers.0.mlp.experts.3.gate_proj.weight" in live  # both EP ranks
+    for name in live:
+        torch.testing.assert_close(files[name], live[name], rtol=0, atol=0, msg=name)
+
+
+def test_a_missing_checkpoint_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no DeepSpeed checkpoint folder"):
+        export_hf(str(tmp_path / "nowhere"), str(tmp_path / "out"))
