@@ -96,7 +96,7 @@ class _nullcontext:
 
 
 def _from_dir(ckpt_dir: str, tag: str | None) -> tuple[dict, dict]:
-    """Weights of a ZeRO 0-2 DeepSpeed checkpoint directory (root with `latest`, or a tag folder)."""
+    """Weights of a DeepSpeed checkpoint directory (root with `latest`, or a tag folder) of any ZeRO stage."""
     if tag is None and os.path.exists(os.path.join(ckpt_dir, "latest")):
         tag = open(os.path.join(ckpt_dir, "latest")).read().strip()
     folder = os.path.join(ckpt_dir, tag) if tag else ckpt_dir
@@ -119,7 +119,10 @@ def _from_dir(ckpt_dir: str, tag: str | None) -> tuple[dict, dict]:
 
 
 def _from_zero3_dir(folder: str) -> tuple[dict, dict]:
-    """Full fp32 weights of a ZeRO-3 checkpoint folder, through DeepSpeed's universal-checkpoint converter."""
+    """Full fp32 weights of a ZeRO-3 checkpoint folder, through DeepSpeed's universal-checkpoint converter.
+
+    The converter writes every parameter's fp32 value and both Adam moments under $TMPDIR (about 12 bytes per
+    parameter, removed afterwards); point TMPDIR at a large disk for a big model."""
     from deepspeed.checkpoint.ds_to_universal import main as ds_to_universal
 
     states = torch.load(glob.glob(os.path.join(folder, "zero_pp_rank_0_mp_rank_*_model_states.pt"))[0],
