@@ -8,6 +8,7 @@ Every verb takes --home; listing verbs take --json.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import time
@@ -78,26 +79,113 @@ def _fail(msg: str) -> None:
     raise typer.Exit(1)
 
 
-def run_flow(name: str, params: dict) -> dict:
+def _submodel(annotation) -> type | None:
+    """The pydantic model inside a field's annotation (`PdfConfig`, `PdfConfig | None`), if any."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(_submodel, get_args(annotation)) if m is not None), None)
+
+
+def _field_paths(model: type, prefix: str = "") -> list[str]:
+    out = []
+    for k, f in model.model_fields.items():
+        out.append(prefix + k)
+        sub = _submodel(f.annotation)
+        if sub is not None:
+            out += _field_paths(sub, f"{prefix}{k}.")
+    return out
+
+
+def _text_only(annotation) -> bool:
+    """`str` or `str | None`: a field where a number can only mean its text."""
+    from typing import get_args
+
+    args = set(get_args(annotation) or (annotation,)) - {type(None)}
+    return args == {str}
+
+
+def _check_params(model: type, params: dict, prefix: str = "") -> None:
+    """Unknown keys are an error (pydantic would drop them: a typo would silently run the defaults), and a number
+    given to a text field (`--set checkpoint=54`, an artifact id) is taken as its text."""
+    import difflib
+
+    for k, v in list(params.items()):
+        f = model.model_fields.get(k)
+        if f is None:
+            paths = _field_paths(model)
+            hint = [p for p in paths if p.endswith("." + k)] or difflib.get_close_matches(k, paths, 1)
+            _fail(f"unknown parameter {prefix + k!r}" + (f"; did you mean {prefix + hint[0]!r}?" if hint else
+                                                         f"; parameters: {', '.join(paths)}"))
+        sub = _submodel(f.annotation)
+        if sub is not None and isinstance(v, dict):
+            _check_params(sub, v, f"{prefix}{k}.")
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and _text_only(f.annotation):
+            params[k] = str(v)
+
+
+class _NoTraceback(logging.Formatter):
+    """Prefect's console lines without the traceback (the Prefect UI and `-v` keep it): formats a copy of the record,
+    so the other handlers (Prefect's API log handler) still get the exception."""
+
+    def __init__(self, inner: logging.Formatter | None):
+        super().__init__()
+        self.inner = inner or logging.Formatter()
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not record.exc_info:
+            return self.inner.format(record)
+        copy = logging.makeLogRecord(record.__dict__)
+        copy.exc_info = copy.exc_text = copy.stack_info = None
+        return self.inner.format(copy)
+
+
+def _quiet_tracebacks() -> None:
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    loggers = [logging.getLogger()] + [logging.getLogger(n) for n in list(logging.root.manager.loggerDict)]
+    for logger in loggers:
+        for h in getattr(logger, "handlers", []):
+            if isinstance(h, PrefectConsoleHandler) and not isinstance(h.formatter, _NoTraceback):
+                h.setFormatter(_NoTraceback(h.formatter))
+
+
+def run_flow(name: str, params: dict, verbose: bool = False) -> dict:
     from pydantic import ValidationError
 
     flows = _flows()
     if name not in flows:
         _fail(f"unknown flow {name!r}; flows: {', '.join(sorted(flows))}")
     fn, model = flows[name]
+    _check_params(model, params)
     try:
         p = model(**params)
     except ValidationError as e:
         _fail(f"bad parameters for flow {name!r}: " + "; ".join(
             f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
+    if not verbose:
+        _quiet_tracebacks()
     t0 = time.perf_counter()
-    result = fn(p)
+    try:
+        result = fn(p)
+    except Exception as e:
+        from storage import open_storage
+
+        m = open_storage(os.environ["S1_HOME"])[1]
+        run = next(iter(m.list_runs(1)), None)
+        done = run and any(r["status"] == "completed" for r in m.stage_runs(run["run_id"]))
+        hint = f"; its finished stages are kept: fix the cause, then `s1 rerun {run['run_id']}`" if done else ""
+        _fail(f"flow {name!r} failed: {type(e).__name__}: {e}{hint}" + ("" if verbose else
+                                                                       " (-v shows the traceback)"))
     result["wall_seconds"] = round(time.perf_counter() - t0, 2)
     return result
 
 
 _HIGHLIGHTS = ("files", "pages", "documents", "routes", "quarantined", "kept", "excluded", "rows", "tokens",
-               "vocab_size", "shards", "sft_rows", "rl_prompts", "final_step", "final_loss", "pages_per_s")
+               "vocab_size", "shards", "sft_rows", "rl_prompts", "final_step", "final_loss", "pages_per_s", "step", "uri")
 
 
 def _print_summary(result: dict) -> None:
@@ -113,7 +201,8 @@ def _print_summary(result: dict) -> None:
             return "{" + ", ".join(f"{a}: {b}" for a, b in v.items()) + "}"
         return str(v)
 
-    stages = {k: v for k, v in result.items() if isinstance(v, dict) and k != "artifacts"}
+    stages = {k: v for k, v in result.items()
+              if isinstance(v, dict) and k != "artifacts" and ("cached" in v or "artifact" in v)}
     if not stages:  # a single-stage flow returns its summary at the top level
         stages = {"result": result}
     for name, d in stages.items():
@@ -126,7 +215,8 @@ def _print_summary(result: dict) -> None:
 
 
 @app.command()
-def run(flow: str = typer.Argument(..., help="Flow name (s1 run --list shows them)."),
+def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --list shows them)."),
+        list_: bool = typer.Option(False, "--list", help="List the flows and exit."),
         input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Input files, folders or globs."),
         config: Optional[Path] = typer.Option(None, "--config", help="JSON / TOML / YAML file of flow parameters."),
         set_: Optional[list[str]] = typer.Option(None, "--set", help="key=value (dotted keys, JSON values)."),
@@ -134,6 +224,16 @@ def run(flow: str = typer.Argument(..., help="Flow name (s1 run --list shows the
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs.")) -> None:
     """Run one flow (pdf, pipeline, ...) and print its summary."""
     _env(home, verbose)
+    if list_ or flow is None:
+        t = Table(title="flows (s1 run <flow>)")
+        t.add_column("flow", no_wrap=True)
+        t.add_column("what it does")
+        for name, (fn, _) in sorted(_flows().items()):
+            t.add_row(name, ((fn.fn.__doc__ or "").strip().splitlines() or [""])[0])
+        console.print(t)
+        if flow is None and not list_:
+            raise typer.Exit(2)
+        return
     params: dict = _load_config(config) if config else {}
     if input:
         params["input"] = list(input)
@@ -143,7 +243,7 @@ def run(flow: str = typer.Argument(..., help="Flow name (s1 run --list shows the
         k, v = kv.split("=", 1)
         _set_path(params, k, _parse_value(v))
     params["home"] = os.environ["S1_HOME"]
-    result = run_flow(flow, params)
+    result = run_flow(flow, params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
 
 
@@ -156,7 +256,7 @@ def demo(home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
 
     params = demo_params(os.environ["S1_HOME"])
     err.print(f"s1 demo: storage root {os.environ['S1_HOME']}")
-    result = run_flow("pipeline", params)
+    result = run_flow("pipeline", params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
 
 
@@ -173,7 +273,7 @@ def rerun(run_id: str, home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
         _fail(f"no run {run_id!r} in {os.environ['S1_HOME']}/manifest.duckdb (see `s1 runs`)")
     params = json.loads(row["params_json"] or "{}")
     params.update(home=os.environ["S1_HOME"], rerun_of=run_id)
-    result = run_flow(row["flow"], params)
+    result = run_flow(row["flow"], params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
 
 
@@ -204,7 +304,7 @@ def runs(home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
         return
     t = Table(title="runs")
     for c in ("run_id", "flow", "status", "attempt", "started_at", "finished_at", "stages done/cached/failed"):
-        t.add_column(c)
+        t.add_column(c, no_wrap=c == "run_id")  # whole, to copy into `s1 rerun`
     for r in rows:
         t.add_row(r["run_id"], r["flow"], r["status"], str(r["attempt"]), str(r["started_at"])[:19],
                   str(r["finished_at"] or "")[:19], f"{r['completed']}/{r['cached']}/{r['failed']}")

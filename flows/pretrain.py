@@ -210,6 +210,9 @@ def export_stage(ctx: RunContext, checkpoint: dict, dtype: str = "auto") -> dict
     from flows.context import single_stage
     from s1model.export import export_hf
 
+    if checkpoint["name"] != "cpt_checkpoint":
+        raise ValueError(f"{checkpoint['name']}:{checkpoint['version']} is not a cpt_checkpoint; export-hf takes a "
+                         "DeepSpeed step checkpoint of a pretraining run")
     if checkpoint["kind"] != "deepspeed":
         raise ValueError(f"cpt_checkpoint:{checkpoint['version']} is already in {checkpoint['kind']!r} layout; "
                          "export-hf takes a DeepSpeed step checkpoint")

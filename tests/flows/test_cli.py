@@ -93,3 +93,24 @@ def test_runs_lineage_and_sql_answer_from_the_command_line(tmp_path, shared_data
     assert bad.returncode == 1 and "read-only" in bad.stderr.lower().replace("\n", " ")
     missing = _s1(tmp_path / "nowhere", "runs", check=False)
     assert missing.returncode == 1 and "run a flow first" in missing.stderr
+
+    # the table form: a single-stage flow's own figures (not its nested dicts taken for stages)
+    table = _s1(home, "run", "pdf", "--input", str(shared_data / "pdf")).stdout
+    assert "cached" in table and "pages=12" in table and "routes" not in table.split("figures")[0]
+
+
+def _one_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr
+    return " ".join(proc.stderr.split())
+
+
+def test_user_mistakes_get_one_line_errors_that_say_what_to_do(tmp_path):
+    home = tmp_path / "home"
+    assert "export-hf" in _s1(home, "run", "--list").stdout
+    typo = _s1(home, "run", "pdf", "--input", str(tmp_path), "--set", "route_threshold=0.3", check=False)
+    assert "unknown parameter 'route_threshold'; did you mean 'pdf.route_threshold'?" in _one_line(typo)
+    # an artifact id is a number on the command line, and the field is text: it must reach the manifest lookup
+    ident = _s1(home, "run", "export-hf", "--set", "checkpoint=999999", check=False)
+    assert "ManifestError: no artifact '999999' in the manifest" in _one_line(ident)
+    nothing = _s1(home, "run", "pdf", "--input", str(tmp_path / "none"), check=False)
+    assert "flow 'pdf' failed: FileNotFoundError: --input" in _one_line(nothing)
