@@ -79,27 +79,6 @@ def _fail(msg: str) -> None:
     raise typer.Exit(1)
 
 
-def _submodel(annotation) -> type | None:
-    """The pydantic model inside a field's annotation (`PdfConfig`, `PdfConfig | None`), if any."""
-    from typing import get_args
-
-    from pydantic import BaseModel
-
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    return next((m for m in map(_submodel, get_args(annotation)) if m is not None), None)
-
-
-def _field_paths(model: type, prefix: str = "") -> list[str]:
-    out = []
-    for k, f in model.model_fields.items():
-        out.append(prefix + k)
-        sub = _submodel(f.annotation)
-        if sub is not None:
-            out += _field_paths(sub, f"{prefix}{k}.")
-    return out
-
-
 def _text_only(annotation) -> bool:
     """`str` or `str | None`: a field where a number can only mean its text."""
     from typing import get_args
@@ -108,23 +87,26 @@ def _text_only(annotation) -> bool:
     return args == {str}
 
 
-def _check_params(model: type, params: dict, prefix: str = "") -> None:
-    """Unknown keys are an error (pydantic would drop them: a typo would silently run the defaults), and a number
-    given to a text field (`--set checkpoint=54`, an artifact id) is taken as its text."""
-    import difflib
+def _check_params(model: type, params: dict) -> None:
+    """Unknown keys are an error naming the closest real one, and a number given to a text field
+    (`--set checkpoint=54`, an artifact id) is taken as its text."""
+    from flows.context import check_keys, submodel
 
-    for k, v in list(params.items()):
-        f = model.model_fields.get(k)
-        if f is None:
-            paths = _field_paths(model)
-            hint = [p for p in paths if p.endswith("." + k)] or difflib.get_close_matches(k, paths, 1)
-            _fail(f"unknown parameter {prefix + k!r}" + (f"; did you mean {prefix + hint[0]!r}?" if hint else
-                                                         f"; parameters: {', '.join(paths)}"))
-        sub = _submodel(f.annotation)
-        if sub is not None and isinstance(v, dict):
-            _check_params(sub, v, f"{prefix}{k}.")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and _text_only(f.annotation):
-            params[k] = str(v)
+    try:
+        check_keys(model, params)
+    except ValueError as e:
+        _fail(str(e))
+
+    def texts(model: type, d: dict) -> None:
+        for k, v in d.items():
+            f = model.model_fields[k]
+            sub = submodel(f.annotation)
+            if sub is not None and isinstance(v, dict):
+                texts(sub, v)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool) and _text_only(f.annotation):
+                d[k] = str(v)
+
+    texts(model, params)
 
 
 class _NoTraceback(logging.Formatter):
@@ -178,8 +160,10 @@ def run_flow(name: str, params: dict, verbose: bool = False) -> dict:
         run = next(iter(m.list_runs(1)), None)
         done = run and any(r["status"] == "completed" for r in m.stage_runs(run["run_id"]))
         hint = f"; its finished stages are kept: fix the cause, then `s1 rerun {run['run_id']}`" if done else ""
-        _fail(f"flow {name!r} failed: {type(e).__name__}: {e}{hint}" + ("" if verbose else
-                                                                       " (-v shows the traceback)"))
+        lines = [x.strip() for x in str(e).splitlines() if x.strip()] or [""]
+        what = lines[0] + (f" … {lines[-1]}" if len(lines) > 1 else "")  # e.g. a trainer's log tail: its last line
+        _fail(f"flow {name!r} failed: {type(e).__name__}: {what}{hint}" + ("" if verbose else
+                                                                          " (-v shows the traceback)"))
     result["wall_seconds"] = round(time.perf_counter() - t0, 2)
     return result
 
@@ -188,7 +172,7 @@ _HIGHLIGHTS = ("files", "pages", "documents", "routes", "quarantined", "kept", "
                "vocab_size", "shards", "sft_rows", "rl_prompts", "final_step", "final_loss", "pages_per_s", "step", "uri")
 
 
-def _print_summary(result: dict) -> None:
+def _print_summary(result: dict, flow: str = "result") -> None:
     """One row per stage: cached or not, time, artifact, and its key figures (--json prints everything)."""
     table = Table(title=f"run {result.get('run_id', '')}  ({result.get('wall_seconds', '?')} s)")
     for c in ("stage", "cache", "seconds", "artifact", "figures"):
@@ -204,7 +188,7 @@ def _print_summary(result: dict) -> None:
     stages = {k: v for k, v in result.items()
               if isinstance(v, dict) and k != "artifacts" and ("cached" in v or "artifact" in v)}
     if not stages:  # a single-stage flow returns its summary at the top level
-        stages = {"result": result}
+        stages = {flow: result}
     for name, d in stages.items():
         arts = d.get("artifact") or ", ".join((d.get("artifacts") or {}).values())
         figures = "; ".join(f"{k}={fmt(d[k])}" for k in _HIGHLIGHTS if d.get(k) is not None)
@@ -244,7 +228,7 @@ def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --lis
         _set_path(params, k, _parse_value(v))
     params["home"] = os.environ["S1_HOME"]
     result = run_flow(flow, params, verbose)
-    console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
+    console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result, flow)
 
 
 @app.command()
@@ -274,7 +258,7 @@ def rerun(run_id: str, home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
     params = json.loads(row["params_json"] or "{}")
     params.update(home=os.environ["S1_HOME"], rerun_of=run_id)
     result = run_flow(row["flow"], params, verbose)
-    console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
+    console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result, row["flow"])
 
 
 def _read_manifest(home: Optional[str]):

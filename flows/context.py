@@ -13,11 +13,55 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Annotated, Iterator, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from storage import Manifest, StorageRoot, open_storage
+
+
+def submodel(annotation) -> type[BaseModel] | None:
+    """The pydantic model inside a field's annotation (`PdfConfig`, `PdfConfig | None`), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for m in map(submodel, get_args(annotation)) if m is not None), None)
+
+
+def field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every dotted field name of `model`, nested models included."""
+    out = []
+    for k, f in model.model_fields.items():
+        out.append(prefix + k)
+        sub = submodel(f.annotation)
+        if sub is not None:
+            out += field_paths(sub, f"{prefix}{k}.")
+    return out
+
+
+def check_keys(model: type[BaseModel], data: dict, what: str = "parameter", prefix: str = "") -> None:
+    """ValueError for the first key of `data` (nested dicts of nested models too) that `model` has no field for,
+    naming the closest real one. pydantic would drop it, and a typo would silently run with the default."""
+    import difflib
+
+    for k, v in data.items():
+        f = model.model_fields.get(k)
+        if f is None:
+            paths = field_paths(model)
+            hint = [p for p in paths if p.endswith("." + k)] or difflib.get_close_matches(k, paths, 1)
+            raise ValueError(f"unknown {what} {prefix + k!r}" + (
+                f"; did you mean {prefix + hint[0]!r}?" if hint else f"; known: {', '.join(paths)}"))
+        sub = submodel(f.annotation)
+        if sub is not None and isinstance(v, dict):
+            check_keys(sub, v, what, f"{prefix}{k}.")
+
+
+def overrides_of(model: type[BaseModel]):
+    """The type of a dict field whose keys override `model`'s fields (a recipe's): unknown keys are rejected."""
+    def check(v: dict) -> dict:
+        check_keys(model, v, f"{model.__name__} field")
+        return v
+
+    return Annotated[dict, AfterValidator(check)]
 
 
 class RunParams(BaseModel):

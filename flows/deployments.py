@@ -19,7 +19,8 @@ from flows.registry import FLOWS
 # machine class of each flow: a Prefect process work pool `s1-<class>` per class
 # (a flow missing here goes to `cpu`)
 MACHINE_CLASS = {"pdf": "cpu", "web": "cpu", "curate": "cpu", "bootcamp": "cpu", "tokenize": "cpu",
-                 "pretrain": "gpu", "export-hf": "cpu", "rl": "gpu", "offline-rl": "gpu", "online-rl": "gpu", "pipeline": "gpu"}
+                 "pretrain": "gpu", "export-hf": "cpu", "rl": "gpu", "offline-rl": "gpu", "online-rl": "gpu", "pipeline": "gpu",
+                 "tail-experiment": "gpu"}
 
 
 def _description(fn) -> str:

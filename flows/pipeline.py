@@ -16,7 +16,7 @@ from prefect import flow
 from pydantic import Field
 
 from flows.bootcamp import BootcampExportConfig, bootcamp_stage
-from flows.context import RunParams, open_run
+from flows.context import RunParams, open_run, overrides_of
 from flows.curate import CurateConfig, curate_stage
 from flows.pdf import pdf_stage
 from flows.pretrain import LaunchConfig, build_config, pretrain_stage
@@ -27,6 +27,8 @@ from s1data.pdf import PdfConfig
 from s1data.shards import ShardConfig
 from s1data.tokenizer import TokenizerConfig
 from s1data.web import WebConfig
+from s1model.config import PretrainConfig
+from s1model.rl.config import OfflineRLConfig, OnlineRLConfig
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -46,12 +48,15 @@ class PipelineParams(RunParams):
     train: bool = Field(True, description="Run continued pretraining after the data stages.")
     recipe: str = Field("tiny", description="Pretraining recipe (tiny, demo, s1_ref).")
     init: str | None = Field(None, description="Hugging Face checkpoint to continue from.")
-    pretrain: dict = Field(default_factory=dict, description="PretrainConfig fields overriding the recipe.")
+    pretrain: overrides_of(PretrainConfig) = Field(default_factory=dict,
+                                                   description="PretrainConfig fields overriding the recipe.")
     launch: LaunchConfig = Field(default_factory=LaunchConfig, description="Trainer launcher (GPUs, hostfile).")
     rl: bool = Field(True, description="Run offline then online RL on the pretrained checkpoint.")
     rl_recipe: str = Field("tiny", description="RL recipe.")
-    offline_rl: dict = Field(default_factory=dict, description="OfflineRLConfig fields overriding the recipe.")
-    online_rl: dict = Field(default_factory=dict, description="OnlineRLConfig fields overriding the recipe.")
+    offline_rl: overrides_of(OfflineRLConfig) = Field(default_factory=dict,
+                                                      description="OfflineRLConfig fields overriding the recipe.")
+    online_rl: overrides_of(OnlineRLConfig) = Field(default_factory=dict,
+                                                    description="OnlineRLConfig fields overriding the recipe.")
     ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
     seed: int = Field(0, description="Seed of mixture sampling.")
     dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler.")
@@ -84,7 +89,7 @@ def demo_params(home: str) -> dict:
         # online RL groups have mixed rewards to learn from
         "bootcamp": {"tasks": ["chem_ring_count"], "n_per_config": 1, "max_configs": 64, "style": "direct"},
         "recipe": "tiny", "pretrain": {"seq_len": 128, "max_steps": 12, "checkpoint_every": 6},
-        "offline_rl": {"sft_steps": 40}, 
+        "offline_rl": {"sft_steps": 40},
     }
 
 

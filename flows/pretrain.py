@@ -18,7 +18,7 @@ from typing import Literal
 from prefect import flow
 from pydantic import BaseModel, Field
 
-from flows.context import RunContext, RunParams, StageProgress, open_run
+from flows.context import RunContext, RunParams, StageProgress, open_run, overrides_of
 from flows.tokens import link_or_copy, shard_paths
 from s1model.config import RECIPES, PretrainConfig
 from storage import fingerprint
@@ -162,9 +162,11 @@ class PretrainFlowParams(RunParams):
     shards: str = Field("token_shards", description="Token shards artifact (name, name:version or id).")
     tokenizer: str | None = Field("tokenizer", description="Tokenizer artifact, for the vocabulary size.")
     recipe: str = Field("tiny", description=f"Named recipe: {', '.join(sorted(RECIPES))}.")
-    init: str | None = Field(None, description="Hugging Face checkpoint directory to continue from "
-                                               "(overrides the recipe's model).")
-    pretrain: dict = Field(default_factory=dict, description="PretrainConfig fields that override the recipe.")
+    init: str | None = Field(None, description="Hugging Face checkpoint to continue from (overrides the recipe's "
+                                               "model): a folder, or a checkpoint artifact in HF layout "
+                                               "(cpt_checkpoint:V, rl_checkpoint:V, an id), which becomes a parent.")
+    pretrain: overrides_of(PretrainConfig) = Field(default_factory=dict,
+                                                   description="PretrainConfig fields that override the recipe.")
     launch: LaunchConfig = Field(default_factory=LaunchConfig, description="Launcher (GPUs, hostfile).")
 
 
@@ -188,9 +190,35 @@ def pretrain_flow(params: PretrainFlowParams) -> dict:
     with open_run("pretrain", params) as ctx:
         shards = ctx.manifest.resolve_artifact(params.shards)
         tok = ctx.manifest.resolve_artifact(params.tokenizer) if params.tokenizer else None
-        out = pretrain_stage(ctx, shards, tok, build_config(params.recipe, params.init, params.pretrain),
-                             params.launch)
+        init, init_dir = resolve_init(ctx, params.init) if params.init else (None, None)
+        config = build_config(params.recipe, init_dir, params.pretrain)
+        seq_len = json.loads(shards["meta_json"] or "{}").get("seq_len")
+        if seq_len and "seq_len" not in params.pretrain:  # the shards' row length, unless set explicitly
+            config = config.model_copy(update={"seq_len": int(seq_len)})
+        out = pretrain_stage(ctx, shards, tok, config, params.launch, init=init)
         return {"run_id": ctx.run_id, **out}
+
+
+def resolve_init(ctx: RunContext, ref: str) -> tuple[dict | None, str | None]:
+    """`init` as (checkpoint artifact, None) or (None, folder). A folder that is a committed artifact counts as the
+    artifact, so the lineage still reaches it."""
+    from storage import ManifestError
+
+    path = Path(ref).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").exists():
+            raise ValueError(f"init {ref!r}: no config.json there; give a Hugging Face checkpoint folder")
+        rows = ctx.manifest.query("SELECT artifact_id FROM artifacts WHERE uri = ? AND kind = 'hf' "
+                                  "ORDER BY artifact_id DESC LIMIT 1", [str(path.resolve())])
+        return (ctx.manifest.resolve_artifact(rows[0]["artifact_id"]), None) if rows else (None, str(path))
+    try:
+        art = ctx.manifest.resolve_artifact(ref)
+    except ManifestError as e:
+        raise ValueError(f"init {ref!r} is neither a folder nor a checkpoint artifact ({e})") from None
+    if art["kind"] != "hf" or not (Path(art["uri"]) / "config.json").exists():
+        raise ValueError(f"init {ref!r} is {art['name']}:{art['version']} of kind {art['kind']!r}, not a Hugging Face "
+                         "checkpoint; `s1 run export-hf` makes one from a DeepSpeed step checkpoint")
+    return art, None
 
 
 EXPORT_CODE_VERSION = "export-hf-1"
@@ -219,6 +247,8 @@ def export_stage(ctx: RunContext, checkpoint: dict, dtype: str = "auto") -> dict
     tokenizers = [a for a in ctx.manifest.ancestors(checkpoint["artifact_id"]) if a["name"] == "tokenizer"]
     step = json.loads(checkpoint["meta_json"] or "{}").get("step")
 
+    t0 = time.perf_counter()
+
     def build(dirs):
         out = dirs["cpt_checkpoint"]
         export_hf(checkpoint["uri"], str(out), dtype=None if dtype == "auto" else getattr(torch, dtype))
@@ -229,7 +259,8 @@ def export_stage(ctx: RunContext, checkpoint: dict, dtype: str = "auto") -> dict
     arts, cached = single_stage(ctx, "export_hf", EXPORT_CODE_VERSION, {"dtype": dtype}, [checkpoint],
                                 {"cpt_checkpoint": "hf"}, build)
     a = arts["cpt_checkpoint"]
-    return {"artifact": f"cpt_checkpoint:{a['version']}", "uri": a["uri"], "step": step, "cached": cached}
+    return {"artifact": f"cpt_checkpoint:{a['version']}", "uri": a["uri"], "step": step, "cached": cached,
+            "seconds": time.perf_counter() - t0}
 
 
 @flow(name="export-hf", log_prints=True)

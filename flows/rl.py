@@ -15,7 +15,7 @@ from pathlib import Path
 from prefect import flow
 from pydantic import Field
 
-from flows.context import RunContext, RunParams, open_run
+from flows.context import RunContext, RunParams, open_run, overrides_of
 from flows.pretrain import _copy_tree
 from s1model.rl.config import RECIPES as RL_RECIPES
 from s1model.rl.config import OfflineRLConfig, OnlineRLConfig
@@ -120,11 +120,13 @@ class _RLParams(RunParams):
 class OfflineRLFlowParams(_RLParams):
     rl_prompts: str = Field("rl_prompts", description="Bootcamp rl_prompts artifact.")
     sft_data: str | None = Field("sft_data", description="Bootcamp reference traces trained on with best-of-N.")
-    offline: dict = Field(default_factory=dict, description="OfflineRLConfig fields overriding the recipe.")
+    offline: overrides_of(OfflineRLConfig) = Field(default_factory=dict,
+                                                   description="OfflineRLConfig fields overriding the recipe.")
 
 
 class RLFlowParams(OfflineRLFlowParams):
-    online: dict = Field(default_factory=dict, description="OnlineRLConfig fields overriding the recipe.")
+    online: overrides_of(OnlineRLConfig) = Field(default_factory=dict,
+                                                 description="OnlineRLConfig fields overriding the recipe.")
     skip_offline: bool = Field(False, description="Go straight to online RL.")
 
 
@@ -133,7 +135,8 @@ class OnlineRLFlowParams(_RLParams):
                                                  "cpt_checkpoint, rl_checkpoint).")
     prompts: str = Field("offline_rl", description="Prompt artifact: offline_rl (its difficulty-filtered mixture) "
                                                    "or rl_prompts.")
-    online: dict = Field(default_factory=dict, description="OnlineRLConfig fields overriding the recipe.")
+    online: overrides_of(OnlineRLConfig) = Field(default_factory=dict,
+                                                 description="OnlineRLConfig fields overriding the recipe.")
 
 
 def rl_configs(recipe: str, offline: dict, online: dict) -> tuple[OfflineRLConfig, OnlineRLConfig]:
@@ -193,6 +196,16 @@ def online_rl_flow(params: OnlineRLFlowParams) -> dict:
     with open_run("online-rl", params) as ctx:
         m = ctx.manifest
         _, on = rl_configs(params.recipe, {}, params.online)
-        out = online_rl_stage(ctx, m.resolve_artifact(params.model), m.resolve_artifact(params.tokenizer),
-                              m.resolve_artifact(params.prompts), on, params.ray_address)
+        prompts = m.resolve_artifact(params.prompts)
+        if prompts["name"] == "offline_rl" and not (json.loads(prompts["meta_json"] or "{}").get("counts") or {}).get(
+                "kept"):  # as rl_stages does: the difficulty filter kept none, so the unfiltered prompts it read
+            unfiltered = [a for a in m.ancestors(prompts["artifact_id"]) if a["name"] == "rl_prompts"]
+            if not unfiltered:
+                raise ValueError(f"offline_rl:{prompts['version']} kept no prompt and has no rl_prompts parent; "
+                                 "pass prompts=rl_prompts")
+            ctx.log.warning("offline_rl:%s kept no prompt (the model solves none or all); online RL uses the "
+                            "unfiltered rl_prompts:%s", prompts["version"], unfiltered[0]["version"])
+            prompts = unfiltered[0]
+        out = online_rl_stage(ctx, m.resolve_artifact(params.model), m.resolve_artifact(params.tokenizer), prompts,
+                              on, params.ray_address)
         return {"run_id": ctx.run_id, "online_rl": out}

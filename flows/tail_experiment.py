@@ -21,7 +21,7 @@ from typing import Literal
 from prefect import flow
 from pydantic import Field
 
-from flows.context import RunContext, RunParams, open_run, single_stage
+from flows.context import RunContext, RunParams, open_run, overrides_of, single_stage
 from flows.pretrain import pretrain_stage
 from flows.tokens import shard_paths
 from s1model.config import PretrainConfig
@@ -44,7 +44,7 @@ class TailExperimentParams(RunParams):
     trainer: Literal["deepspeed", "torch"] = Field(
         "deepspeed", description="deepspeed: our trainer (flows.pretrain stage, Qwen3-MoE); torch: the plain "
                                  "single-device loop of s1model.tail_experiment (dense Qwen3, the GPU benchmark).")
-    pretrain: dict = Field(default_factory=lambda: {
+    pretrain: overrides_of(PretrainConfig) = Field(default_factory=lambda: {
         "model": {"hidden_size": 256, "num_layers": 6, "num_heads": 8, "num_kv_heads": 4, "head_dim": 32,
                   "num_experts": 4, "top_k": 2, "moe_intermediate_size": 512, "rope_theta": 10000.0,
                   "max_position_embeddings": 8192},

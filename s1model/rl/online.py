@@ -35,7 +35,8 @@ class PromptStream:
 
     def __init__(self, rows: list[dict], seed: int, consumed: int = 0):
         if not rows:
-            raise ValueError("the prompt table is empty; export rl_prompts first.")
+            raise ValueError("the prompt table is empty (an offline_rl artifact whose difficulty filter kept no "
+                             "prompt has none): use the bootcamp's rl_prompts")
         self.rows, self.seed, self.consumed = rows, seed, 0
         self._it = self._gen()
         for _ in range(consumed):

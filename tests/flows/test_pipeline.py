@@ -46,3 +46,17 @@ def test_the_demo_pipeline_goes_from_pdfs_and_warcs_to_an_rl_checkpoint_and_reru
     statuses = m.query("SELECT DISTINCT status FROM stage_runs WHERE run_id = ? AND parent_stage_run_id IS NULL",
                        [again["run_id"]])
     assert [r["status"] for r in statuses] == ["cached"]
+
+    # online RL on its own takes the offline_rl artifact's prompts; when its difficulty filter kept none (the tiny
+    # demo model solves almost nothing), the unfiltered rl_prompts it read, as the pipeline does
+    import json
+
+    from flows.rl import OnlineRLFlowParams, online_rl_flow
+
+    offline = m.resolve_artifact("offline_rl")
+    kept = json.loads(offline["meta_json"])["counts"]["kept"]
+    out = online_rl_flow(OnlineRLFlowParams(home=str(home), online={"steps": 1}))["online_rl"]
+    run = m.resolve_artifact(out["artifact"])
+    parents = {a["name"]: a for a in m.ancestors(run["artifact_id"]) if a["depth"] == 1}
+    expected = offline if kept else m.resolve_artifact("rl_prompts")
+    assert parents[expected["name"]]["artifact_id"] == expected["artifact_id"]

@@ -99,3 +99,33 @@ def test_a_killed_pretraining_run_resumes_on_rerun_and_reproduces_the_loss_curve
     assert export_flow(ExportFlowParams(home=str(home), checkpoint=str(step30)))["cached"]
     with pytest.raises(ValueError, match="already in 'hf' layout"):
         export_flow(ExportFlowParams(home=str(home), checkpoint=out["artifact"]))
+
+    # continue from that export: `init` takes the artifact (a lineage parent), seq_len comes from the shards (128,
+    # not the tiny recipe's 64)
+    cont = pretrain_flow(PretrainFlowParams(home=str(home), init=out["artifact"],
+                                            pretrain={"max_steps": 2, "checkpoint_every": 0}))
+    assert cont["final_step"] == 2
+    cont_art = m.resolve_artifact(cont["artifact"])
+    assert exported["artifact_id"] in {a["artifact_id"] for a in m.ancestors(cont_art["artifact_id"])}
+    first = m.query("SELECT value FROM metrics m JOIN stage_runs r USING (stage_run_id) WHERE m.name = 'train.loss' "
+                    "AND m.step = 1 ORDER BY m.recorded_at DESC LIMIT 1")[0]["value"]
+    assert first < reference[1] - 1.0  # starts where step 30 left off, not from scratch
+    with pytest.raises(ValueError, match="neither a folder nor a checkpoint artifact"):
+        pretrain_flow(PretrainFlowParams(home=str(home), init="cpt_checkpoint:999"))
+    with pytest.raises(ValueError, match="of kind 'deepspeed', not a Hugging Face checkpoint"):
+        pretrain_flow(PretrainFlowParams(home=str(home), init=str(step30)))
+
+
+def test_a_typo_in_recipe_overrides_is_rejected_with_the_closest_field():
+    import pydantic
+
+    from flows.rl import OnlineRLFlowParams
+
+    with pytest.raises(pydantic.ValidationError, match="unknown PretrainConfig field 'max_stepz'; did you mean "
+                                                       "'max_steps'"):
+        PretrainFlowParams(pretrain={"max_stepz": 3})
+    with pytest.raises(pydantic.ValidationError, match="'model.hiden_size'; did you mean 'model.hidden_size'"):
+        PretrainFlowParams(pretrain={"model": {"hiden_size": 64}})
+    with pytest.raises(pydantic.ValidationError, match="unknown OnlineRLConfig field 'max_steps'"):
+        OnlineRLFlowParams(online={"max_steps": 2})
+    assert PretrainFlowParams(pretrain={"max_steps": 3, "model": {"hidden_size": 64}}).pretrain["max_steps"] == 3
