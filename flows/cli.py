@@ -198,9 +198,45 @@ def _print_summary(result: dict, flow: str = "result") -> None:
     console.print(table)
 
 
+def _describe(name: str) -> None:
+    """Every `--set` key of a flow (nested models dotted) with its default and description."""
+    from pydantic_core import PydanticUndefined
+
+    from flows.context import OverridesOf, submodel
+
+    flows = _flows()
+    if name not in flows:
+        _fail(f"unknown flow {name!r}; flows: {', '.join(sorted(flows))}")
+    t = Table(title=f"s1 run {name} --set KEY=VALUE")
+    for c in ("key", "default", "description"):
+        t.add_column(c, overflow="fold", no_wrap=c == "key")
+
+    notes = []
+
+    def rows(model: type, prefix: str = "") -> None:
+        for k, f in model.model_fields.items():
+            sub = submodel(f.annotation)
+            if sub is not None:
+                rows(sub, f"{prefix}{k}.")
+                continue
+            of = next((m.model for m in f.metadata if isinstance(m, OverridesOf)), None)
+            if of is not None:  # a dict of overrides: list the fields it may set
+                notes.append(f"{prefix}{k}.* override the recipe; the defaults shown are {of.__name__}'s own.")
+                rows(of, f"{prefix}{k}.")
+                continue
+            default = f.default_factory() if f.default_factory else f.default
+            t.add_row(prefix + k, "(required)" if default is PydanticUndefined else json.dumps(default, default=str),
+                      f.description or "")
+
+    rows(flows[name][1])
+    t.caption = " ".join(notes) or None
+    console.print(t)
+
+
 @app.command()
 def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --list shows them)."),
         list_: bool = typer.Option(False, "--list", help="List the flows and exit."),
+        describe: bool = typer.Option(False, "--describe", help="List the flow's parameters (--set keys) and exit."),
         input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Input files, folders or globs."),
         config: Optional[Path] = typer.Option(None, "--config", help="JSON / TOML / YAML file of flow parameters."),
         set_: Optional[list[str]] = typer.Option(None, "--set", help="key=value (dotted keys, JSON values)."),
@@ -217,6 +253,9 @@ def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --lis
         console.print(t)
         if flow is None and not list_:
             raise typer.Exit(2)
+        return
+    if describe:
+        _describe(flow)
         return
     params: dict = _load_config(config) if config else {}
     if input:

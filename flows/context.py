@@ -55,13 +55,19 @@ def check_keys(model: type[BaseModel], data: dict, what: str = "parameter", pref
             check_keys(sub, v, what, f"{prefix}{k}.")
 
 
+@dataclass(frozen=True)
+class OverridesOf:
+    """Marker on an `overrides_of` field: the model whose fields its keys are (`s1 run FLOW --describe` lists them)."""
+    model: type
+
+
 def overrides_of(model: type[BaseModel]):
     """The type of a dict field whose keys override `model`'s fields (a recipe's): unknown keys are rejected."""
     def check(v: dict) -> dict:
         check_keys(model, v, f"{model.__name__} field")
         return v
 
-    return Annotated[dict, AfterValidator(check)]
+    return Annotated[dict, AfterValidator(check), OverridesOf(model)]
 
 
 class RunParams(BaseModel):

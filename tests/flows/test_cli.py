@@ -107,6 +107,8 @@ def _one_line(proc: subprocess.CompletedProcess) -> str:
 def test_user_mistakes_get_one_line_errors_that_say_what_to_do(tmp_path):
     home = tmp_path / "home"
     assert "export-hf" in _s1(home, "run", "--list").stdout
+    keys = _s1(home, "run", "pretrain", "--describe").stdout
+    assert "launch.num_gpus" in keys and "pretrain.max_steps" in keys and "pretrain.model.hidden_size" in keys
     typo = _s1(home, "run", "pdf", "--input", str(tmp_path), "--set", "route_threshold=0.3", check=False)
     assert "unknown parameter 'route_threshold'; did you mean 'pdf.route_threshold'?" in _one_line(typo)
     # an artifact id is a number on the command line, and the field is text: it must reach the manifest lookup
