@@ -169,7 +169,8 @@ def run_flow(name: str, params: dict, verbose: bool = False) -> dict:
 
 
 _HIGHLIGHTS = ("files", "pages", "documents", "routes", "quarantined", "kept", "excluded", "rows", "tokens",
-               "vocab_size", "shards", "sft_rows", "rl_prompts", "final_step", "final_loss", "pages_per_s", "step", "uri")
+               "vocab_size", "shards", "sft_rows", "rl_prompts", "final_step", "final_loss", "pages_per_s", "step",
+               "uri")
 
 
 def _print_summary(result: dict, flow: str = "result") -> None:

@@ -18,9 +18,9 @@ from flows.registry import FLOWS
 
 # machine class of each flow: a Prefect process work pool `s1-<class>` per class
 # (a flow missing here goes to `cpu`)
-MACHINE_CLASS = {"pdf": "cpu", "web": "cpu", "curate": "cpu", "bootcamp": "cpu", "tokenize": "cpu",
-                 "pretrain": "gpu", "export-hf": "cpu", "rl": "gpu", "offline-rl": "gpu", "online-rl": "gpu", "pipeline": "gpu",
-                 "tail-experiment": "gpu"}
+MACHINE_CLASS = {"pdf": "cpu", "web": "cpu", "curate": "cpu", "bootcamp": "cpu", "tokenize": "cpu", "export-hf": "cpu",
+                 "pretrain": "gpu", "rl": "gpu", "offline-rl": "gpu", "online-rl": "gpu", "tail-experiment": "gpu",
+                 "pipeline": "gpu"}
 
 
 def _description(fn) -> str:

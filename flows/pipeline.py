@@ -19,7 +19,7 @@ from flows.bootcamp import BootcampExportConfig, bootcamp_stage
 from flows.context import RunParams, open_run, overrides_of
 from flows.curate import CurateConfig, curate_stage
 from flows.pdf import pdf_stage
-from flows.pretrain import LaunchConfig, build_config, pretrain_stage
+from flows.pretrain import LaunchConfig, pretrain_config, pretrain_stage
 from flows.rl import rl_stages
 from flows.tokens import shards_stage, tokenizer_stage
 from flows.web import web_stage
@@ -47,7 +47,8 @@ class PipelineParams(RunParams):
     bootcamp: BootcampExportConfig = Field(default_factory=BootcampExportConfig, description="Task export.")
     train: bool = Field(True, description="Run continued pretraining after the data stages.")
     recipe: str = Field("tiny", description="Pretraining recipe (tiny, demo, s1_ref).")
-    init: str | None = Field(None, description="Hugging Face checkpoint to continue from.")
+    init: str | None = Field(None, description="Hugging Face checkpoint to continue from: a folder or a checkpoint "
+                                               "artifact in HF layout (then a lineage parent).")
     pretrain: overrides_of(PretrainConfig) = Field(default_factory=dict,
                                                    description="PretrainConfig fields overriding the recipe.")
     launch: LaunchConfig = Field(default_factory=LaunchConfig, description="Trainer launcher (GPUs, hostfile).")
@@ -118,13 +119,13 @@ def pipeline_flow(params: PipelineParams) -> dict:
         extra = [p + "\n" + r for p, r in zip(traces.column("prompt").to_pylist(), traces.column("response").to_pylist())]
         out["tokenizer"] = tokenizer_stage(ctx, curated, params.tokenizer, params.base_tokenizer, extra)
         tok = m.resolve_artifact(out["tokenizer"]["artifact"])
-        config = build_config(params.recipe, params.init, params.pretrain)
+        config, init = pretrain_config(ctx, params.recipe, params.init, params.pretrain)
         shard_cfg = params.shards.model_copy(update={"seq_len": config.seq_len})
         out["token_shards"] = shards_stage(ctx, curated, tok, shard_cfg, params.seed, params.dask_address,
                                             params.n_workers)
         if params.train:
             shards = m.resolve_artifact(out["token_shards"]["artifact"])
-            out["pretrain"] = pretrain_stage(ctx, shards, tok, config, params.launch)
+            out["pretrain"] = pretrain_stage(ctx, shards, tok, config, params.launch, init=init)
             if params.rl:
                 cpt = m.resolve_artifact(out["pretrain"]["artifact"])
                 out.update(rl_stages(ctx, cpt, tok, m.resolve_artifact(out["bootcamp"]["artifacts"]["rl_prompts"]),

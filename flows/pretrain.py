@@ -39,6 +39,12 @@ def _copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, copy_function=link_or_copy, dirs_exist_ok=True)
 
 
+def hf_dir(art: dict) -> str:
+    """The HF checkpoint folder inside a checkpoint artifact (cpt_checkpoint, offline_rl, rl_checkpoint)."""
+    p = Path(art["uri"])
+    return str(p / "hf") if (p / "hf" / "config.json").exists() else str(p)
+
+
 def _metric_rows(m: dict) -> list[tuple[str, int, float]]:
     step = int(m["step"])
     rows = [(f"train.{k}", step, float(m[k])) for k in ("loss", "aux_loss", "z_loss", "grad_norm", "lr",
@@ -64,7 +70,7 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
         if vocab:
             config = config.model_copy(update={"model": config.model.model_copy(update={"vocab_size": int(vocab)})})
     if init is not None:
-        config = config.model_copy(update={"init_from": init["uri"]})
+        config = config.model_copy(update={"init_from": hf_dir(init)})
     parents = [shards] + ([tokenizer] if tokenizer else []) + ([init] if init else [])
     fp = fingerprint("pretrain", PRETRAIN_CODE_VERSION, config, [p["content_sha256"] for p in parents])
     with ctx.stage("pretrain", fp, ["cpt_checkpoint"]) as stage:
@@ -190,13 +196,21 @@ def pretrain_flow(params: PretrainFlowParams) -> dict:
     with open_run("pretrain", params) as ctx:
         shards = ctx.manifest.resolve_artifact(params.shards)
         tok = ctx.manifest.resolve_artifact(params.tokenizer) if params.tokenizer else None
-        init, init_dir = resolve_init(ctx, params.init) if params.init else (None, None)
-        config = build_config(params.recipe, init_dir, params.pretrain)
-        seq_len = json.loads(shards["meta_json"] or "{}").get("seq_len")
-        if seq_len and "seq_len" not in params.pretrain:  # the shards' row length, unless set explicitly
-            config = config.model_copy(update={"seq_len": int(seq_len)})
+        config, init = pretrain_config(ctx, params.recipe, params.init, params.pretrain, shards)
         out = pretrain_stage(ctx, shards, tok, config, params.launch, init=init)
         return {"run_id": ctx.run_id, **out}
+
+
+def pretrain_config(ctx: RunContext, recipe: str, init: str | None, overrides: dict,
+                    shards: dict | None = None) -> tuple[PretrainConfig, dict | None]:
+    """The flows' PretrainConfig and init artifact: recipe + overrides, `init` resolved (resolve_init), and seq_len
+    from `shards` (the rows are packed to it) unless the overrides set it."""
+    init_art, init_dir = resolve_init(ctx, init) if init else (None, None)
+    config = build_config(recipe, init_dir, overrides)
+    seq_len = json.loads(shards["meta_json"] or "{}").get("seq_len") if shards else None
+    if seq_len and "seq_len" not in overrides:
+        config = config.model_copy(update={"seq_len": int(seq_len)})
+    return config, init_art
 
 
 def resolve_init(ctx: RunContext, ref: str) -> tuple[dict | None, str | None]:
@@ -215,7 +229,7 @@ def resolve_init(ctx: RunContext, ref: str) -> tuple[dict | None, str | None]:
         art = ctx.manifest.resolve_artifact(ref)
     except ManifestError as e:
         raise ValueError(f"init {ref!r} is neither a folder nor a checkpoint artifact ({e})") from None
-    if art["kind"] != "hf" or not (Path(art["uri"]) / "config.json").exists():
+    if art["kind"] != "hf" or not (Path(hf_dir(art)) / "config.json").exists():
         raise ValueError(f"init {ref!r} is {art['name']}:{art['version']} of kind {art['kind']!r}, not a Hugging Face "
                          "checkpoint; `s1 run export-hf` makes one from a DeepSpeed step checkpoint")
     return art, None

@@ -16,18 +16,12 @@ from prefect import flow
 from pydantic import Field
 
 from flows.context import RunContext, RunParams, open_run, overrides_of
-from flows.pretrain import _copy_tree
+from flows.pretrain import _copy_tree, hf_dir
 from s1model.rl.config import RECIPES as RL_RECIPES
 from s1model.rl.config import OfflineRLConfig, OnlineRLConfig
 from storage import fingerprint
 
 RL_CODE_VERSION = "rl-1"
-
-
-def _hf_dir(art: dict) -> str:
-    """The HF checkpoint folder inside a checkpoint artifact (cpt_checkpoint, offline_rl, rl_checkpoint)."""
-    p = Path(art["uri"])
-    return str(p / "hf") if (p / "hf" / "config.json").exists() else str(p)
 
 
 def _metric_rows(prefix: str, m: dict) -> list[tuple[str, int, float]]:
@@ -58,7 +52,7 @@ def offline_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, rl_prompts: 
         def on_step(m: dict) -> None:
             ctx.manifest.record_metrics(stage.stage_run_id, _metric_rows("offline", m))
 
-        res = offline_rl(config, _hf_dir(model), tokenizer["uri"], _table(rl_prompts, "prompts.parquet"),
+        res = offline_rl(config, hf_dir(model), tokenizer["uri"], _table(rl_prompts, "prompts.parquet"),
                          _table(sft_data, "sft.parquet") if sft_data else None, str(out), on_step=on_step,
                          ray_address=ray_address)
         for f in Path(tokenizer["uri"]).glob("*.json"):
@@ -91,7 +85,7 @@ def online_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, prompts: dict
         def on_step(m: dict) -> None:
             ctx.manifest.record_metrics(stage.stage_run_id, _metric_rows("rl", m))
 
-        res = online_rl(config, _hf_dir(model), tokenizer["uri"], table, str(work), on_step=on_step,
+        res = online_rl(config, hf_dir(model), tokenizer["uri"], table, str(work), on_step=on_step,
                         ray_address=ray_address)
         report = ctx.root.staging()
         last = (res.get("metrics") or [{}])[-1]
@@ -146,6 +140,20 @@ def rl_configs(recipe: str, offline: dict, online: dict) -> tuple[OfflineRLConfi
     return (OfflineRLConfig(**{**off.model_dump(), **offline}), OnlineRLConfig(**{**on.model_dump(), **online}))
 
 
+def online_prompts(ctx: RunContext, offline: dict) -> dict:
+    """The prompts online RL takes from an offline_rl artifact: its difficulty-filtered mixture, or, when the filter
+    kept none (the model solves none or all), the unfiltered rl_prompts it read."""
+    if (json.loads(offline["meta_json"] or "{}").get("counts") or {}).get("kept"):
+        return offline
+    unfiltered = [a for a in ctx.manifest.ancestors(offline["artifact_id"]) if a["name"] == "rl_prompts"]
+    if not unfiltered:
+        raise ValueError(f"offline_rl:{offline['version']} kept no prompt and has no rl_prompts parent; "
+                         "pass prompts=rl_prompts")
+    ctx.log.warning("offline_rl:%s kept no prompt (the model solves none or all); online RL uses the unfiltered "
+                    "rl_prompts:%s", offline["version"], unfiltered[0]["version"])
+    return unfiltered[0]
+
+
 def rl_stages(ctx: RunContext, model: dict, tokenizer: dict, rl_prompts: dict, sft_data: dict | None,
               recipe: str, offline: dict, online: dict, skip_offline: bool, ray_address: str | None) -> dict:
     off_cfg, on_cfg = rl_configs(recipe, offline, online)
@@ -154,12 +162,8 @@ def rl_stages(ctx: RunContext, model: dict, tokenizer: dict, rl_prompts: dict, s
     if not skip_offline:
         out["offline_rl"] = offline_rl_stage(ctx, model, tokenizer, rl_prompts, sft_data, off_cfg, ray_address)
         model = ctx.manifest.resolve_artifact(out["offline_rl"]["artifact"])
-        kept = (out["offline_rl"].get("counts") or {}).get("kept", 0)
-        if kept:
-            prompts = model  # the difficulty-filtered mixture lives in the offline_rl artifact
-        else:
-            ctx.log.warning("offline RL kept no prompt (the model solves none or all); online RL uses the "
-                            "unfiltered rl_prompts")
+        prompts = online_prompts(ctx, model)
+        if prompts is not model:
             out["offline_rl"]["online_prompts"] = "unfiltered: the difficulty filter kept none"
     out["online_rl"] = online_rl_stage(ctx, model, tokenizer, prompts, on_cfg, ray_address)
     return out
@@ -197,15 +201,8 @@ def online_rl_flow(params: OnlineRLFlowParams) -> dict:
         m = ctx.manifest
         _, on = rl_configs(params.recipe, {}, params.online)
         prompts = m.resolve_artifact(params.prompts)
-        if prompts["name"] == "offline_rl" and not (json.loads(prompts["meta_json"] or "{}").get("counts") or {}).get(
-                "kept"):  # as rl_stages does: the difficulty filter kept none, so the unfiltered prompts it read
-            unfiltered = [a for a in m.ancestors(prompts["artifact_id"]) if a["name"] == "rl_prompts"]
-            if not unfiltered:
-                raise ValueError(f"offline_rl:{prompts['version']} kept no prompt and has no rl_prompts parent; "
-                                 "pass prompts=rl_prompts")
-            ctx.log.warning("offline_rl:%s kept no prompt (the model solves none or all); online RL uses the "
-                            "unfiltered rl_prompts:%s", prompts["version"], unfiltered[0]["version"])
-            prompts = unfiltered[0]
+        if prompts["name"] == "offline_rl":
+            prompts = online_prompts(ctx, prompts)
         out = online_rl_stage(ctx, m.resolve_artifact(params.model), m.resolve_artifact(params.tokenizer), prompts,
                               on, params.ray_address)
         return {"run_id": ctx.run_id, "online_rl": out}

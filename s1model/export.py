@@ -26,6 +26,7 @@ import torch
 from transformers import Qwen3MoeConfig, Qwen3MoeForCausalLM
 
 HF_CONFIG_NAME = "hf_config.json"  # written by the trainer next to its DeepSpeed checkpoints
+_EXPERT_PARAM = re.compile(r"^(?P<prefix>.*\.mlp\.experts)\.(?P<w>w[123])$")  # AutoEP's stacked local experts
 _EXPERT_KEY = re.compile(r"^(?P<prefix>.*\.mlp\.experts)\.(?P<w>w[123])\.(?P<e>\d+)$")
 
 
@@ -71,7 +72,7 @@ def _from_engine(engine) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, t
     dense, experts = {}, {}
     with ctx:
         for name, t in module.state_dict().items():
-            m = re.match(r"^(?P<prefix>.*\.mlp\.experts)\.(?P<w>w[123])$", name)
+            m = _EXPERT_PARAM.match(name)
             if m is None:
                 dense[name] = t.detach().clone()
                 continue
@@ -153,7 +154,7 @@ def _from_zero3_dir(folder: str) -> tuple[dict, dict]:
         t = t.to(dtypes.get(name, t.dtype))  # the dtype it was trained in, as the ZeRO 0-2 files hold it
         if name in shapes and t.dim() == 1 and len(shapes[name]) != 1:
             t = t.view(shapes[name])  # ZeRO-3's merge saves dense parameters flat
-        m = re.match(r"^(?P<prefix>.*\.mlp\.experts)\.(?P<w>w[123])$", name)
+        m = _EXPERT_PARAM.match(name)
         if m:
             experts.setdefault(m["prefix"], {})[m["w"]] = t
         else:
