@@ -15,8 +15,9 @@ Loss agreement: the first steps of ep{N} against one_ga{N}, which sees exactly t
 global batch in stream order; rank r of N takes rows r, r+N, ...; one GPU takes them as N micro-batches) and starts
 from the same weights, so any gap beyond bf16 noise is an error in expert dispatch or gradient averaging.
 Timing: wall-clock time between consecutive steps' metric lines (each written after the step's metrics were read
-back from the device), median after --warmup. Memory: the trainer's peak per GPU is not reported by train_entry, so
-`nvidia-smi` is sampled during each run (max MiB over the GPUs).
+back; the trainer reads a step one step late, so the last line, which follows the one before at once, is left out),
+median after --warmup. Memory: the trainer's peak per GPU is not reported by train_entry, so `nvidia-smi` is sampled
+during each run (max MiB over the GPUs).
 
 --impl s1 runs the fast path (`model_impl="s1"`): one, one_ga and dp{N} keep its own grouped-GEMM experts; ep{N}
 swaps AutoEP's layers into it (ep_size > 1).
@@ -85,7 +86,8 @@ def run(name: str, cfg, nproc: int, shards: list[str], tmp: str, warmup: int, pe
     walls = [m["wall_time"] for m in ms]
     rows = ms[-1]["rows"]
     flops = train_flops(hf_config(cfg.model, cfg.attn_implementation), rows, cfg.seq_len)
-    res = _summary(walls[1:], walls[0], warmup, rows, cfg.seq_len, flops, peak_flops * nproc)  # MFU per GPU
+    # MFU per GPU; the trainer reads a step back after queuing the next, so the last line follows at once: left out
+    res = _summary(walls[1:-1], walls[0], warmup, rows, cfg.seq_len, flops, peak_flops * nproc)
     return {"gpus": nproc, "ep_size": cfg.ep_size, "grad_accum": cfg.gradient_accumulation_steps, "rows": rows,
             **res, "tokens_per_s_per_gpu": res["tokens_per_s"] / nproc,
             "losses": [m["loss"] for m in ms], "aux_losses": [m["aux_loss"] for m in ms],

@@ -12,6 +12,8 @@ same synthetic packed shards, seq 2048, micro-batch 4, bf16, same seed so the sa
                document masking, fused linear + cross-entropy, compiled decoder blocks) under DeepSpeed ZeRO-1
   ds_s1_ga8    the same with gradient_accumulation_steps=8 (32 rows per optimizer step: the optimizer step is
                amortised over 8 micro-batches of 4); reported beside, never instead of, ds_s1
+  ds_s1_*      variants by suffix (s1_variant): _gaN, _zN (ZeRO stage), _varlen / _flex (attention), _sync
+               (DeepSpeed's own clip and overflow check); profile_s1_* the same under torch.profiler
 The HF loops train on exactly the rows the trainer's step 0 sees, with the same document masking, so the first-step
 LM losses of hf_eager, hf_compile, ds_autoep, ds_native and ds_s1 must agree within bf16 noise. `export` runs a
 2-layer ds_autoep for 2 steps, reloads the checkpoint into a fresh engine and compares its logits with the HF
@@ -23,9 +25,10 @@ export's (from_pretrained); `export_s1` does the same for model_impl="s1" and al
 CPU smoke test of the whole script (tiny recipe, every way, a few steps):
     python benchmarks/pretrain_gpu.py --device cpu --recipe tiny --steps 3 --warmup 1
 
-Timing: the wall time between the ends of consecutive optimizer steps, each end synchronised with the device (the
-trainer's own `tokens_per_s` stops its clock before the step's metrics sync, so it is also reported, as
-`trainer_tokens_per_s`). Median over the steps after `--warmup`.
+Timing: the wall time between the trainer's metric read-backs of consecutive optimizer steps (each waits for its
+step on the device; the trainer reads a step back after queuing the next, so the last step is left out), median over
+the steps after `--warmup`; the trainer's own figure (CUDA events around each step) is reported beside it as
+`trainer_tokens_per_s`.
 MFU = (6 x active params x tokens + 6 x layers x hidden x seq^2 x rows) / time / peak (989 TFLOP/s, H100 SXM dense
 bf16; the same figure is used for H200, whose bf16 peak is the same).
 """
@@ -141,7 +144,8 @@ def bench_ds(cfg, shards: list[str], out: str, steps: int, warmup: int, peak: fl
     r = pretrain(cfg, shards, out, resume=False, on_step=on_step)
     ms = r["metrics"]
     rows = ms[-1]["rows"]
-    res = _summary(ends, t_start[0], warmup, rows, cfg.seq_len,
+    # the trainer reads a step's metrics back one step late, so the last read follows the one before at once
+    res = _summary(ends[:-1], t_start[0], warmup, rows, cfg.seq_len,
                    train_flops(build_hf_cfg(cfg), rows, cfg.seq_len), peak)
     res.update(_mem(), trainer_tokens_per_s=statistics.median(m["tokens_per_s"] for m in ms[warmup:]),
                trainer_mfu=statistics.median(m["mfu"] for m in ms[warmup:]),
@@ -232,6 +236,24 @@ def profile_ds(cfg, shards: list[str], out: str, table_path: str, steps: int = 7
     return {"table": os.path.basename(table_path)}
 
 
+def s1_variant(s1, suffix: str):
+    """ds_s1 variants by name suffix, e.g. ds_s1_ga8_z2_varlen: _gaN gradient accumulation, _zN ZeRO stage,
+    _varlen / _flex attention kernel, _sync DeepSpeed's own clip + overflow check (a host sync per step)."""
+    update, fast = {}, {}
+    for tok in filter(None, suffix.split("_")):
+        if tok.startswith("ga"):
+            update["gradient_accumulation_steps"] = int(tok[2:])
+        elif tok.startswith("z"):
+            update["zero_stage"] = int(tok[1:])
+        elif tok in ("varlen", "flex"):
+            fast["attention"] = tok
+        elif tok == "sync":
+            fast["sync_free_step"] = False
+        else:
+            raise ValueError(f"unknown ds_s1 variant part {tok!r}")
+    return s1.model_copy(update={**update, "fast_moe": s1.fast_moe.model_copy(update=fast)})
+
+
 def run_one(args) -> dict:
     cfg = getattr(recipes, args.recipe)()
     s1 = cfg.model_copy(update={"model_impl": "s1"})
@@ -245,14 +267,12 @@ def run_one(args) -> dict:
     elif args.one == "ds_native":
         res = bench_ds(cfg.model_copy(update={"expert_parallel": "none"}), args.shards,
                        os.path.join(args.tmp, "ds_native"), args.steps, args.warmup, args.peak)
-    elif args.one == "ds_s1":
-        res = bench_ds(s1, args.shards, os.path.join(args.tmp, "ds_s1"), args.steps, args.warmup, args.peak)
-    elif args.one == "ds_s1_ga8":
-        res = bench_ds(s1.model_copy(update={"gradient_accumulation_steps": 8}), args.shards,
-                       os.path.join(args.tmp, "ds_s1_ga8"), args.steps, args.warmup, args.peak)
-    elif args.one in ("profile_autoep", "profile_native", "profile_s1", "profile_s1_ga8"):
-        c = {"profile_autoep": cfg, "profile_native": cfg.model_copy(update={"expert_parallel": "none"}),
-             "profile_s1": s1, "profile_s1_ga8": s1.model_copy(update={"gradient_accumulation_steps": 8})}[args.one]
+    elif args.one.startswith("ds_s1"):
+        res = bench_ds(s1_variant(s1, args.one[len("ds_s1"):]), args.shards, os.path.join(args.tmp, args.one),
+                       args.steps, args.warmup, args.peak)
+    elif args.one in ("profile_autoep", "profile_native") or args.one.startswith("profile_s1"):
+        c = {"profile_autoep": cfg, "profile_native": cfg.model_copy(update={"expert_parallel": "none"})}.get(
+            args.one) or s1_variant(s1, args.one[len("profile_s1"):])
         res = profile_ds(c, args.shards, os.path.join(args.tmp, args.one),
                          os.path.join(os.path.dirname(os.path.abspath(args.out)), f"{args.one}.txt"))
     elif args.one in ("export", "export_s1"):
@@ -327,15 +347,15 @@ def main() -> None:
     if len(firsts) > 1:
         results["first_loss_max_gap"] = max(firsts.values()) - min(firsts.values())
     _write(args.out, results)
-    print(f"\n{'way':<12}{'tok/s':>10}{'MFU':>8}{'step s':>9}{'alloc GiB':>11}{'first loss':>12}")
-    for w in WAYS + ("ds_s1_ga8",):
+    print(f"\n{'way':<22}{'tok/s':>10}{'MFU':>8}{'step s':>9}{'alloc GiB':>11}{'first loss':>12}")
+    for w in [w for w in results if w in WAYS or w.startswith("ds_s1")]:
         r = results.get(w)
         if r is None:
             continue
         if "error" in r:
-            print(f"{w:<12}  {r['error']}")
+            print(f"{w:<22}  {r['error']}")
             continue
-        print(f"{w:<12}{r['tokens_per_s']:>10.0f}{100 * r['mfu']:>7.1f}%{r['step_time_s']:>9.3f}"
+        print(f"{w:<22}{r['tokens_per_s']:>10.0f}{100 * r['mfu']:>7.1f}%{r['step_time_s']:>9.3f}"
               f"{r.get('max_mem_alloc_gib', float('nan')):>11.1f}{r['first_loss']:>12.4f}")
     print("first_loss_max_gap", results.get("first_loss_max_gap"))
     for w in ("export", "export_s1"):

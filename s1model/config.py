@@ -42,10 +42,12 @@ class FastMoeConfig(BaseModel):
         "auto", description="Expert MLPs. grouped_mm: one grouped GEMM per projection over tokens sorted by expert "
         "(torch grouped_mm; CUDA bf16). loop: one matmul per expert (CPU/fp32 reference). auto: grouped_mm for CUDA "
         "bf16 activations, else loop.")
-    attention: Literal["auto", "flex", "sdpa"] = Field(
+    attention: Literal["auto", "flex", "varlen", "sdpa"] = Field(
         "auto", description="Document-masked attention over packed rows. flex: FlexAttention with a block mask built "
-        "from document ids (skips fully masked tiles). sdpa: SDPA with a dense B x S x S boolean mask. auto: flex on "
-        "CUDA, sdpa on CPU. Rows without document masking always use causal SDPA (flash).")
+        "from document ids (skips fully masked tiles). varlen: PyTorch's FlashAttention-2 varlen kernels over the "
+        "documents (CUDA; sdpa on CPU). sdpa: SDPA with a dense B x S x S boolean mask. auto: on CUDA varlen when "
+        "the caller passes the document boundaries (the trainer does), else flex; sdpa on CPU. Rows without "
+        "document masking always use causal SDPA (flash).")
     fused_ce: bool = Field(True, description="lm_head + cross-entropy chunked over tokens in one autograd Function: "
                            "fp32 log-softmax per chunk, gradients of hidden and weight in the same pass; the "
                            "tokens x vocab logits are never materialised.")
@@ -55,6 +57,11 @@ class FastMoeConfig(BaseModel):
         True, description="DeepSpeed ZeRO 1/2 computes the gradient norm (clipping, log) by copying every gradient to "
         "fp64, and the bf16 overflow check with amax/amin/isfinite per parameter; compute both with foreach norms "
         "accumulated in fp32 instead (s1model.engine._lean_zero_checks; same values, overflow = non-finite norm).")
+    sync_free_step: bool = Field(
+        True, description="bf16 with fused AdamW under ZeRO 1/2: the clip factor and a skip flag for non-finite "
+        "gradients go to fused AdamW as device tensors (grad_scale, found_inf), so the optimizer step never waits "
+        "for the GPU and the fp32 gradients are not rescaled in a separate pass (s1model.engine._clip_in_adamw). "
+        "Same update; a step with inf/NaN gradients is still skipped.")
     compile: Literal["auto", "on", "off"] = Field(
         "auto", description="torch.compile each decoder block (fuses RMSNorm, RoPE, SwiGLU, router and combine "
         "math) and the cross-entropy chunk math. auto: on for CUDA.")

@@ -64,8 +64,11 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 def _make_optimizer(model: torch.nn.Module, config: PretrainConfig, _params) -> torch.optim.Optimizer:
     # Called by DeepSpeed after AutoEP has swapped the MoE blocks, so the groups see the replacement parameters.
+    # Fused AdamW (one kernel per dtype group; it can also take the clip factor and skip flag, see _sync_free_step)
+    # on CUDA, and on CPU for bf16 training; torch's CPU fused kernel is fp32-exact with the foreach one.
+    fused = torch.cuda.is_available() or resolve_dtype(config) == "bf16"
     return torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, eps=1e-8,
-                             fused=torch.cuda.is_available())
+                             fused=fused)
 
 
 def _make_scheduler(config: PretrainConfig, optimizer: torch.optim.Optimizer):
@@ -110,13 +113,41 @@ def _grads_overflow_foreach(self) -> torch.Tensor:
     return (~torch.isfinite(sum_sq)).reshape(1)
 
 
-def _lean_zero_checks(optimizer) -> None:
-    """Swap the per-parameter gradient norm and overflow check of a ZeRO 1/2 optimizer for the foreach versions."""
+def _clip_in_adamw(self, grad_groups_flat, total_norm):
+    """DeepSpeedZeroOptimizer.unscale_and_clip_grads without touching the gradients: the clip factor goes to fused
+    AdamW as its `grad_scale` (the kernel divides each gradient by it as it reads it) and a non-finite norm sets its
+    `found_inf` (the kernel then leaves weights and moments alone and takes the step count back), both as device
+    tensors. Saves one read-modify-write of the fp32 gradients (~5 ms a step on s1-ref) and, with the overflow check
+    off, the step's only host sync."""
+    inner = self.optimizer
+    total = torch.as_tensor(total_norm, dtype=torch.float32, device=self.device)
+    bad = ~torch.isfinite(total) | (total < 0)  # DeepSpeed masks an invalid group norm to -1
+    inner.found_inf = bad.float()
+    scale = torch.full((), self.loss_scale, dtype=torch.float32, device=self.device)
+    if self.clip_grad > 0.0:
+        clip = (torch.where(bad, torch.ones_like(total), total) / self.loss_scale + 1e-6) / self.clip_grad
+        scale = clip.clamp(min=1.0) * self.loss_scale
+    inner.grad_scale = scale
+
+
+def _sync_free_step_ok(optimizer) -> bool:
+    inner = getattr(optimizer, "optimizer", None)
+    return (getattr(optimizer, "dtype", None) == torch.bfloat16 and isinstance(inner, torch.optim.AdamW)
+            and bool(inner.defaults.get("fused")) and not optimizer.cpu_offload)
+
+
+def _lean_zero_checks(optimizer, sync_free_step: bool = False) -> None:
+    """Swap the per-parameter gradient norm and overflow check of a ZeRO 1/2 optimizer for the foreach versions;
+    sync_free_step (bf16, fused AdamW): also fold clipping into AdamW and skip non-finite steps on the device
+    (_clip_in_adamw) instead of DeepSpeed's overflow check, which reads a flag back to the host every step."""
     from deepspeed.runtime.zero.stage_1_and_2 import DeepSpeedZeroOptimizer
 
     if isinstance(optimizer, DeepSpeedZeroOptimizer):
         optimizer.get_grad_norm_direct = types.MethodType(_grad_norm_fp32, optimizer)
         optimizer.has_overflow_partitioned_grads_serial = types.MethodType(_grads_overflow_foreach, optimizer)
+        if sync_free_step and _sync_free_step_ok(optimizer):
+            optimizer.check_grad_overflow = False  # bf16: then step() never reads the norm on the host
+            optimizer.unscale_and_clip_grads = types.MethodType(_clip_in_adamw, optimizer)
 
 
 def build_engine(model: torch.nn.Module, config: PretrainConfig, world_size: int):
@@ -131,5 +162,5 @@ def build_engine(model: torch.nn.Module, config: PretrainConfig, world_size: int
         lr_scheduler=functools.partial(_make_scheduler, config),
         config=ds_config(config, world_size, norm_topk_prob=model.config.norm_topk_prob))
     if config.model_impl == "s1" and config.fast_moe.foreach_grad_checks:
-        _lean_zero_checks(engine.optimizer)
+        _lean_zero_checks(engine.optimizer, config.fast_moe.sync_free_step)
     return engine

@@ -10,7 +10,8 @@ fused cross-entropy -> model. Speed levers (FastMoeConfig; "auto" = on for CUDA)
   experts    grouped GEMM over the routed slots sorted by expert: one argsort, a gather in, a gather back out and a
              K-way weighted sum (deterministic, no atomics); per-expert loop on CPU / fp32
   attention  causal SDPA (flash) without document masking; with it, FlexAttention on a block mask built from
-             document ids (fully masked tiles skipped), or SDPA with a dense mask on CPU
+             document ids (fully masked tiles skipped), FlashAttention-2 varlen over the documents ("varlen", CUDA:
+             the trainer's choice, it passes the document boundaries), or SDPA with a dense mask on CPU
   fused_ce   lm_head + cross-entropy chunked over tokens in one autograd Function; the T x V logits never exist
   compile    torch.compile per decoder block: RMSNorm, RoPE, SwiGLU, router and combine math become few kernels
 Numerics: matmuls in the parameter dtype (bf16 under DeepSpeed) with fp32 accumulation; RMSNorm statistics, RoPE
@@ -64,6 +65,12 @@ def apply_rope(x_BHSDh: torch.Tensor, cos_BSDh: torch.Tensor, sin_BSDh: torch.Te
     """Rotate-half RoPE, Qwen layout: dimension i pairs with i + Dh/2."""
     x1, x2 = x_BHSDh.chunk(2, dim=-1)
     return x_BHSDh * cos_BSDh[:, None] + torch.cat([-x2, x1], dim=-1) * sin_BSDh[:, None]
+
+
+def apply_rope_bshd(x_BSHDh: torch.Tensor, cos_BS1Dh: torch.Tensor, sin_BS1Dh: torch.Tensor) -> torch.Tensor:
+    """apply_rope for the token-major layout [B, S, heads, Dh] (tables broadcast over heads)."""
+    x1, x2 = x_BSHDh.chunk(2, dim=-1)
+    return x_BSHDh * cos_BS1Dh + torch.cat([-x2, x1], dim=-1) * sin_BS1Dh
 
 
 def document_ids(position_ids_BS: torch.Tensor) -> torch.Tensor:
@@ -127,6 +134,52 @@ def _flex(q, k, v, block_mask):
     return fn(q, k, v, block_mask=block_mask, enable_gqa=True)
 
 
+class Varlen(NamedTuple):
+    """Document boundaries for varlen attention over the flattened T = B*S tokens: cu_seqlens int32 [n_docs + 1]
+    (0, end of document 1, ..., T) and an upper bound on a document's length (S: no host sync needed)."""
+    cu_seqlens: torch.Tensor
+    max_len: int
+
+
+def cu_seqlens_of(doc_lens: list[list[int]], seq_len: int) -> torch.Tensor:
+    """Varlen.cu_seqlens of packed rows from their document lengths (host side; rows are seq_len long)."""
+    ends, offset = [0], 0
+    for lens in doc_lens:
+        for n in lens:
+            ends.append(ends[-1] + n)
+        offset += seq_len
+        if ends[-1] != offset:  # lengths short of the row: the rest is one more document (padding)
+            ends.append(offset)
+    return torch.tensor(ends, dtype=torch.int32)
+
+
+class _FlashVarlen(torch.autograd.Function):
+    """Causal attention inside each document with PyTorch's FlashAttention-2 varlen kernels (aten
+    _flash_attention_forward/backward, CUDA, fp16/bf16): work only on the documents' causal triangles, no mask."""
+
+    @staticmethod
+    def forward(ctx, q_THDh, k_TGDh, v_TGDh, cu_N, max_len: int, scale: float):
+        out_THDh, lse, rng, unused, _ = torch.ops.aten._flash_attention_forward(
+            q_THDh, k_TGDh, v_TGDh, cu_N, cu_N, max_len, max_len, 0.0, True, False, scale=scale)
+        ctx.save_for_backward(q_THDh, k_TGDh, v_TGDh, out_THDh, lse, cu_N, rng, unused)
+        ctx.max_len, ctx.scale = max_len, scale
+        return out_THDh
+
+    @staticmethod
+    def backward(ctx, grad_THDh):
+        q, k, v, out, lse, cu_N, rng, unused = ctx.saved_tensors
+        dq, dk, dv = torch.ops.aten._flash_attention_backward(
+            grad_THDh.contiguous(), q, k, v, out, lse, cu_N, cu_N, ctx.max_len, ctx.max_len, 0.0, True, rng,
+            unused, scale=ctx.scale)
+        return dq, dk, dv, None, None, None
+
+
+def varlen_attention(q_THDh, k_TGDh, v_TGDh, varlen: Varlen) -> torch.Tensor:
+    """Document-causal GQA over flattened tokens [T, heads, Dh] (FlashAttention-2 handles H / G query heads per
+    key/value head)."""
+    return _FlashVarlen.apply(q_THDh, k_TGDh, v_TGDh, varlen.cu_seqlens, varlen.max_len, q_THDh.shape[-1] ** -0.5)
+
+
 def attention(q_BHSDh, k_BGSDh, v_BGSDh, mask: BlockMask | torch.Tensor | None) -> torch.Tensor:
     """Grouped-query attention (query head h reads key/value head h // (H/G)) with scale Dh^-0.5.
 
@@ -145,6 +198,42 @@ def grouped_mm(x_ND: torch.Tensor, w_EXY: torch.Tensor, offs_E: torch.Tensor) ->
     """Rows offs[e-1]:offs[e] of x times w[e]. torch.nn.functional.grouped_mm (torch >= 2.10) or torch._grouped_mm."""
     fn = getattr(F, "grouped_mm", None) or torch._grouped_mm
     return fn(x_ND, w_EXY, offs=offs_E)
+
+
+def sort_slots_by_expert(expert_N: torch.Tensor, E: int):
+    """(order_N, inverse_N, counts_E) of a stable sort of routed slots by expert, as a counting sort: E is small, so
+    one N x E cumulative count gives each slot its rank among its expert's slots (a few fused kernels under
+    torch.compile, where argsort costs ~9 radix-sort launches). order_N lists slots in expert order; inverse_N is
+    each slot's position in it."""
+    onehot_NE = (expert_N[:, None] == torch.arange(E, device=expert_N.device)).to(torch.int32)
+    counts_E = onehot_NE.sum(0)
+    rank_N = (onehot_NE.cumsum(0) * onehot_NE).sum(1) - 1  # earlier slots of the same expert
+    inverse_N = (counts_E.cumsum(0) - counts_E)[expert_N] + rank_N
+    order_N = torch.empty_like(inverse_N).scatter_(0, inverse_N, torch.arange(len(expert_N), device=expert_N.device))
+    return order_N, inverse_N, counts_E.long()
+
+
+class _GatherRows(torch.autograd.Function):
+    """out = x[src]; every row of x is copied to the rows `back[t]` of out (back: [rows of x, copies]), so the
+    gradient is a gather and a sum over the copies (in fp32), not an index_put with atomic accumulation."""
+
+    @staticmethod
+    def forward(ctx, x_TD, src_N, back_TK):
+        ctx.save_for_backward(back_TK)
+        return x_TD[src_N]
+
+    @staticmethod
+    def backward(ctx, grad_ND):
+        back_TK, = ctx.saved_tensors
+        T, K = back_TK.shape
+        grad_TKD = grad_ND[back_TK.flatten()].view(T, K, -1)
+        grad_TD = grad_TKD[:, 0] if K == 1 else grad_TKD.float().sum(1).to(grad_ND.dtype)
+        return grad_TD, None, None
+
+
+def gather_rows(x_TD: torch.Tensor, src_N: torch.Tensor, back_TK: torch.Tensor) -> torch.Tensor:
+    """x_TD[src_N], where back_TK[t] lists the output rows that copy row t (src_N[back_TK[t, k]] == t)."""
+    return _GatherRows.apply(x_TD, src_N, back_TK)
 
 
 def experts_grouped(x_ND, gate_up_E2FD, down_EDF, counts_E) -> torch.Tensor:
@@ -251,6 +340,13 @@ class Attention(nn.Module):
 
     def forward(self, x_BSD, cos_BSDh, sin_BSDh, mask) -> torch.Tensor:
         B, S, _ = x_BSD.shape
+        if isinstance(mask, Varlen):  # token-major [T, heads, Dh] all the way: no transposes
+            cos_BS1Dh, sin_BS1Dh = cos_BSDh[:, :, None], sin_BSDh[:, :, None]
+            q_BSHDh = apply_rope_bshd(self.q_norm(self.q_proj(x_BSD).view(B, S, -1, self.Dh)), cos_BS1Dh, sin_BS1Dh)
+            k_BSGDh = apply_rope_bshd(self.k_norm(self.k_proj(x_BSD).view(B, S, -1, self.Dh)), cos_BS1Dh, sin_BS1Dh)
+            v_BSGDh = self.v_proj(x_BSD).view(B, S, -1, self.Dh)
+            o_THDh = varlen_attention(q_BSHDh.flatten(0, 1), k_BSGDh.flatten(0, 1), v_BSGDh.flatten(0, 1), mask)
+            return self.o_proj(o_THDh.view(B, S, -1))
         q_BHSDh = self.q_norm(self.q_proj(x_BSD).view(B, S, -1, self.Dh)).transpose(1, 2)
         k_BGSDh = self.k_norm(self.k_proj(x_BSD).view(B, S, -1, self.Dh)).transpose(1, 2)
         v_BGSDh = self.v_proj(x_BSD).view(B, S, -1, self.Dh).transpose(1, 2)
@@ -283,16 +379,14 @@ class Experts(nn.Module):
     def forward(self, x_TD, idx_TK, weight_TK) -> torch.Tensor:
         T, K = idx_TK.shape
         E = self.gate_up_proj.shape[0]
-        expert_N = idx_TK.flatten()  # slot n = t * K + k
-        order_N = expert_N.argsort(stable=True)  # slots grouped by expert
-        counts_E = torch.zeros(E, dtype=torch.long, device=x_TD.device).scatter_add_(
-            0, expert_N, torch.ones_like(expert_N))
+        order_N, inverse_N, counts_E = sort_slots_by_expert(idx_TK.flatten(), E)  # slot n = t * K + k
         grouped = self.kind == "grouped_mm" or (self.kind == "auto" and x_TD.is_cuda
                                                 and x_TD.dtype == torch.bfloat16)
         run = experts_grouped if grouped else experts_loop
-        y_ND = run(x_TD[order_N // K], self.gate_up_proj, self.down_proj, counts_E)
-        inverse_N = torch.empty_like(order_N).scatter_(0, order_N, torch.arange(len(order_N), device=x_TD.device))
-        y_TKD = y_ND[inverse_N].view(T, K, -1)  # back to slot order
+        # token rows in expert order; token t's K copies sit at inverse_N[t*K:(t+1)*K]
+        y_ND = run(gather_rows(x_TD, order_N // K, inverse_N.view(T, K)), self.gate_up_proj, self.down_proj,
+                   counts_E)
+        y_TKD = gather_rows(y_ND, inverse_N, order_N[:, None]).view(T, K, -1)  # back to slot order
         return (y_TKD.float() * weight_TK[..., None]).sum(1).to(x_TD.dtype)
 
 
@@ -463,25 +557,41 @@ class FastQwen3Moe(nn.Module):
             self._inv_freq[key] = self._inv_freq["cpu"].to(device)
         return self._inv_freq[key]
 
-    def _attention_mask(self, position_ids_BS, document_mask: bool | None, on_cuda: bool):
+    def _attention_mask(self, position_ids_BS, document_mask: bool | None, on_cuda: bool,
+                        cu_seqlens: torch.Tensor | None = None):
         if document_mask is False:
             return None
         doc_ids_BS = document_ids(position_ids_BS)
         if document_mask is None and bool((doc_ids_BS[:, -1] == 0).all()):  # inferred (host sync): one document
             return None
-        kind = self.opts.attention if self.opts.attention != "auto" else ("flex" if on_cuda else "sdpa")
+        kind = self.opts.attention
+        if kind == "auto":  # varlen when the caller gave the documents (no host sync), else flex; CPU: sdpa
+            kind = ("varlen" if cu_seqlens is not None else "flex") if on_cuda else "sdpa"
+        if kind == "varlen":
+            if not on_cuda:
+                kind = "sdpa"  # FlashAttention kernels are CUDA-only; the dense mask computes the same function
+            else:
+                B, S = position_ids_BS.shape
+                if cu_seqlens is None:  # from the positions: a host sync (the trainer passes them instead)
+                    starts = (doc_ids_BS != torch.nn.functional.pad(doc_ids_BS, (1, -1), value=-1)).flatten()
+                    cu_seqlens = torch.cat([starts.nonzero().flatten(),
+                                            torch.tensor([B * S], device=starts.device)])
+                return Varlen(cu_seqlens.to(position_ids_BS.device, torch.int32), S)
         return document_causal_mask(doc_ids_BS, kind)
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None,
-                targets: torch.Tensor | None = None, document_mask: bool | None = None) -> MoeOutput:
+                targets: torch.Tensor | None = None, document_mask: bool | None = None,
+                cu_seqlens: torch.Tensor | None = None) -> MoeOutput:
         """input_ids, position_ids, targets: B x S. targets[b, s] is the token to predict at s (IGNORE_INDEX: none);
         with targets the loss is returned and no logits. document_mask: True attends within documents (positions
-        restart per document), False is plain causal, None infers it from position_ids like transformers does."""
+        restart per document), False is plain causal, None infers it from position_ids like transformers does.
+        cu_seqlens: the same documents as Varlen.cu_seqlens (cu_seqlens_of), used by attention="varlen" to spare
+        a host sync; they must agree with position_ids."""
         B, S = input_ids.shape
         x_BSD = self.model.embed_tokens(input_ids)
         if position_ids is None:
             position_ids, document_mask = torch.arange(S, device=x_BSD.device).expand(B, S), False
-        mask = self._attention_mask(position_ids, document_mask, x_BSD.is_cuda)
+        mask = self._attention_mask(position_ids, document_mask, x_BSD.is_cuda, cu_seqlens)
         cos_BSDh, sin_BSDh = rope_cos_sin(position_ids, self._inv_freq_on(x_BSD.device), x_BSD.dtype)
         losses, loads = [], []
         for layer in self.model.layers:

@@ -157,14 +157,16 @@ def router_losses(router_logits: tuple[torch.Tensor, ...], top_k: int) -> tuple[
 
 
 def forward_losses(module: torch.nn.Module, input_ids_BS: torch.Tensor, position_ids_BS: torch.Tensor,
-                   loss_mask_BS: torch.Tensor, config: PretrainConfig, top_k: int
+                   loss_mask_BS: torch.Tensor, config: PretrainConfig, top_k: int,
+                   cu_seqlens: torch.Tensor | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(LM loss, load-balance loss, z-loss, expert load L x E) of one micro-batch through `module` (a DeepSpeed
     engine or the bare model). hf: logits, then `lm_loss` and `router_losses`; s1: the model's fused loss and its
-    router statistics, the same quantities without logits."""
+    router statistics, the same quantities without logits (cu_seqlens: the documents, for varlen attention)."""
     if config.model_impl == "s1":
         out = module(input_ids=input_ids_BS, position_ids=position_ids_BS,
-                     targets=next_token_targets(input_ids_BS, loss_mask_BS), document_mask=config.document_masking)
+                     targets=next_token_targets(input_ids_BS, loss_mask_BS), document_mask=config.document_masking,
+                     cu_seqlens=cu_seqlens)
         return out.loss, out.aux_loss, out.z_loss, out.expert_load
     out = module(input_ids=input_ids_BS, position_ids=position_ids_BS, output_router_logits=True)
     aux, z, load_LE = router_losses(out.router_logits, top_k)

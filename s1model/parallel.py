@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
 
 import torch
@@ -27,12 +28,19 @@ def init_distributed() -> None:
 
     if torch.distributed.is_initialized():
         return
+    init_method = None
     if "RANK" not in os.environ:
         os.environ.update(RANK="0", LOCAL_RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1",
                           MASTER_PORT=str(_free_port()))
+        # alone: rendezvous through a file, not the port (another process may take a free port before we bind it)
+        fd, path = tempfile.mkstemp(prefix="s1-dist-")
+        os.close(fd)
+        os.unlink(path)
+        init_method = f"file://{path}"
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo", init_method=init_method,
+                               rank=0 if init_method else -1, world_size=1 if init_method else -1)
 
 
 @dataclass(frozen=True)

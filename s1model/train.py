@@ -4,7 +4,8 @@ One optimizer step = gradient_accumulation_steps micro-batches per rank; each mi
 per-document position ids (document masking), LM loss + aux_loss_coef x load-balance + z_loss_coef x z-loss (from
 logits and router logits for model_impl="hf", from the model itself for "s1": model.forward_losses), and
 `engine.backward` / `engine.step` (DeepSpeed clips, steps AdamW and the WSD LambdaLR at the boundary). Values stay
-on the device during the step; one all-reduce of the logged scalars per step.
+on the device during the step; one all-reduce of the logged scalars per step, read back one step late (after the
+next step is queued), so the host stays ahead of the device.
 
 Layout of out_dir:  checkpoints/step{N}/ (DeepSpeed), checkpoints/latest, checkpoints/hf_config.json,
                     checkpoints/pretrain_config.json, hf/ (Hugging Face export of the final weights).
@@ -24,6 +25,7 @@ from s1model import engine as ds_glue
 from s1model.config import PretrainConfig
 from s1model.data import ShardStream, StepBatches, read_shards
 from s1model.export import HF_CONFIG_NAME, export_hf
+from s1model.fast_moe import cu_seqlens_of
 from s1model.model import build_model, forward_losses, packed_inputs, train_flops
 from s1model.parallel import ParallelLayout, all_reduce_mean, init_distributed
 
@@ -55,6 +57,37 @@ def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     if torch.device(device).type != "cuda":
         return t.to(device)
     return t.pin_memory().to(device, non_blocking=True)
+
+
+def _micro_inputs(input_ids, doc_lens, config: PretrainConfig, device, varlen: bool):
+    """(input ids, position ids, loss mask, cu_seqlens or None) of one micro-batch, on the device."""
+    position_ids_BS, loss_mask_BS = packed_inputs(doc_lens, config.seq_len, config.document_masking)
+    cu = _to_device(cu_seqlens_of(doc_lens, config.seq_len), device) if varlen else None
+    return (*(_to_device(t, device) for t in (torch.from_numpy(input_ids).long(), position_ids_BS, loss_mask_BS)),
+            cu)
+
+
+def _snapshot(sums: torch.Tensor, grad_norm) -> dict:
+    """A step's logged values copied to host memory behind the step's work, without waiting for it: {"values":
+    [*sums, grad_norm] (pinned, filled once "ready" has happened), "ready": a CUDA event, or None on CPU}. Reading
+    them back with `.tolist()` later would wait for everything queued by then, the next step included."""
+    norm = (torch.as_tensor(grad_norm, dtype=sums.dtype, device=sums.device) if grad_norm is not None
+            else torch.full((), float("nan"), device=sums.device))
+    values = torch.cat([sums, norm.reshape(1).to(sums.dtype)])
+    if values.device.type != "cuda":
+        return {"values": values, "ready": None}
+    host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
+    host.copy_(values, non_blocking=True)
+    return {"values": host, "ready": _event()}
+
+
+def _event() -> "torch.cuda.Event | None":
+    """A timing CUDA event queued on the current stream now (None without CUDA)."""
+    if not torch.cuda.is_available():
+        return None
+    event = torch.cuda.Event(enable_timing=True)
+    event.record()
+    return event
 
 
 def _local_grad_norm(module: torch.nn.Module) -> torch.Tensor:
@@ -99,17 +132,46 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
     top_k, n_layers = hf_cfg.num_experts_per_tok, hf_cfg.num_hidden_layers
     metrics_log: list[dict] = []
     engine.train()
+    pending: dict | None = None  # the last step's metrics, still on the device
+
+    def emit(p: dict) -> None:
+        """Read a step's metrics back (waits for that step on the device) and report them. Called one step late,
+        after the next step's work is queued, so the host never waits for the device inside the loop and the device
+        never waits for the host between steps. step_time_s on CUDA is the device's time between two events, one
+        queued at the step's start (it fires when the device reaches it: when the previous step is done, or when the
+        host queued it if the device was idle) and one after the step's work; on CPU, wall time."""
+        if p["ready"] is not None:
+            p["ready"].synchronize()  # this step's work only: later queued steps keep running
+            dt = p["started"].elapsed_time(p["ready"]) / 1000
+        else:
+            dt = time.perf_counter() - p["t0"]
+        vals = p["values"].tolist()
+        m = {"step": p["step"], "loss": vals[0], "aux_loss": vals[1], "z_loss": vals[2], "grad_norm": vals[-1],
+             "lr": p["lr"]}
+        rows = p["rows"]
+        m.update(rows=rows, tokens=rows * config.seq_len, tokens_per_s=rows * config.seq_len / dt,
+                 mfu=train_flops(hf_cfg, rows, config.seq_len) / dt / (config.peak_flops * layout.world_size),
+                 step_time_s=dt, expert_load=[vals[3 + i * n_exp:3 + (i + 1) * n_exp] for i in range(n_layers)])
+        metrics_log.append(m)
+        if on_step is not None and layout.rank == 0:
+            on_step(m)
+
+    n_exp = hf_cfg.num_experts
+    # the documents' boundaries for varlen attention, computed on the host (on the device they would need a sync)
+    varlen = (config.model_impl == "s1" and config.document_masking and torch.device(device).type == "cuda"
+              and config.fast_moe.attention in ("varlen", "auto"))
     for step in range(start, config.max_steps):
         t0 = time.perf_counter()
+        started = _event()
         lr = engine.get_lr()[0]
-        sums = torch.zeros(3 + n_layers * hf_cfg.num_experts, device=device)  # lm, aux, z, expert load L*E
+        sums = torch.zeros(3 + n_layers * n_exp, device=device)  # lm, aux, z, expert load L*E
         micro = batches.micro_batches(step)
+        # every micro-batch of the step on its way to the device before the first forward: the host prepares them
+        # while the device still runs the previous step, instead of between a backward and the next forward
+        inputs = [_micro_inputs(input_ids, doc_lens, config, device, varlen) for input_ids, doc_lens in micro]
         grad_norm = None
-        for i, (input_ids, doc_lens) in enumerate(micro):
-            position_ids_BS, loss_mask_BS = packed_inputs(doc_lens, config.seq_len, config.document_masking)
-            ids_BS, position_ids_BS, loss_mask_BS = (_to_device(t, device) for t in (
-                torch.from_numpy(input_ids).long(), position_ids_BS, loss_mask_BS))
-            lm, aux, z, load_LE = forward_losses(engine, ids_BS, position_ids_BS, loss_mask_BS, config, top_k)
+        for i, (ids_BS, position_ids_BS, loss_mask_BS, cu) in enumerate(inputs):
+            lm, aux, z, load_LE = forward_losses(engine, ids_BS, position_ids_BS, loss_mask_BS, config, top_k, cu)
             engine.backward(lm + config.aux_loss_coef * aux + config.z_loss_coef * z)
             if config.zero_stage == 0 and i == len(micro) - 1:
                 grad_norm = _local_grad_norm(engine.module)  # ZeRO-0 engines do not report the norm
@@ -117,30 +179,19 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
             sums += torch.cat([torch.stack([lm, aux, z]).detach(), load_LE.flatten()])
         sums = all_reduce_mean(sums / len(micro))
         if grad_norm is None:
-            grad_norm = engine.get_global_grad_norm()  # pre-clipping global norm (ZeRO 1-3)
-        dt = time.perf_counter() - t0
+            grad_norm = engine.get_global_grad_norm()  # pre-clipping global norm (ZeRO 1-3), a device tensor
+        if pending is not None:
+            emit(pending)
         done = step + 1
-        global_rows = batches.rows_per_step(step)
-        m = {
-            "step": done,
-            "loss": float(sums[0]),
-            "aux_loss": float(sums[1]),
-            "z_loss": float(sums[2]),
-            "grad_norm": float(grad_norm) if grad_norm is not None else float("nan"),
-            "lr": float(lr),
-            "rows": global_rows,
-            "tokens": global_rows * config.seq_len,
-            "tokens_per_s": global_rows * config.seq_len / dt,
-            "mfu": train_flops(hf_cfg, global_rows, config.seq_len) / dt / (config.peak_flops * layout.world_size),
-            "step_time_s": dt,
-            "expert_load": sums[3:].view(n_layers, -1).tolist(),
-        }
-        metrics_log.append(m)
-        if on_step is not None and layout.rank == 0:
-            on_step(m)
+        pending = {"step": done, "t0": t0, "started": started, "lr": float(lr), "rows": batches.rows_per_step(step),
+                   **_snapshot(sums, grad_norm)}
         if config.checkpoint_every and (done % config.checkpoint_every == 0 or done == config.max_steps):
+            emit(pending)  # a checkpoint's step is reported before it is saved
+            pending = None
             engine.save_checkpoint(ckpt_dir, tag=_tag(done), client_state={"step": done})
-            log.info("step %d: loss %.4f, checkpoint %s", done, m["loss"], _tag(done))
+            log.info("step %d: loss %.4f, checkpoint %s", done, metrics_log[-1]["loss"], _tag(done))
+    if pending is not None:
+        emit(pending)
 
     hf_export = None
     if config.export_hf:
