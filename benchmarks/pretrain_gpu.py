@@ -13,7 +13,8 @@ same synthetic packed shards, seq 2048, micro-batch 4, bf16, same seed so the sa
   ds_s1_ga8    the same with gradient_accumulation_steps=8 (32 rows per optimizer step: the optimizer step is
                amortised over 8 micro-batches of 4); reported beside, never instead of, ds_s1
   ds_s1_*      variants by suffix (s1_variant): _gaN, _zN (ZeRO stage), _varlen / _flex (attention), _sync
-               (DeepSpeed's own clip and overflow check); profile_s1_* the same under torch.profiler
+               (DeepSpeed's own clip and overflow check); profile_s1_* the same
+               under torch.profiler, cprofile_s1_* the host's Python under cProfile
 The HF loops train on exactly the rows the trainer's step 0 sees, with the same document masking, so the first-step
 LM losses of hf_eager, hf_compile, ds_autoep, ds_native and ds_s1 must agree within bf16 noise. `export` runs a
 2-layer ds_autoep for 2 steps, reloads the checkpoint into a fresh engine and compares its logits with the HF
@@ -254,6 +255,34 @@ def s1_variant(s1, suffix: str):
     return s1.model_copy(update={**update, "fast_moe": s1.fast_moe.model_copy(update=fast)})
 
 
+def cprofile_ds(cfg, shards: list[str], out: str, table_path: str, steps: int = 12, first: int = 6) -> dict:
+    """Host-side Python profile (cProfile) of steps first+1..steps of a ds run: where the host's time per step goes
+    (DeepSpeed, autograd, the compiled blocks' launch code), written to table_path."""
+    import cProfile
+    import io
+    import pstats
+
+    from s1model.train import pretrain
+
+    cfg = cfg.model_copy(update={"max_steps": steps, "checkpoint_every": 0, "export_hf": False})
+    prof = cProfile.Profile()
+
+    def on_step(m: dict) -> None:  # metrics arrive one step late: step `first` read back means step first+1 runs
+        if m["step"] == first:
+            prof.enable()
+
+    pretrain(cfg, shards, out, resume=False, on_step=on_step)
+    prof.disable()
+    buf = io.StringIO()
+    for key in ("tottime", "cumulative"):
+        pstats.Stats(prof, stream=buf).sort_stats(key).print_stats(45)
+    os.makedirs(os.path.dirname(table_path), exist_ok=True)
+    with open(table_path, "w") as f:
+        f.write(buf.getvalue())
+    print(buf.getvalue()[:12000], flush=True)
+    return {"table": os.path.basename(table_path)}
+
+
 def run_one(args) -> dict:
     cfg = getattr(recipes, args.recipe)()
     s1 = cfg.model_copy(update={"model_impl": "s1"})
@@ -270,6 +299,9 @@ def run_one(args) -> dict:
     elif args.one.startswith("ds_s1"):
         res = bench_ds(s1_variant(s1, args.one[len("ds_s1"):]), args.shards, os.path.join(args.tmp, args.one),
                        args.steps, args.warmup, args.peak)
+    elif args.one.startswith("cprofile_s1"):
+        res = cprofile_ds(s1_variant(s1, args.one[len("cprofile_s1"):]), args.shards, os.path.join(args.tmp, args.one),
+                          os.path.join(os.path.dirname(os.path.abspath(args.out)), f"{args.one}.txt"))
     elif args.one in ("profile_autoep", "profile_native") or args.one.startswith("profile_s1"):
         c = {"profile_autoep": cfg, "profile_native": cfg.model_copy(update={"expert_parallel": "none"})}.get(
             args.one) or s1_variant(s1, args.one[len("profile_s1"):])

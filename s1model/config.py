@@ -45,9 +45,8 @@ class FastMoeConfig(BaseModel):
     attention: Literal["auto", "flex", "varlen", "sdpa"] = Field(
         "auto", description="Document-masked attention over packed rows. flex: FlexAttention with a block mask built "
         "from document ids (skips fully masked tiles). varlen: PyTorch's FlashAttention-2 varlen kernels over the "
-        "documents (CUDA; sdpa on CPU). sdpa: SDPA with a dense B x S x S boolean mask. auto: on CUDA varlen when "
-        "the caller passes the document boundaries (the trainer does), else flex; sdpa on CPU. Rows without "
-        "document masking always use causal SDPA (flash).")
+        "documents (CUDA; sdpa on CPU). sdpa: SDPA with a dense B x S x S boolean mask. auto: flex on CUDA, sdpa on "
+        "CPU. Rows without document masking always use causal SDPA (flash).")
     fused_ce: bool = Field(True, description="lm_head + cross-entropy chunked over tokens in one autograd Function: "
                            "fp32 log-softmax per chunk, gradients of hidden and weight in the same pass; the "
                            "tokens x vocab logits are never materialised.")

@@ -38,6 +38,9 @@ def ds_config(config: PretrainConfig, world_size: int, norm_topk_prob: bool = Tr
         "bf16": {"enabled": resolve_dtype(config) == "bf16"},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
+        # DeepSpeed's throughput timer synchronises the device at every forward and step (two host waits per
+        # micro-batch); the trainer times steps itself with CUDA events
+        "timers": {"throughput": {"enabled": False}},
     }
     if config.uses_autoep():
         cfg["expert_parallel"] = {

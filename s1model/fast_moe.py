@@ -10,8 +10,8 @@ fused cross-entropy -> model. Speed levers (FastMoeConfig; "auto" = on for CUDA)
   experts    grouped GEMM over the routed slots sorted by expert: one argsort, a gather in, a gather back out and a
              K-way weighted sum (deterministic, no atomics); per-expert loop on CPU / fp32
   attention  causal SDPA (flash) without document masking; with it, FlexAttention on a block mask built from
-             document ids (fully masked tiles skipped), FlashAttention-2 varlen over the documents ("varlen", CUDA:
-             the trainer's choice, it passes the document boundaries), or SDPA with a dense mask on CPU
+             document ids (fully masked tiles skipped), FlashAttention-2 varlen over the documents ("varlen", CUDA;
+             the trainer passes the document boundaries), or SDPA with a dense mask on CPU
   fused_ce   lm_head + cross-entropy chunked over tokens in one autograd Function; the T x V logits never exist
   compile    torch.compile per decoder block: RMSNorm, RoPE, SwiGLU, router and combine math become few kernels
 Numerics: matmuls in the parameter dtype (bf16 under DeepSpeed) with fp32 accumulation; RMSNorm statistics, RoPE
@@ -565,8 +565,8 @@ class FastQwen3Moe(nn.Module):
         if document_mask is None and bool((doc_ids_BS[:, -1] == 0).all()):  # inferred (host sync): one document
             return None
         kind = self.opts.attention
-        if kind == "auto":  # varlen when the caller gave the documents (no host sync), else flex; CPU: sdpa
-            kind = ("varlen" if cu_seqlens is not None else "flex") if on_cuda else "sdpa"
+        if kind == "auto":
+            kind = "flex" if on_cuda else "sdpa"
         if kind == "varlen":
             if not on_cuda:
                 kind = "sdpa"  # FlashAttention kernels are CUDA-only; the dense mask computes the same function

@@ -159,7 +159,7 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
     n_exp = hf_cfg.num_experts
     # the documents' boundaries for varlen attention, computed on the host (on the device they would need a sync)
     varlen = (config.model_impl == "s1" and config.document_masking and torch.device(device).type == "cuda"
-              and config.fast_moe.attention in ("varlen", "auto"))
+              and config.fast_moe.attention == "varlen")
     for step in range(start, config.max_steps):
         t0 = time.perf_counter()
         started = _event()

@@ -135,3 +135,30 @@ def test_a_zero3_expert_parallel_checkpoint_exports_offline_like_the_live_engine
 def test_a_missing_checkpoint_folder_is_a_one_line_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no DeepSpeed checkpoint folder"):
         export_hf(str(tmp_path / "nowhere"), str(tmp_path / "out"))
+
+
+def test_steady_training_steps_never_make_deepspeed_wait_for_the_device(tiny_shards, tmp_path, monkeypatch):
+    """DeepSpeed's throughput timer synchronises the device at every forward and step by default; the trainer turns
+    it off (it times steps with CUDA events), so the host can queue the next micro-batches while the device works."""
+    from deepspeed.accelerator import get_accelerator
+
+    accelerator, waits, counting = get_accelerator(), [], [False]
+    real = accelerator.synchronize
+
+    def synchronize(*args, **kwargs):
+        if counting[0]:
+            waits.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(accelerator, "synchronize", synchronize)
+    cfg = tiny().model_copy(update={"model_impl": "s1", "gradient_accumulation_steps": 2, "max_steps": 6,
+                                    "checkpoint_every": 0, "export_hf": False})
+    seen = []
+
+    def on_step(m):
+        seen.append(m["step"])
+        counting[0] = m["step"] >= 2  # from step 3 on (metrics arrive a step late)
+
+    pretrain(cfg, tiny_shards, str(tmp_path / "run"), on_step=on_step)
+    assert seen == [1, 2, 3, 4, 5, 6]
+    assert waits == []
