@@ -67,7 +67,7 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 def _make_optimizer(model: torch.nn.Module, config: PretrainConfig, _params) -> torch.optim.Optimizer:
     # Called by DeepSpeed after AutoEP has swapped the MoE blocks, so the groups see the replacement parameters.
-    # Fused AdamW (one kernel per dtype group; it can also take the clip factor and skip flag, see _sync_free_step)
+    # Fused AdamW (one kernel per dtype group; it can also take the clip factor and skip flag, see _clip_in_adamw)
     # on CUDA, and on CPU for bf16 training; torch's CPU fused kernel is fp32-exact with the foreach one.
     fused = torch.cuda.is_available() or resolve_dtype(config) == "bf16"
     return torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, eps=1e-8,
@@ -139,18 +139,21 @@ def _sync_free_step_ok(optimizer) -> bool:
             and bool(inner.defaults.get("fused")) and not optimizer.cpu_offload)
 
 
-def _lean_zero_checks(optimizer, sync_free_step: bool = False) -> None:
-    """Swap the per-parameter gradient norm and overflow check of a ZeRO 1/2 optimizer for the foreach versions;
-    sync_free_step (bf16, fused AdamW): also fold clipping into AdamW and skip non-finite steps on the device
-    (_clip_in_adamw) instead of DeepSpeed's overflow check, which reads a flag back to the host every step."""
+def _lean_zero_checks(optimizer, foreach_checks: bool, sync_free_step: bool) -> None:
+    """Lighter methods on a ZeRO 1/2 optimizer. foreach_checks: the per-parameter gradient norm and overflow check
+    become foreach versions. sync_free_step (bf16, fused AdamW): clipping folds into AdamW and non-finite steps are
+    skipped on the device (_clip_in_adamw) instead of by DeepSpeed's overflow check, which reads a flag back to the
+    host every step."""
     from deepspeed.runtime.zero.stage_1_and_2 import DeepSpeedZeroOptimizer
 
-    if isinstance(optimizer, DeepSpeedZeroOptimizer):
+    if not isinstance(optimizer, DeepSpeedZeroOptimizer):
+        return
+    if foreach_checks:
         optimizer.get_grad_norm_direct = types.MethodType(_grad_norm_fp32, optimizer)
         optimizer.has_overflow_partitioned_grads_serial = types.MethodType(_grads_overflow_foreach, optimizer)
-        if sync_free_step and _sync_free_step_ok(optimizer):
-            optimizer.check_grad_overflow = False  # bf16: then step() never reads the norm on the host
-            optimizer.unscale_and_clip_grads = types.MethodType(_clip_in_adamw, optimizer)
+    if sync_free_step and _sync_free_step_ok(optimizer):
+        optimizer.check_grad_overflow = False  # bf16: then step() never reads the norm on the host
+        optimizer.unscale_and_clip_grads = types.MethodType(_clip_in_adamw, optimizer)
 
 
 def build_engine(model: torch.nn.Module, config: PretrainConfig, world_size: int):
@@ -164,6 +167,6 @@ def build_engine(model: torch.nn.Module, config: PretrainConfig, world_size: int
         optimizer=functools.partial(_make_optimizer, model, config),
         lr_scheduler=functools.partial(_make_scheduler, config),
         config=ds_config(config, world_size, norm_topk_prob=model.config.norm_topk_prob))
-    if config.model_impl == "s1" and config.fast_moe.foreach_grad_checks:
-        _lean_zero_checks(engine.optimizer, config.fast_moe.sync_free_step)
+    if config.model_impl == "s1":
+        _lean_zero_checks(engine.optimizer, config.fast_moe.foreach_grad_checks, config.fast_moe.sync_free_step)
     return engine

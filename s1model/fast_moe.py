@@ -7,8 +7,8 @@ HF one (`FastQwen3Moe.from_hf`), so init, `init_from` and embedding resize stay 
 
 Reading order: kernels (one seam each) -> RMSNorm -> attention -> router + experts -> decoder block -> lm_head with
 fused cross-entropy -> model. Speed levers (FastMoeConfig; "auto" = on for CUDA):
-  experts    grouped GEMM over the routed slots sorted by expert: one argsort, a gather in, a gather back out and a
-             K-way weighted sum (deterministic, no atomics); per-expert loop on CPU / fp32
+  experts    grouped GEMM over the routed slots sorted by expert: a counting sort, a gather in, a gather back out and
+             a K-way weighted sum (deterministic, no atomics); per-expert loop on CPU / fp32
   attention  causal SDPA (flash) without document masking; with it, FlexAttention on a block mask built from
              document ids (fully masked tiles skipped), FlashAttention-2 varlen over the documents ("varlen", CUDA;
              the trainer passes the document boundaries), or SDPA with a dense mask on CPU
@@ -61,14 +61,9 @@ def rope_cos_sin(position_ids_BS: torch.Tensor, inv_freq: torch.Tensor, dtype: t
     return angles_BSDh.cos().to(dtype), angles_BSDh.sin().to(dtype)
 
 
-def apply_rope(x_BHSDh: torch.Tensor, cos_BSDh: torch.Tensor, sin_BSDh: torch.Tensor) -> torch.Tensor:
-    """Rotate-half RoPE, Qwen layout: dimension i pairs with i + Dh/2."""
-    x1, x2 = x_BHSDh.chunk(2, dim=-1)
-    return x_BHSDh * cos_BSDh[:, None] + torch.cat([-x2, x1], dim=-1) * sin_BSDh[:, None]
-
-
-def apply_rope_bshd(x_BSHDh: torch.Tensor, cos_BS1Dh: torch.Tensor, sin_BS1Dh: torch.Tensor) -> torch.Tensor:
-    """apply_rope for the token-major layout [B, S, heads, Dh] (tables broadcast over heads)."""
+def apply_rope(x_BSHDh: torch.Tensor, cos_BS1Dh: torch.Tensor, sin_BS1Dh: torch.Tensor) -> torch.Tensor:
+    """Rotate-half RoPE, Qwen layout: dimension i pairs with i + Dh/2. Token-major x [B, S, heads, Dh]; the tables
+    [B, S, 1, Dh] broadcast over heads."""
     x1, x2 = x_BSHDh.chunk(2, dim=-1)
     return x_BSHDh * cos_BS1Dh + torch.cat([-x2, x1], dim=-1) * sin_BS1Dh
 
@@ -340,18 +335,14 @@ class Attention(nn.Module):
 
     def forward(self, x_BSD, cos_BSDh, sin_BSDh, mask) -> torch.Tensor:
         B, S, _ = x_BSD.shape
+        cos_BS1Dh, sin_BS1Dh = cos_BSDh[:, :, None], sin_BSDh[:, :, None]
+        q_BSHDh = apply_rope(self.q_norm(self.q_proj(x_BSD).view(B, S, -1, self.Dh)), cos_BS1Dh, sin_BS1Dh)
+        k_BSGDh = apply_rope(self.k_norm(self.k_proj(x_BSD).view(B, S, -1, self.Dh)), cos_BS1Dh, sin_BS1Dh)
+        v_BSGDh = self.v_proj(x_BSD).view(B, S, -1, self.Dh)
         if isinstance(mask, Varlen):  # token-major [T, heads, Dh] all the way: no transposes
-            cos_BS1Dh, sin_BS1Dh = cos_BSDh[:, :, None], sin_BSDh[:, :, None]
-            q_BSHDh = apply_rope_bshd(self.q_norm(self.q_proj(x_BSD).view(B, S, -1, self.Dh)), cos_BS1Dh, sin_BS1Dh)
-            k_BSGDh = apply_rope_bshd(self.k_norm(self.k_proj(x_BSD).view(B, S, -1, self.Dh)), cos_BS1Dh, sin_BS1Dh)
-            v_BSGDh = self.v_proj(x_BSD).view(B, S, -1, self.Dh)
             o_THDh = varlen_attention(q_BSHDh.flatten(0, 1), k_BSGDh.flatten(0, 1), v_BSGDh.flatten(0, 1), mask)
             return self.o_proj(o_THDh.view(B, S, -1))
-        q_BHSDh = self.q_norm(self.q_proj(x_BSD).view(B, S, -1, self.Dh)).transpose(1, 2)
-        k_BGSDh = self.k_norm(self.k_proj(x_BSD).view(B, S, -1, self.Dh)).transpose(1, 2)
-        v_BGSDh = self.v_proj(x_BSD).view(B, S, -1, self.Dh).transpose(1, 2)
-        q_BHSDh, k_BGSDh = apply_rope(q_BHSDh, cos_BSDh, sin_BSDh), apply_rope(k_BGSDh, cos_BSDh, sin_BSDh)
-        o_BHSDh = attention(q_BHSDh, k_BGSDh, v_BGSDh, mask)
+        o_BHSDh = attention(q_BSHDh.transpose(1, 2), k_BSGDh.transpose(1, 2), v_BSGDh.transpose(1, 2), mask)
         return self.o_proj(o_BHSDh.transpose(1, 2).reshape(B, S, -1))
 
 
@@ -573,7 +564,7 @@ class FastQwen3Moe(nn.Module):
             else:
                 B, S = position_ids_BS.shape
                 if cu_seqlens is None:  # from the positions: a host sync (the trainer passes them instead)
-                    starts = (doc_ids_BS != torch.nn.functional.pad(doc_ids_BS, (1, -1), value=-1)).flatten()
+                    starts = (doc_ids_BS != F.pad(doc_ids_BS, (1, -1), value=-1)).flatten()
                     cu_seqlens = torch.cat([starts.nonzero().flatten(),
                                             torch.tensor([B * S], device=starts.device)])
                 return Varlen(cu_seqlens.to(position_ids_BS.device, torch.int32), S)

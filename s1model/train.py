@@ -71,19 +71,18 @@ def _snapshot(sums: torch.Tensor, grad_norm) -> dict:
     """A step's logged values copied to host memory behind the step's work, without waiting for it: {"values":
     [*sums, grad_norm] (pinned, filled once "ready" has happened), "ready": a CUDA event, or None on CPU}. Reading
     them back with `.tolist()` later would wait for everything queued by then, the next step included."""
-    norm = (torch.as_tensor(grad_norm, dtype=sums.dtype, device=sums.device) if grad_norm is not None
-            else torch.full((), float("nan"), device=sums.device))
-    values = torch.cat([sums, norm.reshape(1).to(sums.dtype)])
+    norm = torch.as_tensor(float("nan") if grad_norm is None else grad_norm, dtype=sums.dtype, device=sums.device)
+    values = torch.cat([sums, norm.reshape(1)])
     if values.device.type != "cuda":
         return {"values": values, "ready": None}
     host = torch.empty(values.shape, dtype=values.dtype, pin_memory=True)
     host.copy_(values, non_blocking=True)
-    return {"values": host, "ready": _event()}
+    return {"values": host, "ready": _event(values.device)}
 
 
-def _event() -> "torch.cuda.Event | None":
-    """A timing CUDA event queued on the current stream now (None without CUDA)."""
-    if not torch.cuda.is_available():
+def _event(device) -> "torch.cuda.Event | None":
+    """A timing CUDA event queued on the current stream now (None off CUDA)."""
+    if torch.device(device).type != "cuda":
         return None
     event = torch.cuda.Event(enable_timing=True)
     event.record()
@@ -133,6 +132,7 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
     metrics_log: list[dict] = []
     engine.train()
     pending: dict | None = None  # the last step's metrics, still on the device
+    n_exp = hf_cfg.num_experts
 
     def emit(p: dict) -> None:
         """Read a step's metrics back (waits for that step on the device) and report them. Called one step late,
@@ -156,13 +156,12 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
         if on_step is not None and layout.rank == 0:
             on_step(m)
 
-    n_exp = hf_cfg.num_experts
     # the documents' boundaries for varlen attention, computed on the host (on the device they would need a sync)
     varlen = (config.model_impl == "s1" and config.document_masking and torch.device(device).type == "cuda"
               and config.fast_moe.attention == "varlen")
     for step in range(start, config.max_steps):
         t0 = time.perf_counter()
-        started = _event()
+        started = _event(device)
         lr = engine.get_lr()[0]
         sums = torch.zeros(3 + n_layers * n_exp, device=device)  # lm, aux, z, expert load L*E
         micro = batches.micro_batches(step)
