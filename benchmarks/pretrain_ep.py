@@ -21,6 +21,9 @@ during each run (max MiB over the GPUs).
 
 --impl s1 runs the fast path (`model_impl="s1"`): one, one_ga and dp{N} keep its own grouped-GEMM experts; ep{N}
 swaps AutoEP's layers into it (ep_size > 1).
+--variant NAME:KEY=VALUE[,KEY=VALUE...] adds a run NAME: ep{N} with PretrainConfig fields overridden (dotted keys
+reach nested models, values are JSON or plain strings), e.g. --variant ep2_async:autoep.async_split_plan=true and then
+--runs one,ep,ep2_async. --profile DIR writes a torch.profiler table of rank 0 per run (s1model.train_entry --profile).
 CPU smoke test (tiny recipe, gloo, 2 processes):  python benchmarks/pretrain_ep.py --device cpu --recipe tiny
 """
 
@@ -55,13 +58,34 @@ def _gpu_mem_sampler(stop: threading.Event, peak: list[int]) -> None:
             return
 
 
+def with_overrides(cfg, pairs: str):
+    """cfg with "a.b=1,c=x" applied: dotted keys reach nested models; values are JSON, else plain strings."""
+    data = cfg.model_dump()
+    for pair in filter(None, pairs.split(",")):
+        key, _, raw = pair.partition("=")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        *path, last = key.split(".")
+        node = data
+        for part in path:
+            node = node[part]
+        if last not in node:
+            raise SystemExit(f"--variant: unknown field {key!r}")
+        node[last] = value
+    return type(cfg).model_validate(data)
+
+
 def run(name: str, cfg, nproc: int, shards: list[str], tmp: str, warmup: int, peak_flops: float,
-        timeout: int) -> dict:
+        timeout: int, profile_dir: str | None = None) -> dict:
     out_dir = os.path.join(tmp, name)
     metrics = os.path.join(tmp, f"{name}.jsonl")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
            "-m", "s1model.train_entry", "--config", cfg.model_dump_json(), "--shards", *shards, "--out", out_dir,
            "--metrics", metrics, "--no-resume"]
+    if profile_dir:
+        cmd += ["--profile", os.path.join(profile_dir, f"pretrain_ep.profile_{name}.txt")]
     stop, mem = threading.Event(), [0]
     sampler = threading.Thread(target=_gpu_mem_sampler, args=(stop, mem), daemon=True)
     sampler.start()
@@ -108,6 +132,10 @@ def main() -> None:
     p.add_argument("--peak", type=float, default=989e12)
     p.add_argument("--device", choices=("auto", "cpu"), default="auto")
     p.add_argument("--run-timeout", type=int, default=240)
+    p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                   help="an extra run: ep{N} with these PretrainConfig overrides")
+    p.add_argument("--set", default="", metavar="KEY=VALUE,...", help="overrides for every run")
+    p.add_argument("--profile", metavar="DIR", help="write a torch.profiler table of rank 0 per run here")
     p.add_argument("--out", default=os.path.join(os.environ.get("OUT", "benchmarks/out"), "pretrain_ep.json"))
     args = p.parse_args()
     if args.device == "cpu":
@@ -116,11 +144,16 @@ def main() -> None:
     base = getattr(recipes, args.recipe)().model_copy(update={
         "max_steps": args.steps, "checkpoint_every": 0, "export_hf": False, "model_impl": args.impl,
         "expert_parallel": "autoep", "zero_stage": 1, "peak_flops": args.peak})  # s1: AutoEP only when ep_size > 1
+    base = with_overrides(base, args.set)
     tmp = tempfile.mkdtemp(prefix="ep-")
     shards = write_shards(tmp, 64 * n, base.seq_len, base.model.vocab_size)
     plan = {"one": (base, 1), f"one_ga{n}": (base.model_copy(update={"gradient_accumulation_steps": n}), 1),
             f"ep{n}": (base.model_copy(update={"ep_size": n}), n), f"dp{n}": (base, n)}
     wanted = {"one": "one", "one_ga": f"one_ga{n}", "ep": f"ep{n}", "dp": f"dp{n}"}
+    for spec in args.variant:
+        vname, _, pairs = spec.partition(":")
+        plan[vname] = (with_overrides(plan[f"ep{n}"][0], pairs), n)
+        wanted[vname] = vname
     results = {"recipe": args.recipe, "gpus": n, "steps": args.steps, "warmup": args.warmup}
     try:
         import torch
@@ -136,13 +169,13 @@ def main() -> None:
         name = wanted[key]
         cfg, nproc = plan[name]
         print(f"=== {name}", flush=True)
-        results[name] = run(name, cfg, nproc, shards, tmp, args.warmup, args.peak, args.run_timeout)
+        results[name] = run(name, cfg, nproc, shards, tmp, args.warmup, args.peak, args.run_timeout, args.profile)
         print(name, json.dumps({k: v for k, v in results[name].items() if k not in ("step_times_s",)}), flush=True)
         with open(args.out, "w") as f:
             json.dump(results, f, indent=1)
     results["impl"] = args.impl
     one, ref = results.get("one", {}), results.get(f"one_ga{n}", {})
-    for key in (f"ep{n}", f"dp{n}"):  # weak scaling and loss agreement of each N-GPU run that ran
+    for key in (f"ep{n}", f"dp{n}", *(v.partition(":")[0] for v in args.variant)):  # each N-GPU run that ran
         multi = results.get(key, {})
         if "tokens_per_s" in one and "tokens_per_s" in multi:
             results[f"weak_scaling_efficiency_{key}"] = multi["tokens_per_s"] / (n * one["tokens_per_s"])

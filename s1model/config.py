@@ -64,6 +64,30 @@ class FastMoeConfig(BaseModel):
     compile: Literal["auto", "on", "off"] = Field(
         "auto", description="torch.compile each decoder block (fuses RMSNorm, RoPE, SwiGLU, router and combine "
         "math) and the cross-entropy chunk math. auto: on for CUDA.")
+    ep_dispatch: Literal["auto", "padded", "autoep"] = Field(
+        "auto", description="Token dispatch when experts are spread over ranks (ep_size > 1; AutoEP's layers hold the "
+        "experts, their checkpoints and gradient groups either way). padded: the routing and all-to-alls are "
+        "s1model's, with every rank sending every rank N = tokens x top_k rows (its own first, zero padding after), "
+        "so no split sizes go to the host and the whole decoder layer compiles; all-to-all traffic is ep_size x the "
+        "routed rows. autoep: AutoEP's forward, exactly sized all-to-alls after one host read of the split sizes per "
+        "layer. auto: padded for ep_size <= 4, else autoep.")
+    compile_with_autoep: Literal["attention", "layer"] = Field(
+        "layer", description="With ep_dispatch autoep: what torch.compile covers. layer: the whole decoder layer, "
+        "dynamo splitting the graph around AutoEP's host-side split sizes. attention: the attention block only "
+        "(needed with autoep.async_split_plan, whose pinned host copy dynamo cannot trace).")
+
+
+class AutoEPOptions(BaseModel):
+    """Tuning switches of DeepSpeed AutoEP's MoE layer (the `expert_parallel` section of the DeepSpeed config);
+    every choice computes the same function."""
+
+    async_split_plan: bool = Field(False, description="Copy the all-to-all split sizes to the host on a side stream "
+                                   "while the tokens are packed, instead of a blocking read right after routing.")
+    gate_up_impl: Literal["separate", "fused"] = Field("separate", description="fused: the experts' gate and up "
+                                                       "projections as one grouped GEMM (CUDA grouped_mm).")
+    combine_impl: Literal["auto", "weighted_sum", "fused_weighted_sum"] = Field(
+        "auto", description="How the K expert outputs of a token are weighted and summed; fused_weighted_sum is "
+        "DeepSpeed's Triton kernel (CUDA).")
 
 
 class PretrainConfig(BaseModel):
@@ -118,11 +142,18 @@ class PretrainConfig(BaseModel):
                                                        "the MoE blocks (preset qwen3_moe); none: plain HF blocks. "
                                                        "model_impl='s1' uses AutoEP only when ep_size > 1.")
     ep_size: int = Field(1, description="Ranks one layer's experts are spread over (divides world size and E).")
+    autoep: AutoEPOptions = Field(default_factory=AutoEPOptions, description="DeepSpeed AutoEP's layer switches.")
 
     checkpoint_every: int = Field(100, ge=0, description="Save a DeepSpeed checkpoint every N optimizer steps "
                                   "and at the last step; 0 saves none (benchmarks).")
     export_hf: bool = Field(True, description="Write a Hugging Face export of the final weights to out_dir/hf.")
     peak_flops: float = Field(989e12, description="Peak FLOP/s of one device for MFU (H100 SXM dense bf16).")
+
+    def ep_dispatch(self) -> str:
+        """fast_moe.ep_dispatch resolved: "padded" or "autoep" (model_impl="s1" with ep_size > 1)."""
+        if self.fast_moe.ep_dispatch != "auto":
+            return self.fast_moe.ep_dispatch
+        return "padded" if self.ep_size <= 4 else "autoep"
 
     def uses_autoep(self) -> bool:
         """DeepSpeed AutoEP replaces the MoE blocks: always for model_impl="hf" with expert_parallel="autoep"; for "s1"
@@ -141,6 +172,10 @@ class PretrainConfig(BaseModel):
                              f"{m.max_position_embeddings}; raise the latter.")
         if self.expert_parallel == "none" and self.ep_size != 1:
             raise ValueError("ep_size > 1 needs expert_parallel='autoep'.")
+        if self.autoep.async_split_plan and self.model_impl == "s1" and (
+                self.ep_dispatch() == "padded" or self.fast_moe.compile_with_autoep == "layer"):
+            raise ValueError("autoep.async_split_plan needs fast_moe.ep_dispatch='autoep' and "
+                             "fast_moe.compile_with_autoep='attention' (dynamo cannot trace its pinned host copy).")
         return self
 
 

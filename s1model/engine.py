@@ -50,6 +50,7 @@ def ds_config(config: PretrainConfig, world_size: int, norm_topk_prob: bool = Tr
             "route_norm": norm_topk_prob,  # match HF numerics exactly (the preset default is True)
             # torch._grouped_mm is the CUDA path; on CPU the per-expert loop is the reliable one.
             "use_grouped_mm": torch.cuda.is_available(),
+            **config.autoep.model_dump(),
         }
     return cfg
 
@@ -156,6 +157,21 @@ def _lean_zero_checks(optimizer, foreach_checks: bool, sync_free_step: bool) -> 
         optimizer.unscale_and_clip_grads = types.MethodType(_clip_in_adamw, optimizer)
 
 
+def _check_contiguous_expert_placement(model: torch.nn.Module) -> None:
+    """fast_moe.ep_experts_padded sends global expert e to the rank e // L of the EP group: refuse any AutoEP layer
+    whose placement differs (AutoEP's default placement is exactly this)."""
+    from deepspeed import comm as dist
+    from deepspeed.checkpoint.autoep_affine import autoep_experts_for_rank
+
+    for name, mod in model.named_modules():
+        if hasattr(mod, "expert_placement_descriptor") and hasattr(mod, "ep_group"):
+            r, L = dist.get_rank(group=mod.ep_group), mod.num_local_experts
+            if r != mod.ep_rank or list(autoep_experts_for_rank(mod.expert_placement_descriptor, r)) != list(
+                    range(r * L, (r + 1) * L)):
+                raise ValueError(f"{name}: AutoEP placed experts other than contiguously by EP rank; "
+                                 "set fast_moe.ep_dispatch='autoep'.")
+
+
 def build_engine(model: torch.nn.Module, config: PretrainConfig, world_size: int):
     """deepspeed.initialize with our optimizer (AdamW) and WSD LambdaLR, stepped once per optimizer step."""
     import deepspeed
@@ -169,4 +185,6 @@ def build_engine(model: torch.nn.Module, config: PretrainConfig, world_size: int
         config=ds_config(config, world_size, norm_topk_prob=model.config.norm_topk_prob))
     if config.model_impl == "s1":
         _lean_zero_checks(engine.optimizer, config.fast_moe.foreach_grad_checks, config.fast_moe.sync_free_step)
+        if config.uses_autoep() and config.ep_dispatch() == "padded":
+            _check_contiguous_expert_placement(engine.module)
     return engine

@@ -247,6 +247,98 @@ def experts_loop(x_ND, gate_up_E2FD, down_EDF, counts_E) -> torch.Tensor:
     return torch.cat(outs)
 
 
+class _PartialPermute(torch.autograd.Function):
+    """out[m] = x[src[m]] where valid[m], else 0: a partial permutation of rows (each row of x lands at most once,
+    padding rows of x at none). Its gradient is the inverse partial permutation, given as back / back_valid (row i
+    of x went to out[back[i]] when back_valid[i]), so forward and backward are each one gather, no atomics."""
+
+    @staticmethod
+    def forward(ctx, x_XD, src_M, valid_M, back_X, back_valid_X):
+        ctx.save_for_backward(back_X, back_valid_X)
+        return torch.where(valid_M[:, None], x_XD[src_M], 0)
+
+    @staticmethod
+    def backward(ctx, grad_MD):
+        back_X, back_valid_X = ctx.saved_tensors
+        return torch.where(back_valid_X[:, None], grad_MD[back_X], 0), None, None, None, None
+
+
+def partial_permute(x_XD, src_M, valid_M, back_X, back_valid_X) -> torch.Tensor:
+    return _PartialPermute.apply(x_XD, src_M, valid_M, back_X, back_valid_X)
+
+
+def _block_rows(counts_RC: torch.Tensor, width: int, dest_starts_RC: torch.Tensor):
+    """R buffers of `width` rows; buffer r holds C consecutive blocks of counts_RC[r] rows from row 0, then padding.
+    For each of the R * width rows: (valid, its row in another layout where block (r, c) starts at
+    dest_starts_RC[r, c]; 0 for padding). A few fused kernels, no host sync."""
+    R, C = counts_RC.shape
+    ends_RC = counts_RC.cumsum(1)
+    j_RW = torch.arange(width, device=counts_RC.device).expand(R, width).contiguous()
+    c_RW = torch.searchsorted(ends_RC.contiguous(), j_RW, right=True)  # the block holding row j (C: padding)
+    valid_RW = c_RW < C
+    c_RW = c_RW.clamp(max=C - 1)
+    dest_RW = dest_starts_RC.gather(1, c_RW) + j_RW - (ends_RC - counts_RC).gather(1, c_RW)
+    return valid_RW.flatten(), torch.where(valid_RW, dest_RW, 0).flatten()
+
+
+def ep_experts_padded(x_TD, idx_TK, weight_TK, w_gate_LFD, w_up_LFD, w_down_LDF, group, ep_size: int,
+                      grouped: bool) -> torch.Tensor:
+    """Expert-parallel SwiGLU experts without a host sync: sum_k weight[t, k] * expert_{idx[t, k]}(x[t]), where rank
+    r of the P = ep_size ranks of `group` holds global experts [r*L, (r+1)*L) (L = E/P; AutoEP's placement).
+
+    AutoEP sizes its all-to-all exactly, which needs the split sizes on the host: one device sync per layer, after
+    which the device idles while the host launches the next kernels. Here every rank sends every rank a chunk of
+    N = T*K rows (the most it could route there): its rows for that rank first, zero padding after. One all-to-all
+    with equal splits moves the rows, a small one the P x L counts; every shape is static, so the whole decoder
+    layer compiles and the host runs ahead of the device. The price is P x N rows per all-to-all instead of ~N,
+    which suits small EP groups on NVLink; FastMoeConfig.ep_dispatch="autoep" keeps AutoEP's exact splits.
+
+    Layouts: slots sorted by global expert x_ND (so by destination rank) -> send, P chunks of N rows (chunk p: the
+    rows for rank p, then padding) -> all-to-all -> recv, P chunks (chunk s: rank s's rows, by local expert) ->
+    expert-major, blocks (e, s) for e < L, s < P, then padding: the grouped GEMM's groups. Back the same way."""
+    from torch.distributed._functional_collectives import all_to_all_single, all_to_all_single_autograd
+
+    T, K = idx_TK.shape
+    P, L, N = ep_size, w_gate_LFD.shape[0], T * K
+    dev = x_TD.device
+    order_N, inverse_N, counts_E = sort_slots_by_expert(idx_TK.flatten(), P * L)
+    x_ND = gather_rows(x_TD, order_N // K, inverse_N.view(T, K))
+    counts_PL = counts_E.view(P, L)
+
+    # sorted slots <-> send chunks
+    send_P = counts_PL.sum(1)
+    send_valid, send_src = _block_rows(send_P[:, None], N, (send_P.cumsum(0) - send_P)[:, None])
+    slot_valid, slot_to_send = _block_rows(send_P[None], N, (torch.arange(P, device=dev) * N)[None])
+    send_MD = partial_permute(x_ND, send_src, send_valid, slot_to_send, slot_valid)
+
+    recv_MD = all_to_all_single_autograd(send_MD, None, None, group)
+    recv_PL = all_to_all_single(counts_PL.contiguous(), None, None, group)  # row s: rank s's rows per local expert
+    recv_PL = recv_PL.wait() if hasattr(recv_PL, "wait") else recv_PL
+
+    # recv chunks <-> expert-major blocks
+    blocks_LP = recv_PL.t().contiguous()
+    em_starts_LP = (blocks_LP.flatten().cumsum(0) - blocks_LP.flatten()).view(L, P)
+    recv_valid, recv_to_em = _block_rows(recv_PL, N, em_starts_LP.t())
+    recv_starts_PL = (torch.arange(P, device=dev) * N)[:, None] + recv_PL.cumsum(1) - recv_PL
+    em_valid, em_src = _block_rows(blocks_LP.flatten()[None], P * N, recv_starts_PL.t().flatten()[None])
+    x_MD = partial_permute(recv_MD, em_src, em_valid, recv_to_em, recv_valid)
+
+    counts_L = blocks_LP.sum(1)
+    gate_up_L2FD = torch.cat([w_gate_LFD, w_up_LFD], dim=1)
+    if grouped:  # rows past the last group are ignored by grouped_mm; their outputs are never read
+        y_MD = experts_grouped(x_MD, gate_up_L2FD, w_down_LDF, counts_L)
+    else:  # CPU / fp32: the per-expert loop over the valid rows (it reads the counts on the host)
+        n = int(counts_L.sum())
+        y_nD = experts_loop(x_MD[:n], gate_up_L2FD, w_down_LDF, counts_L)
+        y_MD = torch.cat([y_nD, y_nD.new_zeros(len(x_MD) - n, y_nD.shape[1])])
+
+    y_recv_MD = partial_permute(y_MD, recv_to_em, recv_valid, em_src, em_valid)
+    y_send_MD = all_to_all_single_autograd(y_recv_MD, None, None, group)
+    y_ND = partial_permute(y_send_MD, slot_to_send, slot_valid, send_src, send_valid)
+    y_TKD = gather_rows(y_ND, inverse_N, order_N[:, None]).view(T, K, -1)
+    return (y_TKD.float() * weight_TK[..., None]).sum(1).to(x_TD.dtype)
+
+
 def _ce_chunk(logits_CV: torch.Tensor, targets_C: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed token losses of a chunk and d(sum)/d(logits) = softmax - onehot (zero on ignored rows), from an fp32
     log-softmax; the gradient is returned in the logits' dtype."""
@@ -357,6 +449,11 @@ class Router(nn.Module):
         return F.linear(x_TD, self.weight).float()
 
 
+def uses_grouped_mm(kind: str, x: torch.Tensor) -> bool:
+    """FastMoeConfig.experts resolved for activations x: grouped GEMM for "grouped_mm", and for "auto" on CUDA bf16."""
+    return kind == "grouped_mm" or (kind == "auto" and x.is_cuda and x.dtype == torch.bfloat16)
+
+
 class Experts(nn.Module):
     """E SwiGLU MLPs in transformers 5.x's fused layout; `kind` picks the grouped-GEMM or the per-expert path."""
 
@@ -371,9 +468,7 @@ class Experts(nn.Module):
         T, K = idx_TK.shape
         E = self.gate_up_proj.shape[0]
         order_N, inverse_N, counts_E = sort_slots_by_expert(idx_TK.flatten(), E)  # slot n = t * K + k
-        grouped = self.kind == "grouped_mm" or (self.kind == "auto" and x_TD.is_cuda
-                                                and x_TD.dtype == torch.bfloat16)
-        run = experts_grouped if grouped else experts_loop
+        run = experts_grouped if uses_grouped_mm(self.kind, x_TD) else experts_loop
         # token rows in expert order; token t's K copies sit at inverse_N[t*K:(t+1)*K]
         y_ND = run(gather_rows(x_TD, order_N // K, inverse_N.view(T, K)), self.gate_up_proj, self.down_proj,
                    counts_E)
@@ -394,12 +489,18 @@ class SparseMoeBlock(nn.Module):
     def forward(self, x_BSD):
         x_TD = x_BSD.flatten(0, 1)
         logits_TE = self.gate(x_TD)
-        probs_TE = logits_TE.softmax(-1)
-        weight_TK, idx_TK = probs_TE.topk(self.top_k, dim=-1)
-        if self.norm_topk_prob:
-            weight_TK = weight_TK / weight_TK.sum(-1, keepdim=True)
+        probs_TE, weight_TK, idx_TK = route(logits_TE, self.top_k, self.norm_topk_prob)
         y_BSD = self.experts(x_TD, idx_TK, weight_TK).view_as(x_BSD)
         return (y_BSD,) + router_stats(logits_TE, probs_TE, idx_TK)
+
+
+def route(logits_TE: torch.Tensor, top_k: int, norm_topk_prob: bool):
+    """(probabilities, top-k weights, top-k experts) of softmax routing, the weights renormalised when asked."""
+    probs_TE = logits_TE.softmax(-1)
+    weight_TK, idx_TK = probs_TE.topk(top_k, dim=-1)
+    if norm_topk_prob:
+        weight_TK = weight_TK / weight_TK.sum(-1, keepdim=True)
+    return probs_TE, weight_TK, idx_TK
 
 
 def router_stats(logits_TE, probs_TE, idx_TK) -> tuple[torch.Tensor, torch.Tensor]:
@@ -421,23 +522,39 @@ def router_stats_from_logits(logits_TE: torch.Tensor, top_k: int) -> tuple[torch
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg, experts_kind: str):
+    def __init__(self, cfg, experts_kind: str, ep_dispatch: str = "padded"):
         super().__init__()
         self.self_attn = Attention(cfg)
         self.mlp = SparseMoeBlock(cfg, experts_kind)
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.experts_kind, self.ep_dispatch = experts_kind, ep_dispatch
+        self.top_k, self.norm_topk_prob = cfg.num_experts_per_tok, cfg.norm_topk_prob
 
     def forward(self, x_BSD, cos_BSDh, sin_BSDh, mask):
         h_BSD = x_BSD + self.self_attn(self.input_layernorm(x_BSD), cos_BSDh, sin_BSDh, mask)
         n_BSD = self.post_attention_layernorm(h_BSD)
         if isinstance(self.mlp, SparseMoeBlock):
             y_BSD, losses_2, load_E = self.mlp(n_BSD)
+        elif self.ep_dispatch == "padded":
+            y_BSD, losses_2, load_E = self._expert_parallel_padded(n_BSD)
         else:  # DeepSpeed AutoEP's layer (expert parallel, ep_size > 1): it returns the hidden states only
             y_BSD = self.mlp(n_BSD)
             logits_TE = self.mlp.router.gate(n_BSD.flatten(0, 1))  # the same gate weight AutoEP routed with
             losses_2, load_E = router_stats_from_logits(logits_TE, self.mlp.top_k)
         return h_BSD + y_BSD, losses_2, load_E
+
+    def _expert_parallel_padded(self, n_BSD):
+        """AutoEP's layer keeps this rank's experts (w1 gate, w3 up, w2 down) and the router weight, so its
+        checkpoints, HF export and expert-data-parallel gradient groups stay DeepSpeed's; the routing (the same as
+        SparseMoeBlock's) and the dispatch are ep_experts_padded's."""
+        ep = self.mlp
+        x_TD = n_BSD.flatten(0, 1)
+        logits_TE = ep.router.gate(x_TD).float()
+        probs_TE, weight_TK, idx_TK = route(logits_TE, self.top_k, self.norm_topk_prob)
+        y_TD = ep_experts_padded(x_TD, idx_TK, weight_TK, ep.experts.w1, ep.experts.w3, ep.experts.w2,
+                                 ep.ep_group, ep.ep_size, uses_grouped_mm(self.experts_kind, x_TD))
+        return (y_TD.view_as(n_BSD),) + router_stats(logits_TE, probs_TE, idx_TK)
 
 
 class LMHead(nn.Module):
@@ -462,10 +579,11 @@ class LMHead(nn.Module):
 class Decoder(nn.Module):
     """The `model.` prefix of the state_dict: embeddings, decoder layers, final norm."""
 
-    def __init__(self, cfg, experts_kind: str):
+    def __init__(self, cfg, experts_kind: str, ep_dispatch: str = "padded"):
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size, cfg.pad_token_id)
-        self.layers = nn.ModuleList(DecoderLayer(cfg, experts_kind) for _ in range(cfg.num_hidden_layers))
+        self.layers = nn.ModuleList(DecoderLayer(cfg, experts_kind, ep_dispatch)
+                                    for _ in range(cfg.num_hidden_layers))
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
 
@@ -491,13 +609,15 @@ class FastQwen3Moe(nn.Module):
     """Qwen3MoeForCausalLM's state_dict and function; forward returns MoeOutput (logits or loss, router stats)."""
 
     def __init__(self, config, opts: FastMoeConfig | None = None, expert_parallel: bool = False):
-        """expert_parallel: DeepSpeed AutoEP will replace every `mlp` (ep_size > 1); only attention is compiled then,
-        since AutoEP's dispatch (all-to-all with host-side split sizes) is not traceable."""
+        """expert_parallel: DeepSpeed AutoEP will replace every `mlp` (ep_size > 1) and hold the experts;
+        opts.ep_dispatch picks whose forward moves the tokens (see ep_experts_padded). The whole decoder layer is
+        compiled, except with AutoEP's dispatch and opts.compile_with_autoep="attention"."""
         super().__init__()
         check_supported(config)
         self.config, self.opts = config, opts or FastMoeConfig()
         compile_ = _resolve(self.opts.compile, torch.cuda.is_available())
-        self.model = Decoder(config, self.opts.experts)
+        ep_dispatch = "padded" if self.opts.ep_dispatch == "auto" else self.opts.ep_dispatch
+        self.model = Decoder(config, self.opts.experts, ep_dispatch)
         self.lm_head = LMHead(config, self.opts, compile_ce=compile_)
         self.tie_weights()
         # fp32 RoPE inverse frequencies, off the module so no dtype cast reaches them; one copy per device.
@@ -509,7 +629,9 @@ class FastQwen3Moe(nn.Module):
             self.init_weights(config.initializer_range)
         if compile_:
             for layer in self.model.layers:
-                (layer.self_attn if expert_parallel else layer).compile()
+                only_attention = (expert_parallel and ep_dispatch == "autoep"
+                                  and self.opts.compile_with_autoep == "attention")
+                (layer.self_attn if only_attention else layer).compile()
 
     @classmethod
     def from_hf(cls, hf_model: nn.Module, opts: FastMoeConfig | None = None,

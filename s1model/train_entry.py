@@ -3,6 +3,8 @@
 The `deepspeed` launcher (s1model.launch.deepspeed_command) starts one per GPU; tests start it directly. --config is
 a PretrainConfig as a JSON file path or inline JSON; --recipe NAME uses a named recipe instead. Per-step metrics go
 to stdout and, from rank 0, to --metrics (JSON lines, flushed per step); the returned record to --result.
+--profile FILE runs torch.profiler on rank 0 over steps 4-6 (after 3 skipped and 1 warm-up step; steps are counted as
+their metrics are reported) and writes its operator table there, sorted by device time (host time on CPU).
 """
 
 from __future__ import annotations
@@ -35,23 +37,55 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--metrics", help="append per-step metrics here as JSON lines (rank 0)")
     p.add_argument("--result", help="write the returned record here as JSON (rank 0)")
     p.add_argument("--local_rank", type=int, help="set by the deepspeed launcher (LOCAL_RANK env is used)")
+    p.add_argument("--profile", metavar="FILE", help="torch.profiler table of rank 0 (a few steps) to this file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     metrics_file = open(args.metrics, "a") if args.metrics else None
+    prof = _profiler() if args.profile and int(os.environ.get("RANK", "0")) == 0 else None
 
     def on_step(m: dict) -> None:  # called after the step's metrics were read back from the device
+        if prof is not None:
+            prof.step()
         line = json.dumps({**m, "wall_time": time.time()})
         print(line, flush=True)
         if metrics_file:
             metrics_file.write(line + "\n")
             metrics_file.flush()
 
-    result = pretrain(_load_config(args), args.shards, args.out, resume=not args.no_resume, on_step=on_step)
+    if prof is not None:
+        prof.start()
+    try:
+        result = pretrain(_load_config(args), args.shards, args.out, resume=not args.no_resume, on_step=on_step)
+    finally:
+        if prof is not None:
+            prof.stop()
+            _write_profile(prof, args.profile)
     if args.result and int(os.environ.get("RANK", "0")) == 0:
         with open(args.result, "w") as f:
             json.dump(result, f)
     return result
+
+
+def _profiler():
+    import torch
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    return profile(activities=activities, schedule=schedule(skip_first=3, wait=0, warmup=1, active=3, repeat=1))
+
+
+def _write_profile(prof, path: str) -> None:
+    import torch
+
+    key = "self_cuda_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
+    try:
+        table = prof.key_averages().table(sort_by=key, row_limit=80)
+    except Exception as e:  # noqa: BLE001  (too few steps ran for the schedule to record any)
+        table = f"no profile: {e}"
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(table)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from transformers import AutoModelForCausalLM
 from s1model.config import FastMoeConfig, tiny
 from s1model.engine import build_engine
 from s1model.export import export_hf
-from s1model.fast_moe import FastQwen3Moe, document_causal_mask, document_ids, fused_linear_cross_entropy
+from s1model.fast_moe import (Experts, FastQwen3Moe, document_causal_mask, document_ids, ep_experts_padded,
+                              fused_linear_cross_entropy)
 from s1model.model import build_model, forward_losses, lm_loss, next_token_targets, packed_inputs, router_losses
 from s1model.train import pretrain
 from tests.s1model.conftest import entry_argv, free_port, spawn
@@ -137,9 +138,12 @@ def test_activation_checkpointing_leaves_loss_and_gradients_unchanged():
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
-def test_s1_with_ep_size_2_trains_on_two_ranks_like_one_rank_and_exports_every_expert(tiny_shards, tmp_path):
+@pytest.mark.parametrize("dispatch", ["padded", "autoep"])
+def test_s1_with_ep_size_2_trains_on_two_ranks_like_one_rank_and_exports_every_expert(tiny_shards, tmp_path,
+                                                                                      dispatch):
     cfg = tiny().model_copy(update={"model_impl": "s1", "ep_size": 2, "zero_stage": 2, "max_steps": 4,
-                                    "checkpoint_every": 4})
+                                    "checkpoint_every": 4, "fast_moe": FastMoeConfig(ep_dispatch=dispatch)})
+    assert cfg.ep_dispatch() == dispatch
     assert cfg.uses_autoep() and not cfg.model_copy(update={"ep_size": 1}).uses_autoep()  # fast experts on 1 rank
     result_path, port = str(tmp_path / "result.json"), free_port()
     argv = entry_argv(cfg.model_dump_json(), tiny_shards, str(tmp_path / "ep"), "--result", result_path)
@@ -296,3 +300,67 @@ def test_counting_sort_of_slots_equals_a_stable_argsort_and_gather_rows_has_inde
     (x_TD[order_N // 2] * w_ND).sum().backward()
     torch.testing.assert_close(ours, x_TD.grad)
 
+
+
+def _padded_ep_rank(rank: int, world: int, init_file: str, routing: str, out_dir: str) -> None:
+    """One rank of the padded-dispatch check: its tokens through ep_experts_padded (half the experts here) and
+    through all experts locally; saves both outputs and gradients."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    T, K, E, D, F_ = 10, 2, 4, 8, 6
+    cfg = type("Cfg", (), {"num_experts": E, "hidden_size": D, "moe_intermediate_size": F_})
+    full = Experts(cfg, "loop")
+    torch.nn.init.normal_(full.gate_up_proj, generator=torch.Generator().manual_seed(0))
+    torch.nn.init.normal_(full.down_proj, generator=torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(10 + rank)
+    x_TD = torch.randn(T, D, generator=gen, requires_grad=True)
+    if routing == "random":
+        idx_TK = torch.stack([torch.randperm(E, generator=gen)[:K] for _ in range(T)])
+    elif routing == "all_to_rank0":  # rank 1 receives nothing, rank 0 receives every slot of both ranks
+        idx_TK = torch.tensor([[0, 1]] * T)
+    else:  # "own_rank": every slot stays on its rank, the other rank's chunk is all padding
+        idx_TK = torch.tensor([[2 * rank, 2 * rank + 1]] * T)
+    weight_TK = torch.rand(T, K, generator=gen)
+    g_TD = torch.randn(T, D, generator=gen)
+
+    y_ref = full(x_TD, idx_TK, weight_TK)
+    gx_ref, ggu_ref, gdn_ref = torch.autograd.grad(y_ref, [x_TD, full.gate_up_proj, full.down_proj], g_TD)
+    for g in (ggu_ref, gdn_ref):  # an expert's gradient sums both ranks' tokens
+        dist.all_reduce(g)
+
+    L, F2 = E // world, full.gate_up_proj.shape[1] // 2
+    local = slice(rank * L, (rank + 1) * L)
+    w_gate = full.gate_up_proj[local, :F2].detach().clone().requires_grad_()
+    w_up = full.gate_up_proj[local, F2:].detach().clone().requires_grad_()
+    w_down = full.down_proj[local].detach().clone().requires_grad_()
+    y = ep_experts_padded(x_TD, idx_TK, weight_TK, w_gate, w_up, w_down, dist.group.WORLD, world, grouped=False)
+    gx, g_gate, g_up, g_down = torch.autograd.grad(y, [x_TD, w_gate, w_up, w_down], g_TD)
+    torch.save({"y": (y, y_ref), "gx": (gx, gx_ref), "g_gate_up": (torch.cat([g_gate, g_up], 1), ggu_ref[local]),
+                "g_down": (g_down, gdn_ref[local])}, os.path.join(out_dir, f"rank{rank}.pt"))
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("routing", ["random", "all_to_rank0", "own_rank"])
+def test_padded_expert_parallel_dispatch_equals_local_experts_in_output_and_gradients(tmp_path, routing):
+    """Two gloo ranks, each with half the experts: outputs, input gradients and each expert's gradient (summed over
+    both ranks' tokens) equal the all-local computation, also when one rank receives nothing or only padding."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_padded_ep_rank, args=(2, str(tmp_path / "init"), routing, str(tmp_path)), nprocs=2, join=True)
+    for rank in range(2):
+        for name, (got, want) in torch.load(tmp_path / f"rank{rank}.pt").items():
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5, msg=f"rank {rank} {name}")
+
+
+def test_partial_permute_has_the_gradient_of_a_masked_gather():
+    from s1model.fast_moe import partial_permute
+
+    x_XD = torch.randn(5, 3, requires_grad=True)
+    src_M, valid_M = torch.tensor([4, 0, 0, 2, 0, 0]), torch.tensor([True, True, False, True, False, False])
+    back_X = torch.tensor([1, 0, 3, 0, 0])  # row i of x went to out[back[i]] when back_valid[i]
+    back_valid_X = torch.tensor([True, False, True, False, True])
+    g_MD = torch.randn(6, 3)
+    got, = torch.autograd.grad(partial_permute(x_XD, src_M, valid_M, back_X, back_valid_X), x_XD, g_MD)
+    want, = torch.autograd.grad(torch.where(valid_M[:, None], x_XD[src_M], 0), x_XD, g_MD)
+    torch.testing.assert_close(got, want)  # rows 1 and 3 (padding) get zero, not a copy of out[0]'s gradient
