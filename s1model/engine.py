@@ -185,6 +185,6 @@ def build_engine(model: torch.nn.Module, config: PretrainConfig, world_size: int
         config=ds_config(config, world_size, norm_topk_prob=model.config.norm_topk_prob))
     if config.model_impl == "s1":
         _lean_zero_checks(engine.optimizer, config.fast_moe.foreach_grad_checks, config.fast_moe.sync_free_step)
-        if config.uses_autoep() and config.ep_dispatch() == "padded":
+        if config.uses_autoep() and config.fast_moe.ep_dispatch == "padded":
             _check_contiguous_expert_placement(engine.module)
     return engine

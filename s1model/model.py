@@ -63,8 +63,7 @@ def build_model(config: PretrainConfig) -> torch.nn.Module:
     if config.model_impl == "s1":
         from s1model.fast_moe import FastQwen3Moe
 
-        opts = config.fast_moe.model_copy(update={"ep_dispatch": config.ep_dispatch()})
-        return FastQwen3Moe.from_hf(model, opts, expert_parallel=config.uses_autoep())
+        return FastQwen3Moe.from_hf(model, config.fast_moe, expert_parallel=config.uses_autoep())
     return model
 
 

@@ -143,7 +143,7 @@ def test_s1_with_ep_size_2_trains_on_two_ranks_like_one_rank_and_exports_every_e
                                                                                       dispatch):
     cfg = tiny().model_copy(update={"model_impl": "s1", "ep_size": 2, "zero_stage": 2, "max_steps": 4,
                                     "checkpoint_every": 4, "fast_moe": FastMoeConfig(ep_dispatch=dispatch)})
-    assert cfg.ep_dispatch() == dispatch
+    assert cfg.fast_moe.ep_dispatch == dispatch
     assert cfg.uses_autoep() and not cfg.model_copy(update={"ep_size": 1}).uses_autoep()  # fast experts on 1 rank
     result_path, port = str(tmp_path / "result.json"), free_port()
     argv = entry_argv(cfg.model_dump_json(), tiny_shards, str(tmp_path / "ep"), "--result", result_path)
@@ -364,3 +364,19 @@ def test_partial_permute_has_the_gradient_of_a_masked_gather():
     got, = torch.autograd.grad(partial_permute(x_XD, src_M, valid_M, back_X, back_valid_X), x_XD, g_MD)
     want, = torch.autograd.grad(torch.where(valid_M[:, None], x_XD[src_M], 0), x_XD, g_MD)
     torch.testing.assert_close(got, want)  # rows 1 and 3 (padding) get zero, not a copy of out[0]'s gradient
+
+
+def test_autoep_switches_reach_deepspeed_and_an_untraceable_combination_is_refused_up_front():
+    from s1model.config import AutoEPOptions
+    from s1model.engine import ds_config
+
+    cfg = tiny().model_copy(update={"model_impl": "s1", "ep_size": 2,
+                                    "autoep": AutoEPOptions(gate_up_impl="fused", combine_impl="fused_weighted_sum")})
+    ep = ds_config(cfg, world_size=2)["expert_parallel"]
+    assert (ep["autoep_size"], ep["gate_up_impl"], ep["combine_impl"], ep["async_split_plan"]) == (
+        2, "fused", "fused_weighted_sum", False)
+    with pytest.raises(ValueError, match="compile_with_autoep='attention'"):  # dynamo cannot trace its host copy
+        tiny().model_copy(update={"model_impl": "s1", "ep_size": 2}).model_validate(
+            {**cfg.model_dump(), "autoep": {"async_split_plan": True}})
+    ok = {**cfg.model_dump(), "autoep": {"async_split_plan": True}, "fast_moe": {"compile_with_autoep": "attention"}}
+    assert type(cfg).model_validate(ok).autoep.async_split_plan
