@@ -5,7 +5,8 @@
 Ways (each in its own process, so memory, compile caches and DeepSpeed globals never leak between them; all on the
 same synthetic packed shards, seq 2048, micro-batch 4, bf16, same seed so the same initial weights):
   hf_eager     transformers Qwen3MoeForCausalLM in bf16 + fused AdamW, plain PyTorch loop
-  hf_compile   the same with the model under torch.compile
+  hf_compile   the same with the model under torch.compile; hf_eager_gaN / hf_compile_gaN: N micro-batches of 4
+               rows per optimizer step (gradient accumulation), to compare with ds_s1_gaN
   ds_autoep    s1model.train.pretrain: DeepSpeed ZeRO-1 + AutoEP (preset qwen3_moe), document masking, aux + z loss
   ds_native    s1model.train.pretrain with expert_parallel="none" (HF MoE blocks under DeepSpeed ZeRO-1)
   ds_s1        s1model.train.pretrain with model_impl="s1" (s1model/fast_moe.py: grouped-GEMM experts, FlexAttention
@@ -94,8 +95,10 @@ def _summary(step_ends: list[float], t_start: float, warmup: int, rows: int, seq
             "step_times_s": [round(x, 4) for x in dts]}
 
 
-def bench_hf(cfg, shards: list[str], steps: int, warmup: int, compile_: bool, peak: float) -> dict:
-    """Plain transformers training loop (the baseline the issue measured), on the trainer's step-0 rows."""
+def bench_hf(cfg, shards: list[str], steps: int, warmup: int, compile_: bool, peak: float,
+             grad_accum: int = 1) -> dict:
+    """Plain transformers training loop (the baseline the issue measured), on the trainer's step-0 rows;
+    grad_accum micro-batches (the same rows again) per optimizer step."""
     from s1model.data import StepBatches, read_shards
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -115,15 +118,16 @@ def bench_hf(cfg, shards: list[str], steps: int, warmup: int, compile_: bool, pe
     sync()
     t_start = time.perf_counter()
     for _ in range(steps):
-        out = fwd(input_ids=ids, position_ids=pos)
-        loss = lm_loss(out.logits, ids, mask)
-        loss.backward()
+        for _ in range(grad_accum):
+            out = fwd(input_ids=ids, position_ids=pos)
+            loss = lm_loss(out.logits, ids, mask)
+            (loss / grad_accum).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())  # syncs
         ends.append(time.perf_counter())
-    res = _summary(ends, t_start, warmup, B, S, train_flops(model.config, B, S), peak)
+    res = _summary(ends, t_start, warmup, B * grad_accum, S, train_flops(model.config, B * grad_accum, S), peak)
     res.update(_mem(), first_loss=losses[0], loss=losses[-1], losses=losses)
     return res
 
@@ -287,10 +291,9 @@ def run_one(args) -> dict:
     cfg = getattr(recipes, args.recipe)()
     s1 = cfg.model_copy(update={"model_impl": "s1"})
     t0 = time.time()
-    if args.one == "hf_eager":
-        res = bench_hf(cfg, args.shards, args.steps, args.warmup, False, args.peak)
-    elif args.one == "hf_compile":
-        res = bench_hf(cfg, args.shards, args.steps, args.warmup, True, args.peak)
+    if args.one.startswith(("hf_eager", "hf_compile")):  # optional _gaN suffix: gradient accumulation
+        name, _, ga = args.one.partition("_ga")
+        res = bench_hf(cfg, args.shards, args.steps, args.warmup, name == "hf_compile", args.peak, int(ga or 1))
     elif args.one == "ds_autoep":
         res = bench_ds(cfg, args.shards, os.path.join(args.tmp, "ds_autoep"), args.steps, args.warmup, args.peak)
     elif args.one == "ds_native":
