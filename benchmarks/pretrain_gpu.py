@@ -7,7 +7,8 @@ same synthetic packed shards, seq 2048, micro-batch 4, bf16, same seed so the sa
   hf_eager     transformers Qwen3MoeForCausalLM in bf16 + fused AdamW, plain PyTorch loop
   hf_compile   the same with the model under torch.compile; hf_eager_gaN / hf_compile_gaN: N micro-batches of 4
                rows per optimizer step (gradient accumulation), to compare with ds_s1_gaN
-  ds_autoep    s1model.train.pretrain: DeepSpeed ZeRO-1 + AutoEP (preset qwen3_moe), document masking, aux + z loss
+  ds_autoep    s1model.train.pretrain: DeepSpeed ZeRO-1 + AutoEP (preset qwen3_moe), document masking, aux + z loss;
+               ds_autoep_gaN with gradient accumulation
   ds_native    s1model.train.pretrain with expert_parallel="none" (HF MoE blocks under DeepSpeed ZeRO-1)
   ds_s1        s1model.train.pretrain with model_impl="s1" (s1model/fast_moe.py: grouped-GEMM experts, FlexAttention
                document masking, fused linear + cross-entropy, compiled decoder blocks) under DeepSpeed ZeRO-1
@@ -294,8 +295,10 @@ def run_one(args) -> dict:
     if args.one.startswith(("hf_eager", "hf_compile")):  # optional _gaN suffix: gradient accumulation
         name, _, ga = args.one.partition("_ga")
         res = bench_hf(cfg, args.shards, args.steps, args.warmup, name == "hf_compile", args.peak, int(ga or 1))
-    elif args.one == "ds_autoep":
-        res = bench_ds(cfg, args.shards, os.path.join(args.tmp, "ds_autoep"), args.steps, args.warmup, args.peak)
+    elif args.one.startswith("ds_autoep"):  # optional _gaN suffix
+        ga = int(args.one.partition("_ga")[2] or 1)
+        res = bench_ds(cfg.model_copy(update={"gradient_accumulation_steps": ga}), args.shards,
+                       os.path.join(args.tmp, args.one), args.steps, args.warmup, args.peak)
     elif args.one == "ds_native":
         res = bench_ds(cfg.model_copy(update={"expert_parallel": "none"}), args.shards,
                        os.path.join(args.tmp, "ds_native"), args.steps, args.warmup, args.peak)
