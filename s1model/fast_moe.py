@@ -14,6 +14,8 @@ fused cross-entropy -> model. Speed levers (FastMoeConfig; "auto" = on for CUDA)
              the trainer passes the document boundaries), or SDPA with a dense mask on CPU
   fused_ce   lm_head + cross-entropy chunked over tokens in one autograd Function; the T x V logits never exist
   compile    torch.compile per decoder block: RMSNorm, RoPE, SwiGLU, router and combine math become few kernels
+  EP         with ep_size > 1 DeepSpeed AutoEP's layers hold each rank's experts; tokens move by AutoEP's forward
+             (compiled with the layer around it) or by ep_experts_padded (fixed-size all-to-alls, no host sync)
 Numerics: matmuls in the parameter dtype (bf16 under DeepSpeed) with fp32 accumulation; RMSNorm statistics, RoPE
 angles, router softmax / top-k / losses, the K-way combine and log-softmax in fp32. RoPE inverse frequencies are
 computed once in fp32 and kept off the module, so DeepSpeed's bf16 cast does not round them (it does round HF's
