@@ -68,10 +68,10 @@ class FastMoeConfig(BaseModel):
         "autoep", description="Token dispatch when experts are spread over ranks (ep_size > 1; AutoEP's layers hold the "
         "experts, their checkpoints and gradient groups either way). autoep: AutoEP's forward, all-to-alls sized "
         "exactly after one host read of the split sizes per layer. padded: s1model's routing and all-to-alls, every "
-        "rank sending every rank tokens x top_k rows (its own first, zero padding after), so nothing goes to the host "
-        "and the layer compiles into one graph; ep_size x the all-to-all traffic and more memory. On 2 H200s the two "
-        "are level (87.6% and 85.4% weak scaling, within run-to-run noise); padded is for hosts too slow to keep "
-        "ahead of the device.")
+        "rank sending every rank tokens x top_k rows (the rows for that rank first, zero padding after), so nothing "
+        "goes to the host and the layer compiles into one graph; ep_size x the all-to-all traffic and more memory. On "
+        "2 H200s the two are level (median weak scaling of three runs 87.6% and 87.3%); padded is for hosts too slow "
+        "to keep ahead of the device.")
     compile_with_autoep: Literal["attention", "layer"] = Field(
         "layer", description="With ep_dispatch autoep: what torch.compile covers. layer: the whole decoder layer, "
         "dynamo splitting the graph around AutoEP's host-side split sizes. attention: the attention block only "
@@ -167,8 +167,11 @@ class PretrainConfig(BaseModel):
                              f"{m.max_position_embeddings}; raise the latter.")
         if self.expert_parallel == "none" and self.ep_size != 1:
             raise ValueError("ep_size > 1 needs expert_parallel='autoep'.")
-        if self.autoep.async_split_plan and self.model_impl == "s1" and (
-                self.fast_moe.ep_dispatch == "padded" or self.fast_moe.compile_with_autoep == "layer"):
+        if self.fast_moe.ep_dispatch == "padded" and self.ep_size > 1 and self.model_impl != "s1":
+            raise ValueError("fast_moe.ep_dispatch='padded' is model_impl='s1''s dispatch; set model_impl='s1'.")
+        if (self.autoep.async_split_plan and self.model_impl == "s1" and self.uses_autoep()
+                and self.fast_moe.compile != "off"
+                and (self.fast_moe.ep_dispatch == "padded" or self.fast_moe.compile_with_autoep == "layer")):
             raise ValueError("autoep.async_split_plan needs fast_moe.ep_dispatch='autoep' and "
                              "fast_moe.compile_with_autoep='attention' (dynamo cannot trace its pinned host copy).")
         return self

@@ -256,6 +256,8 @@ class _PartialPermute(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x_XD, src_M, valid_M, back_X, back_valid_X):
+        # torch.where, not a multiply by the mask: grouped_mm leaves rows past its last group uninitialised (they can
+        # hold NaN), and 0 * NaN would carry them into real rows
         ctx.save_for_backward(back_X, back_valid_X)
         return torch.where(valid_M[:, None], x_XD[src_M], 0)
 
@@ -294,7 +296,8 @@ def ep_experts_padded(x_TD, idx_TK, weight_TK, w_gate_LFD, w_up_LFD, w_down_LDF,
     with equal splits moves the rows, a small one the P x L counts; every shape is static, so the whole decoder
     layer compiles and the host runs ahead of the device. The price is P x N rows per all-to-all instead of ~N,
     which suits small EP groups on NVLink (FastMoeConfig.ep_dispatch="padded"; AutoEP's exact splits are the
-    default: with the whole layer compiled around them they measured level with this on 2 H200s).
+    default: with the whole layer compiled around them they measured level with this on 2 H200s). Every rank of the
+    group must pass the same number of tokens T (the chunks are equal splits); the trainer's rows per rank are equal.
 
     Layouts: slots sorted by global expert x_ND (so by destination rank) -> send, P chunks of N rows (chunk p: the
     rows for rank p, then padding) -> all-to-all -> recv, P chunks (chunk s: rank s's rows, by local expert) ->

@@ -3,8 +3,9 @@
 The `deepspeed` launcher (s1model.launch.deepspeed_command) starts one per GPU; tests start it directly. --config is
 a PretrainConfig as a JSON file path or inline JSON; --recipe NAME uses a named recipe instead. Per-step metrics go
 to stdout and, from rank 0, to --metrics (JSON lines, flushed per step); the returned record to --result.
---profile FILE runs torch.profiler on rank 0 over steps 4-6 (after 3 skipped and 1 warm-up step; steps are counted as
-their metrics are reported) and writes its operator table there, sorted by device time (host time on CPU).
+--profile FILE runs torch.profiler on rank 0 over three steps and writes its operator table there, sorted by device
+time (host time on CPU). The window advances as metrics are reported (3 reports skipped, 1 warm-up, 3 recorded), and a
+step is reported one step late, so it covers about steps 6-8.
 """
 
 from __future__ import annotations

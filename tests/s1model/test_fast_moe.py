@@ -302,13 +302,14 @@ def test_counting_sort_of_slots_equals_a_stable_argsort_and_gather_rows_has_inde
 
 
 
-def _padded_ep_rank(rank: int, world: int, init_file: str, routing: str, out_dir: str) -> None:
-    """One rank of the padded-dispatch check: its tokens through ep_experts_padded (half the experts here) and
+def _padded_ep_rank(rank: int, world: int, init_file: str, routing: str, grouped: bool, out_dir: str) -> None:
+    """One rank of the padded-dispatch check: its tokens through ep_experts_padded (2 experts per rank here) and
     through all experts locally; saves both outputs and gradients."""
     import torch.distributed as dist
 
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
-    T, K, E, D, F_ = 10, 2, 4, 8, 6
+    T, K, L, D, F_ = 10, 2, 2, 8, 8
+    E = L * world
     cfg = type("Cfg", (), {"num_experts": E, "hidden_size": D, "moe_intermediate_size": F_})
     full = Experts(cfg, "loop")
     torch.nn.init.normal_(full.gate_up_proj, generator=torch.Generator().manual_seed(0))
@@ -317,40 +318,46 @@ def _padded_ep_rank(rank: int, world: int, init_file: str, routing: str, out_dir
     x_TD = torch.randn(T, D, generator=gen, requires_grad=True)
     if routing == "random":
         idx_TK = torch.stack([torch.randperm(E, generator=gen)[:K] for _ in range(T)])
-    elif routing == "all_to_rank0":  # rank 1 receives nothing, rank 0 receives every slot of both ranks
+    elif routing == "all_to_rank0":  # the other ranks receive nothing, rank 0 every slot of every rank
         idx_TK = torch.tensor([[0, 1]] * T)
-    else:  # "own_rank": every slot stays on its rank, the other rank's chunk is all padding
-        idx_TK = torch.tensor([[2 * rank, 2 * rank + 1]] * T)
+    else:  # "own_rank": every slot stays on its rank, the chunks for other ranks are all padding
+        idx_TK = torch.tensor([[L * rank, L * rank + 1]] * T)
     weight_TK = torch.rand(T, K, generator=gen)
     g_TD = torch.randn(T, D, generator=gen)
 
     y_ref = full(x_TD, idx_TK, weight_TK)
     gx_ref, ggu_ref, gdn_ref = torch.autograd.grad(y_ref, [x_TD, full.gate_up_proj, full.down_proj], g_TD)
-    for g in (ggu_ref, gdn_ref):  # an expert's gradient sums both ranks' tokens
+    for g in (ggu_ref, gdn_ref):  # an expert's gradient sums every rank's tokens
         dist.all_reduce(g)
 
-    L, F2 = E // world, full.gate_up_proj.shape[1] // 2
     local = slice(rank * L, (rank + 1) * L)
-    w_gate = full.gate_up_proj[local, :F2].detach().clone().requires_grad_()
-    w_up = full.gate_up_proj[local, F2:].detach().clone().requires_grad_()
+    w_gate = full.gate_up_proj[local, :F_].detach().clone().requires_grad_()
+    w_up = full.gate_up_proj[local, F_:].detach().clone().requires_grad_()
     w_down = full.down_proj[local].detach().clone().requires_grad_()
-    y = ep_experts_padded(x_TD, idx_TK, weight_TK, w_gate, w_up, w_down, dist.group.WORLD, world, grouped=False)
+    y = ep_experts_padded(x_TD, idx_TK, weight_TK, w_gate, w_up, w_down, dist.group.WORLD, world, grouped=grouped)
     gx, g_gate, g_up, g_down = torch.autograd.grad(y, [x_TD, w_gate, w_up, w_down], g_TD)
     torch.save({"y": (y, y_ref), "gx": (gx, gx_ref), "g_gate_up": (torch.cat([g_gate, g_up], 1), ggu_ref[local]),
                 "g_down": (g_down, gdn_ref[local])}, os.path.join(out_dir, f"rank{rank}.pt"))
     dist.destroy_process_group()
 
 
-@pytest.mark.parametrize("routing", ["random", "all_to_rank0", "own_rank"])
-def test_padded_expert_parallel_dispatch_equals_local_experts_in_output_and_gradients(tmp_path, routing):
-    """Two gloo ranks, each with half the experts: outputs, input gradients and each expert's gradient (summed over
-    both ranks' tokens) equal the all-local computation, also when one rank receives nothing or only padding."""
+@pytest.mark.parametrize("world,routing,grouped", [(2, "random", False), (2, "all_to_rank0", False),
+                                                   (2, "own_rank", False), (4, "random", True),
+                                                   (4, "all_to_rank0", True)])
+def test_padded_expert_parallel_dispatch_equals_local_experts_in_output_and_gradients(tmp_path, world, routing,
+                                                                                      grouped):
+    """world gloo ranks with 2 experts each: outputs, input gradients and each expert's gradient (summed over every
+    rank's tokens) equal the all-local computation, also when ranks receive nothing or only padding; grouped runs the
+    grouped-GEMM path (rows past the last group left unwritten) where this torch has it on CPU."""
     import torch.multiprocessing as mp
 
-    mp.spawn(_padded_ep_rank, args=(2, str(tmp_path / "init"), routing, str(tmp_path)), nprocs=2, join=True)
-    for rank in range(2):
+    if grouped and not _grouped_mm_runs_on_cpu():
+        pytest.skip("grouped_mm has no CPU kernel in this torch")
+    mp.spawn(_padded_ep_rank, args=(world, str(tmp_path / "init"), routing, grouped, str(tmp_path)), nprocs=world,
+             join=True)
+    for rank in range(world):
         for name, (got, want) in torch.load(tmp_path / f"rank{rank}.pt").items():
-            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5, msg=f"rank {rank} {name}")
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=2e-5, msg=f"rank {rank} {name}")
 
 
 def test_partial_permute_has_the_gradient_of_a_masked_gather():
@@ -380,3 +387,8 @@ def test_autoep_switches_reach_deepspeed_and_an_untraceable_combination_is_refus
             {**cfg.model_dump(), "autoep": {"async_split_plan": True}})
     ok = {**cfg.model_dump(), "autoep": {"async_split_plan": True}, "fast_moe": {"compile_with_autoep": "attention"}}
     assert type(cfg).model_validate(ok).autoep.async_split_plan
+    for fine in ({"fast_moe": {"compile_with_autoep": "attention"}}, {"fast_moe": {"compile": "off"}},
+                 {"ep_size": 1}):  # nothing is traced, or AutoEP is not used
+        assert type(cfg).model_validate({**cfg.model_dump(), "autoep": {"async_split_plan": True}, **fine})
+    with pytest.raises(ValueError, match="model_impl='s1'"):  # padded is the s1 model's dispatch, not HF's
+        type(cfg).model_validate({**cfg.model_dump(), "model_impl": "hf", "fast_moe": {"ep_dispatch": "padded"}})
