@@ -59,7 +59,8 @@ def _gpu_mem_sampler(stop: threading.Event, peak: list[int]) -> None:
 
 
 def with_overrides(cfg, pairs: str):
-    """cfg with "a.b=1,c=x" applied: dotted keys reach nested models; values are JSON, else plain strings."""
+    """cfg with "a.b=1,c=x" applied: dotted keys reach nested models; values are JSON, else plain strings. (The
+    CLI's `--set` parsing lives in flows/, which needs Prefect; the GPU machines this runs on do not have it.)"""
     data = cfg.model_dump()
     for pair in filter(None, pairs.split(",")):
         key, _, raw = pair.partition("=")

@@ -221,19 +221,13 @@ def check_export(cfg, shards: list[str], out: str) -> dict:
 
 def profile_ds(cfg, shards: list[str], out: str, table_path: str, steps: int = 7) -> dict:
     """CUDA kernel time of 3 steady ds steps (torch.profiler), top kernels written to table_path."""
-    from torch.profiler import ProfilerActivity, profile, schedule
-
     from s1model.train import pretrain
+    from s1model.train_entry import step_profiler, write_profile_table
 
     cfg = cfg.model_copy(update={"max_steps": steps, "checkpoint_every": 0, "export_hf": False})
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
-    with profile(activities=acts, schedule=schedule(wait=3, warmup=1, active=3)) as prof:
+    with step_profiler() as prof:
         pretrain(cfg, shards, out, resume=False, on_step=lambda m: prof.step())
-    sort = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
-    table = prof.key_averages().table(sort_by=sort, row_limit=60, max_name_column_width=90)
-    os.makedirs(os.path.dirname(table_path), exist_ok=True)
-    with open(table_path, "w") as f:
-        f.write(table)
+    table = write_profile_table(prof, table_path, sort_by="total", row_limit=60, max_name_column_width=90)
     print(table, flush=True)
     trace = os.path.join(out, "trace.json")  # timeline of the 3 profiled steps (chrome://tracing, Perfetto)
     prof.export_chrome_trace(trace)

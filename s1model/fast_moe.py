@@ -622,8 +622,7 @@ class FastQwen3Moe(nn.Module):
         check_supported(config)
         self.config, self.opts = config, opts or FastMoeConfig()
         compile_ = _resolve(self.opts.compile, torch.cuda.is_available())
-        ep_dispatch = self.opts.ep_dispatch
-        self.model = Decoder(config, self.opts.experts, ep_dispatch)
+        self.model = Decoder(config, self.opts.experts, self.opts.ep_dispatch)
         self.lm_head = LMHead(config, self.opts, compile_ce=compile_)
         self.tie_weights()
         # fp32 RoPE inverse frequencies, off the module so no dtype cast reaches them; one copy per device.
@@ -634,9 +633,9 @@ class FastQwen3Moe(nn.Module):
         if not self.lm_head.weight.is_meta:
             self.init_weights(config.initializer_range)
         if compile_:
+            only_attention = (expert_parallel and self.opts.ep_dispatch == "autoep"
+                              and self.opts.compile_with_autoep == "attention")
             for layer in self.model.layers:
-                only_attention = (expert_parallel and ep_dispatch == "autoep"
-                                  and self.opts.compile_with_autoep == "attention")
                 (layer.self_attn if only_attention else layer).compile()
 
     @classmethod

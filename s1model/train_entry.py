@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
     metrics_file = open(args.metrics, "a") if args.metrics else None
-    prof = _profiler() if args.profile and int(os.environ.get("RANK", "0")) == 0 else None
+    prof = step_profiler() if args.profile and int(os.environ.get("RANK", "0")) == 0 else None
 
     def on_step(m: dict) -> None:  # called after the step's metrics were read back from the device
         if prof is not None:
@@ -61,14 +61,16 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         if prof is not None:
             prof.stop()
-            _write_profile(prof, args.profile)
+            write_profile_table(prof, args.profile)
     if args.result and int(os.environ.get("RANK", "0")) == 0:
         with open(args.result, "w") as f:
             json.dump(result, f)
     return result
 
 
-def _profiler():
+def step_profiler():
+    """torch.profiler over three training steps, advanced by `prof.step()` once per reported step: 3 skipped, 1
+    warm-up, 3 recorded, once (CPU, and CUDA when there is one)."""
     import torch
     from torch.profiler import ProfilerActivity, profile, schedule
 
@@ -76,17 +78,21 @@ def _profiler():
     return profile(activities=activities, schedule=schedule(skip_first=3, wait=0, warmup=1, active=3, repeat=1))
 
 
-def _write_profile(prof, path: str) -> None:
+def write_profile_table(prof, path: str, sort_by: str = "self", **table_kwargs) -> str:
+    """The profiler's operator table, sorted by device time ("self": self time, or "total"; host time without
+    CUDA), written to path and returned."""
     import torch
 
-    key = "self_cuda_time_total" if torch.cuda.is_available() else "self_cpu_time_total"
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    key = f"self_{dev}_time_total" if sort_by == "self" else f"{dev}_time_total"
     try:
-        table = prof.key_averages().table(sort_by=key, row_limit=80)
+        table = prof.key_averages().table(sort_by=key, **{"row_limit": 80, **table_kwargs})
     except Exception as e:  # noqa: BLE001  (too few steps ran for the schedule to record any)
         table = f"no profile: {e}"
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(table)
+    return table
 
 
 if __name__ == "__main__":
