@@ -40,8 +40,13 @@ def file_sha256(path: str | Path) -> str:
 
 
 def tree_sha256(path: str | Path) -> str:
-    """sha256 over a file or a folder (relative paths and bytes of every file, sorted)."""
-    p = Path(path)
+    """sha256 over a file or a folder (relative paths and bytes of every file, sorted); a URL (s3://...) is hashed
+    on its store by `storage.io.tree_sha256`, with the same result as for the same tree on local disk."""
+    if "://" in str(path) and not str(path).startswith("file://"):
+        from storage.io import tree_sha256 as remote_tree_sha256
+
+        return remote_tree_sha256(path)
+    p = Path(str(path).removeprefix("file://"))
     if p.is_file():
         return file_sha256(p)
     h = hashlib.sha256()

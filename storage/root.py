@@ -12,6 +12,14 @@ Commit protocol: a writer gets a staging folder from :meth:`StorageRoot.staging`
 :meth:`StorageRoot.commit`, which renames it into place. Only after that does the flow record the manifest row, so a
 manifest row always points at a complete artifact; a folder under artifacts/ with no manifest row is garbage from a
 killed run, and the next commit to the same fingerprint replaces it.
+
+Artifacts on an object store (`--artifacts s3://bucket/prefix`, env `S1_ARTIFACTS`; the manifest stays in the local
+home): there is no rename, so a writer writes straight into a unique prefix
+``<artifacts>/<name>/<fingerprint>/<uuid>/`` (:meth:`StorageRoot.staging` with the name and fingerprint; without
+them ``<artifacts>/_staging/<uuid>/``, copied server-side on commit). :meth:`StorageRoot.commit` verifies it (lists
+the files: at least one, sizes as the writer reported when it did) and returns it unchanged; the manifest row,
+recorded after, is the completion marker and its `uri` is that prefix. A prefix no manifest row points at is an
+orphan of a killed or failed run: `s1 gc` lists them (:func:`storage.gc.orphans`) and deletes them with `--yes`.
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+
+from storage.io import Loc, file_infos, is_remote, loc, uri_of
 
 DEFAULT_HOME = "./s1-home"
 
@@ -36,16 +46,42 @@ def resolve_home(home: str | os.PathLike | None = None) -> Path:
     return Path(str(value).removeprefix("file://")).expanduser().resolve()
 
 
+def resolve_artifacts(home: Path, artifacts: str | os.PathLike | None = None) -> str:
+    """--artifacts beats $S1_ARTIFACTS beats <home>/artifacts: a local folder (resolved) or a URL."""
+    value = artifacts or os.environ.get("S1_ARTIFACTS") or str(home / "artifacts")
+    return uri_of(value)
+
+
+class CommitError(RuntimeError):
+    """A staged artifact failed verification on commit (missing or short files on the store)."""
+
+
 @dataclass(frozen=True)
 class StorageRoot:
     home: Path
+    artifacts_url: str = ""
 
     @classmethod
-    def open(cls, home: str | os.PathLike | None = None, create: bool = True) -> "StorageRoot":
-        root = cls(resolve_home(home))
+    def open(cls, home: str | os.PathLike | None = None, create: bool = True,
+             artifacts: str | os.PathLike | None = None) -> "StorageRoot":
+        h = resolve_home(home)
+        root = cls(h, resolve_artifacts(h, artifacts))
         if create:
             root.home.mkdir(parents=True, exist_ok=True)
         return root
+
+    def __post_init__(self):
+        if not self.artifacts_url:
+            object.__setattr__(self, "artifacts_url", str(self.home / "artifacts"))
+
+    @property
+    def remote(self) -> bool:
+        """True when artifacts live on an object store (no rename: unique prefixes, verify, then record)."""
+        return is_remote(self.artifacts_url)
+
+    @property
+    def artifacts(self) -> Loc:
+        return loc(self.artifacts_url)
 
     @property
     def manifest_path(self) -> Path:
@@ -55,8 +91,9 @@ class StorageRoot:
     def prefect_home(self) -> Path:
         return self.home / "prefect"
 
-    def artifact_path(self, stage: str, fingerprint: str) -> Path:
-        return self.home / "artifacts" / stage / fingerprint
+    def artifact_path(self, stage: str, fingerprint: str) -> Loc:
+        """Local: the artifact's folder. Remote: the prefix under which its unique prefixes live."""
+        return self.artifacts / stage / fingerprint
 
     def work_path(self, stage: str, fingerprint: str) -> Path:
         """A resumable working folder for a long stage (training): kept across kills, never an artifact itself."""
@@ -64,20 +101,69 @@ class StorageRoot:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def staging(self) -> Path:
-        """A fresh, empty folder on the same filesystem as artifacts/ (so commit is a rename)."""
-        path = self.home / "tmp" / uuid.uuid4().hex
-        path.mkdir(parents=True)
-        return path
+    def staging(self, name: str | None = None, fingerprint: str | None = None) -> Loc:
+        """Where a writer puts a new artifact's files.
 
-    def commit(self, staging: Path, stage: str, fingerprint: str) -> Path:
-        """Rename a filled staging folder to artifacts/<stage>/<fingerprint>/ and return the final path."""
-        final = self.artifact_path(stage, fingerprint)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        if final.exists():  # garbage of a killed run (no manifest row points at it yet): replace it
-            shutil.rmtree(final)
-        os.replace(staging, final)
+        Local artifacts: a fresh, empty folder under tmp/ (same filesystem, so commit is a rename); a `Path`.
+        Remote: a unique prefix, ``<artifacts>/<name>/<fingerprint>/<uuid>`` when the name and fingerprint are
+        given (commit then only verifies), else ``<artifacts>/_staging/<uuid>``. Nothing is created on the store.
+        """
+        if not self.remote:
+            local_tmp = self.artifacts_url
+            base = self.home / "tmp" if Path(local_tmp) == self.home / "artifacts" else Path(local_tmp) / "_staging"
+            path = loc(base / uuid.uuid4().hex)
+            path.mkdir(parents=True)
+            return path
+        if name and fingerprint:
+            return self.artifact_path(name, fingerprint) / uuid.uuid4().hex
+        return self.artifacts / "_staging" / uuid.uuid4().hex
+
+    def commit(self, staging: str | os.PathLike | Loc, stage: str, fingerprint: str,
+               expect: dict[str, int] | None = None) -> Loc:
+        """Put a filled staging folder in place and return its final location.
+
+        Local: rename to artifacts/<stage>/<fingerprint>/. Remote: verify the unique prefix (at least one file;
+        every file of `expect` ({relative path: bytes}, the writer's own account) present with its size), copying
+        it server-side under <stage>/<fingerprint>/ first when it was staged without a name. Raises CommitError.
+        """
+        if not self.remote:
+            final = self.artifact_path(stage, fingerprint)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():  # garbage of a killed run (no manifest row points at it yet): replace it
+                shutil.rmtree(final)
+            os.replace(staging, final)
+            return final
+        from storage.io import copy_tree, remove_tree
+
+        src = loc(staging)
+        if not str(src).startswith(str(self.artifact_path(stage, fingerprint)) + "/"):
+            final = self.artifact_path(stage, fingerprint) / src.name
+            copy_tree(src, final)
+            remove_tree(src)
+        else:
+            final = src
+        self.verify(final, expect)
         return final
+
+    def verify(self, location: str | os.PathLike | Loc, expect: dict[str, int] | None = None) -> dict[str, int]:
+        """{relative path: bytes} of the files at `location`; CommitError when there are none or `expect` differs."""
+        found = file_infos(location)
+        if not found:
+            raise CommitError(f"commit of {location}: no file was written there")
+        for rel, size in (expect or {}).items():
+            if rel not in found:
+                raise CommitError(f"commit of {location}: {rel} is missing on the store")
+            if found[rel] != size:
+                raise CommitError(f"commit of {location}: {rel} has {found[rel]} bytes on the store, "
+                                  f"the writer wrote {size}")
+        return found
+
+    def present(self, uri: str) -> bool:
+        """A cache hit's check: the artifact's files are still there."""
+        try:
+            return bool(file_infos(uri))
+        except Exception:
+            return False
 
     def clean_tmp(self, older_than_s: float = 3600.0) -> int:
         """Delete abandoned staging folders; returns how many were removed."""
@@ -93,8 +179,12 @@ class StorageRoot:
         return removed
 
 
-def dir_bytes(path: Path) -> int:
-    path = Path(path)
-    if path.is_file():
-        return path.stat().st_size
-    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+def dir_bytes(path: str | os.PathLike | Loc) -> int:
+    """Bytes of a file or of every file under a folder / prefix (local or remote)."""
+    p = loc(path)
+    if is_remote(p):
+        return sum(file_infos(p).values())
+    p = Path(p)
+    if p.is_file():
+        return p.stat().st_size
+    return sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
