@@ -1,44 +1,46 @@
-"""Main-content extraction: lexbor DOM (selectolax) + boilerplate pruning + paragraph-density scoring.
+"""Main-content extraction: lexbor DOM (selectolax), boilerplate pruning, and the densest paragraph subtree.
 
 Steps, each one pass over a part of the DOM:
 1. parse with lexbor; refuse pages over `max_nodes` elements (hostile HTML) with ExtractionRefused;
-2. drop never-content tags (script, style, nav, aside, footer, forms, …), hidden elements, and elements whose
-   class/id token names boilerplate (`comment`, `sidebar`, `share`, `related`, `cookie`, …);
-3. score containers readability-style: each paragraph-like block with >= 25 chars gives its parent
-   `1 + commas + min(chars/100, 3)` and half of that to its grandparent; a container's score is discounted by its
-   link density. A semantic container (`article`, `main`, `[itemprop=articleBody]`, `.entry-content`, …) that holds
-   the best-scoring container and not much more text wins over it;
-4. inside the chosen container, drop link-heavy short blocks (menus, tag lists, "read more"), then render text with
-   one line per block element.
+2. drop never-content tags (script, style, nav, aside, footer, buttons, …) and hidden elements; drop elements whose
+   class/id token names boilerplate (`comment`, `sidebar`, `share`, `related`, `cookie`, …) unless they hold a large
+   share of the page's paragraph text (a `modal-enabled` or `l-sidebar-fixed` wrapper around the article is layout);
+3. find text blocks (`p`, headings, `pre`, and the direct text of `div`/`td`/`li`/… for pages written with `<br>`);
+   a block of >= `min_block_chars` characters with link density < 0.33 is *good*;
+4. choose the element that maximises `good chars inside - alpha * other chars inside` (the densest subtree of good
+   paragraphs: it spans an article split over sibling columns, and a sidebar or a comment list costs it);
+5. inside the chosen element, drop link-heavy short blocks (menus, tag lists, "read more") and the page's title
+   heading, then render text with one line per block element.
+If that yields nothing on a page that has text, resiliparse's main-content extraction is the fallback.
 """
 
 from __future__ import annotations
 
 import re
 
-_NEVER_CONTENT = ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "object", "embed", "form",
-                  "button", "select", "textarea", "input", "nav", "aside", "footer", "menu", "dialog", "map"]
-_BLOCK_TAGS = frozenset("p div section article main header h1 h2 h3 h4 h5 h6 li ul ol dl dt dd pre blockquote "
-                        "table tr td th tbody thead figure figcaption address hr br center details summary".split())
-_PARA_SELECTOR = "p, pre, td, blockquote, dd, li, h2, h3, h4"
+_NEVER_CONTENT = ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "object", "embed",
+                  "button", "select", "textarea", "input", "nav", "aside", "footer", "menu", "dialog", "map",
+                  "label", "option"]
 _BLOCK_SELECTOR = "p, div, section, article, header, h1, h2, h3, h4, h5, h6, li, dt, dd, pre, blockquote, tr, " \
-                  "figcaption, address, br, table, ul, ol, center, summary"
-_SEMANTIC_SELECTOR = ("[itemprop=articleBody], article, main, [role=main], .entry-content, .post-content, "
-                      ".article-content, .article-body, .articleBody, .post-body, .story-body, .entry, .post, "
-                      "#content, .content, #main, .main-content, #main-content")
+                  "figcaption, address, br, table, ul, ol, center, summary, main"
+# Blocks whose whole text counts, and containers whose direct text counts (pages written with <br> and bare text).
+_PARA_SELECTOR = "p, pre, h2, h3, h4, h5, h6"
+_DIRECT_SELECTOR = "div, td, li, dd, blockquote, section, article, main, center, font, span"
 _BOILER = re.compile(
-    r"(?:^|[-_])(?:comments?|comment-?list|respond|reply|sidebar|widgets?|footer|navbar|nav|navigation|menu|"
+    r"(?:^|[-_\s])(?:comments?|comment-?list|respond|reply|sidebar|widgets|footer|navbar|nav|navigation|menu|"
     r"breadcrumbs?|share|sharing|sharedaddy|social|socials|related|recommended|recommendations|cookies?|consent|"
     r"gdpr|banner|advert|advertisement|ads|ad|sponsor|sponsored|popup|modal|newsletter|subscribe|subscription|"
     r"signup|login|pagination|pager|tags|tagcloud|tag-?list|author-?box|about-?author|toolbar|skip|print|search|"
     r"rating|disqus|promo|teaser|teasers|trending|masthead|site-?header|topbar|header-?bar|copyright|"
-    r"meta|postmeta|post-?meta|entry-?meta|byline|secondary|outbrain|taboola|jp-relatedposts|yarpp|wp-?caption|"
+    r"postmeta|post-?meta|entry-?meta|byline|secondary|outbrain|taboola|jp-relatedposts|yarpp|wp-?caption|"
     r"next-?posts?|prev-?posts?|previous-?posts?|thumbnails|more-?posts|read-?more)"
-    r"(?:$|[-_])", re.I)
-_NOT_BOILER_PREFIX = ("has-", "with-", "no-", "is-", "page-", "single-", "post-template", "wp-", "hentry")
+    r"(?:$|[-_\s])")
+# Tokens that describe the page or the content rather than name a boilerplate part (`has-sidebar`, `page-template-…`,
+# `wp-block-…`), and `with-…` phrases inside a token (`content-with-sidebar` is the content).
+_NOT_BOILER = re.compile(r"(?:^|(?<=\s))(?:has-|with-|no-|is-|page-|single-|post-template|wp-|hentry)\S*|"
+                         r"(?:with|has|no|without)[-_][a-z]+")
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
-_NL = re.compile(r"\n\s*\n+|\s*\n\s*")
 
 
 class ExtractionRefused(Exception):
@@ -46,17 +48,10 @@ class ExtractionRefused(Exception):
 
 
 def _is_boiler(attrs: dict) -> bool:
-    for key in ("class", "id"):
-        value = attrs.get(key)
-        if not value:
-            continue
-        for token in value.split():
-            tl = token.lower()
-            if tl.startswith(_NOT_BOILER_PREFIX):
-                continue
-            if _BOILER.search(tl):
-                return True
-    return False
+    value = " ".join(v for v in (attrs.get("class"), attrs.get("id")) if v)
+    if not value:
+        return False
+    return _BOILER.search(_NOT_BOILER.sub(" ", value.lower())) is not None
 
 
 def _text_len(node) -> int:
@@ -64,122 +59,100 @@ def _text_len(node) -> int:
     return len(t) - t.count(" ") - t.count("\n") if t else 0
 
 
+# Names of the article body in class / id values (substrings, case-insensitive): an element so named, or holding
+# one, is never pruned as boilerplate, whatever else its class says (`box article modal-enabled`,
+# `entry-content entry-content-read-more`, `l-sidebar-fixed l-article-body-segment`).
+_CONTENT_NAMES = ("article-body", "article_body", "articlebody", "article-content", "article-text", "story-body",
+                  "story-content", "storybody", "entry-content", "post-content", "post-body", "post_body",
+                  "postbody", "post-text", "main-content", "body-text", "bodytext")
+_CONTENT_MARK = re.compile("|".join(map(re.escape, _CONTENT_NAMES)) + r"|(?:^|\s)article(?:$|\s)", re.I)
+_CONTENT_SELECTOR = ", ".join(["[itemprop=articleBody]"] + [f'[{attr}*="{name}" i]' for name in _CONTENT_NAMES
+                                                             for attr in ("class", "id")])
+
+
+def _content_holders(root) -> set[int]:
+    """mem_ids of the elements named like the article body and of all their ancestors."""
+    held: set[int] = set()
+    for n in root.css(_CONTENT_SELECTOR):
+        while n is not None and n.mem_id not in held:
+            held.add(n.mem_id)
+            n = n.parent
+    return held
+
+
 def _prune(root) -> None:
-    for tag in _NEVER_CONTENT:
-        for n in root.css(tag):
-            n.decompose()
-    for n in root.css("[hidden], [aria-hidden=true], [style*=none], [style*=hidden]"):
+    # Lists are walked backwards (descendants before ancestors) so that no element is visited after an ancestor of
+    # it was destroyed.
+    for n in reversed(root.css(", ".join(_NEVER_CONTENT))):
+        n.decompose()
+    for n in reversed(root.css("[hidden], [aria-hidden=true], [style*=none], [style*=hidden]")):
         style = n.attributes.get("style") or ""
         if "hidden" in n.attributes or n.attributes.get("aria-hidden") == "true" or _HIDDEN.search(style):
             n.decompose()
     body_len = max(_text_len(root), 1)
-    for n in root.css("[class], [id]"):
-        if n.tag in ("html", "body", "main", "article"):
+    held = _content_holders(root)
+    for n in reversed(root.css("[class], [id]")):
+        if n.tag in ("html", "body", "main", "article") or n.mem_id in held or not _is_boiler(n.attributes):
             continue
-        if _is_boiler(n.attributes):
-            # A wrapper that holds most of the page is layout, not boilerplate (e.g. `<div id="main-nav-wrapper">`).
-            if _text_len(n) < 0.6 * body_len:
-                n.decompose()
-
-
-def _score_candidates(root):
-    scores: dict = {}
-    nodes: dict = {}
-    for p in root.css(_PARA_SELECTOR):
-        t = p.text(deep=True)
-        n = len(t.strip())
-        if n < 25:
+        if _CONTENT_MARK.search(n.attributes.get("class") or ""):
             continue
-        s = 1.0 + t.count(",") + t.count("\u3001") + min(n / 100.0, 3.0)
-        parent = p.parent
-        if parent is None:
+        # A wrapper that holds most of the page and its headline is layout, not boilerplate
+        # (e.g. `<div id="main-nav-wrapper">`); a related-stories carousel longer than the article is not.
+        if _text_len(n) < 0.6 * body_len or n.css_first("h1") is None:
+            n.decompose()
+
+
+def _link_chars(node) -> int:
+    return sum(len(a.text(deep=True)) for a in node.css("a"))
+
+
+def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25):
+    good: dict[int, int] = {}
+    nodes: dict[int, object] = {}
+
+    def credit(block, n):
+        node = block
+        while node is not None:
+            key = node.mem_id
+            good[key] = good.get(key, 0) + n
+            nodes[key] = node
+            node = node.parent
+
+    for block in root.css(_PARA_SELECTOR):
+        t = block.text(deep=True).strip()
+        n = len(t)
+        if n < min_block_chars:
             continue
-        key = parent.mem_id
-        nodes[key] = parent
-        scores[key] = scores.get(key, 0.0) + s
-        gp = parent.parent
-        if gp is not None:
-            nodes[gp.mem_id] = gp
-            scores[gp.mem_id] = scores.get(gp.mem_id, 0.0) + s / 2
-    return scores, nodes
-
-
-def _link_density(node) -> float:
-    total = _text_len(node)
-    if total == 0:
-        return 0.0
-    linked = sum(_text_len(a) for a in node.css("a"))
-    return min(linked / total, 1.0)
-
-
-def _choose_container(root):
-    scores, nodes = _score_candidates(root)
-    if not scores:
+        if _link_chars(block) > 0.33 * n:
+            continue
+        credit(block, n)
+    for block in root.css(_DIRECT_SELECTOR):
+        t = block.text(deep=False).strip()
+        n = len(t)
+        if n >= min_block_chars:
+            credit(block, n)
+    if not good:
         return root
-    best_key = None
-    best = -1.0
-    for key, s in scores.items():
-        if s < best * 0.5:  # cheap skip before computing link density
+    top = max(good.values())
+    best, best_score = root, float("-inf")
+    for key, g in good.items():
+        if g < 0.3 * top:
             continue
-        adj = s * (1.0 - _link_density(nodes[key]))
-        if adj > best:
-            best, best_key = adj, key
-    top = nodes[best_key]
-    top_len = _text_len(top)
-    # Prefer the smallest semantic container that holds the top candidate without much more text.
-    chosen = top
-    for sem in root.css(_SEMANTIC_SELECTOR):
-        sem_len = _text_len(sem)
-        if sem_len < top_len or sem_len > 1.6 * top_len + 400:
-            continue
-        anc = top
-        inside = False
-        while anc is not None:
-            if anc.mem_id == sem.mem_id:
-                inside = True
-                break
-            anc = anc.parent
-        if inside and (chosen is top or sem_len < _text_len(chosen)):
-            chosen = sem
-    if chosen is top:
-        # The best container's parent may split the article across siblings: include sibling blocks that score.
-        parent = top.parent
-        if parent is not None and parent.tag not in ("html",):
-            threshold = max(10.0, best * 0.2)
-            good = 0
-            for sib in parent.iter():
-                if sib.mem_id == top.mem_id:
-                    continue
-                s = scores.get(sib.mem_id, 0.0)
-                if s >= threshold or (sib.tag == "p" and _text_len(sib) > 80 and _link_density(sib) < 0.25):
-                    good += 1
-            if good:
-                chosen = parent
-                _drop_weak_children(parent, scores, threshold, keep=top)
-    return chosen
-
-
-def _drop_weak_children(parent, scores, threshold, keep) -> None:
-    for sib in list(parent.iter()):
-        if sib.mem_id == keep.mem_id:
-            continue
-        s = scores.get(sib.mem_id, 0.0)
-        if s >= threshold:
-            continue
-        if sib.tag in ("p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "ul", "ol", "table", "figure"):
-            if _link_density(sib) < 0.5:
-                continue
-        if sib.tag in ("h1", "h2", "h3") and _text_len(sib) < 200:
-            continue
-        sib.decompose()
+        node = nodes[key]
+        total = len(node.text(deep=True).strip())
+        score = g - alpha * max(total - g, 0)
+        if score > best_score:
+            best, best_score = node, score
+    return best
 
 
 def _drop_link_blocks(container) -> None:
     for n in container.css("ul, ol, p, div, li, section, table, dl"):
-        tl = _text_len(n)
+        t = n.text(deep=True)
+        tl = len(t.strip())
         if tl == 0:
             continue
-        if tl < 300 and _link_density(n) > 0.5:
+        if tl < 300 and _link_chars(n) > 0.5 * tl:
             n.decompose()
 
 
@@ -209,6 +182,13 @@ def _title(tree) -> str | None:
     return None
 
 
+def _fallback(html: str) -> str:
+    """resiliparse's main-content text, for pages where the DOM scoring found nothing."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return extract_plain_text(html, main_content=True, comments=False, alt_texts=False, links=False).strip()
+
+
 def extract_main_text_and_title(html: str | bytes, url: str | None = None,
                                 max_nodes: int = 200_000) -> tuple[str, str | None]:
     """Main text and title of a page; raises ExtractionRefused for pages over `max_nodes` elements."""
@@ -228,8 +208,13 @@ def extract_main_text_and_title(html: str | bytes, url: str | None = None,
     title = _title(tree)
     _prune(root)
     container = _choose_container(root)
+    for h in container.css("h1"):
+        h.decompose()
     _drop_link_blocks(container)
-    return _render(container), title
+    text = _render(container)
+    if not text:
+        text = _fallback(html)
+    return text, title
 
 
 def extract_main_text(html: str | bytes, url: str | None = None) -> str:
