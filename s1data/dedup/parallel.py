@@ -54,11 +54,11 @@ def _part_name(kind: str, p: int, ext: str) -> str:
 
 def _band_hashes(sig_nP: np.ndarray, config: DedupConfig) -> np.ndarray:
     """uint64[n, bands]: a 64-bit hash of (band index, band's R signature values), multiply-xorshift mixing."""
-    R = config.num_perm // config.bands
+    B, R = config.lsh_bands_rows
     n = len(sig_nP)
-    h_nB = np.empty((n, config.bands), dtype=np.uint64)
+    h_nB = np.empty((n, B), dtype=np.uint64)
     m = np.uint64(0x9E3779B97F4A7C15)
-    for j in range(config.bands):
+    for j in range(B):
         h = np.full(n, ((j + 1) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF, dtype=np.uint64)
         for r in range(j * R, (j + 1) * R):
             h ^= sig_nP[:, r].astype(np.uint64)
@@ -92,10 +92,11 @@ def signature_partition(path: str, p: int, offset: int, work_dir: str, config: D
         sig_nP = np.concatenate(sigs) if sigs else np.empty((0, config.num_perm), np.uint32)
         np.save(work / _part_name("sig", p, "npy"), sig_nP)
         h_nB = _band_hashes(sig_nP, config)
-        rows = np.empty(n * config.bands, dtype=_BAND_ROW)
-        rows["gidx"] = np.repeat(np.arange(offset, offset + n, dtype=np.int64), config.bands)
+        B = h_nB.shape[1]
+        rows = np.empty(n * B, dtype=_BAND_ROW)
+        rows["gidx"] = np.repeat(np.arange(offset, offset + n, dtype=np.int64), B)
         rows["key"] = h_nB.ravel()
-        rows["band"] = np.tile(np.arange(config.bands, dtype=np.uint16), n)
+        rows["band"] = np.tile(np.arange(B, dtype=np.uint16), n)
         bucket = (rows["key"] % np.uint64(num_buckets)).astype(np.int64)
         order = np.argsort(bucket, kind="stable")
         np.save(work / _part_name("bands", p, "npy"), rows[order])
@@ -142,7 +143,7 @@ def bucket_edges(b: int, num_partitions: int, work_dir: str, offsets: list[int],
     band = rows["band"][other].astype(np.int64)
     sigs = _Signatures(work_dir, np.asarray(offsets, dtype=np.int64), config.num_perm)
     s_EP, d_EP = sigs.take(src), sigs.take(dst)
-    R = config.num_perm // config.bands
+    R = config.lsh_bands_rows[1]
     cols = np.arange(R)[None, :] + (band * R)[:, None]
     same_key = (np.take_along_axis(s_EP, cols, 1) == np.take_along_axis(d_EP, cols, 1)).all(axis=1) \
         & (rows["band"][group_start[other]] == rows["band"][other])
@@ -245,9 +246,6 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
     every worker can read.
     """
     config = config or DedupConfig()
-    if config.near and config.num_perm % config.bands:
-        raise ValueError(f"num_perm={config.num_perm} is not a multiple of bands={config.bands}: "
-                         "choose bands dividing num_perm (e.g. 16 bands for 128 permutations)")
     timings: dict[str, float] = {}
     t = time.perf_counter()
     out = Path(out_dir)

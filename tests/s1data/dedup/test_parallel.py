@@ -90,8 +90,11 @@ def test_on_a_dask_cluster_the_clusters_equal_the_in_memory_deduplicate(corpus, 
 
 
 @pytest.mark.parametrize("config", [DedupConfig(), DedupConfig(exact=False), DedupConfig(near=False),
-                                    DedupConfig(shingle_words=3, num_perm=64, bands=8, threshold=0.5, seed=3)],
-                         ids=["default", "near_only", "exact_only", "small_signatures"])
+                                    DedupConfig(shingle_words=3, num_perm=64, bands=8, threshold=0.5, seed=3),
+                                    DedupConfig(threshold=0.5), DedupConfig(threshold=0.9),
+                                    DedupConfig(num_perm=100, bands=16, threshold=0.6)],
+                         ids=["default", "near_only", "exact_only", "small_signatures", "bands_for_0.5",
+                              "bands_for_0.9", "bands_rows_not_dividing"])
 def test_in_process_the_clusters_equal_the_in_memory_deduplicate(corpus, tmp_path, config):
     table, paths = corpus
     assert_same_as_in_memory(table, dedup_partitions(paths, tmp_path, config, num_buckets=3), config)
@@ -112,7 +115,8 @@ def test_the_representative_is_the_smallest_doc_id_even_when_it_comes_later(tmp_
 def test_a_band_hash_collision_is_split_by_the_real_keys(corpus, tmp_path, monkeypatch):
     table, paths = corpus
     # every doc hashes to 0 in every band: one hash group holding every (band, key)
-    monkeypatch.setattr(parallel, "_band_hashes", lambda sig, config: np.zeros((len(sig), config.bands), np.uint64))
+    monkeypatch.setattr(parallel, "_band_hashes",
+                        lambda sig, config: np.zeros((len(sig), config.lsh_bands_rows[0]), np.uint64))
     summary = dedup_partitions(paths, tmp_path, DedupConfig(), num_buckets=2)
     assert summary["hash_collisions"] > 0
     assert_same_as_in_memory(table, summary, DedupConfig())
@@ -126,6 +130,6 @@ def test_the_work_files_hold_no_text_and_are_removed_afterwards(corpus, tmp_path
     assert not (tmp_path / "out2" / "_dedup_work").exists()
 
 
-def test_a_bands_value_that_does_not_divide_num_perm_is_refused_with_the_fix(corpus, tmp_path):
-    with pytest.raises(ValueError, match="multiple of bands"):
-        dedup_partitions(corpus[1], tmp_path, DedupConfig(num_perm=100, bands=16))
+def test_bands_times_rows_beyond_num_perm_is_refused_with_the_fix():
+    with pytest.raises(ValueError, match="lower bands or rows"):
+        DedupConfig(num_perm=100, bands=16, rows=7)
