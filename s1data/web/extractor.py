@@ -16,11 +16,15 @@ If that yields nothing on a page that has text, resiliparse's main-content extra
 
 from __future__ import annotations
 
+import functools
 import re
 
 _NEVER_CONTENT = ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "object", "embed",
                   "button", "select", "textarea", "input", "nav", "aside", "footer", "menu", "dialog", "map",
                   "label", "option"]
+# Figures and their captions: the labelled article bodies leave image captions and credits out.
+_CAPTIONS = ["figure", "figcaption", "[class*=caption i]"]
+DROP_CAPTIONS = True
 _BLOCK_SELECTOR = "p, div, section, article, header, h1, h2, h3, h4, h5, h6, li, dt, dd, pre, blockquote, tr, " \
                   "figcaption, address, br, table, ul, ol, center, summary, main"
 # Blocks whose whole text counts, and containers whose direct text counts (pages written with <br> and bare text).
@@ -49,8 +53,11 @@ class ExtractionRefused(Exception):
 
 def _is_boiler(attrs: dict) -> bool:
     value = " ".join(v for v in (attrs.get("class"), attrs.get("id")) if v)
-    if not value:
-        return False
+    return _names_boiler(value) if value else False
+
+
+@functools.lru_cache(maxsize=65536)
+def _names_boiler(value: str) -> bool:
     return _BOILER.search(_NOT_BOILER.sub(" ", value.lower())) is not None
 
 
@@ -90,6 +97,10 @@ def _prune(root) -> None:
         if "hidden" in n.attributes or n.attributes.get("aria-hidden") == "true" or _HIDDEN.search(style):
             n.decompose()
     body_len = max(_text_len(root), 1)
+    if DROP_CAPTIONS:
+        for n in reversed(root.css(", ".join(_CAPTIONS))):
+            if _text_len(n) < 0.5 * body_len:  # a page that is one big <figure> keeps it
+                n.decompose()
     held = _content_holders(root)
     for n in reversed(root.css("[class], [id]")):
         if n.tag in ("html", "body", "main", "article") or n.mem_id in held or not _is_boiler(n.attributes):
@@ -106,29 +117,36 @@ def _link_chars(node) -> int:
     return sum(len(a.text(deep=True)) for a in node.css("a"))
 
 
-def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25):
-    good: dict[int, int] = {}
+def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list_weight: float = 0.5):
+    """The element maximising `good chars - alpha * other chars` inside it (see the module docstring)."""
+    good: dict[int, float] = {}
     nodes: dict[int, object] = {}
 
     def credit(block, n):
+        chain = []
+        weight = 1.0
         node = block
         while node is not None:
-            key = node.mem_id
-            good[key] = good.get(key, 0) + n
-            nodes[key] = node
+            tag = node.tag
+            if tag == "a":
+                return  # a teaser card: the whole block is a link
+            if tag == "li" and node is not block:
+                weight = list_weight
+            chain.append(node)
             node = node.parent
+        n *= weight
+        for node in chain:
+            key = node.mem_id
+            good[key] = good.get(key, 0.0) + n
+            nodes[key] = node
 
     for block in root.css(_PARA_SELECTOR):
-        t = block.text(deep=True).strip()
-        n = len(t)
-        if n < min_block_chars:
-            continue
-        if _link_chars(block) > 0.33 * n:
+        n = len(block.text(deep=True).strip())
+        if n < min_block_chars or _link_chars(block) > 0.33 * n:
             continue
         credit(block, n)
     for block in root.css(_DIRECT_SELECTOR):
-        t = block.text(deep=False).strip()
-        n = len(t)
+        n = len(block.text(deep=False).strip())
         if n >= min_block_chars:
             credit(block, n)
     if not good:
