@@ -1,8 +1,8 @@
 """`s1`: the one command-line entry point.
 
     s1 demo · s1 run <flow> [--config FILE] [--set key=value] [--input ...] · s1 runs · s1 rerun RUN_ID
-    s1 lineage ARTIFACT · s1 sql "SELECT …" · s1 bootcamp list
-Every verb takes --home; listing verbs take --json.
+    s1 lineage ARTIFACT · s1 sql "SELECT …" · s1 bootcamp list · s1 gc [--older-than S] [--yes]
+Every verb takes --home and --artifacts; listing verbs take --json.
 """
 
 from __future__ import annotations
@@ -25,14 +25,19 @@ err = Console(stderr=True)
 
 HomeOpt = typer.Option(None, "--home", help="Storage root (default $S1_HOME or ./s1-home).")
 JsonOpt = typer.Option(False, "--json", help="Machine-readable output.")
+ArtifactsOpt = typer.Option(None, "--artifacts", help="Where artifacts live: a local folder or a URL such as "
+                            "s3://bucket/prefix (S3 via AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...). Default "
+                            "$S1_ARTIFACTS, else <home>/artifacts. The manifest stays in --home.")
 
 
-def _env(home: Optional[str], verbose: bool = False) -> None:
+def _env(home: Optional[str], verbose: bool = False, artifacts: Optional[str] = None) -> None:
     """Settings that must be in place before Prefect is imported."""
-    from storage import resolve_home
+    from storage import resolve_home, uri_of
 
     h = resolve_home(home)
     os.environ["S1_HOME"] = str(h)
+    if artifacts:
+        os.environ["S1_ARTIFACTS"] = uri_of(artifacts)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_HOME", str(h / "prefect"))
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -241,10 +246,10 @@ def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --lis
         input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Input files, folders or globs."),
         config: Optional[Path] = typer.Option(None, "--config", help="JSON / TOML / YAML file of flow parameters."),
         set_: Optional[list[str]] = typer.Option(None, "--set", help="key=value (dotted keys, JSON values)."),
-        home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
+        home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt,
         verbose: bool = typer.Option(False, "--verbose", "-v", help="Show Prefect's logs.")) -> None:
     """Run one flow (pdf, pipeline, ...) and print its summary."""
-    _env(home, verbose)
+    _env(home, verbose, artifacts)
     if list_ or flow is None:
         t = Table(title="flows (s1 run <flow>)")
         t.add_column("flow", no_wrap=True)
@@ -267,28 +272,33 @@ def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --lis
         k, v = kv.split("=", 1)
         _set_path(params, k, _parse_value(v))
     params["home"] = os.environ["S1_HOME"]
+    if os.environ.get("S1_ARTIFACTS"):
+        params["artifacts"] = os.environ["S1_ARTIFACTS"]
     result = run_flow(flow, params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result, flow)
 
 
 @app.command()
-def demo(home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
+def demo(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt,
          verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run the end-to-end pipeline on small real inputs (../shared/data when present, bundled samples otherwise)."""
-    _env(home, verbose)
+    _env(home, verbose, artifacts)
     from flows.pipeline import demo_params
 
     params = demo_params(os.environ["S1_HOME"])
+    if os.environ.get("S1_ARTIFACTS"):
+        params["artifacts"] = os.environ["S1_ARTIFACTS"]
     err.print(f"s1 demo: storage root {os.environ['S1_HOME']}")
     result = run_flow("pipeline", params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
 
 
 @app.command()
-def rerun(run_id: str, home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
-          verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
-    """Finish a failed or killed run: same flow, same parameters; committed work is served from cache."""
-    _env(home, verbose)
+def rerun(run_id: str, home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt,
+          as_json: bool = JsonOpt, verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
+    """Finish a failed or killed run: same flow, same parameters (its artifacts root unless --artifacts is given);
+    committed work is served from cache."""
+    _env(home, verbose, artifacts)
     from storage import open_storage
 
     _, m = open_storage(os.environ["S1_HOME"])
@@ -297,14 +307,16 @@ def rerun(run_id: str, home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
         _fail(f"no run {run_id!r} in {os.environ['S1_HOME']}/manifest.duckdb (see `s1 runs`)")
     params = json.loads(row["params_json"] or "{}")
     params.update(home=os.environ["S1_HOME"], rerun_of=run_id)
+    if artifacts:
+        params["artifacts"] = os.environ["S1_ARTIFACTS"]
     result = run_flow(row["flow"], params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result, row["flow"])
 
 
-def _read_manifest(home: Optional[str]):
+def _read_manifest(home: Optional[str], artifacts: Optional[str] = None):
     from storage import ManifestError, open_storage
 
-    _env(home)
+    _env(home, artifacts=artifacts)
     try:
         return open_storage(os.environ["S1_HOME"], read_only=True)[1]
     except ManifestError as e:
@@ -312,10 +324,10 @@ def _read_manifest(home: Optional[str]):
 
 
 @app.command()
-def runs(home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
+def runs(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt,
          limit: int = typer.Option(30, help="How many, newest first.")) -> None:
     """List runs with their status and stage counts."""
-    m = _read_manifest(home)
+    m = _read_manifest(home, artifacts)
     rows = m.list_runs(limit)
     stages = {r["run_id"]: r for r in m.query(
         "SELECT run_id, count(*) FILTER (WHERE status = 'completed') AS completed, "
@@ -337,11 +349,11 @@ def runs(home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
 
 @app.command()
 def lineage(artifact: str = typer.Argument(..., help="name (latest version), name:version, or artifact id."),
-            home: Optional[str] = HomeOpt, as_json: bool = JsonOpt) -> None:
+            home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt) -> None:
     """Every ancestor of an artifact, down to the source files and their sha256."""
     from storage import ManifestError
 
-    m = _read_manifest(home)
+    m = _read_manifest(home, artifacts)
     try:
         a = m.resolve_artifact(artifact)
     except ManifestError as e:
@@ -364,11 +376,11 @@ def lineage(artifact: str = typer.Argument(..., help="name (latest version), nam
 
 @app.command()
 def sql(query: str = typer.Argument(..., help="A read-only SQL query over the manifest."),
-        home: Optional[str] = HomeOpt, as_json: bool = JsonOpt) -> None:
+        home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt) -> None:
     """Run a read-only query against the manifest (tables runs, stage_runs, artifacts, ...; view lineage)."""
     from storage import ManifestError
 
-    m = _read_manifest(home)
+    m = _read_manifest(home, artifacts)
     try:
         rows = m.query(query)
     except ManifestError as e:
@@ -386,11 +398,11 @@ def sql(query: str = typer.Argument(..., help="A read-only SQL query over the ma
 
 
 @app.command()
-def dashboard(home: Optional[str] = HomeOpt,
+def dashboard(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt,
               port: int = typer.Option(8050, help="Port (loopback only unless --host is given)."),
               host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 exposes it to the network.")) -> None:
     """Serve the read-only manifest dashboard (runs, corpus funnel, shards, training, RL, lineage)."""
-    _env(home)
+    _env(home, artifacts=artifacts)
     from dashboards.app import serve as serve_dashboard
 
     err.print(f"dashboard on http://{host}:{port}/ over {os.environ['S1_HOME']}/manifest.duckdb")
@@ -402,7 +414,8 @@ app.add_typer(bootcamp_app, name="bootcamp")
 
 
 @bootcamp_app.command("list")
-def bootcamp_list(as_json: bool = JsonOpt) -> None:
+def bootcamp_list(as_json: bool = JsonOpt, home: Optional[str] = HomeOpt,
+                  artifacts: Optional[str] = ArtifactsOpt) -> None:
     """Every task with its domain, algorithm class and difficulty knobs."""
     from s1data.bootcamp import describe_registry, list_configs
 
@@ -419,7 +432,7 @@ def bootcamp_list(as_json: bool = JsonOpt) -> None:
 
 
 @app.command()
-def serve(home: Optional[str] = HomeOpt,
+def serve(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt,
           port: int = typer.Option(4200, help="Port of the Prefect server started here."),
           no_server: bool = typer.Option(False, "--no-server",
                                          help="Use the server at $PREFECT_API_URL instead of starting one.")) -> None:
@@ -428,7 +441,7 @@ def serve(home: Optional[str] = HomeOpt,
     import subprocess
     import urllib.request
 
-    _env(home, verbose=True)
+    _env(home, verbose=True, artifacts=artifacts)
     os.environ["PREFECT_UI_ENABLED"] = "true"
     server = None
     if not no_server:
@@ -450,23 +463,56 @@ def serve(home: Optional[str] = HomeOpt,
     from flows.deployments import serve_all
 
     try:
-        serve_all(os.environ["S1_HOME"])
+        serve_all(os.environ["S1_HOME"], artifacts=os.environ.get("S1_ARTIFACTS"))
     finally:
         if server is not None:
             server.terminate()
 
 
 @app.command()
-def deploy(home: Optional[str] = HomeOpt,
+def deploy(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt,
            flow: Optional[list[str]] = typer.Option(None, "--flow", help="Only these flows (default: all).")) -> None:
     """Register the flows on process work pools per machine class (s1-cpu, s1-gpu) at $PREFECT_API_URL."""
-    _env(home, verbose=True)
+    _env(home, verbose=True, artifacts=artifacts)
     if not os.environ.get("PREFECT_API_URL"):
         _fail("set PREFECT_API_URL to the server, e.g. http://127.0.0.1:4200/api")
     from flows.deployments import deploy_to_pools
 
-    for pool, names in deploy_to_pools(os.environ["S1_HOME"], flow or None).items():
+    for pool, names in deploy_to_pools(os.environ["S1_HOME"], flow or None,
+                                       artifacts=os.environ.get("S1_ARTIFACTS")).items():
         console.print(f"{pool}: {', '.join(names)}  ->  prefect worker start --pool {pool} --type process")
+
+
+@app.command()
+def gc(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt,
+       older_than: float = typer.Option(3600.0, "--older-than", help="Only orphans whose newest file is at least "
+                                        "this many seconds old (a run in progress writes before it records)."),
+       yes: bool = typer.Option(False, "--yes", "--delete", help="Delete the orphans listed (default: list only)."),
+       dry_run: bool = typer.Option(False, "--dry-run", help="List only, even with --yes.")) -> None:
+    """List artifact folders / object-store prefixes that no manifest row points at (left by killed or failed runs),
+    and staging folders under tmp/. Nothing is deleted unless --yes (or --delete) is given. One manifest owns one
+    artifacts root: do not point two homes' --artifacts at the same prefix and gc either."""
+    from storage import open_storage
+    from storage.gc import delete, orphans
+
+    _env(home, artifacts=artifacts)
+    root, m = open_storage(os.environ["S1_HOME"])
+    found = orphans(root, m, older_than)
+    remove = yes and not dry_run
+    if remove:
+        delete(found)
+    if as_json:
+        console.print_json(json.dumps({"artifacts": root.artifacts_url, "deleted": remove,
+                                       "orphans": [o.__dict__ for o in found]}, default=str))
+        return
+    t = Table(title=f"orphans under {root.artifacts_url} (older than {older_than:g} s)")
+    for c in ("uri", "kind", "files", "bytes", "age_s"):
+        t.add_column(c, overflow="fold")
+    for o in found:
+        t.add_row(o.uri, o.kind, str(o.files), f"{o.bytes:,}", f"{o.age_s:,.0f}")
+    console.print(t)
+    total = sum(o.bytes for o in found)
+    err.print(f"{len(found)} orphan(s), {total:,} bytes: " + ("deleted" if remove else "kept (s1 gc --yes deletes)"))
 
 
 def main() -> None:

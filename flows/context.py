@@ -17,7 +17,7 @@ from typing import Annotated, Iterator, get_args
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from storage import Manifest, StorageRoot, open_storage
+from storage import Loc, Manifest, StorageRoot, open_storage
 
 
 def submodel(annotation) -> type[BaseModel] | None:
@@ -73,7 +73,10 @@ def overrides_of(model: type[BaseModel]):
 class RunParams(BaseModel):
     """Parameters every flow takes."""
 
-    home: str | None = Field(None, description="Storage root ($S1_HOME, default ./s1-home).")
+    home: str | None = Field(None, description="Storage root ($S1_HOME, default ./s1-home): the manifest, local.")
+    artifacts: str | None = Field(None, description="Where artifacts live: a local folder or an fsspec URL "
+                                  "(s3://bucket/prefix; S3 set up by the AWS_* environment variables). Default "
+                                  "$S1_ARTIFACTS, else <home>/artifacts.")
     rerun_of: str | None = Field(None, description="Finish this run id instead of starting a new one (s1 rerun).")
 
 
@@ -99,7 +102,11 @@ class RunContext:
     def stage(self, stage: str, fingerprint: str, outputs: list[str]) -> Iterator["StageHandle"]:
         """Run a stage unless all of `outputs` exist under `fingerprint`; record the stage row either way."""
         found = {a["name"]: a for a in self.manifest.artifacts_for(stage, fingerprint)}
-        if all(name in found for name in outputs):
+        lost = [n for n in outputs if n in found and not self.root.present(found[n]["uri"])]
+        if lost:
+            self.log.warning("stage %s: %s recorded but missing at %s; redoing it", stage, ", ".join(lost),
+                             ", ".join(found[n]["uri"] for n in lost))
+        if all(name in found for name in outputs) and not lost:
             sr = self.manifest.start_stage(self.run_id, stage, fingerprint, status="cached")
             self.log.info("stage %s cached (fingerprint %s)", stage, fingerprint[:12])
             yield StageHandle(self, stage, fingerprint, sr, cached=True, artifacts=found)
@@ -125,22 +132,45 @@ class StageHandle:
     cached: bool
     artifacts: dict[str, dict]
 
-    def commit(self, staging: Path, name: str, kind: str, parents: list[int], fingerprint: str | None = None,
-               **fields) -> int:
-        """Rename a filled staging folder to artifacts/<name>/<fingerprint>/, then record it and its lineage.
+    def commit(self, staging: str | Path | Loc, name: str, kind: str, parents: list[int],
+               fingerprint: str | None = None, **fields) -> int:
+        """Put a filled staging folder in place (local: rename to artifacts/<name>/<fingerprint>/; object store:
+        verify the unique prefix, or upload a local folder to one), then record it and its lineage: the manifest row
+        is the completion marker.
 
         `fingerprint` defaults to the stage's; a stage that finished only part of its inputs passes the fingerprint
         of what it did contain, so the next run is not served that partial artifact from cache.
         """
-        from storage import dir_bytes, tree_sha256
-
         fp = fingerprint or self.fingerprint
-        final = self.ctx.root.commit(staging, name, fp)
-        artifact_id = self.ctx.manifest.record_artifact(
-            name=name, stage=self.stage, fingerprint=fp, kind=kind, uri=str(final), stage_run_id=self.stage_run_id,
-            parents=parents, bytes=dir_bytes(final), content_sha256=tree_sha256(final), **fields)
+        artifact_id = record_committed(self.ctx, staging, name=name, stage=self.stage, fingerprint=fp, kind=kind,
+                                       stage_run_id=self.stage_run_id, parents=parents, **fields)
         self.artifacts[name] = self.ctx.manifest.resolve_artifact(artifact_id)
         return artifact_id
+
+
+def record_committed(ctx: "RunContext", staging, *, name: str, fingerprint: str, expect: dict | None = None,
+                     content_sha256: str | None = None, **fields) -> int:
+    """Commit `staging` under name/fingerprint and record its manifest row (`fields` go to record_artifact).
+
+    The content hash is taken from local bytes when the staging folder is local (before an upload), else read back
+    from the store (which verifies every byte is there) unless the writer passed its own `content_sha256`. An
+    artifact already recorded under the same fingerprint whose files were lost is pointed at the new copy."""
+    from storage import dir_bytes, is_remote, loc, tree_sha256
+
+    src = loc(staging)
+    if not is_remote(src) and ctx.root.remote:
+        content_sha256, size = content_sha256 or tree_sha256(src), dir_bytes(src)
+        final = ctx.root.commit(src, name, fingerprint, expect=expect)
+    else:
+        final = ctx.root.commit(src, name, fingerprint, expect=expect)
+        content_sha256, size = content_sha256 or tree_sha256(final), dir_bytes(final)
+    uri = str(final)
+    aid = ctx.manifest.record_artifact(name=name, fingerprint=fingerprint, uri=uri, bytes=size,
+                                       content_sha256=content_sha256, **fields)
+    row = ctx.manifest.resolve_artifact(aid)
+    if row["uri"] != uri and not ctx.root.present(row["uri"]):
+        ctx.manifest.relocate_artifact(aid, uri, size, content_sha256)
+    return aid
 
 
 def discover_sources(patterns: list[str], suffixes: tuple[str, ...]) -> list[dict]:
@@ -177,6 +207,10 @@ def split_cached_partitions(ctx: RunContext, name: str, stage: str, parent_stage
     for s in sources:
         pfp = partition_fp(s["sha256"])
         hit = ctx.manifest.find_artifact(name, pfp)
+        if hit and not ctx.root.present(hit["uri"]):
+            ctx.log.warning("partition %s of %s recorded but missing at %s; redoing it", s["sha256"][:12], name,
+                            hit["uri"])
+            hit = None
         if hit:
             partitions[s["sha256"]] = hit
             cached.append((s["sha256"], pfp))
@@ -186,26 +220,26 @@ def split_cached_partitions(ctx: RunContext, name: str, stage: str, parent_stage
     return partitions, todo
 
 
-def commit_partition(ctx: RunContext, *, name: str, stage: str, fingerprint: str, out_dir: str | Path,
+def commit_partition(ctx: RunContext, *, name: str, stage: str, fingerprint: str, out_dir: str | Path | Loc,
                      parent_stage_run_id: str, partition_key: str, source_id: int, rows: int, meta: dict,
                      quarantine: list[dict], seconds: float = 0.0, tokens: int | None = None,
-                     extra_parents: tuple[int, ...] = ()) -> dict:
-    """Rename a partition folder into artifacts/<name>/<fingerprint>/, then record its artifact, lineage to its
-    source file (and `extra_parents`), quarantine rows and its `completed` stage row in one transaction (a kill
-    never leaves one without the other). Returns the artifact row."""
+                     extra_parents: tuple[int, ...] = (), expect: dict[str, int] | None = None,
+                     content_sha256: str | None = None) -> dict:
+    """Put a partition folder in place (local rename, or verify the unique prefix a worker wrote on the object
+    store, `expect` being the worker's {file: bytes}), then record its artifact, lineage to its source file (and
+    `extra_parents`), quarantine rows and its `completed` stage row in one transaction (a kill never leaves one
+    without the other). Returns the artifact row."""
     from datetime import datetime, timedelta, timezone
 
-    from storage import dir_bytes, new_id, tree_sha256
+    from storage import new_id
 
-    final = ctx.root.commit(Path(out_dir), name, fingerprint)
     started = datetime.now(timezone.utc) - timedelta(seconds=seconds)
-    aid = ctx.manifest.record_artifact(
-        name=name, stage=stage, fingerprint=fingerprint, kind="folder", uri=str(final), stage_run_id=new_id("sr"),
-        parents=[source_id, *extra_parents], rows=rows, tokens=tokens, bytes=dir_bytes(final),
-        content_sha256=tree_sha256(final), meta=meta,
-        quarantine=quarantine, stage_row={"run_id": ctx.run_id, "stage": stage, "started_at": started,
-                                          "parent_stage_run_id": parent_stage_run_id,
-                                          "partition_key": partition_key})
+    aid = record_committed(
+        ctx, out_dir, name=name, stage=stage, fingerprint=fingerprint, kind="folder", stage_run_id=new_id("sr"),
+        parents=[source_id, *extra_parents], rows=rows, tokens=tokens, meta=meta, expect=expect,
+        content_sha256=content_sha256, quarantine=quarantine,
+        stage_row={"run_id": ctx.run_id, "stage": stage, "started_at": started,
+                   "parent_stage_run_id": parent_stage_run_id, "partition_key": partition_key})
     return ctx.manifest.resolve_artifact(aid)
 
 
@@ -232,7 +266,7 @@ def publish_stage(ctx: RunContext, stage: str, stage_run_id: str, artifacts: dic
         for name, a in artifacts.items():
             rows.append(f"| `{a['name']}:{a['version']}` | {a['artifact_id']} | {a.get('kind')} | {a.get('rows') or ''} "
                         f"| {a.get('tokens') or ''} | {a.get('bytes') or ''} | `s1 lineage {a['name']}:{a['version']}` "
-                        f"| [{a['uri']}](file://{a['uri']}) |")
+                        f"| [{a['uri']}]({a['uri'] if '://' in a['uri'] else 'file://' + a['uri']}) |")
         metrics = ctx.manifest.query("SELECT name, value FROM metrics WHERE stage_run_id = ? AND step IS NULL "
                                      "ORDER BY name", [stage_run_id])
         reasons = ctx.manifest.query(
@@ -291,7 +325,7 @@ class StageProgress:
 @contextmanager
 def open_run(flow: str, params: BaseModel) -> Iterator[RunContext]:
     """Start (or restart, for reruns and Prefect retries) a run row and finish it with the outcome."""
-    root, manifest = open_storage(getattr(params, "home", None))
+    root, manifest = open_storage(getattr(params, "home", None), artifacts=getattr(params, "artifacts", None))
     prefect_id = None
     try:
         from prefect.runtime import flow_run
@@ -302,7 +336,7 @@ def open_run(flow: str, params: BaseModel) -> Iterator[RunContext]:
     run_id = manifest.start_run(flow, params.model_dump(mode="json", exclude={"rerun_of"}),
                                 prefect_flow_run_id=prefect_id, run_id=getattr(params, "rerun_of", None))
     ctx = RunContext(root, manifest, run_id, flow)
-    ctx.log.info("run %s (flow %s) on %s", run_id, flow, root.home)
+    ctx.log.info("run %s (flow %s) on %s, artifacts at %s", run_id, flow, root.home, root.artifacts_url)
     os.environ["S1_RUN_ID"] = run_id
     try:
         yield ctx
@@ -326,7 +360,7 @@ def single_stage(ctx: RunContext, stage: str, code_version: str, params, parents
     with ctx.stage(stage, fp, list(outputs)) as st:
         if st.cached:
             return st.artifacts, True
-        dirs = {name: ctx.root.staging() for name in outputs}
+        dirs = {name: ctx.root.local_staging() for name in outputs}  # builders write with libraries: local paths
         info = build(dirs)
         ids: dict[str, int] = {}
         for name, kind in outputs.items():

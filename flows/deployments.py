@@ -27,7 +27,7 @@ def _description(fn) -> str:
     return ((fn.__doc__ or "").strip().splitlines() or [fn.name])[0]
 
 
-def deployments(home: str, names: list[str] | None = None):
+def deployments(home: str, names: list[str] | None = None, artifacts: str | None = None):
     """One served deployment `s1-<flow>` per flow; the form's default `home` is this storage root.
 
     Entrypoints are module paths (`flows.pdf.pdf_flow`): a file-path entrypoint (`flows/pdf.py:pdf_flow`) makes
@@ -40,15 +40,21 @@ def deployments(home: str, names: list[str] | None = None):
     for name, (fn, model) in sorted(FLOWS.items()):
         if names and name not in names:
             continue
-        out.append(fn.to_deployment(name=f"s1-{name}", parameters={"params": {"home": home}},
+        out.append(fn.to_deployment(name=f"s1-{name}", parameters={"params": _defaults(home, artifacts)},
                                     description=_description(fn), entrypoint_type=EntrypointType.MODULE_PATH))
     return out
 
 
-def serve_all(home: str, names: list[str] | None = None) -> None:
+def _defaults(home: str, artifacts: str | None) -> dict:
+    """The form's defaults: the storage root, and the artifacts URL when one was given (workers on other machines
+    read and write partitions there, so a shared store is what lets a pool span hosts)."""
+    return {"home": home, **({"artifacts": artifacts} if artifacts else {})}
+
+
+def serve_all(home: str, names: list[str] | None = None, artifacts: str | None = None) -> None:
     from prefect import serve
 
-    serve(*deployments(home, names))
+    serve(*deployments(home, names, artifacts))
 
 
 def pool_name(machine_class: str) -> str:
@@ -69,7 +75,7 @@ def ensure_pool(name: str) -> None:
 
 
 def deploy_to_pools(home: str, names: list[str] | None = None,
-                    classes: dict[str, str] | None = None) -> dict[str, list[str]]:
+                    classes: dict[str, str] | None = None, artifacts: str | None = None) -> dict[str, list[str]]:
     """Register `<flow>/s1-<flow>-<class>` on process work pool `s1-<class>` for each flow (all by default).
 
     classes overrides MACHINE_CLASS ({flow: class}). Returns {pool: [deployment names]}. Workers started with
@@ -84,7 +90,7 @@ def deploy_to_pools(home: str, names: list[str] | None = None,
             continue
         cls = (classes or {}).get(name) or MACHINE_CLASS.get(name, "cpu")
         by_pool.setdefault(pool_name(cls), []).append(fn.to_deployment(
-            name=f"s1-{name}-{cls}", parameters={"params": {"home": home}}, description=_description(fn),
+            name=f"s1-{name}-{cls}", parameters={"params": _defaults(home, artifacts)}, description=_description(fn),
             work_pool_name=pool_name(cls), entrypoint_type=EntrypointType.MODULE_PATH))
     out: dict[str, list[str]] = {}
     for pool, deps in by_pool.items():

@@ -16,7 +16,7 @@ from pydantic import Field
 from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_sources, open_run,
                            split_cached_partitions)
 from s1data.pdf import PDF_CODE_VERSION, PdfConfig, merge_partitions, parse_batch
-from storage import fingerprint
+from storage import fingerprint, loc
 
 
 class PdfFlowParams(RunParams):
@@ -59,8 +59,8 @@ def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], sou
             ui_progress = StageProgress("PDF files mined", len(todo))
             futures = []
             for batch in batches:
-                files = [{"path": f["path"], "sha256": f["sha256"], "staging": str(ctx.root.staging())}
-                         for f in batch]
+                files = [{"path": f["path"], "sha256": f["sha256"],
+                          "staging": str(ctx.root.partition_staging("pdf_partition", f["pfp"]))} for f in batch]
                 futures.append(client.submit(parse_batch, files, config, pure=False, retries=2))
             for fut in as_completed_on(client, futures):
                 for res in fut.result():
@@ -79,7 +79,8 @@ def mine_partitions(ctx: RunContext, stage_run_id: str, sources: list[dict], sou
                             ctx, name="pdf_partition", stage="pdf.partition", fingerprint=spec["pfp"],
                             out_dir=res["out_dir"], parent_stage_run_id=stage_run_id, partition_key=spec["sha256"],
                             source_id=source_ids[spec["sha256"]], rows=res["n_pages"], meta=meta,
-                            quarantine=res["quarantine"], seconds=res.get("seconds") or 0.0)
+                            quarantine=res["quarantine"], seconds=res.get("seconds") or 0.0,
+                            expect=res.get("files"), content_sha256=res.get("content_sha256"))
                         stats["mined_partitions"] += 1
                         stats["mined_pages"] += res["n_pages"]
                     progress.advance(bar)
@@ -95,8 +96,8 @@ def merge_outputs(ctx: RunContext, stage, partitions: dict[str, dict]) -> dict:
     import json
 
     ordered = [partitions[sha] for sha in sorted(partitions)]
-    pages_dir, docs_dir = ctx.root.staging(), ctx.root.staging()
-    counts = merge_partitions([Path(p["uri"]) for p in ordered], pages_dir, docs_dir)
+    pages_dir, docs_dir = ctx.root.local_staging(), ctx.root.local_staging()  # merged here, uploaded on commit
+    counts = merge_partitions([loc(p["uri"]) for p in ordered], pages_dir, docs_dir)
     out_fp = fingerprint("pdf", PDF_CODE_VERSION, {}, [p["fingerprint"] for p in ordered])
     quarantined = sum(len(json.loads(p["meta_json"] or "{}").get("quarantine") or []) for p in ordered)
     meta = {**counts, "quarantined": quarantined, "files": len(ordered)}

@@ -16,7 +16,7 @@ from pydantic import Field
 from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_sources, open_run,
                            split_cached_partitions)
 from s1data.web import WebConfig
-from storage import fingerprint
+from storage import fingerprint, loc, read_parquet
 
 WEB_CODE_VERSION = "web-2"  # web-2: one partition per WARC/ARC file
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".warc.gz.bad")
@@ -45,14 +45,15 @@ def mine_warcs(ctx: RunContext, stage_run_id: str, sources: list[dict], source_i
     """Read every uncached file on Dask; commit each file's partition as soon as it is back."""
 
     from flows.engines import as_completed_on, dask_client
-    from s1data.web import read_warc_partition  # a library function: workers never import flows/ or storage/
+    from s1data.web import read_warc_partition  # a library function: workers never import flows/ (storage.io only)
 
     partitions, todo = split_cached_partitions(ctx, "web_partition", "web.partition", stage_run_id, sources,
                                                lambda sha: web_partition_fingerprint(sha, config))
     progress = StageProgress("WARC files read", len(todo))
     if todo:
         with dask_client(dask_address, n_workers) as client:
-            futures = {client.submit(read_warc_partition, f["path"], str(ctx.root.staging()), config,
+            futures = {client.submit(read_warc_partition, f["path"],
+                                     str(ctx.root.partition_staging("web_partition", f["pfp"])), config,
                                      pure=False): f for f in todo}
             for fut in as_completed_on(client, futures):
                 f, res = futures[fut], fut.result()
@@ -60,7 +61,8 @@ def mine_warcs(ctx: RunContext, stage_run_id: str, sources: list[dict], source_i
                     ctx, name="web_partition", stage="web.partition", fingerprint=f["pfp"], out_dir=res["out_dir"],
                     parent_stage_run_id=stage_run_id, partition_key=f["sha256"], source_id=source_ids[f["sha256"]],
                     rows=res["pages"], meta={"pages": res["pages"], "quarantine": res["quarantine"]},
-                    quarantine=res["quarantine"], seconds=res["seconds"])
+                    quarantine=res["quarantine"], seconds=res["seconds"], expect=res.get("files"),
+                    content_sha256=res.get("content_sha256"))
                 progress.advance()
     return {"partitions": partitions, "cached_partitions": len(sources) - len(todo), "mined_partitions": len(todo)}
 
@@ -89,9 +91,9 @@ def web_stage(ctx: RunContext, inputs: list[str], config: WebConfig, dask_addres
         else:
             stats = mine_warcs(ctx, stage.stage_run_id, sources, ids, config, dask_address, n_workers)
             parts = [stats["partitions"][sha] for sha in sorted(stats["partitions"])]
-            tables = [pq.read_table(Path(p["uri"]) / "pages.parquet") for p in parts]
+            tables = [read_parquet(loc(p["uri"]) / "pages.parquet") for p in parts]
             pages = pa.concat_tables(tables) if tables else pa.table({})
-            staging = ctx.root.staging()
+            staging = ctx.root.local_staging()
             pq.write_table(pages, staging / "pages.parquet", compression="zstd")
             reasons: dict[str, int] = {}
             for p in parts:

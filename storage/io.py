@@ -28,7 +28,7 @@ _CHUNK = 1 << 20
 
 __all__ = ["Loc", "loc", "is_remote", "write_parquet", "read_parquet", "parquet_file", "list_files", "write_json",
            "read_json", "open_file", "local_copy", "file_infos", "tree_sha256", "tree_bytes", "remove_tree",
-           "copy_tree", "uri_of", "fresh"]
+           "copy_tree", "uri_of", "fresh", "tree_sha256_of"]
 
 
 def loc(uri_or_path: str | os.PathLike | UPath) -> UPath:
@@ -171,6 +171,17 @@ def _file_sha256(p: UPath) -> str:
     with p.open("rb") as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
+    return h.hexdigest()
+
+
+def tree_sha256_of(file_sha256s: dict[str, str]) -> str:
+    """The tree hash of `tree_sha256` from {relative path: hex sha256 of its bytes}, for a writer that hashed its
+    files while writing them (no read-back)."""
+    h = hashlib.sha256()
+    for rel in sorted(file_sha256s):
+        h.update(rel.encode())
+        h.update(b"\x00")
+        h.update(file_sha256s[rel].encode())
     return h.hexdigest()
 
 

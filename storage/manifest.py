@@ -76,6 +76,8 @@ SQL_INSERT_METRIC = """INSERT INTO metrics (stage_run_id, artifact_id, name, ste
     VALUES (?, ?, ?, ?, ?, ?)"""
 SQL_INSERT_QUARANTINE = """INSERT INTO quarantine (stage_run_id, source_uri, reason, detail, recorded_at)
     VALUES (?, ?, ?, ?, ?)"""
+SQL_RELOCATE_ARTIFACT = "UPDATE artifacts SET uri = ?, bytes = ?, content_sha256 = ? WHERE artifact_id = ?"
+SQL_ALL_URIS = "SELECT uri FROM artifacts WHERE kind <> 'source'"
 SQL_ARTIFACT_BY_ID = "SELECT * FROM artifacts WHERE artifact_id = ?"
 SQL_LATEST_BY_NAME = "SELECT * FROM artifacts WHERE name = ? ORDER BY version DESC LIMIT 1"
 SQL_BY_NAME_VERSION = "SELECT * FROM artifacts WHERE name = ? AND version = ?"
@@ -262,6 +264,15 @@ class Manifest:
             for m_name, step, value in metrics:
                 con.execute(SQL_INSERT_METRIC, [stage_run_id, artifact_id, m_name, step, float(value), now()])
             return int(artifact_id)
+
+    def relocate_artifact(self, artifact_id: int, uri: str, bytes: int | None, content_sha256: str | None) -> None:
+        """Point an artifact whose files were lost (deleted from the store) at a fresh copy written by a rerun."""
+        with self.transaction() as con:
+            con.execute(SQL_RELOCATE_ARTIFACT, [uri, bytes, content_sha256, artifact_id])
+
+    def artifact_uris(self) -> set[str]:
+        """The uri of every recorded artifact except source files: what `s1 gc` must keep."""
+        return {r["uri"] for r in self.query(SQL_ALL_URIS)}
 
     def record_sources(self, name: str, sources: list[dict]) -> dict[str, int]:
         """Register source files ({path, sha256, bytes}) as artifacts (kind 'source', fingerprint = sha256) in one

@@ -118,6 +118,19 @@ class StorageRoot:
             return self.artifact_path(name, fingerprint) / uuid.uuid4().hex
         return self.artifacts / "_staging" / uuid.uuid4().hex
 
+    def partition_staging(self, name: str, fingerprint: str) -> Loc:
+        """What a worker is given to write one partition: local, a fresh staging folder (it adds its own attempt
+        subfolder, renamed into place on commit); remote, ``<artifacts>/<name>/<fingerprint>`` (it adds a unique
+        attempt prefix, and commit only verifies)."""
+        return self.artifact_path(name, fingerprint) if self.remote else self.staging()
+
+    def local_staging(self) -> Path:
+        """A fresh, empty local folder under tmp/ for writers that need a real path (torch, transformers,
+        tokenizers): commit renames it into place locally, or uploads it to a unique prefix on an object store."""
+        path = self.home / "tmp" / uuid.uuid4().hex
+        path.mkdir(parents=True)
+        return path
+
     def commit(self, staging: str | os.PathLike | Loc, stage: str, fingerprint: str,
                expect: dict[str, int] | None = None) -> Loc:
         """Put a filled staging folder in place and return its final location.
@@ -131,11 +144,22 @@ class StorageRoot:
             final.parent.mkdir(parents=True, exist_ok=True)
             if final.exists():  # garbage of a killed run (no manifest row points at it yet): replace it
                 shutil.rmtree(final)
-            os.replace(staging, final)
+            try:
+                os.replace(staging, final)
+            except OSError:  # --artifacts on another local filesystem than tmp/: copy, then drop the staging
+                shutil.copytree(staging, final)
+                shutil.rmtree(staging, ignore_errors=True)
             return final
         from storage.io import copy_tree, remove_tree
 
         src = loc(staging)
+        if not is_remote(src):  # staged on local disk (a library that needs a real path): upload
+            expect = file_infos(src) if expect is None else expect
+            final = self.artifact_path(stage, fingerprint) / uuid.uuid4().hex
+            copy_tree(src, final)
+            self.verify(final, expect)
+            shutil.rmtree(Path(src), ignore_errors=True)
+            return final
         if not str(src).startswith(str(self.artifact_path(stage, fingerprint)) + "/"):
             final = self.artifact_path(stage, fingerprint) / src.name
             copy_tree(src, final)

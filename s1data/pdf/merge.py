@@ -20,9 +20,28 @@ import pyarrow.parquet as pq
 from s1data.pdf.parse import FIGURE_SCHEMA, PAGE_SCHEMA
 
 
-def merge_partitions(partitions: list[Path], out_pages: Path, out_documents: Path) -> dict:
-    """partitions: committed partition folders. Writes the four tables; returns counts."""
-    pages = [pl.read_parquet(Path(p) / "pages.parquet") for p in partitions]
+def _is_url(p) -> bool:
+    return "://" in str(p) and not str(p).startswith("file://")
+
+
+def _read(partition, name: str) -> pl.DataFrame:
+    """One table of a committed partition: a local folder or a prefix on an object store (s3://...)."""
+    if _is_url(partition):
+        from storage.io import loc, read_parquet
+
+        return pl.from_arrow(read_parquet(loc(partition) / name))
+    return pl.read_parquet(Path(partition) / name)
+
+
+def _base(partition) -> str:
+    """The prefix figure files are named under: the partition's resolved folder or its URL."""
+    return str(partition).rstrip("/") + "/" if _is_url(partition) else str(Path(partition).resolve()) + "/"
+
+
+def merge_partitions(partitions: list, out_pages: Path, out_documents: Path) -> dict:
+    """partitions: committed partition folders or object-store prefixes (str / Path / UPath). Writes the four tables
+    into the local folders `out_pages` / `out_documents`; returns counts."""
+    pages = [_read(p, "pages.parquet") for p in partitions]
     pages_df = pl.concat(pages) if pages else pl.from_arrow(PAGE_SCHEMA.empty_table())
     pages_df = pages_df.sort(["source_sha256", "page_no"])
     first = (pages_df.filter(pl.col("dedup_key").is_not_null())
@@ -53,8 +72,8 @@ def merge_partitions(partitions: list[Path], out_pages: Path, out_documents: Pat
 
     figs = []
     for p in partitions:
-        f = pl.read_parquet(Path(p) / "figures.parquet")
-        figs.append(f.with_columns((pl.lit(str(Path(p).resolve()) + "/") + pl.col("file")).alias("file")))
+        f = _read(p, "figures.parquet")
+        figs.append(f.with_columns((pl.lit(_base(p)) + pl.col("file")).alias("file")))
     figs_df = pl.concat(figs) if figs else pl.from_arrow(FIGURE_SCHEMA.empty_table())
 
     out_pages.mkdir(parents=True, exist_ok=True)

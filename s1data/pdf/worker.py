@@ -25,15 +25,60 @@ from s1data.pdf.config import PdfConfig
 TRANSIENT_REASONS = ("pdf_timeout", "pdf_memory_limit", "pdf_worker_crashed")
 
 
+def _remote(location: str) -> bool:
+    return "://" in location and not location.startswith("file://")
+
+
 def parse_batch(files: list[dict], config: PdfConfig) -> list[dict]:
     """files: [{path, sha256, staging}] -> one summary per file (same order).
 
-    Each file is written to a fresh folder `<staging>/<attempt>/`, returned as `out_dir`.
+    Each file is written to a fresh folder `<staging>/<attempt>/`, returned as `out_dir`. When `staging` is an
+    object-store URL (s3://...), the parser child writes into a local scratch folder of this worker and the
+    finished partition is uploaded to `<staging>/<attempt>/` (result.json last); the summary then carries `files`
+    ({relative path: bytes}) and `content_sha256`, for the flow to verify the upload without reading it back.
     """
     import psutil
 
+    scratch = None
     for f in files:
-        f["out_dir"] = str(Path(f["staging"]) / uuid.uuid4().hex[:8])
+        attempt = uuid.uuid4().hex
+        if _remote(f["staging"]):
+            import tempfile
+
+            scratch = scratch or Path(tempfile.mkdtemp(prefix="s1-pdf-"))
+            f["out_dir"] = f["staging"].rstrip("/") + "/" + attempt
+            f["work_dir"] = str(scratch / attempt)
+        else:
+            f["out_dir"] = str(Path(f["staging"]) / attempt[:8])
+    try:
+        return _parse_batch(files, config, psutil)
+    finally:
+        if scratch is not None:
+            import shutil
+
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _upload(f: dict, summary: dict) -> None:
+    """Copy a finished partition from the local scratch folder to its prefix on the store."""
+    from storage.fingerprint import tree_sha256
+    from storage.io import copy_tree, file_infos, loc, open_file
+
+    work = Path(f["work_dir"])
+    summary["files"] = file_infos(work)
+    summary["content_sha256"] = tree_sha256(work)
+    result = work / "result.json"
+    body = result.read_bytes()
+    result.rename(work.parent / (work.name + ".result.json"))  # upload the data first, the result file last
+    copy_tree(work, f["out_dir"])
+    with open_file(loc(f["out_dir"]) / "result.json", "wb") as out:
+        out.write(body)
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def _parse_batch(files: list[dict], config: PdfConfig, psutil) -> list[dict]:
     pending = list(files)
     results: dict[str, dict] = {}
     while pending:
@@ -48,9 +93,13 @@ def parse_batch(files: list[dict], config: PdfConfig) -> list[dict]:
         done_count = 0
         def collect() -> None:  # files finished so far, in order
             nonlocal done_count, started
-            while done_count < len(pending) and (Path(pending[done_count]["out_dir"]) / "result.json").exists():
+            while done_count < len(pending) and (
+                    Path(pending[done_count].get("work_dir") or pending[done_count]["out_dir"]) / "result.json"
+            ).exists():
                 f = pending[done_count]
-                summary = json.loads((Path(f["out_dir"]) / "result.json").read_text())
+                summary = json.loads((Path(f.get("work_dir") or f["out_dir"]) / "result.json").read_text())
+                if f.get("work_dir"):
+                    _upload(f, summary)
                 summary["out_dir"] = f["out_dir"]
                 results[f["sha256"]] = summary
                 done_count += 1
@@ -128,7 +177,7 @@ def main() -> None:
     from s1data.pdf.parse import parse_pdf, write_result
 
     for f in job["files"]:
-        out = Path(f["out_dir"])
+        out = Path(f.get("work_dir") or f["out_dir"])  # a local folder (the worker uploads it to a store)
         try:
             summary = parse_pdf(f["path"], f["sha256"], out, config, source_uri=f.get("source_uri"))
         except MemoryError:

@@ -296,17 +296,34 @@ def read_warc_partition(path: str | Path, out_dir: str | Path, config: WebConfig
     """One WARC/ARC file as a partition folder: pages.parquet (PAGE_SCHEMA) and the summary with quarantine rows.
 
     The folder is what the web flow commits; a file is one partition, so a rerun redoes only the files whose
-    partition did not commit.
+    partition did not commit. When `out_dir` is an object-store URL (s3://bucket/.../<name>/<fingerprint>), the
+    partition is written straight to a fresh attempt prefix under it, and the summary carries what the flow needs
+    to verify the upload without reading it back: `files` ({name: bytes}) and `content_sha256`.
     """
     import pyarrow.parquet as pq
 
     import time
 
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     table, quarantine = read_warc(path, config)
     table = table.sort_by([("source_uri", "ascending")])
+    if "://" in str(out_dir) and not str(out_dir).startswith("file://"):
+        import hashlib
+        import uuid
+
+        from storage.io import loc, open_file, tree_sha256_of
+
+        out = loc(out_dir) / uuid.uuid4().hex
+        buf = pa.BufferOutputStream()
+        pq.write_table(table, buf, compression="zstd")
+        body = buf.getvalue().to_pybytes()
+        with open_file(out / "pages.parquet", "wb") as f:
+            f.write(body)
+        return {"pages": table.num_rows, "quarantine": quarantine, "out_dir": str(out),
+                "seconds": time.perf_counter() - t0, "files": {"pages.parquet": len(body)},
+                "content_sha256": tree_sha256_of({"pages.parquet": hashlib.sha256(body).hexdigest()})}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out / "pages.parquet", compression="zstd")
     return {"pages": table.num_rows, "quarantine": quarantine, "out_dir": str(out),
             "seconds": time.perf_counter() - t0}
