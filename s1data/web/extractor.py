@@ -37,12 +37,15 @@ _BOILER = re.compile(
     r"signup|login|pagination|pager|tags|tagcloud|tag-?list|author-?box|about-?author|toolbar|skip|print|search|"
     r"rating|disqus|promo|teaser|teasers|trending|masthead|site-?header|topbar|header-?bar|copyright|"
     r"postmeta|post-?meta|entry-?meta|byline|secondary|outbrain|taboola|jp-relatedposts|yarpp|wp-?caption|"
-    r"next-?posts?|prev-?posts?|previous-?posts?|thumbnails|more-?posts|read-?more)"
+    r"next-?posts?|prev-?posts?|previous-?posts?|thumbnails|more-?posts|read-?more|popular|most-?read|most-?viewed|"
+    r"cta|read-?time|reading-?time|author|authors|post-?author|author-?bio|bio|vcard|recirc|recirculation|"
+    r"more-?from|also-?read|see-?also)"
     r"(?:$|[-_\s])")
 # Tokens that describe the page or the content rather than name a boilerplate part (`has-sidebar`, `page-template-…`,
 # `wp-block-…`), and `with-…` phrases inside a token (`content-with-sidebar` is the content).
 _NOT_BOILER = re.compile(r"(?:^|(?<=\s))(?:has-|with-|no-|is-|page-|single-|post-template|wp-|hentry)\S*|"
                          r"(?:with|has|no|without)[-_][a-z]+")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 
@@ -58,7 +61,8 @@ def _is_boiler(attrs: dict) -> bool:
 
 @functools.lru_cache(maxsize=65536)
 def _names_boiler(value: str) -> bool:
-    return _BOILER.search(_NOT_BOILER.sub(" ", value.lower())) is not None
+    value = _CAMEL.sub("-", value).lower()  # `RelatedTags-wrapper` is `related-tags-wrapper`
+    return _BOILER.search(_NOT_BOILER.sub(" ", value)) is not None
 
 
 def _text_len(node) -> int:
