@@ -1,6 +1,7 @@
 """Partitioned shard writing: cut a documents parquet into row ranges, each tokenized, mixed, packed and written alone.
 
-A partition is a contiguous row range of the input file. Each one is written by `write_partition` (one Dask task in
+A partition is a contiguous row range of the input dataset (one parquet file, or the files of a partitioned
+dataset in name order, local or on an fsspec store), counted across files. Each one is written by `write_partition` (one Dask task in
 the flow) with its own files (`part-<index>-<shard>.parquet`), so memory is bounded by one partition and the row
 groups it overlaps, never the corpus.
 
@@ -29,7 +30,9 @@ def plan_partitions(docs_path: str | Path, config: ShardConfig) -> list[dict]:
     """[{index, key, start, stop, max_tokens}]: consecutive row ranges of `partition_docs` rows (the last shorter)."""
     import pyarrow.parquet as pq
 
-    n_rows = pq.ParquetFile(docs_path).metadata.num_rows
+    from s1data.parts import dataset_files, num_rows
+
+    n_rows = sum(num_rows(f) for f in dataset_files(str(docs_path)))
     bounds = list(range(0, n_rows, config.partition_docs)) + [n_rows]
     parts = [{"index": i, "key": f"{i:05d}", "start": a, "stop": b, "max_tokens": None}
              for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
@@ -49,27 +52,27 @@ def partition_seed(seed: int, index: int) -> int:
 
 
 def read_partition(docs_path: str | Path, start: int, stop: int):
-    """Rows [start, stop) of the documents parquet as `doc_id, text, domain, source_kind` (missing columns null);
-    reads only the row groups that overlap the range."""
+    """Rows [start, stop) of the documents dataset (counted across its files) as `doc_id, text, domain,
+    source_kind` (missing columns null); reads only the row groups that overlap the range."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    f = pq.ParquetFile(docs_path)
-    names = set(f.schema_arrow.names)
-    groups, first, row = [], None, 0
-    for g in range(f.metadata.num_row_groups):
-        n = f.metadata.row_group(g).num_rows
+    from s1data.parts import dataset_files, num_rows, read
+
+    pieces, row = [], 0
+    for f in dataset_files(str(docs_path)):
+        n = num_rows(f)
         if row < stop and row + n > start:
-            groups.append(g)
-            first = row if first is None else first
+            t = read({"path": f, "start": max(start, row) - row, "stop": min(stop, row + n) - row},
+                     list(DOC_COLUMNS))
+            for c in DOC_COLUMNS:
+                t = t.append_column(c, pa.nulls(t.num_rows, pa.string())) if c not in t.column_names else t
+            pieces.append(t.select(list(DOC_COLUMNS)).cast(pa.schema([(c, pa.string()) for c in DOC_COLUMNS])))
         row += n
-    columns = [c for c in DOC_COLUMNS if c in names]
-    table = f.read_row_groups(groups, columns=columns) if groups else f.schema_arrow.empty_table().select(columns)
-    table = table.slice(start - (first or 0), stop - start)
-    for c in DOC_COLUMNS:
-        if c not in names:
-            table = table.append_column(c, pa.nulls(table.num_rows, pa.string()))
-    return table.select(list(DOC_COLUMNS))
+        if row >= stop:
+            break
+    if not pieces:
+        return pa.table({c: pa.array([], pa.string()) for c in DOC_COLUMNS})
+    return pa.concat_tables(pieces)
 
 
 def write_partition(docs_path: str | Path, part: dict, tokenizer_dir: str | Path, out_dir: str | Path,

@@ -44,7 +44,12 @@ class TokenizerConfig(BaseModel):
     min_protein_distinct: int = Field(
         8, ge=1, description="An untagged protein run must use at least this many distinct residue letters.")
     max_training_texts: int | None = Field(
-        None, ge=1, description="Use at most this many training texts (None = all).")
+        200_000, ge=1, description="Train on at most this many curated documents: a deterministic sample (smallest "
+                                   "sha256 of doc_id) streamed from the curated partitions, so memory is bounded by "
+                                   "the sample, not the corpus (None = all documents, in one process).")
+    max_training_chars: int | None = Field(
+        1_000_000_000, ge=1, description="...and at most this many characters of them in all (None = no bound).")
+    sample_seed: int = Field(0, description="Seed of the training sample.")
 
     @model_validator(mode="after")
     def _distinct_special_tokens(self) -> "TokenizerConfig":
