@@ -55,14 +55,19 @@ class ExtractionRefused(Exception):
 
 
 def _is_boiler(attrs: dict) -> bool:
-    value = " ".join(v for v in (attrs.get("class"), attrs.get("id")) if v)
-    return _names_boiler(value) if value else False
+    """Whether an element's class / id names a boilerplate part (comments, sidebar, share bar, related stories…)."""
+    return _classify(f"{attrs.get('class') or ''} {attrs.get('id') or ''}")[0]
 
 
 @functools.lru_cache(maxsize=65536)
-def _names_boiler(value: str) -> bool:
+def _classify(value: str) -> tuple[bool, bool]:
+    """(names boilerplate, names the article body) for a `class id` string."""
+    if value == " ":
+        return False, False
+    content = _CONTENT_MARK.search(value) is not None
     value = _CAMEL.sub("-", value).lower()  # `RelatedTags-wrapper` is `related-tags-wrapper`
-    return _BOILER.search(_NOT_BOILER.sub(" ", value)) is not None
+    boiler = _ARTICLE_CLASS.search(value) is None and _BOILER.search(_NOT_BOILER.sub(" ", value)) is not None
+    return boiler, content
 
 
 def _text_len(node) -> int:
@@ -76,19 +81,9 @@ def _text_len(node) -> int:
 _CONTENT_NAMES = ("article-body", "article_body", "articlebody", "article-content", "article-text", "story-body",
                   "story-content", "storybody", "entry-content", "post-content", "post-body", "post_body",
                   "postbody", "post-text", "main-content", "body-text", "bodytext")
-_CONTENT_MARK = re.compile("|".join(map(re.escape, _CONTENT_NAMES)) + r"|(?:^|\s)article(?:$|\s)", re.I)
-_CONTENT_SELECTOR = ", ".join(["[itemprop=articleBody]"] + [f'[{attr}*="{name}" i]' for name in _CONTENT_NAMES
-                                                             for attr in ("class", "id")])
-
-
-def _content_holders(root) -> set[int]:
-    """mem_ids of the elements named like the article body and of all their ancestors."""
-    held: set[int] = set()
-    for n in root.css(_CONTENT_SELECTOR):
-        while n is not None and n.mem_id not in held:
-            held.add(n.mem_id)
-            n = n.parent
-    return held
+_CONTENT_MARK = re.compile("|".join(map(re.escape, _CONTENT_NAMES)), re.I)
+# A bare `article` class spares the element itself only (teaser cards in a related list are `article`s too).
+_ARTICLE_CLASS = re.compile(r"^article\s|\sarticle\s", re.I)
 
 
 def _prune(root) -> None:
@@ -97,19 +92,29 @@ def _prune(root) -> None:
     for n in reversed(root.css(", ".join(_NEVER_CONTENT))):
         n.decompose()
     for n in reversed(root.css("[hidden], [aria-hidden=true], [style*=none], [style*=hidden]")):
-        style = n.attributes.get("style") or ""
-        if "hidden" in n.attributes or n.attributes.get("aria-hidden") == "true" or _HIDDEN.search(style):
+        attrs = n.attributes
+        if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN.search(attrs.get("style") or ""):
             n.decompose()
     body_len = max(_text_len(root), 1)
     if DROP_CAPTIONS:
         for n in reversed(root.css(", ".join(_CAPTIONS))):
             if _text_len(n) < 0.5 * body_len:  # a page that is one big <figure> keeps it
                 n.decompose()
-    held = _content_holders(root)
-    for n in reversed(root.css("[class], [id]")):
-        if n.tag in ("html", "body", "main", "article") or n.mem_id in held or not _is_boiler(n.attributes):
-            continue
-        if _CONTENT_MARK.search(n.attributes.get("class") or ""):
+    # Elements named like the article body, and their ancestors, are never pruned.
+    held: set[int] = set()
+    boiler = []
+    for n in root.css("[class], [id], [itemprop=articleBody]"):
+        attrs = n.attributes
+        is_boiler, is_content = _classify(f"{attrs.get('class') or ''} {attrs.get('id') or ''}")
+        if is_content or attrs.get("itemprop") == "articleBody":
+            x = n
+            while x is not None and x.mem_id not in held:
+                held.add(x.mem_id)
+                x = x.parent
+        elif is_boiler:
+            boiler.append(n)
+    for n in reversed(boiler):
+        if n.mem_id in held or n.tag in ("html", "body", "main", "article"):
             continue
         # A wrapper that holds most of the page and its headline is layout, not boilerplate
         # (e.g. `<div id="main-nav-wrapper">`); a related-stories carousel longer than the article is not.
