@@ -113,9 +113,9 @@ def pipeline_flow(params: PipelineParams) -> dict:
         out["curate"] = curate_stage(ctx, parents, params.curate)
         curated = m.resolve_artifact(out["curate"]["artifacts"]["curated"])
         sft = m.resolve_artifact(out["bootcamp"]["artifacts"]["sft_data"])
-        import pyarrow.parquet as pq
+        from storage import loc, read_parquet
 
-        traces = pq.read_table(Path(sft["uri"]) / "sft.parquet", columns=["prompt", "response"])
+        traces = read_parquet(loc(sft["uri"]) / "sft.parquet", columns=["prompt", "response"])
         extra = [p + "\n" + r for p, r in zip(traces.column("prompt").to_pylist(), traces.column("response").to_pylist())]
         out["tokenizer"] = tokenizer_stage(ctx, curated, params.tokenizer, params.base_tokenizer, extra)
         tok = m.resolve_artifact(out["tokenizer"]["artifact"])

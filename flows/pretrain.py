@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from flows.context import RunContext, RunParams, StageProgress, open_run, overrides_of
 from flows.tokens import link_or_copy, shard_paths
 from s1model.config import RECIPES, PretrainConfig
-from storage import fingerprint
+from storage import fingerprint, local_copy
 
 PRETRAIN_CODE_VERSION = "pretrain-1"
 
@@ -40,8 +40,9 @@ def _copy_tree(src: Path, dst: Path) -> None:
 
 
 def hf_dir(art: dict) -> str:
-    """The HF checkpoint folder inside a checkpoint artifact (cpt_checkpoint, offline_rl, rl_checkpoint)."""
-    p = Path(art["uri"])
+    """The HF checkpoint folder inside a checkpoint artifact (cpt_checkpoint, offline_rl, rl_checkpoint), as a local
+    path (an artifact on an object store is downloaded once into the local cache)."""
+    p = local_copy(art["uri"])
     return str(p / "hf") if (p / "hf" / "config.json").exists() else str(p)
 
 
@@ -125,7 +126,7 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
                 for ck in list_checkpoints(str(work / "checkpoints")):
                     if ck["step"] in recorded:
                         continue
-                    staging = ctx.root.staging()
+                    staging = ctx.root.local_staging()  # uploaded on commit when artifacts are on a store
                     _copy_tree(Path(ck["path"]), staging / Path(ck["path"]).name)
                     for extra in ("latest", "hf_config.json", "pretrain_config.json"):
                         src = work / "checkpoints" / extra
@@ -145,10 +146,10 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
             raise RuntimeError(f"trainer exited with code {proc.returncode}; last log lines:\n{tail}")
         result = json.loads(result_path.read_text())
         hf = Path(result["hf_export"])
-        staging = ctx.root.staging()
+        staging = ctx.root.local_staging()
         _copy_tree(hf, staging)
         if tokenizer is not None:
-            for f in Path(tokenizer["uri"]).glob("*.json"):
+            for f in local_copy(tokenizer["uri"]).glob("*.json"):
                 shutil.copy2(f, staging / f.name)
         meta = {"final_step": result["final_step"], "resumed_from": result.get("resumed_from"),
                 "world_size": result.get("world_size"), "final_loss": last_loss, "layout": "hf",
@@ -265,8 +266,8 @@ def export_stage(ctx: RunContext, checkpoint: dict, dtype: str = "auto") -> dict
 
     def build(dirs):
         out = dirs["cpt_checkpoint"]
-        export_hf(checkpoint["uri"], str(out), dtype=None if dtype == "auto" else getattr(torch, dtype))
-        for f in Path(tokenizers[0]["uri"]).glob("*.json") if tokenizers else []:
+        export_hf(str(local_copy(checkpoint["uri"])), str(out), dtype=None if dtype == "auto" else getattr(torch, dtype))
+        for f in local_copy(tokenizers[0]["uri"]).glob("*.json") if tokenizers else []:
             shutil.copy2(f, out / f.name)
         return {"cpt_checkpoint": {"meta": {"step": step, "layout": "hf", "exported_from": checkpoint["artifact_id"]}}}
 

@@ -19,7 +19,7 @@ from flows.context import RunContext, RunParams, open_run, overrides_of
 from flows.pretrain import _copy_tree, hf_dir
 from s1model.rl.config import RECIPES as RL_RECIPES
 from s1model.rl.config import OfflineRLConfig, OnlineRLConfig
-from storage import fingerprint
+from storage import fingerprint, local_copy, loc, read_parquet
 
 RL_CODE_VERSION = "rl-1"
 
@@ -31,9 +31,7 @@ def _metric_rows(prefix: str, m: dict) -> list[tuple[str, int, float]]:
 
 
 def _table(art: dict, file: str):
-    import pyarrow.parquet as pq
-
-    return pq.read_table(Path(art["uri"]) / file)
+    return read_parquet(loc(art["uri"]) / file)
 
 
 def offline_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, rl_prompts: dict, sft_data: dict | None,
@@ -47,15 +45,16 @@ def offline_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, rl_prompts: 
         if stage.cached:
             a = stage.artifacts["offline_rl"]
             return {**json.loads(a["meta_json"]), "cached": True, "artifact": f"offline_rl:{a['version']}"}
-        out = ctx.root.staging()
+        out = ctx.root.local_staging()  # the trainer writes local files; uploaded on commit to a store
+        tok_dir = str(local_copy(tokenizer["uri"]))
 
         def on_step(m: dict) -> None:
             ctx.manifest.record_metrics(stage.stage_run_id, _metric_rows("offline", m))
 
-        res = offline_rl(config, hf_dir(model), tokenizer["uri"], _table(rl_prompts, "prompts.parquet"),
+        res = offline_rl(config, hf_dir(model), tok_dir, _table(rl_prompts, "prompts.parquet"),
                          _table(sft_data, "sft.parquet") if sft_data else None, str(out), on_step=on_step,
                          ray_address=ray_address)
-        for f in Path(tokenizer["uri"]).glob("*.json"):
+        for f in Path(tok_dir).glob("*.json"):
             shutil.copy2(f, out / "hf" / f.name)
         meta = {"counts": res.get("counts"), "mixture": res.get("mixture"), "timings": res.get("timings")}
         aid = stage.commit(out, "offline_rl", "hf", [p["artifact_id"] for p in parents], meta=meta,
@@ -78,24 +77,25 @@ def online_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, prompts: dict
                     "artifact": f"rl_checkpoint:{stage.artifacts['rl_checkpoint']['version']}"}
         work = ctx.root.work_path("online_rl", fp)
         # the offline stage writes the difficulty-filtered mixture; a prompts artifact is used as is
-        p = Path(prompts["uri"])
+        p = loc(prompts["uri"])
         table = _table(prompts, "rl_prompts_kept.parquet" if (p / "rl_prompts_kept.parquet").exists()
                        else "prompts.parquet")
+        tok_dir = str(local_copy(tokenizer["uri"]))
 
         def on_step(m: dict) -> None:
             ctx.manifest.record_metrics(stage.stage_run_id, _metric_rows("rl", m))
 
-        res = online_rl(config, hf_dir(model), tokenizer["uri"], table, str(work), on_step=on_step,
+        res = online_rl(config, hf_dir(model), tok_dir, table, str(work), on_step=on_step,
                         ray_address=ray_address)
-        report = ctx.root.staging()
+        report = ctx.root.local_staging()
         last = (res.get("metrics") or [{}])[-1]
         meta = {"final_step": res.get("final_step"), "resumed_from": res.get("resumed_from"),
                 "averaged_from": res.get("averaged_from"), "last_step_metrics": last, "prompts": table.num_rows}
         (report / "online_rl.json").write_text(json.dumps({**meta, "metrics": res.get("metrics")}, default=str))
         run_id = stage.commit(report, "online_rl", "json", [p["artifact_id"] for p in parents], meta=meta)
-        ckpt = ctx.root.staging()
+        ckpt = ctx.root.local_staging()
         _copy_tree(Path(res["hf_checkpoint"]), ckpt)
-        for f in Path(tokenizer["uri"]).glob("*.json"):
+        for f in Path(tok_dir).glob("*.json"):
             shutil.copy2(f, ckpt / f.name)
         cid = stage.commit(ckpt, "rl_checkpoint", "hf", [p["artifact_id"] for p in parents] + [run_id], meta=meta)
         a = ctx.manifest.resolve_artifact(cid)

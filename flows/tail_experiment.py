@@ -61,9 +61,16 @@ class TailExperimentParams(RunParams):
 
 
 def _pq(art: dict, name: str):
-    import pyarrow.parquet as pq
+    from storage import loc, read_parquet
 
-    return pq.read_table(Path(art["uri"]) / name)
+    return read_parquet(loc(art["uri"]) / name)
+
+
+def _local(art: dict) -> str:
+    """An artifact folder as a local path for torch / tokenizers (downloaded once from an object store)."""
+    from storage import local_copy
+
+    return str(local_copy(art["uri"]))
 
 
 def train_data_stage(ctx: RunContext, p: TailExperimentParams, arm: str) -> dict:
@@ -131,7 +138,7 @@ def shards_stage(ctx: RunContext, p: TailExperimentParams, data: dict, tok: dict
 
     def build(dirs):
         docs = te.mix_generic(te.arm_documents(_pq(data, "sft.parquet"), arm), p.generic_mix, p.seed + 11)
-        info = write_shards(docs, tok["uri"], dirs["token_shards"], ShardConfig(seq_len=seq_len, remainder="pad"),
+        info = write_shards(docs, _local(tok), dirs["token_shards"], ShardConfig(seq_len=seq_len, remainder="pad"),
                             p.seed)
         return {"token_shards": {"rows": sum(s["rows"] for s in info), "tokens": sum(s["tokens"] for s in info),
                                  "meta": {"arm": arm, "seq_len": seq_len, "shards": len(info),
@@ -150,7 +157,7 @@ def warmup_shards_stage(ctx: RunContext, p: TailExperimentParams, tok: dict, tok
 
     def build(dirs):
         docs = te.generic_documents_for_tokens(tokens, p.seed + 7)
-        info = write_shards(docs, tok["uri"], dirs["token_shards"], ShardConfig(seq_len=seq_len, remainder="pad"),
+        info = write_shards(docs, _local(tok), dirs["token_shards"], ShardConfig(seq_len=seq_len, remainder="pad"),
                             p.seed)
         return {"token_shards": {"rows": sum(s["rows"] for s in info), "tokens": sum(s["tokens"] for s in info),
                                  "meta": {"arm": "generic_warmup", "seq_len": seq_len, "documents": docs.num_rows}}}
@@ -169,13 +176,13 @@ def torch_train_stage(ctx: RunContext, cfg: PretrainConfig, shards: dict, tok: d
 
     def build(dirs):
         if init is not None:
-            model = te.load_model(init["uri"], device="cpu").float().train()
+            model = te.load_model(_local(init), device="cpu").float().train()
         else:
             model = te.build_decoder(cfg.model, seed=cfg.seed, dense=True)
         out = te.train_torch(model, shard_paths(shards), str(dirs["cpt_checkpoint"]), seq_len=cfg.seq_len,
                              batch_rows=cfg.micro_batch_size, max_steps=cfg.max_steps, lr=cfg.lr, seed=cfg.seed,
                              warmup_steps=cfg.warmup_steps)
-        for f in Path(tok["uri"]).glob("*.json"):
+        for f in Path(_local(tok)).glob("*.json"):
             shutil.copy2(f, dirs["cpt_checkpoint"] / f.name)
         metrics = [("train.loss", m["step"], m["loss"]) for m in out["history"]]
         return {"cpt_checkpoint": {"tokens": out["tokens"], "metrics": metrics,
@@ -194,9 +201,9 @@ def eval_stage(ctx: RunContext, p: TailExperimentParams, arm: str, ckpt: dict, p
     from s1model import tail_experiment as te
 
     def build(dirs):
-        model = te.load_model(ckpt["uri"])
+        model = te.load_model(_local(ckpt))
         model.config.use_cache = True
-        rows = te.evaluate(model, load_tokenizer(tok["uri"]), _pq(prompts, "prompts.parquet"), p.task,
+        rows = te.evaluate(model, load_tokenizer(_local(tok)), _pq(prompts, "prompts.parquet"), p.task,
                            te.ARM_STYLES[arm], slack=p.slack, max_new_tokens_cap=p.max_new_tokens_cap)
         pq.write_table(rows, dirs["tail_eval"] / "outputs.parquet")
         acc = te.accuracy_by_bucket(rows)

@@ -25,13 +25,11 @@ from flows.context import (RunContext, RunParams, StageProgress, commit_partitio
                            split_cached_partitions)
 from s1data.shards import SHARDS_CODE_VERSION, ShardConfig
 from s1data.tokenizer import TOKENIZER_CODE_VERSION, TokenizerConfig, tokenizer_fingerprint
-from storage import fingerprint
+from storage import fingerprint, is_remote, loc, local_copy, read_parquet
 
 
 def _curated_table(art: dict):
-    import pyarrow.parquet as pq
-
-    return pq.read_table(Path(art["uri"]) / "curated.parquet")
+    return read_parquet(loc(art["uri"]) / "curated.parquet")
 
 
 def tokenizer_stage(ctx: RunContext, curated: dict, config: TokenizerConfig, base_tokenizer: str | None,
@@ -69,9 +67,9 @@ def write_shard_partitions(ctx: RunContext, stage_run_id: str, curated: dict, to
                            n_workers: int | None) -> dict:
     """Write every uncached partition (one Dask task each; a lone partition runs here) and commit each as soon as
     it is back. Returns {partitions: {key: committed partition artifact}, cached_partitions, written_partitions}."""
-    from s1data.shards import write_partition  # a library function: workers never import flows/ or storage/
+    from s1data.shards.writer import write_partition_at  # a library function: workers never import flows/
 
-    docs_path = str(Path(curated["uri"]) / "curated.parquet")
+    docs_path = str(loc(curated["uri"]) / "curated.parquet")
     sources = [{"sha256": p["key"], **p} for p in parts]
     partitions, todo = split_cached_partitions(ctx, "token_shards_partition", "token_shards.partition",
                                                stage_run_id, sources, lambda key: pfps[key])
@@ -84,20 +82,22 @@ def write_shard_partitions(ctx: RunContext, stage_run_id: str, curated: dict, to
             ctx, name="token_shards_partition", stage="token_shards.partition", fingerprint=f["pfp"],
             out_dir=res["out_dir"], parent_stage_run_id=stage_run_id, partition_key=f["key"],
             source_id=curated["artifact_id"], extra_parents=(tokenizer["artifact_id"],), rows=res["rows"],
-            tokens=res["tokens"], meta=meta, quarantine=[], seconds=res["seconds"])
+            tokens=res["tokens"], meta={k: v for k, v in meta.items() if k not in ("files", "content_sha256")},
+            quarantine=[], seconds=res["seconds"], expect=res.get("files"), content_sha256=res.get("content_sha256"))
         progress.advance()
 
     def args(f: dict) -> tuple:
         part = {k: f[k] for k in ("index", "key", "start", "stop", "max_tokens")}
-        return docs_path, part, tokenizer["uri"], str(ctx.root.staging()), config, seed
+        return (docs_path, part, tokenizer["uri"],
+                str(ctx.root.partition_staging("token_shards_partition", f["pfp"])), config, seed)
 
     if len(todo) == 1 and dask_address is None:  # nothing to spread: no cluster to start
-        commit(todo[0], write_partition(*args(todo[0])))
+        commit(todo[0], write_partition_at(*args(todo[0])))
     elif todo:
         from flows.engines import as_completed_on, dask_client
 
         with dask_client(dask_address, n_workers) as client:
-            futures = {client.submit(write_partition, *args(f), pure=False): f for f in todo}
+            futures = {client.submit(write_partition_at, *args(f), pure=False): f for f in todo}
             for fut in as_completed_on(client, futures):
                 commit(futures[fut], fut.result())
     return {"partitions": partitions, "cached_partitions": len(parts) - len(todo), "written_partitions": len(todo)}
@@ -109,7 +109,7 @@ def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardC
     from s1data.shards import plan_partitions
 
     t0 = time.perf_counter()
-    parts = plan_partitions(Path(curated["uri"]) / "curated.parquet", config)
+    parts = plan_partitions(str(loc(curated["uri"]) / "curated.parquet"), config)
     pfps = {p["key"]: shard_partition_fingerprint(curated, tokenizer, config, seed, p) for p in parts}
     expected = fingerprint("token_shards", SHARDS_CODE_VERSION, {}, [pfps[p["key"]] for p in parts])
     with ctx.stage("token_shards", expected, ["token_shards"]) as stage:
@@ -122,12 +122,12 @@ def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardC
                                           dask_address, n_workers)
             ordered = [done["partitions"][p["key"]] for p in parts]
             cached_partitions = done["cached_partitions"]
-            staging = ctx.root.staging()
+            staging = ctx.root.staging("token_shards", stage.fingerprint)  # local tmp/ or a prefix on the store
             metas = [json.loads(a["meta_json"]) for a in ordered]
             shards = []
             for a, meta in zip(ordered, metas):
                 for s in meta["shards"]:
-                    link_or_copy(Path(a["uri"]) / s["path"], staging / s["path"])
+                    link_or_copy(loc(a["uri"]) / s["path"], staging / s["path"])
                     shards.append(s)
             reasons: dict[str, int] = {}
             for meta in metas:
@@ -137,7 +137,7 @@ def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardC
             summary = {"shards": shards, "exclusions": [e for m in metas for e in m["exclusions"]][:1000],
                        "excluded_docs": sum(m["excluded_docs"] for m in metas), "exclusion_reasons": reasons,
                        "docs": sum(m["docs"] for m in metas), "partitions": len(parts), "seq_len": config.seq_len,
-                       "seed": seed, "tokenizer_fingerprint": tokenizer_fingerprint(tokenizer["uri"])}
+                       "seed": seed, "tokenizer_fingerprint": tokenizer_fingerprint(local_copy(tokenizer["uri"]))}
             stage.commit(staging, "token_shards", "parquet",
                          [curated["artifact_id"], tokenizer["artifact_id"], *(a["artifact_id"] for a in ordered)],
                          rows=sum(m["rows"] for m in metas), tokens=tokens, meta=summary)
@@ -149,8 +149,17 @@ def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardC
             "artifact": f"token_shards:{a['version']}"}
 
 
-def link_or_copy(src: str | Path, dst: str | Path) -> None:
-    """Hard-link an immutable artifact file (partition shard, checkpoint) into another (a copy across filesystems)."""
+def link_or_copy(src, dst) -> None:
+    """Hard-link an immutable artifact file (partition shard, checkpoint) into another (a copy across filesystems;
+    a server-side copy on one object store)."""
+    if is_remote(src) or is_remote(dst):
+        s, d = loc(src), loc(dst)
+        if is_remote(s) and is_remote(d) and s.protocol == d.protocol:
+            s.fs.copy(s.path, d.path)
+        else:
+            with s.open("rb") as fi, d.open("wb") as fo:
+                shutil.copyfileobj(fi, fo, 1 << 20)
+        return
     try:
         os.link(src, dst)
     except OSError:
@@ -158,7 +167,8 @@ def link_or_copy(src: str | Path, dst: str | Path) -> None:
 
 
 def shard_paths(art: dict) -> list[str]:
-    return sorted(str(p) for p in Path(art["uri"]).glob("*.parquet"))
+    """The shard files of a token_shards artifact as local paths (downloaded once from an object store)."""
+    return sorted(str(p) for p in local_copy(art["uri"]).glob("*.parquet"))
 
 
 class TokenizeFlowParams(RunParams):

@@ -214,3 +214,38 @@ def shard_metadata(path: str | Path) -> dict:
     for k, v in raw.items():
         out[k] = json.loads(v) if k in ("s1.domains", "s1.sources") else int(v) if v.lstrip("-").isdigit() else v
     return out
+
+
+def _is_url(location) -> bool:
+    return "://" in str(location) and not str(location).startswith("file://")
+
+
+def write_partition_at(docs_uri: str, part: dict, tokenizer_uri: str, out_uri: str, config: ShardConfig,
+                       seed: int) -> dict:
+    """`s1data.shards.write_partition` where any of the curated file, the tokenizer folder or the output is an
+    object-store URL (s3://...): the worker reads the documents' row groups from the store (s1data.parts), keeps a local copy of
+    the tokenizer (cached by content), writes the shards into a local scratch folder and uploads them to a fresh
+    attempt prefix under `out_uri`. The summary then also carries `files` ({name: bytes}) and `content_sha256`, for
+    the flow to verify the upload without reading it back. All local: exactly `write_partition`."""
+    from s1data.shards.partition import write_partition
+
+    if not any(_is_url(x) for x in (docs_uri, tokenizer_uri, out_uri)):
+        return write_partition(docs_uri, part, tokenizer_uri, out_uri, config, seed)
+    import shutil
+    import tempfile
+    import uuid
+
+    from storage.fingerprint import tree_sha256
+    from storage.io import copy_tree, file_infos, loc, local_copy
+
+    tok = local_copy(tokenizer_uri)
+    scratch = Path(tempfile.mkdtemp(prefix="s1-shards-"))
+    try:
+        work = scratch / "out"
+        res = write_partition(docs_uri, part, tok, work, config, seed)  # s1data.parts reads URLs itself
+        files, sha = file_infos(work), tree_sha256(work)
+        dest = loc(out_uri) / uuid.uuid4().hex if _is_url(out_uri) else loc(out_uri)
+        copy_tree(work, dest)
+        return {**res, "out_dir": str(dest), "files": files, "content_sha256": sha}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
