@@ -20,6 +20,8 @@ Decision, first rule that fires (thresholds are `DomainDecisionConfig` fields):
    quality (science content worth an LLM rewrite); without a scorer: keep_rate >= `rewrite_min_keep_rate` (0.2);
 3. `drop`     — everything else (low quality and no science signal).
 A domain with fewer than `min_pages` sampled pages is decided the same way and flagged in the evidence.
+The pages of `rewrite_candidate` domains are rewritten by `s1data.web.rewrite.rewrite_documents(pages, config,
+decisions=<this table>)` (an OpenAI-compatible endpoint; without one they are kept unchanged, reason `no_endpoint`).
 `evidence_json` holds the rule that fired, the thresholds, the sampled doc ids, the drop reasons counted by
 `filter:reason`, and science-score quantiles.
 """
