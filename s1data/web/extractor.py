@@ -25,6 +25,12 @@ _NEVER_CONTENT = ["script", "style", "noscript", "template", "iframe", "svg", "c
 # Figures and their captions: the labelled article bodies leave image captions and credits out.
 _CAPTIONS = ["figure", "figcaption", "[class*=caption i]"]
 DROP_CAPTIONS = True
+# The chosen block is suspect when it holds less than MIN_SHARE of the page's good paragraph characters and renders
+# to fewer than SHORT_TEXT characters; resiliparse's extraction is then tried as well.
+MIN_SHARE = 0.3
+# An article-marked element inside the chosen one replaces it when it holds this share of its good characters.
+SEMANTIC_SHARE = 0.7
+SHORT_TEXT = 500
 _BLOCK_SELECTOR = "p, div, section, article, header, h1, h2, h3, h4, h5, h6, li, dt, dd, pre, blockquote, tr, " \
                   "figcaption, address, br, table, ul, ol, center, summary, main"
 # Blocks whose whole text counts, and containers whose direct text counts (pages written with <br> and bare text).
@@ -127,7 +133,8 @@ def _link_chars(node) -> int:
 
 
 def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list_weight: float = 0.5):
-    """The element maximising `good chars - alpha * other chars` inside it (see the module docstring)."""
+    """The element maximising `good chars - alpha * other chars` inside it (see the module docstring), and the
+    share of the page's good characters that it holds."""
     good: dict[int, float] = {}
     nodes: dict[int, object] = {}
 
@@ -159,8 +166,8 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
         if n >= min_block_chars:
             credit(block, n)
     if not good:
-        return root
-    top = max(good.values())
+        return root, 0.0
+    top = max(good.values())  # the page's good characters: the outermost element holds them all
     best, best_score = root, float("-inf")
     for key, g in good.items():
         if g < 0.3 * top:
@@ -170,7 +177,33 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
         score = g - alpha * max(total - g, 0)
         if score > best_score:
             best, best_score = node, score
-    return best
+    best_good = good.get(best.mem_id, 0.0)
+    # An element marked as the article (`<article>`, itemprop=articleBody, a class named like the article body)
+    # inside the winner that holds nearly all of its good text is the article without the teasers around it.
+    inner, inner_good = None, 0.0
+    for key, g in good.items():
+        if g < SEMANTIC_SHARE * best_good or key == best.mem_id or (inner is not None and g <= inner_good):
+            continue
+        node = nodes[key]
+        if not _is_article_node(node):
+            continue
+        x = node.parent
+        while x is not None and x.mem_id != best.mem_id:
+            x = x.parent
+        if x is not None:
+            inner, inner_good = node, g
+    if inner is not None:
+        best = inner
+    return best, good.get(best.mem_id, 0.0) / top
+
+
+def _is_article_node(node) -> bool:
+    if node.tag == "article":
+        return True
+    attrs = node.attributes
+    if attrs.get("itemprop") == "articleBody":
+        return True
+    return _classify(f"{attrs.get('class') or ''} {attrs.get('id') or ''}")[1]
 
 
 def _drop_link_blocks(container) -> None:
@@ -234,13 +267,17 @@ def extract_main_text_and_title(html: str | bytes, url: str | None = None,
         return "", _title(tree)
     title = _title(tree)
     _prune(root)
-    container = _choose_container(root)
+    container, share = _choose_container(root)
     for h in container.css("h1"):
         h.decompose()
     _drop_link_blocks(container)
     text = _render(container)
-    if not text:
-        text = _fallback(html)
+    if not text or (share < MIN_SHARE and len(text) < SHORT_TEXT):
+        # Nothing, or a short block holding little of the page's paragraph text (a teaser, a title, a stray line):
+        # resiliparse's main-content heuristics see the page differently; keep whichever says more.
+        other = _fallback(html)
+        if len(other) > len(text):
+            text = other
     return text, title
 
 
