@@ -109,3 +109,29 @@ def test_the_bands_follow_the_threshold_and_enter_the_fingerprint():
     assert DedupConfig.model_validate(dumped) == DedupConfig(threshold=0.5)
     heavier_fn = DedupConfig(threshold=0.5, false_positive_weight=0.1, false_negative_weight=0.9).lsh_bands_rows
     assert heavier_fn[1] <= 3 and heavier_fn != (29, 3)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.9])
+def test_on_real_texts_the_partitioned_path_gives_the_in_memory_clusters(planted, tmp_path, threshold):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from s1data.dedup import dedup_partitions, deduplicate
+
+    texts, _, records = planted
+    rows = sorted({r["base"] for r in records[:300]} | {r["variant"] for r in records[:300]}
+                  | set(range(len(texts) - len(records) - 300, len(texts) - len(records))))
+    rng = random.Random(3)
+    rng.shuffle(rows)  # a variant and its base usually land in different partitions
+    table = pa.table({"doc_id": [f"r{rng.randrange(10**9):09d}" for _ in rows], "text": [texts[i] for i in rows]})
+    paths = []
+    for p, start in enumerate(range(0, table.num_rows, 300)):
+        paths.append(str(tmp_path / f"in-{p}.parquet"))
+        pq.write_table(table.slice(start, 300), paths[-1])
+    config = DedupConfig(threshold=threshold)
+    summary = dedup_partitions(paths, tmp_path / "out", config, num_buckets=4)
+    kept = pa.concat_tables(pq.read_table(p) for p in summary["kept_paths"])
+    excluded = pa.concat_tables(pq.read_table(p) for p in summary["excluded_paths"])
+    mem_kept, mem_excluded = deduplicate(table, config)
+    assert summary["dedup_near_duplicate"] > (100 if threshold == 0.5 else 20)  # measured 29 at 0.9
+    assert kept.to_pylist() == mem_kept.to_pylist() and excluded.to_pylist() == mem_excluded.to_pylist()
