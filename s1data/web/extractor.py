@@ -28,6 +28,7 @@ DROP_CAPTIONS = True
 # The chosen block is suspect when it holds less than MIN_SHARE of the page's good paragraph characters and renders
 # to fewer than SHORT_TEXT characters; resiliparse's extraction is then tried as well.
 MIN_SHARE = 0.3
+LINK_BLOCK_SELECTOR = "ul, ol, p, div, li, section, table, dl"
 # An article-marked element inside the chosen one replaces it when it holds this share of its good characters.
 SEMANTIC_SHARE = 0.7
 SHORT_TEXT = 500
@@ -35,6 +36,7 @@ _BLOCK_SELECTOR = "p, div, section, article, header, h1, h2, h3, h4, h5, h6, li,
                   "figcaption, address, br, table, ul, ol, center, summary, main"
 # Blocks whose whole text counts, and containers whose direct text counts (pages written with <br> and bare text).
 _PARA_SELECTOR = "p, pre, h2, h3, h4, h5, h6"
+_LEAF_BLOCKS = frozenset("p pre h2 h3 h4 h5 h6 li dd blockquote span font".split())
 _DIRECT_SELECTOR = "div, td, li, dd, blockquote, section, article, main, center, font, span"
 _BOILER = re.compile(
     r"(?:^|[-_\s])(?:comments?|comment-?list|respond|reply|sidebar|widgets|footer|navbar|nav|navigation|menu|"
@@ -122,9 +124,10 @@ def _prune(root) -> None:
     for n in reversed(boiler):
         if n.mem_id in held or n.tag in ("html", "body", "main", "article"):
             continue
-        # A wrapper that holds most of the page and its headline is layout, not boilerplate
-        # (e.g. `<div id="main-nav-wrapper">`); a related-stories carousel longer than the article is not.
-        if _text_len(n) < 0.6 * body_len or n.css_first("h1") is None:
+        # A wrapper that holds most of the page and its headline, or all the page's text, is layout, not
+        # boilerplate (`<div id="main-nav-wrapper">`); a related-stories carousel longer than the article is not.
+        tl = _text_len(n)
+        if tl < 0.6 * body_len or (body_len - tl >= max(200, 0.1 * body_len) and n.css_first("h1") is None):
             n.decompose()
 
 
@@ -177,6 +180,8 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
         score = g - alpha * max(total - g, 0)
         if score > best_score:
             best, best_score = node, score
+    if best.tag in _LEAF_BLOCKS and best.parent is not None and best.parent.tag not in ("body", "html"):
+        best = best.parent  # one paragraph is not an article: take the block around it (with its short lines)
     best_good = good.get(best.mem_id, 0.0)
     # An element marked as the article (`<article>`, itemprop=articleBody, a class named like the article body)
     # inside the winner that holds nearly all of its good text is the article without the teasers around it.
@@ -207,12 +212,10 @@ def _is_article_node(node) -> bool:
 
 
 def _drop_link_blocks(container) -> None:
-    for n in container.css("ul, ol, p, div, li, section, table, dl"):
-        t = n.text(deep=True)
-        tl = len(t.strip())
-        if tl == 0:
-            continue
-        if tl < 300 and _link_chars(n) > 0.5 * tl:
+    """Drop short link-heavy blocks (menus, tag lists, "read more" lines) inside the chosen element."""
+    for n in reversed(container.css(LINK_BLOCK_SELECTOR)):  # descendants first: none is visited after its removal
+        tl = len(n.text(deep=True).strip())
+        if 0 < tl < 300 and _link_chars(n) > 0.5 * tl:
             n.decompose()
 
 

@@ -37,3 +37,115 @@ def test_the_snippet_scorer_counts_kept_and_dropped_snippets():
     c = score_page("Alpha beta\u00ad gamma.  Delta", {"with": ["alpha beta gamma", "omega"], "without": ["delta", "x"]})
     assert c == {"tp": 1, "fn": 1, "fp": 1, "tn": 1}
     assert precision_recall_f1(c)["f1"] == 0.5
+
+
+# --- decisions of the densest-subtree extractor, one rule per test ------------------------------------------------
+import pytest
+
+from s1data.web.extraction_eval import shingle_match, shingle_prf, shingles
+from s1data.web.extractor import ExtractionRefused, extract_main_text_and_title
+
+P1 = "Protein crystals grown aboard the station are larger, and their diffraction patterns are sharper, than on Earth."
+P2 = "Convection is suppressed, so molecules reach the growing lattice by diffusion alone, which slows and orders growth."
+P3 = "The same effect was reported for lysozyme and insulin, two proteins whose crystals are studied in every lab course."
+ARTICLE = f"<p>{P1}</p><p>{P2}</p><p>{P3}</p>"
+
+
+def _teasers(n: int, word: str = "Teaser") -> str:
+    return "".join(f'<div class="card"><h3><a href="/t{i}">{word} headline number {i} about something else</a></h3>'
+                   f"<p>{word} summary {i}: a paragraph of about a hundred characters describing another story "
+                   f"entirely.</p></div>" for i in range(n))
+
+
+def test_a_boilerplate_named_wrapper_that_holds_the_article_body_is_kept():
+    # e.g. `<div class="l-sidebar-fixed l-article-body-segment">`, `<div class="box article modal-enabled">`
+    for wrapper in ('<div class="l-sidebar-fixed"><div class="article-body">{}</div></div>',
+                    '<div class="box article modal-enabled">{}</div>',
+                    '<div class="entry-content entry-content-read-more">{}</div>'):
+        html = f"<html><body><div>{wrapper.format(ARTICLE)}</div><div class='other'><p>short</p></div></body></html>"
+        assert P2 in extract_main_text(html), wrapper
+
+
+def test_a_related_stories_block_longer_than_the_article_is_dropped():
+    html = (f"<html><body><h1>Title</h1><div class='story'>{ARTICLE}</div>"
+            f"<section class='module related-stories'>{_teasers(12)}</section></body></html>")
+    text = extract_main_text(html)
+    assert P1 in text and P3 in text
+    assert "Teaser summary" not in text
+
+
+def test_teaser_paragraphs_inside_links_do_not_count_as_article_text():
+    cards = "".join(f'<article class="item"><a href="/v{i}"><p>Video teaser {i}: a paragraph long enough to look '
+                    f'like article text, but it sits inside a link to another page.</p></a></article>'
+                    for i in range(10))
+    html = f"<html><body><div class='main'>{ARTICLE}</div><div class='more'>{cards}</div></body></html>"
+    text = extract_main_text(html)
+    assert P2 in text
+    assert "Video teaser" not in text
+
+
+def test_figures_and_captions_are_dropped_from_the_article():
+    html = (f"<html><body><div class='text'><p>{P1}</p><figure><img src='a.jpg'><figcaption>A crystal under "
+            f"polarised light, photographed by the crew.</figcaption></figure><p>{P2}</p>"
+            f"<div class='image-caption'>Credit: a photo agency</div><p>{P3}</p></div></body></html>")
+    text = extract_main_text(html)
+    assert P1 in text and P3 in text
+    assert "polarised light" not in text and "photo agency" not in text
+
+
+def test_class_names_describing_the_layout_are_not_boilerplate():
+    from s1data.web.extractor import _is_boiler
+
+    assert not _is_boiler({"class": "content-with-sidebar-wrp"})
+    assert not _is_boiler({"class": "has-sidebar page-template-default"})
+    assert _is_boiler({"class": "RelatedTags-wrapper"})  # camelCase is split: related-tags
+    assert _is_boiler({"id": "comments"})
+    assert _is_boiler({"class": "post-list post-list--most-popular"})
+
+
+def test_an_article_element_inside_the_winning_block_trims_the_teasers_around_it():
+    teasers = "".join(f"<div class='t'><h2>Read further {i}</h2><p>Teaser {i} text that is a real paragraph of "
+                      f"some length, describing a different post on the same site.</p></div>" for i in range(2))
+    html = (f"<html><body><main><article class='wysiwyg'>{ARTICLE}{ARTICLE}</article><div>{teasers}</div></main>"
+            f"</body></html>")
+    text = extract_main_text(html)
+    assert P1 in text and P3 in text
+    assert "Read further" not in text and "Teaser 1" not in text
+
+
+def test_a_page_whose_only_text_sits_in_one_boilerplate_named_block_still_gives_text():
+    html = f'<html><body><div class="sidebar">{ARTICLE}</div></body></html>'
+    assert P2 in extract_main_text(html)
+
+
+def test_a_page_with_text_but_no_paragraph_blocks_falls_back_to_resiliparse():
+    html = "<html><body><b>Short line one.</b><i>Another short line.</i></body></html>"
+    assert "Short line one." in extract_main_text(html)
+
+
+def test_the_title_comes_from_open_graph_then_title_and_is_not_in_the_text():
+    html = (f"<html><head><meta property='og:title' content='OG title'><title>T</title></head><body>"
+            f"<div><h1>Crystal growth in microgravity</h1>{ARTICLE}</div></body></html>")
+    text, title = extract_main_text_and_title(html)
+    assert title == "OG title"
+    assert "Crystal growth in microgravity" not in text
+    assert P1 in text
+
+
+def test_pages_over_max_nodes_are_refused_before_parsing():
+    html = "<html><body>" + "<div><span>x</span></div>" * 300 + "</body></html>"
+    with pytest.raises(ExtractionRefused):
+        extract_main_text_and_title(html, max_nodes=200)
+    assert extract_main_text_and_title(html, max_nodes=10_000)[0]
+
+
+def test_the_shingle_scorer_matches_the_zyte_benchmark_definition():
+    assert shingles("a b c d e") == {"a b c d": 1, "b c d e": 1}
+    assert shingles("a b") == {"a b": 1}  # shorter than 4 tokens: one shingle
+    assert shingles("") == {}
+    assert shingle_match("a b c d e", "a b c d e") == (1.0, 0.0, 0.0)
+    tp, fp, fn = shingle_match("a b c d e", "a b c d x")  # 1 shared, 1 extra, 1 missing
+    assert (tp, fp, fn) == pytest.approx((1 / 3, 1 / 3, 1 / 3))
+    assert shingle_match("a b c d", "") == (0.0, 0.0, 1.0)
+    m = shingle_prf([("a b c d e", "a b c d e"), ("a b c d", "")])
+    assert m["precision"] == 1.0 and m["recall"] == 0.5 and m["mean_page_f1"] == 0.5
