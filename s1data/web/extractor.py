@@ -79,6 +79,7 @@ def _classify(value: str) -> tuple[bool, bool]:
 
 
 def _text_len(node) -> int:
+    """Characters of text in `node`, spaces and newlines (HTML source formatting) not counted."""
     t = node.text(deep=True)
     return len(t) - t.count(" ") - t.count("\n") if t else 0
 
@@ -140,24 +141,44 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
     share of the page's good characters that it holds."""
     good: dict[int, float] = {}
     nodes: dict[int, object] = {}
+    # mem_id -> (node, parent's mem_id, inside a link, inside a list item); filled once per element, so crediting a
+    # block to all its ancestors is dictionary lookups, not DOM calls.
+    info: dict[int, tuple] = {}
+
+    def lookup(node) -> tuple:
+        path = []
+        x = node
+        while x is not None and x.mem_id not in info:
+            path.append(x)
+            x = x.parent
+        up_key = x.mem_id if x is not None else None
+        up = info[up_key] if up_key is not None else (None, None, False, False)
+        for y in reversed(path):
+            tag = y.tag
+            key = y.mem_id
+            up = (y, up_key, up[2] or tag == "a", up[3] or tag == "li")
+            info[key] = up
+            up_key = key
+        return up
 
     def credit(block, n):
-        chain = []
-        weight = 1.0
-        node = block
-        while node is not None:
-            tag = node.tag
-            if tag == "a":
-                return  # a teaser card: the whole block is a link
-            if tag == "li" and node is not block:
-                weight = list_weight
-            chain.append(node)
-            node = node.parent
-        n *= weight
-        for node in chain:
-            key = node.mem_id
+        parent = block.parent
+        if parent is None:
+            return
+        _, _, in_link, in_li = lookup(parent)
+        if in_link:
+            return  # a teaser card: the whole block is a link
+        if in_li:
+            n *= list_weight
+        key = block.mem_id
+        good[key] = good.get(key, 0.0) + n
+        nodes[key] = block
+        key = parent.mem_id
+        while key is not None:
             good[key] = good.get(key, 0.0) + n
-            nodes[key] = node
+            entry = info[key]
+            nodes[key] = entry[0]
+            key = entry[1]
 
     for block in root.css(_PARA_SELECTOR):
         n = len(block.text(deep=True).strip())
