@@ -41,7 +41,8 @@ def test_a_document_without_stop_words_is_dropped_as_gopher_few_stop_words():
 
 
 def test_none_disables_a_gopher_threshold():
-    assert reasons(GopherQualityFilter(min_words=None, min_stop_words=None, min_avg_word_length=None),
+    assert reasons(GopherQualityFilter(min_words=None, min_stop_words=None, min_avg_word_length=None,
+                                       min_alpha_words_ratio=None),
                    ["Short but allowed."]) == []
 
 

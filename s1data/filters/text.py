@@ -1,0 +1,137 @@
+"""Words and sentences exactly as datatrove splits English text, at a fraction of its cost.
+
+datatrove 0.10.1 splits English words with spaCy's rule-based tokenizer (`spacy.blank("en")`, its
+`SpaCyTokenizer`) and counts sentences with spaCy's `sentencizer`. spaCy's tokenizer cuts the text at whitespace
+and tokenizes each whitespace-free chunk on its own (prefixes, suffixes, infixes, special cases such as
+"cannot" -> "can" "not"); so the words of a text are the concatenation of the words of its chunks. We ask spaCy
+once per *distinct* chunk and keep the answer in a bounded per-process cache: real text is Zipfian, so after a
+few thousand documents almost every chunk is a cache hit and a document costs one `str.split` and dict lookups
+instead of a spaCy `Doc` per document. The result is the same token list (the differential test checks it).
+
+Per chunk we keep what the quality rules need: the tokens, and per token whether it is a "symbol word" (every
+character in datatrove's PUNCTUATION_SET), whether it has a letter, spaCy's `is_punct`, and whether it is one of
+the sentencizer's `punct_chars`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+CACHE_MAX_CHUNKS = 300_000  # distinct whitespace chunks kept per process (~100 MB at most); cleared when full
+
+
+class ChunkInfo:
+    """What the rules need about one whitespace-free chunk: its spaCy tokens and per-token flags."""
+
+    __slots__ = ("tokens", "n_tokens", "n_word", "word_chars", "n_alpha", "sent_flags")
+
+    def __init__(self, tokens: tuple[str, ...], n_word: int, word_chars: int, n_alpha: int,
+                 sent_flags: tuple[int, ...]):
+        self.tokens = tokens
+        self.n_tokens = len(tokens)
+        self.n_word = n_word  # tokens with a character outside PUNCTUATION_SET (datatrove's "non-symbol words")
+        self.word_chars = word_chars  # their total length
+        self.n_alpha = n_alpha  # tokens with an alphabetic character
+        self.sent_flags = sent_flags  # per token: 2 = sentencizer punct char, 1 = other is_punct, 0 = neither
+
+
+@lru_cache(1)
+def _spacy_english():
+    """spaCy's blank English pipeline (rules ship in the wheel; nothing is downloaded) and its sentencizer chars."""
+    import spacy
+
+    nlp = spacy.blank("en")
+    punct_chars = frozenset(nlp.add_pipe("sentencizer").punct_chars)
+    return nlp.tokenizer, punct_chars
+
+
+@lru_cache(1)
+def _punctuation_set() -> frozenset:
+    from datatrove.utils.text import PUNCTUATION_SET
+
+    return frozenset(PUNCTUATION_SET)
+
+
+@lru_cache(1)
+def terminal_punctuation() -> tuple[str, ...]:
+    """datatrove's TERMINAL_PUNCTUATION (Unicode sentence terminals), FineWeb's line-end characters."""
+    from datatrove.utils.text import TERMINAL_PUNCTUATION
+
+    return tuple(sorted(TERMINAL_PUNCTUATION))
+
+
+_CACHE: dict[str, ChunkInfo] = {}
+
+
+def _analyse(chunk: str) -> ChunkInfo:
+    tokenizer, punct_chars = _spacy_english()
+    punct_set = _punctuation_set()
+    toks, flags = [], []
+    n_word = word_chars = n_alpha = 0
+    for t in tokenizer(chunk):
+        s = t.text
+        if not s.strip():  # datatrove's strip_strings drops empty / whitespace tokens
+            continue
+        toks.append(s)
+        if any(c not in punct_set for c in s):
+            n_word += 1
+            word_chars += len(s)
+        if any(c.isalpha() for c in s):
+            n_alpha += 1
+        flags.append(2 if s in punct_chars else 1 if t.is_punct else 0)
+    return ChunkInfo(tuple(toks), n_word, word_chars, n_alpha, tuple(flags))
+
+
+def chunk_info(chunk: str) -> ChunkInfo:
+    info = _CACHE.get(chunk)
+    if info is None:
+        if len(_CACHE) >= CACHE_MAX_CHUNKS:
+            _CACHE.clear()
+        info = _CACHE[chunk] = _analyse(chunk)
+    return info
+
+
+def chunk_infos(text: str) -> list[ChunkInfo]:
+    """The ChunkInfo of every whitespace-separated chunk of `text`, in order."""
+    cache = _CACHE
+    out = []
+    for c in text.split():
+        info = cache.get(c)
+        out.append(info if info is not None else chunk_info(c))
+    return out
+
+
+def words(text: str) -> list[str]:
+    """datatrove's `split_into_words(text, "eng")`: spaCy English tokens, whitespace tokens dropped."""
+    out: list[str] = []
+    for info in chunk_infos(text):
+        out.extend(info.tokens)
+    return out
+
+
+def sentence_count(line: str) -> int:
+    """len(datatrove's `split_into_sentences(line, "eng")`) for a stripped line: spaCy's sentencizer rule.
+
+    A sentence starts at the first token; a new one starts at a token that is neither punctuation nor a
+    sentence-final character once such a character (`.`, `!`, `?`, ...) has been seen. Between chunks, a run of
+    whitespace longer than one space is a token of its own for spaCy (not punctuation), so it can start a sentence.
+    """
+    n = 1
+    seen = False
+    prev_end = None
+    pos = 0
+    for chunk in line.split():
+        start = line.find(chunk, pos)
+        if prev_end is not None and seen:
+            gap = line[prev_end:start]
+            if gap != " ":  # spaCy keeps one trailing space on the token; anything more is a whitespace token
+                n += 1
+                seen = False
+        pos = prev_end = start + len(chunk)
+        for f in chunk_info(chunk).sent_flags:
+            if f == 2:
+                seen = True
+            elif seen and f == 0:
+                n += 1
+                seen = False
+    return n
