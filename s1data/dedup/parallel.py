@@ -30,9 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +44,68 @@ log = logging.getLogger(__name__)
 _BAND_ROW = np.dtype([("gidx", "<i8"), ("key", "<u8"), ("band", "<u2")])  # one shuffle row per (doc, band)
 _REASONS = np.array([None, "dedup_exact", "dedup_near_duplicate"], dtype=object)  # reason code → reason
 _BATCH = 4096  # docs per signature batch: bounds the Python word lists of a partition
+
+
+# ---- storage: local folders (memory-mapped) or any fsspec URL (read by byte range), for workers on other hosts ----
+
+def _is_url(path) -> bool:
+    return "://" in str(path)
+
+
+def _j(base, name: str) -> str:
+    from s1data.parts import join
+
+    return join(str(base), name)
+
+
+def _save(path: str, arr: np.ndarray) -> None:
+    from s1data.parts import filesystem
+
+    fs, p = filesystem(path)
+    if not _is_url(path):
+        fs.makedirs(os.path.dirname(p), exist_ok=True)
+    with fs.open(p, "wb") as f:
+        np.save(f, arr)
+
+
+def _load(path: str, mmap: bool = False) -> np.ndarray:
+    if not _is_url(path):
+        return np.load(path, mmap_mode="r" if mmap else None)
+    from s1data.parts import filesystem
+
+    fs, p = filesystem(path)
+    with fs.open(p, "rb") as f:
+        return np.load(f)
+
+
+def _load_rows(path: str, lo: int, hi: int) -> np.ndarray:
+    """Rows [lo, hi) of a 1-d .npy file: a memory map locally, one byte-range read on a store."""
+    if not _is_url(path):
+        return np.load(path, mmap_mode="r")[lo:hi]
+    from s1data.parts import filesystem
+
+    fs, p = filesystem(path)
+    with fs.open(p, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+            np.lib.format.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        f.seek(f.tell() + lo * dtype.itemsize)
+        return np.frombuffer(f.read((hi - lo) * dtype.itemsize), dtype=dtype)
+
+
+def _write_pq(table: pa.Table, path: str) -> None:
+    from s1data.parts import write
+
+    write(table, path)
+
+
+def _read_pq(path: str, columns: list[str] | None = None) -> pa.Table:
+    from s1data.parts import filesystem
+
+    fs, p = filesystem(path)
+    with fs.open(p, "rb") as f:
+        return pq.read_table(f, columns=columns)
 
 
 def _part_name(kind: str, p: int, ext: str) -> str:
@@ -72,8 +132,11 @@ def signature_partition(path: str, p: int, offset: int, work_dir: str, config: D
                         num_buckets: int) -> dict:
     """Step 1 for partition p (its docs are gidx offset, offset+1, ...): meta, signatures and shuffle rows."""
     t0 = time.process_time()
-    work = Path(work_dir)
-    pf = pq.ParquetFile(path)
+    from s1data.parts import filesystem
+
+    fs, fp = filesystem(path)
+    fh = fs.open(fp, "rb")
+    pf = pq.ParquetFile(fh)
     ids, keys, sigs = [], [], []
     for batch in pf.iter_batches(batch_size=_BATCH, columns=["doc_id", "text"]):
         words = [_normalised_words(t) for t in batch.column("text").to_pylist()]
@@ -86,11 +149,12 @@ def signature_partition(path: str, p: int, offset: int, work_dir: str, config: D
     gidx = pa.array(np.arange(offset, offset + n, dtype=np.int64))
     doc_id = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
     exact = pa.array(keys if config.exact else [b""] * n, pa.binary(20) if config.exact else pa.binary())
-    pq.write_table(pa.table({"gidx": gidx, "doc_id": doc_id.cast(pa.string()), "exact_key": exact}),
-                   work / _part_name("meta", p, "parquet"))
+    fh.close()
+    _write_pq(pa.table({"gidx": gidx, "doc_id": doc_id.cast(pa.string()), "exact_key": exact}),
+              _j(work_dir, _part_name("meta", p, "parquet")))
     if config.near:
         sig_nP = np.concatenate(sigs) if sigs else np.empty((0, config.num_perm), np.uint32)
-        np.save(work / _part_name("sig", p, "npy"), sig_nP)
+        _save(_j(work_dir, _part_name("sig", p, "npy")), sig_nP)
         h_nB = _band_hashes(sig_nP, config)
         B = h_nB.shape[1]
         rows = np.empty(n * B, dtype=_BAND_ROW)
@@ -99,8 +163,8 @@ def signature_partition(path: str, p: int, offset: int, work_dir: str, config: D
         rows["band"] = np.tile(np.arange(B, dtype=np.uint16), n)
         bucket = (rows["key"] % np.uint64(num_buckets)).astype(np.int64)
         order = np.argsort(bucket, kind="stable")
-        np.save(work / _part_name("bands", p, "npy"), rows[order])
-        np.save(work / _part_name("bands", p, "offsets.npy"),
+        _save(_j(work_dir, _part_name("bands", p, "npy")), rows[order])
+        _save(_j(work_dir, _part_name("bands", p, "offsets.npy")),
                 np.searchsorted(bucket[order], np.arange(num_buckets + 1)))
     return {"partition": p, "docs": n, "cpu_s": time.process_time() - t0}
 
@@ -109,14 +173,14 @@ class _Signatures:
     """Random access to the signatures of any doc by gidx, through memory-mapped `sig-PPPP.npy` files."""
 
     def __init__(self, work_dir: str, offsets: np.ndarray, num_perm: int):
-        self.work, self.offsets, self.num_perm, self.maps = Path(work_dir), offsets, num_perm, {}
+        self.work, self.offsets, self.num_perm, self.maps = str(work_dir), offsets, num_perm, {}
 
     def take(self, gidx: np.ndarray) -> np.ndarray:
         out = np.empty((len(gidx), self.num_perm), dtype=np.uint32)
         part = np.searchsorted(self.offsets, gidx, side="right") - 1
         for p in np.unique(part).tolist():
             if p not in self.maps:
-                self.maps[p] = np.load(self.work / _part_name("sig", p, "npy"), mmap_mode="r")
+                self.maps[p] = _load(_j(self.work, _part_name("sig", p, "npy")), mmap=True)
             sel = part == p
             out[sel] = self.maps[p][gidx[sel] - self.offsets[p]]
         return out
@@ -125,13 +189,13 @@ class _Signatures:
 def bucket_edges(b: int, num_partitions: int, work_dir: str, offsets: list[int], config: DedupConfig) -> dict:
     """Step 3 for bucket b: verified near-duplicate edges (band group's first doc, other doc) → edges-BBBB.npy."""
     t0 = time.process_time()
-    work = Path(work_dir)
-    dead = np.load(work / "dead.npy", mmap_mode="r")
+    work = str(work_dir)
+    dead = _load(_j(work, "dead.npy"), mmap=True)
     parts = []
     for p in range(num_partitions):
-        off = np.load(work / _part_name("bands", p, "offsets.npy"))
+        off = _load(_j(work, _part_name("bands", p, "offsets.npy")))
         if off[b + 1] > off[b]:
-            parts.append(np.load(work / _part_name("bands", p, "npy"), mmap_mode="r")[off[b]:off[b + 1]])
+            parts.append(_load_rows(_j(work, _part_name("bands", p, "npy")), int(off[b]), int(off[b + 1])))
     rows = np.concatenate(parts) if parts else np.empty(0, _BAND_ROW)
     rows = rows[~dead[rows["gidx"]]]
     rows = rows[np.lexsort((rows["gidx"], rows["key"]))]  # groups by key hash, each in concatenated order
@@ -155,7 +219,7 @@ def bucket_edges(b: int, num_partitions: int, work_dir: str, offsets: list[int],
     keep = sim >= config.threshold  # same float test as `near_duplicate_clusters`
     edges = np.unique(np.stack([src[keep], dst[keep]], axis=1), axis=0) if keep.any() \
         else np.empty((0, 2), np.int64)
-    np.save(work / f"edges-{b:04d}.npy", edges)
+    _save(_j(work, f"edges-{b:04d}.npy"), edges)
     return {"bucket": b, "rows": len(rows), "candidates": len(src), "edges": len(edges),
             "hash_collisions": collisions, "cpu_s": time.process_time() - t0}
 
@@ -181,8 +245,8 @@ def _regroup_collisions(rows, group_start, other, same_key, sigs, R, src, dst, b
 def write_partition(path: str, p: int, work_dir: str, out_dir: str) -> dict:
     """Step 5 for partition p: kept and excluded rows, with `cluster_id` (and reasons) from assign-PPPP.parquet."""
     t0 = time.process_time()
-    table = pq.read_table(path)
-    assign = pq.read_table(Path(work_dir) / _part_name("assign", p, "parquet"))
+    table = _read_pq(path)
+    assign = _read_pq(_j(work_dir, _part_name("assign", p, "parquet")))
     table = table.append_column("cluster_id", assign.column("cluster_id"))
     reason = assign.column("reason")
     keep = pc.is_null(reason)
@@ -190,9 +254,8 @@ def write_partition(path: str, p: int, work_dir: str, out_dir: str) -> dict:
     excluded = dropped.append_column("filter", pa.array(["dedup"] * dropped.num_rows, pa.string())) \
         .append_column("reason", reason.filter(pc.invert(keep))) \
         .append_column("kept_doc_id", dropped.column("cluster_id"))
-    out = Path(out_dir)
-    pq.write_table(kept, out / _part_name("kept", p, "parquet"))
-    pq.write_table(excluded, out / _part_name("excluded", p, "parquet"))
+    _write_pq(kept, _j(out_dir, _part_name("kept", p, "parquet")))
+    _write_pq(excluded, _j(out_dir, _part_name("excluded", p, "parquet")))
     return {"partition": p, "kept": kept.num_rows, "excluded": excluded.num_rows, "cpu_s": time.process_time() - t0}
 
 
@@ -248,12 +311,15 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
     config = config or DedupConfig()
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    work = Path(work_dir) if work_dir else out / "_dedup_work"
-    work.mkdir(parents=True, exist_ok=True)
+    from s1data.parts import filesystem, num_rows, remove
+
+    out = str(out_dir)
+    work = str(work_dir) if work_dir else _j(out, "_dedup_work")
+    for d in (out, work):
+        fs, dp = filesystem(d)
+        fs.makedirs(dp, exist_ok=True)
     paths = [os.fspath(p) for p in partition_paths]
-    sizes = [pq.read_metadata(p).num_rows for p in paths]
+    sizes = [num_rows(p) for p in paths]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     n = int(offsets[-1])
 
@@ -264,7 +330,7 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
 
     # 2. exact duplicates (driver): dead docs leave the near-duplicate step
     t = time.perf_counter()
-    meta = pa.concat_tables(pq.read_table(work / _part_name("meta", i, "parquet")) for i in range(len(paths)))
+    meta = pa.concat_tables(_read_pq(_j(work, _part_name("meta", i, "parquet"))) for i in range(len(paths)))
     doc_ids = meta.column("doc_id").combine_chunks()
     rank = np.empty(n, dtype=np.int64)  # position of each gidx in (doc_id, gidx) order: code-point order like str <
     rank[pc.sort_indices(meta, sort_keys=[("doc_id", "ascending"), ("gidx", "ascending")]).to_numpy()] = np.arange(n)
@@ -272,7 +338,7 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
     del meta
     dead = np.zeros(n, dtype=bool)
     dead[dup] = True
-    np.save(work / "dead.npy", dead)
+    _save(_j(work, "dead.npy"), dead)
     timings["exact_s"] = time.perf_counter() - t
 
     # 3. shuffle by band → verified near-duplicate edges
@@ -282,7 +348,7 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
     if config.near:
         step3 = _run(client, bucket_edges,
                      [(b, len(paths), str(work), offsets[:-1].tolist(), config) for b in range(num_buckets)])
-        edges += [np.load(work / f"edges-{b:04d}.npy") for b in range(num_buckets)]
+        edges += [_load(_j(work, f"edges-{b:04d}.npy")) for b in range(num_buckets)]
     edges_E2 = np.concatenate(edges).astype(np.int64)
     timings["shuffle_s"] = time.perf_counter() - t
 
@@ -293,9 +359,9 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
     cluster_id = doc_ids.take(pa.array(rep))
     for i in range(len(paths)):
         lo, hi = int(offsets[i]), int(offsets[i + 1])
-        pq.write_table(pa.table({"cluster_id": cluster_id.slice(lo, hi - lo),
-                                 "reason": pa.array(_REASONS[code[lo:hi]], pa.string())}),
-                       work / _part_name("assign", i, "parquet"))
+        _write_pq(pa.table({"cluster_id": cluster_id.slice(lo, hi - lo),
+                            "reason": pa.array(_REASONS[code[lo:hi]], pa.string())}),
+                  _j(work, _part_name("assign", i, "parquet")))
     timings["components_s"] = time.perf_counter() - t
 
     # 5. kept / excluded parquet per partition
@@ -303,7 +369,7 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
     step5 = _run(client, write_partition, [(p, i, str(work), str(out)) for i, p in enumerate(paths)])
     timings["write_s"] = time.perf_counter() - t
     if not keep_work:
-        shutil.rmtree(work, ignore_errors=True)
+        remove(work)
 
     counts = np.bincount(code, minlength=3)
     summary = {
@@ -318,8 +384,8 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
         "task_cpu_s": {"signatures": sum(r["cpu_s"] for r in step1), "buckets": sum(r["cpu_s"] for r in step3),
                        "write": sum(r["cpu_s"] for r in step5)},
         "seconds": timings,
-        "kept_paths": [str(out / _part_name("kept", i, "parquet")) for i in range(len(paths))],
-        "excluded_paths": [str(out / _part_name("excluded", i, "parquet")) for i in range(len(paths))],
+        "kept_paths": [_j(out, _part_name("kept", i, "parquet")) for i in range(len(paths))],
+        "excluded_paths": [_j(out, _part_name("excluded", i, "parquet")) for i in range(len(paths))],
     }
     log.info("dedup: %d docs, %d kept, %d exact, %d near duplicates", n, summary["kept"], summary["dedup_exact"],
              summary["dedup_near_duplicate"])

@@ -1,0 +1,177 @@
+"""The curation blocks: each takes one partition (a row range of one parquet file) and returns small records.
+
+    sample_partition  (pass 1)  per-domain page counts and bounded samples -> global domain decisions
+    filter_partition  (pass 2)  domain drop / rewrite, language, Gopher / C4 / FineWeb, PII; a bounded science
+                                sample -> one classifier for the corpus
+    (dedup_partitions)          exact + MinHash-LSH over the filtered partitions (s1data.dedup, shuffle by band)
+    label_partition   (pass 3)  science columns on a deduplicated partition -> curated part file
+
+A block reads its own partition from storage and writes its own output files; what goes back to the driver is
+counts and samples whose size is bounded by configuration (`max_pages_per_domain` per domain,
+`science_sample_docs`), never documents in proportion to the corpus. Every dropped row lands in an exclusion file
+with `filter` and `reason`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from s1data import parts
+from s1data.curate.config import CurateConfig
+
+DOC_COLUMNS = ["doc_id", "source_uri", "source_sha256", "source_kind", "text"]
+EXCLUSION_COLUMNS = DOC_COLUMNS + ["filter", "reason"]
+
+
+def doc_columns(t: pa.Table) -> pa.Table:
+    """The contract columns as plain strings (polars writes large_string, pyarrow string); missing ones null."""
+    cols = {}
+    for c in DOC_COLUMNS:
+        cols[c] = t.column(c).cast(pa.string()) if c in t.column_names else pa.nulls(t.num_rows, pa.string())
+    return pa.table(cols)
+
+
+def exclusion_rows(t: pa.Table, filter_name: str | None = None, reason: str | None = None) -> pa.Table:
+    """`t` as exclusion rows (DOC_COLUMNS + filter + reason), with a fixed filter / reason or the table's own."""
+    out = doc_columns(t)
+    f = pa.array([filter_name] * t.num_rows, pa.string()) if filter_name else t.column("filter").cast(pa.string())
+    r = pa.array([reason] * t.num_rows, pa.string()) if reason else t.column("reason").cast(pa.string())
+    return out.append_column("filter", f).append_column("reason", r)
+
+
+def empty_exclusions() -> pa.Table:
+    return pa.table({c: pa.array([], pa.string()) for c in EXCLUSION_COLUMNS})
+
+
+def sample_key(seed: int, key: str) -> bytes:
+    """The deterministic sample order (as `s1data.web.domains`): smallest sha256(seed:key) first."""
+    return hashlib.sha256(f"{seed}:{key}".encode("utf-8", "replace")).digest()
+
+
+def bottom_k(t: pa.Table, k: int, seed: int, group: str | None = None) -> pa.Table:
+    """The k rows of `t` (per value of `group`) with the smallest sample key of their doc_id. The bottom k of a
+    union is the bottom k of the partitions' bottom k: a global sample from per-partition samples."""
+    if t.num_rows == 0:
+        return t
+    keys = [sample_key(seed, str(d)) for d in t.column("doc_id").to_pylist()]
+    groups = t.column(group).to_pylist() if group else [None] * t.num_rows
+    by: dict = {}
+    for i, g in enumerate(groups):
+        by.setdefault(g or "", []).append(i)
+    rows = []
+    for g in sorted(by):
+        rows += sorted(sorted(by[g], key=lambda i: (keys[i], i))[:k])
+    return t.take(pa.array(sorted(rows), pa.int64()))
+
+
+# ---- pass 1 -------------------------------------------------------------------------------------------------------
+
+def sample_partition(part: dict, cfg: CurateConfig) -> dict:
+    """Web partitions: page count and bounded sample per URL domain (for `decide_domains`)."""
+    if part["source"] != "web_pages":
+        return {"index": part["index"], "rows": part["stop"] - part["start"], "domain_counts": {}, "sample": None}
+    t = parts.read(part, DOC_COLUMNS + ["domain"])
+    t = doc_columns(t).append_column("domain", t.column("domain").cast(pa.string()) if "domain" in t.column_names
+                                     else pa.nulls(t.num_rows, pa.string()))
+    counts = Counter(d or "" for d in t.column("domain").to_pylist())
+    sample = bottom_k(t, cfg.domains.max_pages_per_domain, cfg.domains.seed, group="domain")
+    return {"index": part["index"], "rows": t.num_rows, "domain_counts": dict(counts), "sample": sample}
+
+
+def decide_domains(samples: list[pa.Table], counts: Counter, cfg: CurateConfig) -> pa.Table:
+    """Global per-domain decisions from the partitions' samples: the same decisions as `domain_decisions` over the
+    whole corpus (its sample is the bottom k per domain, which the union of bottom-k samples contains)."""
+    from s1data.web.domains import DECISIONS_SCHEMA, domain_decisions
+
+    samples = [s for s in samples if s is not None and s.num_rows]
+    if not samples:
+        return DECISIONS_SCHEMA.empty_table()
+    sample = bottom_k(pa.concat_tables(samples), cfg.domains.max_pages_per_domain, cfg.domains.seed, group="domain")
+    decisions = domain_decisions(sample, cfg.domains)
+    n_pages = pa.array([counts.get(d or "", 0) for d in decisions.column("domain").to_pylist()], pa.int64())
+    return decisions.set_column(decisions.column_names.index("n_pages"), "n_pages", n_pages)
+
+
+# ---- pass 2 -------------------------------------------------------------------------------------------------------
+
+def filter_partition(part: dict, decisions: dict[str, str], cfg: CurateConfig, out_dir: str) -> dict:
+    """Domain decisions, rewriting and the quality blocks over one partition.
+
+    Writes `filtered-PPPPP.parquet` (kept documents) and `excluded-filters-PPPPP.parquet` under out_dir; returns
+    counts per stage and reason, rewrite stats, and the partition's science sample (bottom `science_sample_docs`).
+    """
+    from s1data.filters import curate
+
+    p = part["index"]
+    t = parts.read(part, DOC_COLUMNS + ["domain"])
+    url_domain = [d or "" for d in t.column("domain").to_pylist()] if "domain" in t.column_names else None
+    docs = doc_columns(t)
+    excluded = []
+    counts: Counter = Counter(input=docs.num_rows)
+    rewrite_stats: dict = {}
+    if url_domain is not None and decisions:
+        dec = [decisions.get(d, "keep") for d in url_domain]
+        drop = pa.array([x == "drop" for x in dec])
+        if pc.any(drop).as_py():
+            excluded.append(exclusion_rows(docs.filter(drop), "domain", "web_domain_drop"))
+        rewrite = pa.array([x in cfg.rewrite.rewrite_decisions for x in dec]).filter(pc.invert(drop))
+        docs = docs.filter(pc.invert(drop))
+        if pc.any(rewrite).as_py():
+            docs, originals, rewrite_stats = _rewrite(docs, rewrite, cfg)
+            if originals.num_rows:
+                excluded.append(exclusion_rows(originals, "rewrite", "rewritten_original"))
+    counts["after_domains"] = docs.num_rows
+    kept, q_excl = curate(docs, cfg.quality)
+    if q_excl.num_rows:
+        excluded.append(exclusion_rows(q_excl))
+    counts["after_quality"] = kept.num_rows
+    parts.write(kept, parts.join(out_dir, f"filtered-{p:05d}.parquet"))
+    excl = pa.concat_tables(excluded) if excluded else empty_exclusions()
+    parts.write(excl, parts.join(out_dir, f"excluded-filters-{p:05d}.parquet"))
+    counts.update(Counter(excl.column("reason").to_pylist()))
+    sample = bottom_k(kept.select(["doc_id", "text"]), cfg.science_sample_docs, cfg.science.seed)
+    return {"index": p, "counts": dict(counts), "rewrite": rewrite_stats, "science_sample": sample,
+            "filtered": parts.join(out_dir, f"filtered-{p:05d}.parquet")}
+
+
+def _rewrite(docs: pa.Table, mask: pa.Array, cfg: CurateConfig) -> tuple[pa.Table, pa.Table, dict]:
+    """Rewrite the masked rows through the LLM endpoint (`s1data.web.rewrite`); (docs with the rewritten texts,
+    the originals of the rewritten rows, stats). Rows whose call failed keep their text; the reason is counted."""
+    from s1data.web.rewrite import rewrite_documents
+
+    idx = pa.array([i for i, m in enumerate(mask.to_pylist()) if m], pa.int64())
+    rewritten, _, stats = rewrite_documents(docs.take(idx), cfg.rewrite)
+    new = dict(zip(rewritten.filter(rewritten.column("rewritten")).column("doc_id").to_pylist(),
+                   rewritten.filter(rewritten.column("rewritten")).column("text").to_pylist()))
+    ids = docs.column("doc_id").to_pylist()
+    texts = [new.get(d, t) for d, t in zip(ids, docs.column("text").to_pylist())]
+    originals = docs.filter(pa.array([d in new for d in ids], pa.bool_()))
+    docs = docs.set_column(docs.column_names.index("text"), "text", pa.array(texts, pa.string()))
+    return docs, originals, stats
+
+
+# ---- pass 3 -------------------------------------------------------------------------------------------------------
+
+def label_partition(index: int, kept_path: str, excluded_path: str, model, cfg: CurateConfig, out_curated: str,
+                    out_exclusions: str) -> dict:
+    """Science columns on one deduplicated partition -> `out_curated/part-PPPPP.parquet`; its dedup exclusions ->
+    `out_exclusions/dedup-PPPPP.parquet`. Returns counts (rows, per science domain)."""
+    from s1data.science import science_columns
+
+    kept = parts.read({"path": kept_path, "start": 0, "stop": parts.num_rows(kept_path)})
+    labelled = science_columns(kept, model, cfg.science)
+    parts.write(labelled, parts.join(out_curated, f"part-{index:05d}.parquet"), row_group_size=50_000)
+    d_excl = parts.read({"path": excluded_path, "start": 0, "stop": parts.num_rows(excluded_path)})
+    d_excl = exclusion_rows(d_excl) if d_excl.num_rows else empty_exclusions()
+    parts.write(d_excl, parts.join(out_exclusions, f"dedup-{index:05d}.parquet"))
+    domains = Counter(d or "general" for d in labelled.column("domain").to_pylist())
+    return {"index": index, "rows": labelled.num_rows, "domains": dict(domains),
+            "dedup_reasons": dict(Counter(d_excl.column("reason").to_pylist()))}
+
+
+def decisions_map(decisions: pa.Table) -> dict[str, str]:
+    return dict(zip(decisions.column("domain").to_pylist(), decisions.column("decision").to_pylist()))
