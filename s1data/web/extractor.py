@@ -49,6 +49,9 @@ _BOILER = re.compile(
     r"cta|read-?time|reading-?time|author|authors|post-?author|author-?bio|bio|vcard|recirc|recirculation|"
     r"more-?from|also-?read|see-?also)"
     r"(?:$|[-_\s])")
+# Unambiguous boilerplate words also count glued to another word (`entryfooter`, `postcomments`, `relatedposts`).
+_BOILER_GLUED = re.compile(r"(?:footer|sidebar|comments|commentlist|breadcrumbs?|newsletter|cookies?)(?:$|[-_\s])|"
+                           r"(?:^|[-_\s])(?:related|sidebar|footer|newsletter|cookie|breadcrumb)")
 # Tokens that describe the page or the content rather than name a boilerplate part (`has-sidebar`, `page-template-…`,
 # `wp-block-…`), and `with-…` phrases inside a token (`content-with-sidebar` is the content).
 _NOT_BOILER = re.compile(r"(?:^|(?<=\s))(?:has-|with-|no-|is-|page-|single-|post-template|wp-|hentry)\S*|"
@@ -74,7 +77,8 @@ def _classify(value: str) -> tuple[bool, bool]:
         return False, False
     content = _CONTENT_MARK.search(value) is not None
     value = _CAMEL.sub("-", value).lower()  # `RelatedTags-wrapper` is `related-tags-wrapper`
-    boiler = _ARTICLE_CLASS.search(value) is None and _BOILER.search(_NOT_BOILER.sub(" ", value)) is not None
+    value = _NOT_BOILER.sub(" ", value)
+    boiler = _ARTICLE_CLASS.search(value) is None and (_BOILER.search(value) or _BOILER_GLUED.search(value)) is not None
     return boiler, content
 
 
@@ -251,8 +255,8 @@ def _render(container) -> str:
         n.insert_after(" ")
     text = container.text(deep=True, separator="")
     text = _WS.sub(" ", text)
-    lines = [ln.strip() for ln in text.split("\n")]
-    return "\n".join(ln for ln in lines if ln)
+    lines = [ln for ln in (ln.strip() for ln in text.split("\n")) if ln]
+    return "\n".join(lines)
 
 
 def _title(tree) -> str | None:
