@@ -110,7 +110,7 @@ def pipeline_flow(params: PipelineParams) -> dict:
         out["bootcamp"] = bootcamp_stage(ctx, params.bootcamp)
         if not (params.pdf_input or params.web_input):
             return out
-        out["curate"] = curate_stage(ctx, parents, params.curate)
+        out["curate"] = curate_stage(ctx, parents, params.curate, params.dask_address, params.n_workers)
         curated = m.resolve_artifact(out["curate"]["artifacts"]["curated"])
         sft = m.resolve_artifact(out["bootcamp"]["artifacts"]["sft_data"])
         from storage import loc, read_parquet

@@ -25,11 +25,7 @@ from flows.context import (RunContext, RunParams, StageProgress, commit_partitio
                            split_cached_partitions)
 from s1data.shards import SHARDS_CODE_VERSION, ShardConfig
 from s1data.tokenizer import TOKENIZER_CODE_VERSION, TokenizerConfig, tokenizer_fingerprint
-from storage import fingerprint, is_remote, loc, local_copy, read_parquet
-
-
-def _curated_table(art: dict):
-    return read_parquet(loc(art["uri"]) / "curated.parquet")
+from storage import fingerprint, is_remote, loc, local_copy
 
 
 def tokenizer_stage(ctx: RunContext, curated: dict, config: TokenizerConfig, base_tokenizer: str | None,
@@ -42,7 +38,11 @@ def tokenizer_stage(ctx: RunContext, curated: dict, config: TokenizerConfig, bas
               "extra_texts": len(extra_texts or [])}
 
     def build(dirs):
-        texts = _curated_table(curated).column("text").to_pylist() + list(extra_texts or [])
+        from s1data.tokenizer.sample import sample_texts
+
+        # a bounded, deterministic sample streamed from the curated partitions (never the whole corpus in memory)
+        texts = sample_texts(str(loc(curated["uri"])), config.max_training_texts or 2**62,
+                             config.max_training_chars, config.sample_seed) + list(extra_texts or [])
         info = train_tokenizer(texts, dirs["tokenizer"], config, base_tokenizer=base_tokenizer)
         return {"tokenizer": {"meta": info}}
 
@@ -69,7 +69,7 @@ def write_shard_partitions(ctx: RunContext, stage_run_id: str, curated: dict, to
     it is back. Returns {partitions: {key: committed partition artifact}, cached_partitions, written_partitions}."""
     from s1data.shards.writer import write_partition_at  # a library function: workers never import flows/
 
-    docs_path = str(loc(curated["uri"]) / "curated.parquet")
+    docs_path = str(loc(curated["uri"]))  # the curated dataset: a folder of parquet parts
     sources = [{"sha256": p["key"], **p} for p in parts]
     partitions, todo = split_cached_partitions(ctx, "token_shards_partition", "token_shards.partition",
                                                stage_run_id, sources, lambda key: pfps[key])
@@ -109,7 +109,7 @@ def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardC
     from s1data.shards import plan_partitions
 
     t0 = time.perf_counter()
-    parts = plan_partitions(str(loc(curated["uri"]) / "curated.parquet"), config)
+    parts = plan_partitions(str(loc(curated["uri"])), config)
     pfps = {p["key"]: shard_partition_fingerprint(curated, tokenizer, config, seed, p) for p in parts}
     expected = fingerprint("token_shards", SHARDS_CODE_VERSION, {}, [pfps[p["key"]] for p in parts])
     with ctx.stage("token_shards", expected, ["token_shards"]) as stage:

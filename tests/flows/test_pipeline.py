@@ -5,6 +5,7 @@ from pathlib import Path
 import polars as pl
 
 from flows.pipeline import PipelineParams, demo_params, pipeline_flow
+from s1data.parts import list_parquet
 from storage import file_sha256, open_storage
 
 STAGES = ["pdf", "web", "bootcamp", "curate", "tokenizer", "token_shards", "pretrain", "offline_rl", "online_rl"]
@@ -38,7 +39,7 @@ def test_the_demo_pipeline_goes_from_pdfs_and_warcs_to_an_rl_checkpoint_and_reru
 
     reasons = {r["reason"] for r in m.query("SELECT DISTINCT reason FROM quarantine")}
     assert {"warc_truncated", "warc_not_html"} <= reasons
-    curated = pl.read_parquet(Path(m.resolve_artifact("curated")["uri"]) / "curated.parquet")
+    curated = pl.read_parquet(list_parquet(m.resolve_artifact("curated")["uri"])[0])
     assert {"domain", "subdomain", "science_score"} <= set(curated.columns)
 
     again = pipeline_flow(params)
