@@ -1,6 +1,7 @@
 """Main-content extraction: s1 extractor vs trafilatura vs resiliparse, same pages, same process.
 
     taskset -c 1 python benchmarks/web_extraction.py [--data DIR] [--repeat N] [--json OUT] [--only NAME,...]
+                                                     [--ablation]
 
 Quality, on every labelled set in one run:
 - `extraction-dev` (../shared/data/extraction-dev: 181 real article pages with a ground-truth `articleBody`, from the
@@ -11,6 +12,7 @@ Quality, on every labelled set in one run:
 - `html` (../shared/data/html, 25 pages) with the snippet labels of benchmarks/labels/html_labels.json: must-have /
   must-not-have snippet P/R/F1 (s1data.web.extraction_eval.score_page). These labels were written while tuning the
   first extractor: reported, not evidence.
+`--ablation` also scores s1 with one rule of its ExtractorConfig changed at a time (quality only).
 Speed: docs/s per core from process time (time.process_time), best of `--repeat` passes over all pages of all sets,
 pages decoded to str beforehand (decoding is not timed; every extractor gets the same str). Run it pinned to one core
 (`taskset -c 1`); the load average is printed because other jobs share the machine.
@@ -60,6 +62,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timing passes over the pages (best is kept)")
     ap.add_argument("--only", default="", help="comma-separated extractor names (default: all)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--ablation", action="store_true", help="also score s1 with one config rule changed at a time")
     args = ap.parse_args()
 
     from s1data.web.decode import decode_html
@@ -112,6 +115,24 @@ def main() -> None:
     print(f"\n{'extractor':<17} {'docs/s/core':>11}")
     for tool, r in results.items():
         print(f"{tool:<17} {r['docs_per_s_core']:>11.1f}")
+    if args.ablation:
+        from s1data.web.extractor import ExtractorConfig, extract_main_text
+
+        variants = {"default": {}, "alpha=0.25": {"alpha": 0.25}, "alpha=0.5": {"alpha": 0.5},
+                    "list_weight=1 (lists count fully)": {"list_weight": 1.0},
+                    "semantic_share=None (no article trim)": {"semantic_share": None},
+                    "drop_captions=False": {"drop_captions": False},
+                    "link blocks: p kept": {"link_block_selector": "ul, ol, div, li, section, table, dl"},
+                    "min_share=None (fallback on empty only)": {"min_share": None}}
+        print(f"\nablation (s1, extraction-dev shingle F1)\n{'variant':<42} {'even (tuned)':>12} {'odd (held out)':>14}")
+        results["ablation"] = {}
+        for name, change in variants.items():
+            cfg = ExtractorConfig(**change)
+            out = {k: extract_main_text(h, config=cfg) for k, h in art_html.items()}
+            f = {part: shingle_prf((articles[k]["articleBody"], out[k]) for k in keys)["f1"]
+                 for part, keys in halves.items()}
+            results["ablation"][name] = f
+            print(f"{name:<42} {f['even (tuned)']:>12.4f} {f['odd (held out)']:>14.4f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

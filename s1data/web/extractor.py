@@ -2,16 +2,24 @@
 
 Steps, each one pass over a part of the DOM:
 1. parse with lexbor; refuse pages over `max_nodes` elements (hostile HTML) with ExtractionRefused;
-2. drop never-content tags (script, style, nav, aside, footer, buttons, …) and hidden elements; drop elements whose
-   class/id token names boilerplate (`comment`, `sidebar`, `share`, `related`, `cookie`, …) unless they hold a large
-   share of the page's paragraph text (a `modal-enabled` or `l-sidebar-fixed` wrapper around the article is layout);
-3. find text blocks (`p`, headings, `pre`, and the direct text of `div`/`td`/`li`/… for pages written with `<br>`);
-   a block of >= `min_block_chars` characters with link density < 0.33 is *good*;
+2. drop never-content tags (script, style, nav, aside, footer, buttons, …), hidden elements, figures and captions;
+   drop elements whose class / id names boilerplate (`comments`, `sidebar`, `share`, `related-stories`, `cookie`,
+   `most-popular`, `author-bio`, … camelCase split, glued words like `entryfooter` included) unless they are named
+   like the article body or hold one (`box article modal-enabled`, `l-sidebar-fixed l-article-body-segment`), or
+   hold nearly all the page (a layout wrapper);
+3. find text blocks (`p`, `h2`-`h6`, `pre`, and the direct text of `div` / `td` / `li` / … for pages written with
+   `<br>`); a block of >= `min_block_chars` characters with link density < 0.33 is *good*, except inside a link
+   (a teaser card) and at `list_weight` inside a list item;
 4. choose the element that maximises `good chars inside - alpha * other chars inside` (the densest subtree of good
-   paragraphs: it spans an article split over sibling columns, and a sidebar or a comment list costs it);
-5. inside the chosen element, drop link-heavy short blocks (menus, tag lists, "read more") and the page's title
-   heading, then render text with one line per block element.
-If that yields nothing on a page that has text, resiliparse's main-content extraction is the fallback.
+   paragraphs: it spans an article split over sibling columns, and a sidebar, teaser list or comment list costs
+   it); a single paragraph widens to its parent; an `<article>` / articleBody-named element inside the winner that
+   holds >= `semantic_share` of its good text replaces it (the article without the teasers around it);
+5. inside the chosen element, drop short link-heavy blocks (menus, tag lists, "read more") and the `h1` title, then
+   render text with one line per block element.
+If that yields nothing, or a short block holding little of the page's good text, resiliparse's main-content
+extraction is run as well and the longer text is kept.
+
+Measured on real labelled pages by benchmarks/web_extraction.py (results: benchmarks/results/extraction.md).
 """
 
 from __future__ import annotations
@@ -19,19 +27,36 @@ from __future__ import annotations
 import functools
 import re
 
+from pydantic import BaseModel, Field
+
 _NEVER_CONTENT = ["script", "style", "noscript", "template", "iframe", "svg", "canvas", "object", "embed",
                   "button", "select", "textarea", "input", "nav", "aside", "footer", "menu", "dialog", "map",
                   "label", "option"]
 # Figures and their captions: the labelled article bodies leave image captions and credits out.
 _CAPTIONS = ["figure", "figcaption", "[class*=caption i]"]
-DROP_CAPTIONS = True
-# The chosen block is suspect when it holds less than MIN_SHARE of the page's good paragraph characters and renders
-# to fewer than SHORT_TEXT characters; resiliparse's extraction is then tried as well.
-MIN_SHARE = 0.3
-LINK_BLOCK_SELECTOR = "ul, ol, p, div, li, section, table, dl"
-# An article-marked element inside the chosen one replaces it when it holds this share of its good characters.
-SEMANTIC_SHARE = 0.7
-SHORT_TEXT = 500
+
+
+class ExtractorConfig(BaseModel):
+    """Thresholds of the main-content extractor (defaults chosen on half of extraction-dev, see the module doc)."""
+
+    alpha: float = Field(0.35, description="Cost of one non-good character inside a candidate element, against one "
+                                           "good paragraph character gained.")
+    min_block_chars: int = Field(25, description="Shortest text block (characters) that counts as a paragraph.")
+    list_weight: float = Field(0.5, description="Weight of paragraph text inside list items (teaser lists).")
+    semantic_share: float | None = Field(0.7, description="An article-marked element inside the chosen one replaces "
+                                                          "it when it holds this share of its good text; None: off.")
+    drop_captions: bool = Field(True, description="Drop figures, figcaptions and *caption* elements.")
+    link_block_selector: str = Field("ul, ol, p, div, li, section, table, dl",
+                                     description="Blocks inside the chosen element dropped when short (< 300 chars) "
+                                                 "and more than half link text.")
+    min_share: float | None = Field(0.3, description="A chosen element holding less than this share of the page's "
+                                                     "good text, rendering under `short_text` characters, is suspect: "
+                                                     "resiliparse is tried too; None: only on empty output.")
+    short_text: int = Field(500, description="See `min_share`.")
+
+
+DEFAULT_CONFIG = ExtractorConfig()
+
 _BLOCK_SELECTOR = "p, div, section, article, header, h1, h2, h3, h4, h5, h6, li, dt, dd, pre, blockquote, tr, " \
                   "figcaption, address, br, table, ul, ol, center, summary, main"
 # Blocks whose whole text counts, and containers whose direct text counts (pages written with <br> and bare text).
@@ -99,7 +124,7 @@ _CONTENT_MARK = re.compile("|".join(map(re.escape, _CONTENT_NAMES)), re.I)
 _ARTICLE_CLASS = re.compile(r"^article\s|\sarticle\s", re.I)
 
 
-def _prune(root) -> None:
+def _prune(root, drop_captions: bool = True) -> None:
     # Lists are walked backwards (descendants before ancestors) so that no element is visited after an ancestor of
     # it was destroyed.
     for n in reversed(root.css(", ".join(_NEVER_CONTENT))):
@@ -109,7 +134,7 @@ def _prune(root) -> None:
         if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN.search(attrs.get("style") or ""):
             n.decompose()
     body_len = max(_text_len(root), 1)
-    if DROP_CAPTIONS:
+    if drop_captions:
         for n in reversed(root.css(", ".join(_CAPTIONS))):
             if _text_len(n) < 0.5 * body_len:  # a page that is one big <figure> keeps it
                 n.decompose()
@@ -140,7 +165,8 @@ def _link_chars(node) -> int:
     return sum(len(a.text(deep=True)) for a in node.css("a"))
 
 
-def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list_weight: float = 0.5):
+def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list_weight: float = 0.5,
+                      semantic_share: float | None = 0.7):
     """The element maximising `good chars - alpha * other chars` inside it (see the module docstring), and the
     share of the page's good characters that it holds."""
     good: dict[int, float] = {}
@@ -207,12 +233,14 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
             best, best_score = node, score
     if best.tag in _LEAF_BLOCKS and best.parent is not None and best.parent.tag not in ("body", "html"):
         best = best.parent  # one paragraph is not an article: take the block around it (with its short lines)
+    if semantic_share is None:
+        return best, good.get(best.mem_id, 0.0) / top
     best_good = good.get(best.mem_id, 0.0)
     # An element marked as the article (`<article>`, itemprop=articleBody, a class named like the article body)
     # inside the winner that holds nearly all of its good text is the article without the teasers around it.
     inner, inner_good = None, 0.0
     for key, g in good.items():
-        if g < SEMANTIC_SHARE * best_good or key == best.mem_id or (inner is not None and g <= inner_good):
+        if g < semantic_share * best_good or key == best.mem_id or (inner is not None and g <= inner_good):
             continue
         node = nodes[key]
         if not _is_article_node(node):
@@ -236,9 +264,9 @@ def _is_article_node(node) -> bool:
     return _classify(f"{attrs.get('class') or ''} {attrs.get('id') or ''}")[1]
 
 
-def _drop_link_blocks(container) -> None:
+def _drop_link_blocks(container, selector: str) -> None:
     """Drop short link-heavy blocks (menus, tag lists, "read more" lines) inside the chosen element."""
-    for n in reversed(container.css(LINK_BLOCK_SELECTOR)):  # descendants first: none is visited after its removal
+    for n in reversed(container.css(selector)):  # descendants first: none is visited after its removal
         tl = len(n.text(deep=True).strip())
         if 0 < tl < 300 and _link_chars(n) > 0.5 * tl:
             n.decompose()
@@ -277,11 +305,12 @@ def _fallback(html: str) -> str:
     return extract_plain_text(html, main_content=True, comments=False, alt_texts=False, links=False).strip()
 
 
-def extract_main_text_and_title(html: str | bytes, url: str | None = None,
-                                max_nodes: int = 200_000) -> tuple[str, str | None]:
+def extract_main_text_and_title(html: str | bytes, url: str | None = None, max_nodes: int = 200_000,
+                                config: ExtractorConfig | None = None) -> tuple[str, str | None]:
     """Main text and title of a page; raises ExtractionRefused for pages over `max_nodes` elements."""
     from selectolax.lexbor import LexborHTMLParser
 
+    cfg = config or DEFAULT_CONFIG
     if isinstance(html, bytes):
         from s1data.web.decode import decode_html
 
@@ -294,13 +323,15 @@ def extract_main_text_and_title(html: str | bytes, url: str | None = None,
     if root is None:
         return "", _title(tree)
     title = _title(tree)
-    _prune(root)
-    container, share = _choose_container(root)
-    for h in container.css("h1"):
+    _prune(root, drop_captions=cfg.drop_captions)
+    container, share = _choose_container(root, alpha=cfg.alpha, min_block_chars=cfg.min_block_chars,
+                                         list_weight=cfg.list_weight, semantic_share=cfg.semantic_share)
+    for h in reversed(container.css("h1")):
         h.decompose()
-    _drop_link_blocks(container)
+    _drop_link_blocks(container, cfg.link_block_selector)
     text = _render(container)
-    if not text or (share < MIN_SHARE and len(text) < SHORT_TEXT):
+    suspect = cfg.min_share is not None and share < cfg.min_share and len(text) < cfg.short_text
+    if not text or suspect:
         # Nothing, or a short block holding little of the page's paragraph text (a teaser, a title, a stray line):
         # resiliparse's main-content heuristics see the page differently; keep whichever says more.
         other = _fallback(html)
@@ -309,6 +340,6 @@ def extract_main_text_and_title(html: str | bytes, url: str | None = None,
     return text, title
 
 
-def extract_main_text(html: str | bytes, url: str | None = None) -> str:
+def extract_main_text(html: str | bytes, url: str | None = None, config: ExtractorConfig | None = None) -> str:
     """Main content of an HTML page as plain text, one line per block (see module docstring)."""
-    return extract_main_text_and_title(html, url=url)[0]
+    return extract_main_text_and_title(html, url=url, config=config)[0]
