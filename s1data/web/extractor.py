@@ -100,8 +100,8 @@ def _classify(value: str) -> tuple[bool, bool]:
     """(names boilerplate, names the article body) for a `class id` string."""
     if value == " ":
         return False, False
+    value = _SEPARATORS.sub("-", _CAMEL.sub("-", value).lower())  # `RelatedTags__wrap` is `related-tags-wrap`
     content = _CONTENT_MARK.search(value) is not None
-    value = _CAMEL.sub("-", value).lower()  # `RelatedTags-wrapper` is `related-tags-wrapper`
     value = _NOT_BOILER.sub(" ", value)
     boiler = _ARTICLE_CLASS.search(value) is None and (_BOILER.search(value) or _BOILER_GLUED.search(value)) is not None
     return boiler, content
@@ -113,13 +113,17 @@ def _text_len(node) -> int:
     return len(t) - t.count(" ") - t.count("\n") if t else 0
 
 
-# Names of the article body in class / id values (substrings, case-insensitive): an element so named, or holding
-# one, is never pruned as boilerplate, whatever else its class says (`box article modal-enabled`,
-# `entry-content entry-content-read-more`, `l-sidebar-fixed l-article-body-segment`).
-_CONTENT_NAMES = ("article-body", "article_body", "articlebody", "article-content", "article-text", "story-body",
-                  "story-content", "storybody", "entry-content", "post-content", "post-body", "post_body",
-                  "postbody", "post-text", "main-content", "body-text", "bodytext")
-_CONTENT_MARK = re.compile("|".join(map(re.escape, _CONTENT_NAMES)), re.I)
+# Names of the article body in class / id values (substrings, after camelCase splitting, lower-casing and `_` / `__`
+# / `--` read as `-`): an element so named, or holding one, is never pruned as boilerplate, whatever else its class
+# says (`box article modal-enabled`, `entry-content entry-content-read-more`, `l-sidebar-fixed l-article-body`).
+# Includes the usual CMS names (WordPress entry-content, Blogger post-body, Joomla K2 itemFullText, Drupal
+# field-name-body / node-content).
+_CONTENT_NAMES = ("article-body", "articlebody", "article-content", "article-text", "story-body", "story-content",
+                  "storybody", "entry-content", "entry-body", "post-content", "post-body", "postbody", "post-text",
+                  "main-content", "body-text", "bodytext", "full-text", "fulltext", "item-body", "field-name-body",
+                  "node-content")
+_CONTENT_MARK = re.compile("|".join(map(re.escape, _CONTENT_NAMES)))
+_SEPARATORS = re.compile(r"[-_]+")
 # A bare `article` class spares the element itself only (teaser cards in a related list are `article`s too).
 _ARTICLE_CLASS = re.compile(r"^article\s|\sarticle\s", re.I)
 
