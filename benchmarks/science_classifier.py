@@ -1,12 +1,35 @@
-"""Science classifier: silver-label → train → held-out P/R, throughput, and what it says about the real HTML pages.
+"""Science recall on real text: held-out-source F1, purity in a 2 % science mixture, throughput; ours vs fastText.
 
-    python benchmarks/science_classifier.py [--n-train 6000] [--n-speed 5000] [--html DIR] [--json OUT]
+    .venv/bin/python benchmarks/science_classifier.py [--json OUT] [--folds 0,1,2] [--n-speed 5000]
 
-The training and held-out text is SYNTHETIC (s1data.science.synthetic): its P/R shows agreement with the silver
-rules, not real-world accuracy. Throughput: one process, BLAS/OpenMP pinned to one thread, documents of ~3.5k chars
-(featurised head: `max_chars` = 3000), hashing + sparse matmul + softmax, i.e. `ScienceClassifier.predict`.
-The real pages (../shared/data/html, extracted with s1data.web.extract_main_text) have no gold labels: the script
-prints the silver label and the classifier's label per page side by side, and runs domain_decisions over them.
+Data (read from ../shared/data, never copied): science-dev (21,392 real texts labelled by domain or non_science,
+12 source repositories), the 181 article pages of extraction-dev (their ground-truth articleBody) and the 25 pages of
+html/ (main text by s1data.web.extract_main_text) as general web text that no variant ever trains on.
+
+Splits: GROUP folds by source repository (FOLDS below, fixed before any measurement: each fold holds out one
+non-science repository and a mix of science ones). Every document of science-dev is scored once, by models that
+never saw its repository; metrics pool those out-of-fold scores. Variants, all on the same splits:
+
+- `ours_seed`        ScienceClassifier via fit_science_model(cfg.seed_path = the training folds as a JSONL seed set,
+                     silver_training=False);
+- `ours_seed_silver` the same seed set plus the confident silver labels of the user corpus (the held-out texts and the
+                     web pages: what the curate flow samples; no gold label of them is used);
+- `ours_silver`      silver labels of the user corpus only (a user with no seed set);
+- `silver_rules`     the rules alone, with the fixed fallback scoring (silver_scores);
+- `fasttext_seed`    fastText supervised (fasttext-numpy2, 1 thread; its tutorial's settings: lr 1.0, 25 epochs,
+                     word bigrams) on the same seed set.
+
+Mixture: science purity = share of science among documents scored >= threshold when science is 2 % of the input and
+the rest general web and news (the held-out non_science texts + the web pages). `analytic`: purity from the pooled
+held-out rates, TPR·0.02 / (TPR·0.02 + FPR·0.98); `corpus`: a concrete corpus per fold (its general texts + web
+pages + a deterministic 2 % science sample of its held-out science), where the silver variants are trained on that
+corpus (the realistic silver-only case). Both at threshold 0.5 and at the threshold that reaches recall 0.7.
+Web pages from popular-science hosts (SCIENCE_NEWS_HOSTS, listed by host before measuring) are counted as general
+in `strict` and left out in `clean`.
+
+Throughput: process time of one process (BLAS/OpenMP threads = 1) scoring `--n-speed` real texts (as they are, and
+repeated to >= 3000 chars), for ours (`ScienceClassifier.predict`) and fastText (`predict(k=-1)` + score), load
+average printed beside it.
 """
 
 from __future__ import annotations
@@ -17,85 +40,294 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_v, "1")
 
 import argparse  # noqa: E402
+import gzip  # noqa: E402
+import hashlib  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
 from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+
+FOLDS = [  # source repositories held out together (fixed before measuring)
+    ["mhjabreel/CharCnn_Keras", "openstax/osbooks-chemistry-bundle", "thealphacubicle/NLP-Abstract-Readibility",
+     "paleolimbot/physical-geology", "openstax/osbooks-calculus-bundle"],
+    ["openstax/osbooks-american-government", "openstax/osbooks-university-physics-bundle",
+     "boschresearch/sofc-exp_textmining_resources"],
+    ["openstax/osbooks-introduction-business", "clopezvice/ArXiv-Scraper", "openstax/osbooks-microbiology",
+     "openstax/osbooks-anatomy-physiology"],
+]
+SCIENCE_NEWS_HOSTS = ("sciencealert.com", "livescience.com", "space.com", "phys.org", "quantamagazine.org",
+                      "spacenews.com", "thespacereview.com", "smithsonianmag.com", "simplyscience.ch",
+                      "soundofscience.fr")
+VARIANTS = ["ours_seed", "ours_seed_silver", "ours_silver", "silver_rules", "fasttext_seed"]
+PREVALENCE = 0.02
+
+
+def load_science_dev() -> list[dict]:
+    rows = [json.loads(line) for line in gzip.open(DATA / "science-dev" / "docs.jsonl.gz", "rt")]
+    for r in rows:
+        r["repo"] = r["source"].split(":")[0]
+        r["science"] = r["label"] != "non_science"
+    return rows
+
+
+def load_web() -> list[dict]:
+    from s1data.web import extract_main_text
+
+    gt = json.loads((DATA / "extraction-dev" / "ground-truth.json").read_text())
+    out = [{"text": v["articleBody"], "repo": "web:extraction-dev", "url": v["url"]} for v in gt.values()
+           if v["articleBody"].strip()]
+    for p in sorted((DATA / "html").glob("*.html")):
+        text = extract_main_text(p.read_bytes())
+        if text and text.strip():
+            out.append({"text": text, "repo": "web:html", "url": p.name})
+    for r in out:
+        r["science"] = False
+        r["science_news"] = any(h in r["url"] for h in SCIENCE_NEWS_HOSTS)
+        r["label"] = "non_science"
+    return out
+
+
+def write_seed(rows: list[dict], path: Path) -> None:
+    with gzip.open(path, "wt") as f:
+        for r in rows:
+            f.write(json.dumps({"text": r["text"], "label": r["label"]}) + "\n")
+
+
+def _ft_clean(t: str) -> str:
+    return re.sub(r"\s+", " ", t.lower())
+
+
+def fasttext_fit(rows: list[dict], tmp: Path):
+    import fasttext
+
+    p = tmp / "ft_train.txt"
+    with open(p, "w") as f:
+        for r in rows:
+            lab = "none" if r["label"] == "non_science" else r["label"]
+            f.write(f"__label__{lab} {_ft_clean(r['text'])}\n")
+    # the settings of fastText's text-classification tutorial (lr 1.0, 25 epochs, word bigrams); 1 thread
+    return fasttext.train_supervised(str(p), lr=1.0, epoch=25, wordNgrams=2, thread=1, verbose=0, seed=0)
+
+
+def fasttext_scores(model, texts: list[str]) -> np.ndarray:
+    labs, probs = model.predict([_ft_clean(t) for t in texts], k=-1)
+    return np.array([1.0 - dict(zip(lab, p)).get("__label__none", 0.0) for lab, p in zip(labs, probs)])
+
+
+def fit_ours(seed_file: Path | None, corpus: list[str], silver: bool):
+    import pyarrow as pa
+
+    from s1data.science import ScienceConfig, fit_science_model
+
+    cfg = ScienceConfig(seed_path=str(seed_file) if seed_file else None, silver_training=silver)
+    sample = pa.table({"doc_id": [hashlib.sha1(t.encode()).hexdigest() for t in corpus], "text": corpus})
+    t0 = time.process_time()
+    model, report = fit_science_model(sample, cfg, min_docs=50)
+    report["fit_process_s"] = round(time.process_time() - t0, 2)
+    return model, report
+
+
+def score(model, texts: list[str]) -> tuple[np.ndarray, list]:
+    d, _, s = model.predict(texts)
+    return np.asarray(s, np.float64), d
+
+
+def prf(gold: np.ndarray, pred: np.ndarray) -> dict:
+    tp, fp, fn = int((gold & pred).sum()), int((~gold & pred).sum()), int((gold & ~pred).sum())
+    p, r = tp / max(tp + fp, 1), tp / max(tp + fn, 1)
+    return {"precision": round(p, 4), "recall": round(r, 4), "f1": round(2 * p * r / max(p + r, 1e-12), 4),
+            "tp": tp, "fp": fp, "fn": fn}
+
+
+def threshold_for_recall(gold: np.ndarray, s: np.ndarray, recall: float) -> float:
+    pos = np.sort(s[gold])[::-1]
+    return float(pos[min(len(pos) - 1, int(np.ceil(recall * len(pos))) - 1)]) if len(pos) else 1.0
+
+
+def mixture_purity(tpr: float, fpr: float) -> float:
+    return tpr * PREVALENCE / max(tpr * PREVALENCE + fpr * (1 - PREVALENCE), 1e-12)
 
 
 def main() -> None:
-    import pyarrow as pa
+    from s1data.science import silver_scores
 
-    from s1data.science import ScienceConfig, science_metrics, silver_label, train_science_classifier
-    from s1data.science.synthetic import synthetic_corpus
-    from s1data.web import extract_main_text
-    from s1data.web.domains import DomainDecisionConfig, domain_decisions
-
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n-train", type=int, default=6000)
-    ap.add_argument("--n-speed", type=int, default=5000)
-    default_html = ROOT.parent / "shared" / "data" / "html"
-    ap.add_argument("--html", type=Path,
-                    default=default_html if default_html.exists() else Path("/work/shared/data/html"))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--folds", default=",".join(str(i) for i in range(len(FOLDS))))
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--n-speed", type=int, default=5000)
+    ap.add_argument("--threshold", type=float, default=0.5)
     args = ap.parse_args()
+    variants = args.variants.split(",")
+    folds = [int(f) for f in args.folds.split(",")]
+    t_start = time.time()
+    rows = load_science_dev()
+    web = load_web()
+    tmp = Path(tempfile.mkdtemp(prefix="s1_science_bench_"))
+    res: dict = {"load_avg_start": os.getloadavg(), "threshold": args.threshold, "folds": FOLDS, "fits": {}}
 
-    texts, _ = synthetic_corpus(args.n_train, science_share=0.5, seed=1)
-    docs = pa.table({"doc_id": [f"s{i:06d}" for i in range(len(texts))], "text": texts})
-    model, report = train_science_classifier(docs, ScienceConfig())
-    res = {"train": {k: v for k, v in report.items() if k != "silver_label_counts"}}
+    # out-of-fold scores per variant: science-dev rows by index; web pages once per fold (averaged in reports)
+    oof = {v: np.full(len(rows), np.nan) for v in variants}
+    oof_dom = {v: [None] * len(rows) for v in variants}
+    web_scores = {v: [] for v in variants}
+    mix = {v: {"gold": [], "score": [], "news": []} for v in variants}
+    for k in folds:
+        held = set(FOLDS[k])
+        train = [r for r in rows if r["repo"] not in held]
+        test_idx = [i for i, r in enumerate(rows) if r["repo"] in held]
+        test_texts = [rows[i]["text"] for i in test_idx]
+        web_texts = [w["text"] for w in web]
+        seed_file = tmp / f"seed_fold{k}.jsonl.gz"
+        write_seed(train, seed_file)
+        # the concrete 2 % mixture corpus of this fold: its general texts + web pages + a 2 % science sample
+        gen_idx = [i for i in test_idx if not rows[i]["science"]]
+        sci_idx = sorted((i for i in test_idx if rows[i]["science"]),
+                         key=lambda i: hashlib.sha256(rows[i]["text"].encode()).digest())
+        n_gen = len(gen_idx) + len(web)
+        mix_sci = sci_idx[:round(n_gen * PREVALENCE / (1 - PREVALENCE))]
+        mix_texts = [rows[i]["text"] for i in gen_idx] + web_texts + [rows[i]["text"] for i in mix_sci]
+        mix_gold = np.array([False] * n_gen + [True] * len(mix_sci))
+        mix_news = np.array([False] * len(gen_idx) + [w["science_news"] for w in web] + [False] * len(mix_sci))
+        for v in variants:
+            t0 = time.time()
+            if v == "silver_rules":
+                doms, _, s = silver_scores(test_texts)
+                s_web = silver_scores(web_texts)[2]
+                pos = {i: j for j, i in enumerate(test_idx)}
+                s_mix = np.concatenate([s[[pos[i] for i in gen_idx]], s_web, s[[pos[i] for i in mix_sci]]])
+            elif v == "fasttext_seed":
+                m = fasttext_fit(train, tmp)
+                s, doms = fasttext_scores(m, test_texts), [None] * len(test_texts)
+                s_web, s_mix = fasttext_scores(m, web_texts), fasttext_scores(m, mix_texts)
+            else:
+                seed = None if v == "ours_silver" else seed_file
+                silver = v != "ours_seed"
+                model, rep = fit_ours(seed, test_texts + web_texts, silver)
+                res["fits"][f"{v}/fold{k}"] = rep
+                if model is None:
+                    doms, _, s = silver_scores(test_texts)
+                    s_web = silver_scores(web_texts)[2]
+                else:
+                    s, doms = score(model, test_texts)
+                    s_web = score(model, web_texts)[0]
+                if silver:  # the user corpus is the 2 % mixture: silver labels come from it
+                    model_m, rep_m = fit_ours(seed, mix_texts, silver)
+                    res["fits"][f"{v}/fold{k}/mixture"] = rep_m
+                    s_mix = score(model_m, mix_texts)[0] if model_m is not None else silver_scores(mix_texts)[2]
+                else:
+                    s_mix = score(model, mix_texts)[0]
+            for j, i in enumerate(test_idx):
+                oof[v][i] = s[j]
+                oof_dom[v][i] = doms[j]
+            web_scores[v].append(np.asarray(s_web))
+            mix[v]["gold"].append(mix_gold)
+            mix[v]["score"].append(np.asarray(s_mix))
+            mix[v]["news"].append(mix_news)
+            print(f"fold {k} {v}: {time.time() - t0:.1f}s wall", file=sys.stderr, flush=True)
 
-    fresh, gold = synthetic_corpus(3000, science_share=0.5, seed=2, hard_share=0.2)
-    d, _, sc = model.predict(fresh)
-    res["planted_synthetic"] = science_metrics(gold, d, sc, 0.5)
-    sil = [silver_label(t) for t in fresh]
-    res["silver_rules_vs_planted"] = science_metrics(gold, [x[0] or "" for x in sil], [x[0] is not None for x in sil],
-                                                     0.5)
-    mixed, mgold = synthetic_corpus(5000, science_share=0.02, seed=3)
-    _, _, msc = model.predict(mixed)
-    kept = [g for g, s in zip(mgold, msc) if s >= 0.5]
-    res["purity_synthetic"] = {"before": round(sum(g != "none" for g in mgold) / len(mgold), 4),
-                               "after": round(sum(g != "none" for g in kept) / max(len(kept), 1), 4),
-                               "kept": len(kept)}
+    done = np.flatnonzero(~np.isnan(oof[variants[0]]))
+    gold = np.array([rows[i]["science"] for i in done])
+    dom_map = {"life": "life_science", "earth": "earth_science"}
+    th = args.threshold
+    res["heldout_sources"] = {}
+    res["mixture"] = {}
+    for v in variants:
+        s = oof[v][done]
+        out = {"overall": prf(gold, s >= th)}
+        per_src = {}
+        for repo in sorted({rows[i]["repo"] for i in done}):
+            m = np.array([rows[i]["repo"] == repo for i in done])
+            g = gold[m]
+            pred = s[m] >= th
+            per_src[repo] = ({"n": int(m.sum()), "recall": round(float(pred.mean()), 4)} if g.all() else
+                             {"n": int(m.sum()), "false_positive_rate": round(float(pred.mean()), 4)})
+        out["per_source"] = per_src
+        per_dom = {}
+        for lab in sorted({rows[i]["label"] for i in done} - {"non_science"}):
+            m = np.array([rows[i]["label"] == lab for i in done])
+            doms = [oof_dom[v][i] for i in done[m]]
+            ok = s[m] >= th
+            per_dom[lab] = {"n": int(m.sum()), "recall": round(float(ok.mean()), 4)}
+            if any(d is not None for d in doms):
+                per_dom[lab]["domain_accuracy_of_recalled"] = round(
+                    sum(d == dom_map.get(lab, lab) for d, o in zip(doms, ok) if o) / max(int(ok.sum()), 1), 4)
+        out["per_domain"] = per_dom
+        ws = np.mean(web_scores[v], axis=0)
+        news = np.array([w["science_news"] for w in web])
+        out["web_pages"] = {"n": len(web), "fpr_strict": round(float((ws >= th).mean()), 4),
+                            "fpr_clean": round(float((ws[~news] >= th).mean()), 4),
+                            "science_news_pages_scored_science": f"{int((ws[news] >= th).sum())}/{int(news.sum())}"}
+        res["heldout_sources"][v] = out
+        # mixture, analytic: held-out science TPR, general FPR (held-out non_science + web pages)
+        gen_s = np.concatenate([s[~gold], ws])
+        gen_clean = np.concatenate([s[~gold], ws[~news]])
+        t70 = threshold_for_recall(gold, s, 0.7)
+        ana = {}
+        for name, t in (("at_threshold", th), ("at_recall_0.7", t70)):
+            tpr = float((s[gold] >= t).mean())
+            ana[name] = {"threshold": round(t, 4), "recall": round(tpr, 4),
+                         "purity_strict": round(mixture_purity(tpr, float((gen_s >= t).mean())), 4),
+                         "purity_clean": round(mixture_purity(tpr, float((gen_clean >= t).mean())), 4)}
+        g = np.concatenate(mix[v]["gold"])
+        ms = np.concatenate(mix[v]["score"])
+        nw = np.concatenate(mix[v]["news"])
+        corp = {"docs": int(len(g)), "science_docs": int(g.sum())}
+        for name, t in (("at_threshold", th), ("at_recall_0.7", threshold_for_recall(g, ms, 0.7))):
+            kept = ms >= t
+            corp[name] = {"threshold": round(t, 4), "recall": round(float(kept[g].mean()), 4),
+                          "purity_strict": round(float(g[kept].mean()) if kept.any() else 0.0, 4),
+                          "purity_clean": round(float(g[kept & ~nw].mean()) if (kept & ~nw).any() else 0.0, 4),
+                          "kept": int(kept.sum())}
+        sweep = {}
+        for t in (0.5, 0.7, 0.8, 0.9, 0.95, 0.98):
+            tpr = float((s[gold] >= t).mean())
+            sweep[str(t)] = {"heldout_f1": prf(gold, s >= t)["f1"], "recall": round(tpr, 4),
+                             "mixture_purity_strict": round(mixture_purity(tpr, float((gen_s >= t).mean())), 4)}
+        res["mixture"][v] = {"analytic": ana, "corpus": corp, "threshold_sweep": sweep}
 
-    speed_texts = [" ".join([t] * 6) for t in fresh][: args.n_speed]
-    model.predict(speed_texts[:256])                                   # warm the power tables
-    times = []
-    for _ in range(5):                                                  # 2 shared cores here: report the median
-        t0 = time.perf_counter()
-        model.predict(speed_texts)
-        times.append(time.perf_counter() - t0)
-    dt = sorted(times)[2]
-    res["throughput"] = {"docs": len(speed_texts), "mean_chars": round(sum(map(len, speed_texts)) / len(speed_texts)),
-                         "median_seconds": round(dt, 3), "docs_per_s_one_core": round(len(speed_texts) / dt),
-                         "docs_per_s_best": round(len(speed_texts) / min(times))}
+    # throughput, one process, process time
+    if args.n_speed and "ours_seed" in variants:
+        from s1data.science import ScienceConfig, fit_science_model
+        import pyarrow as pa
 
-    pages = []
-    for p in sorted(args.html.glob("*.html")):
-        text = extract_main_text(p.read_bytes())
-        pages.append((p.name, text))
-    if pages:
-        ptexts = [t for _, t in pages]
-        pd, ps, psc = model.predict(ptexts)
-        rows = []
-        for (name, text), dom, sub, score in zip(pages, pd, ps, psc):
-            sd, ss, sconf, ev = silver_label(text)
-            rows.append({"page": name, "chars": len(text), "silver": f"{sd}/{ss}" if sd else None,
-                         "silver_conf": sconf, "silver_terms": sum(len(v) for v in ev["terms"].values()),
-                         "classifier": f"{dom}/{sub}" if score >= 0.5 else None,
-                         "science_score": round(float(score), 3)})
-        res["real_pages"] = rows
-        ptable = pa.table({"doc_id": [n for n, _ in pages], "domain": [n.split(".html")[0].rsplit(".", 1)[0]
-                                                                        for n, _ in pages], "text": ptexts})
-        dec = domain_decisions(ptable, DomainDecisionConfig(), scorer=model)
-        res["real_domain_decisions"] = {r["domain"]: (r["decision"], r["keep_rate"], round(r["mean_science_score"], 3))
-                                        for r in dec.to_pylist()}
-    print(json.dumps(res, indent=1, default=str))
+        seed_all = tmp / "seed_all.jsonl.gz"
+        write_seed(rows, seed_all)
+        model, _ = fit_science_model(pa.table({"text": pa.array([], pa.string())}),
+                                     ScienceConfig(seed_path=str(seed_all), silver_training=False), min_docs=50)
+        ft = fasttext_fit(rows, tmp) if "fasttext_seed" in variants else None
+        order = sorted(range(len(rows)), key=lambda i: hashlib.sha256(rows[i]["text"].encode()).digest())
+        texts = [rows[i]["text"] for i in order[:args.n_speed]]
+        long = [(" ".join([t] * (3000 // max(len(t), 1) + 1)))[:3500] for t in texts]
+        speed = {"load_avg": os.getloadavg()}
+        for name, tx in (("real_lengths", texts), ("3000_chars", long)):
+            entry = {"docs": len(tx), "mean_chars": round(sum(map(len, tx)) / len(tx))}
+            for lib, fn in (("ours", lambda x: model.predict(x)), ("fasttext", lambda x: fasttext_scores(ft, x))):
+                if lib == "fasttext" and ft is None:
+                    continue
+                fn(tx[:256])
+                best = []
+                for _ in range(3):
+                    t0 = time.process_time()
+                    fn(tx)
+                    best.append(time.process_time() - t0)
+                entry[f"{lib}_docs_per_s_per_core"] = round(len(tx) / min(best))
+            speed[name] = entry
+        res["throughput"] = speed
+    res["load_avg_end"] = os.getloadavg()
+    res["wall_s"] = round(time.time() - t_start, 1)
+    text = json.dumps(res, indent=1, default=str)
+    print(text)
     if args.json:
-        args.json.write_text(json.dumps(res, indent=1, default=str))
+        args.json.write_text(text)
 
 
 if __name__ == "__main__":

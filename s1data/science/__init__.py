@@ -5,11 +5,14 @@ from s1data.science.classifier import ClassifierConfig, ScienceClassifier, hashe
 from s1data.science.filter import ScienceFilter
 from s1data.science.label import (ScienceConfig, label_science, science_metrics, silver_labels,
                                   train_science_classifier)
+from s1data.science.partition import fit_science_model, science_columns, science_sample, silver_scores
+from s1data.science.seed import SeedSetError, load_seed_set
 from s1data.science.silver import (LlmLabelConfig, LlmLabelError, SilverLabelConfig, find_chemical_formulas,
                                    find_smiles, llm_label, rule_label, silver_label)
 from s1data.science.taxonomy import DOMAINS, LABELS, LEXICONS, TAXONOMY
 
 __all__ = ["DOMAINS", "LABELS", "LEXICONS", "TAXONOMY", "ClassifierConfig", "LlmLabelConfig", "LlmLabelError",
-           "ScienceClassifier", "ScienceConfig", "ScienceFilter", "SilverLabelConfig", "find_chemical_formulas",
-           "find_smiles", "hashed_features", "label_science", "llm_label", "rule_label", "science_metrics",
-           "silver_label", "silver_labels", "train_science_classifier"]
+           "ScienceClassifier", "ScienceConfig", "ScienceFilter", "SeedSetError", "SilverLabelConfig", "find_chemical_formulas",
+           "find_smiles", "fit_science_model", "hashed_features", "label_science", "llm_label", "load_seed_set",
+           "rule_label", "science_columns", "science_metrics", "science_sample", "silver_label", "silver_labels",
+           "silver_scores", "train_science_classifier"]

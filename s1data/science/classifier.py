@@ -178,6 +178,8 @@ class ScienceClassifier:
         G_W = np.full(self.W_DK.shape, 1e-8, np.float32)
         G_b = np.full(K, 1e-8, np.float32)
         rng = np.random.default_rng(cfg.seed)
+        touched = np.zeros(self.W_DK.shape[0], bool)
+        pos = np.zeros(self.W_DK.shape[0], np.int32)
         for _ in range(cfg.epochs):
             order = rng.permutation(len(y))
             for i in range(0, len(order), cfg.batch_size):
@@ -189,10 +191,16 @@ class ScienceClassifier:
                 p /= p.sum(axis=1, keepdims=True)
                 p[np.arange(len(rows)), y[rows]] -= 1.0                   # dL/dz = p − onehot
                 p /= len(rows)
-                cols = np.unique(Xb.indices)                              # only touched buckets get an update
-                g = (Xb[:, cols].T @ p).astype(np.float32) + cfg.l2 * self.W_DK[cols]
-                G_W[cols] += g * g
-                self.W_DK[cols] -= cfg.learning_rate * g / np.sqrt(G_W[cols])
+                touched[Xb.indices] = True                                # only touched buckets get an update
+                cols = np.flatnonzero(touched)
+                touched[cols] = False
+                pos[cols] = np.arange(len(cols), dtype=np.int32)          # bucket -> column of the compact batch
+                Xc = sparse.csr_matrix((Xb.data, pos[Xb.indices], Xb.indptr), shape=(len(rows), len(cols)))
+                W_c = self.W_DK[cols]
+                g = (Xc.T @ p).astype(np.float32) + cfg.l2 * W_c
+                G_c = G_W[cols] + g * g
+                G_W[cols] = G_c
+                self.W_DK[cols] = W_c - cfg.learning_rate * g / np.sqrt(G_c)
                 gb = p.sum(axis=0).astype(np.float32)
                 G_b += gb * gb
                 self.b_K -= cfg.learning_rate * gb / np.sqrt(G_b)

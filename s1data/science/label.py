@@ -33,6 +33,16 @@ class ScienceConfig(BaseModel):
     heldout_fraction: float = Field(0.2, description="Share of silver-labelled documents held out for the report.")
     seed: int = Field(0, description="Seed of the held-out split.")
     batch_size: int = Field(256, description="Documents per inference batch.")
+    seed_path: str | None = Field(None, description="A labelled seed set mixed into the classifier's training: a "
+                                  "parquet or JSONL(.gz) file (local path or fsspec URL) with a text and a label "
+                                  "column; labels none/non_science, a domain (math, physics, chemistry, life, earth, "
+                                  "materials) or domain/subdomain. Null: silver labels of the corpus only.")
+    seed_text_column: str = Field("text", description="Text column of the seed set.")
+    seed_label_column: str = Field("label", description="Label column of the seed set.")
+    seed_max_docs: int = Field(50_000, ge=1, description="At most this many seed rows (a deterministic sample).")
+    silver_training: bool = Field(True, description="Train on the confident silver labels of the corpus sample as "
+                                  "well (with a seed set: both; without one: silver labels are the only training "
+                                  "data).")
     silver: SilverLabelConfig = Field(default_factory=SilverLabelConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
 

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, Field
 
-from s1data.science.taxonomy import LEXICONS, TAXONOMY
+from s1data.science.taxonomy import LEXICONS, TAXONOMY, WEAK_TERMS
 
 _WORD = re.compile(r"\w[\w'\-]*", re.U)
 _SMILES_TOKEN = re.compile(r"^[A-Za-z0-9@+\-\[\]()=#$/\\%.:]{4,200}$")
@@ -68,6 +68,10 @@ class SilverLabelConfig(BaseModel):
     min_density: float = Field(1.0, description="Lexicon hits per 100 words needed to label a domain.")
     min_words: int = Field(50, description="Texts shorter than this get a proportionally lower not-science confidence.")
     smiles: bool = Field(True, description="Look for RDKit-valid SMILES tokens (needs rdkit).")
+    weak_terms: bool = Field(True, description="Count taxonomy.WEAK_TERMS (common science words) as weak evidence: "
+                             "0.5 per distinct term (+0.1 per repeat), at most `weak_cap` per domain; a text also "
+                             "needs a strong term, SMILES or formula evidence to be labelled science.")
+    weak_cap: float = Field(2.5, description="Most evidence that weak terms add to one domain.")
     llm: LlmLabelConfig | None = Field(None, description="Optional LLM labeller for uncertain texts.")
 
 
@@ -100,6 +104,39 @@ def lexicon_hits(text: str) -> tuple[dict[str, dict[str, int]], int]:
         else:
             i += 1
     return hits, len(words)
+
+
+@lru_cache(maxsize=1)
+def _weak_index() -> tuple[dict[str, list[str]], int]:
+    strong, _ = _term_index()
+    index: dict[str, list[str]] = {}
+    for d, terms in WEAK_TERMS.items():
+        for t in terms:
+            key = " ".join(_WORD.findall(t.lower()))
+            if key not in strong and d not in index.get(key, []):
+                index.setdefault(key, []).append(d)
+    return index, max(len(k.split()) for k in index)
+
+
+def weak_hits(text: str) -> dict[str, dict[str, int]]:
+    """{domain: {weak term: count}} for `taxonomy.WEAK_TERMS` (terms that are also strong lexicon terms excluded)."""
+    index, max_n = _weak_index()
+    words = _WORD.findall(text.lower())
+    hits: dict[str, dict[str, int]] = {}
+    i = 0
+    while i < len(words):
+        for n in range(max_n, 0, -1):
+            key = " ".join(words[i:i + n]) if n > 1 else words[i]
+            doms = index.get(key)
+            if doms:
+                for d in doms:
+                    h = hits.setdefault(d, {})
+                    h[key] = h.get(key, 0) + 1
+                i += n
+                break
+        else:
+            i += 1
+    return hits
 
 
 def _smiles_candidate(tok: str) -> bool:
@@ -173,15 +210,25 @@ def rule_label(text: str, config: SilverLabelConfig | None = None) -> tuple[str 
     for label, sc in sub_scores.items():
         d = label.split("/")[0]
         dom_scores[d] = dom_scores.get(d, 0.0) + sc
+    strong = sum(dom_scores.values())
+    weak = weak_hits(text) if config.weak_terms else {}
+    n_weak = 0
+    for d, terms in weak.items():
+        dom_scores[d] = dom_scores.get(d, 0.0) + min(config.weak_cap,
+                                                     sum(0.5 + 0.1 * min(c - 1, 3) for c in terms.values()))
+        n_weak += sum(terms.values())
     n_hits = sum(sum(t.values()) for t in hits.values()) + len(smiles)
-    hit_density = 100.0 * n_hits / max(n_words, 1)
+    hit_density = 100.0 * (n_hits + 0.5 * n_weak) / max(n_words, 1)
     evidence = {"source": "rules", "words": n_words, "terms": {k: sorted(v) for k, v in sorted(hits.items())},
+                "weak_terms": {k: sorted(v) for k, v in sorted(weak.items())},
                 "smiles": smiles, "chemical_formulas": formulas, "formula_density": round(density, 3),
                 "formula_counts": fcounts, "hit_density": round(hit_density, 3),
                 "domain_scores": {k: round(v, 3) for k, v in sorted(dom_scores.items())}}
     top = max(dom_scores, key=lambda d: (dom_scores[d], d)) if dom_scores else None
     total = (dom_scores[top] if top else 0.0) + generic
     evidence["evidence_score"] = round(total, 3)
+    if (strong == 0 and generic == 0) or top is None:  # weak words alone never make a text science
+        top = None
     if top is None and (formulas or density >= 2.0):  # formulas only: chemistry if chemical, else math
         top = "chemistry" if len(formulas) >= 2 else "math"
     if top is not None and total >= config.min_score and (hit_density >= config.min_density or generic >= 2.0):
@@ -191,7 +238,7 @@ def rule_label(text: str, config: SilverLabelConfig | None = None) -> tuple[str 
         if subs:
             sub = max(subs, key=lambda s: (subs[s], s))
         else:
-            sub = "inorganic_chemistry" if top == "chemistry" else "analysis"
+            sub = {"chemistry": "inorganic_chemistry", "math": "analysis"}.get(top, next(iter(TAXONOMY[top])))
         return top, sub, round(conf, 4), evidence
     conf = min(1.0, n_words / max(config.min_words, 1)) * math.exp(-total / 1.5)
     return None, None, round(conf, 4), evidence

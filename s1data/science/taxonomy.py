@@ -283,3 +283,74 @@ def validate_taxonomy() -> None:
             raise ValueError(f"LEXICONS[{d!r}] keys {sorted(LEXICONS.get(d, {}))} != TAXONOMY keys {sorted(subs)}")
     if set(LEXICONS) != set(TAXONOMY):
         raise ValueError(f"LEXICONS domains {sorted(LEXICONS)} != TAXONOMY domains {sorted(TAXONOMY)}")
+
+
+# Weak evidence: words that science text uses all the time but that also occur outside science ("cell", "energy",
+# "reaction", "rock"). Written from general knowledge of textbook vocabulary per domain (not extracted from any
+# data set). In the silver rules a weak term adds a little to its domain's evidence and lowers the not-science
+# confidence, but a text needs at least one strong (LEXICONS) term, a SMILES string or formula evidence to be
+# labelled science: weak words alone make a text uncertain (left out of training), never science.
+WEAK_TERMS: dict[str, list[str]] = {
+    "math": [
+        "equation", "equations", "theorem", "theorems", "proof", "prove", "proves", "proved", "lemma", "integer",
+        "integers", "real numbers", "rational", "polynomial", "polynomials", "matrix", "matrices", "vector",
+        "vectors", "coefficient", "coefficients", "variable", "variables", "interval", "intervals", "sequence",
+        "sequences", "series", "formula", "formulas", "axis", "finite", "infinite", "infinitely", "arbitrary",
+        "bounded", "asymptotic", "inequality", "inequalities", "operator", "operators", "algebraic", "numerical",
+        "approximation", "convex", "subset", "subsets", "mapping", "quotient", "tangent", "radius", "parabola",
+        "slope", "graph of", "limit of", "limits", "integrals", "derivatives", "function f", "functions",
+        "exponential", "logarithm", "logarithmic", "trigonometric", "sine", "cosine", "dimensional", "invariant",
+        "invariants", "symmetric", "polynomial time", "algorithm", "algorithms", "conjecture", "we prove",
+        "we show that", "estimate", "estimates", "solutions", "parameters", "constant c", "x-axis", "y-axis",
+    ],
+    "physics": [
+        "force", "forces", "mass", "motion", "particle", "particles", "wave", "waves", "frequency", "amplitude",
+        "electron", "electrons", "atom", "atoms", "atomic", "gravity", "gravitational", "magnetic", "electric",
+        "electrical", "circuit", "circuits", "resistor", "resistance", "joule", "joules", "watt", "watts",
+        "newton", "oscillation", "radiation", "spectrum", "spectra", "stars", "star", "planet", "planets",
+        "orbit", "orbits", "luminosity", "solar", "lens", "lenses", "mirror", "kinetic", "displacement",
+        "meters per second", "m/s", "kg", "velocities", "speed of light", "vacuum",
+        "energy", "energies", "thermal", "heat", "temperature", "pressure", "density", "magnitude", "emission",
+        "flux", "mev", "kev", "ev", "observations", "photometric", "spectroscopic", "x-ray", "radio",
+    ],
+    "chemistry": [
+        "molecule", "molecules", "molecular", "compound", "compounds", "reaction", "reactions", "reactant",
+        "reactants", "solvent", "solute", "acid", "acids", "acidic", "base", "bases", "ph", "ion", "ions",
+        "ionic", "bond", "bonds", "bonding", "oxidation", "oxygen", "hydrogen", "carbon", "nitrogen", "sodium",
+        "chlorine", "mole", "moles", "mol", "grams", "concentration", "aqueous", "precipitate", "catalyst",
+        "element", "elements", "gas", "gases", "liquid", "metal", "metals", "salt", "salts", "electron",
+        "electrons", "atom", "atoms", "orbital", "orbitals", "proton", "protons", "equilibrium", "enthalpy",
+        "heat", "temperature", "pressure", "volume", "density", "solution", "solutions", "crystal", "lattice",
+        "oxide", "hydroxide", "carbonate", "chemical", "chemicals", "chemist", "chemists", "laboratory",
+    ],
+    "life_science": [
+        "cell", "cells", "cellular", "tissue", "tissues", "organ", "organs", "organism", "organisms", "protein",
+        "proteins", "blood", "muscle", "muscles", "bone", "bones", "skin", "membrane", "membranes", "microbe",
+        "microbes", "microbial", "microorganism", "microorganisms", "disease", "diseases", "immune",
+        "gland", "glands", "secretion", "lipid", "lipids", "glucose", "amino acid", "amino acids", "plants",
+        "animals", "fungi", "yeast", "strain", "strains", "patient", "patients",
+        "symptoms", "heart", "lung", "lungs", "kidney", "kidneys", "liver", "artery", "arteries", "vein", "veins",
+        "nerve", "nerves", "biology", "biological", "molecule", "molecules", "infections",
+        "clinical", "secrete", "secreted", "fluid", "respiratory", "digestive", "epithelial", "mammals",
+        "vertebrates", "organisms", "genetic", "inherited", "offspring", "reproduction", "fertilization",
+    ],
+    "earth_science": [
+        "rock", "rocks", "soil", "soils", "river", "rivers", "stream", "streams", "flood", "floods", "valley",
+        "valleys", "mountain", "mountains", "coast", "coastal", "ice", "sea", "seas", "continent", "continents",
+        "continental", "landslide", "landslides", "layer", "layers", "deposit", "deposits", "deposition",
+        "crystal", "crystals", "weathering", "fault", "faults", "plate", "plates", "million years", "billion years",
+        "earth's", "earth", "surface", "rainfall", "landscape", "basin", "basins", "rift", "uplift", "clay",
+        "sand", "gravel", "silt", "slope", "slopes", "water table", "melting", "melt", "eruptions", "ash",
+        "geologists", "geologist", "oceans", "oceanic", "atmospheric", "carbon cycle", "climate", "glacial",
+    ],
+    "materials": [
+        "sample", "samples", "specimen", "specimens", "anode", "cathode", "electrolyte", "fuel cell",
+        "fuel cells", "oxide", "oxides", "conductivity", "microscopy", "fabricated", "fabrication", "deposited",
+        "substrate", "substrates", "film", "films", "porosity", "porous", "powder", "powders", "sintered", "grain",
+        "grains", "phase", "phases", "crystalline", "amorphous", "annealed", "doped", "interface", "interfaces",
+        "degradation", "durability", "mechanical properties", "electrochemical", "electrode", "electrodes",
+        "thermal expansion", "morphology", "characterization", "characterized", "xrd", "sem", "tem", "impedance",
+        "resistivity", "diffusion", "stoichiometric", "synthesized", "calcined", "microstructural", "layered",
+        "coating", "strain", "stress", "fracture", "elastic", "modulus", "durable",
+    ],
+}
