@@ -83,6 +83,7 @@ _NOT_BOILER = re.compile(r"(?:^|(?<=\s))(?:has-|with-|no-|is-|page-|single-|post
                          r"(?:with|has|no|without)[-_][a-z]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_BARE_URL = re.compile(r"(?:https?://|www\.)\S+$|[^\s@]+@[^\s@]+\.\w+$", re.I)
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 
 
@@ -271,8 +272,11 @@ def _is_article_node(node) -> bool:
 def _drop_link_blocks(container, selector: str) -> None:
     """Drop short link-heavy blocks (menus, tag lists, "read more" lines) inside the chosen element."""
     for n in reversed(container.css(selector)):  # descendants first: none is visited after its removal
-        tl = len(n.text(deep=True).strip())
+        t = n.text(deep=True).strip()
+        tl = len(t)
         if 0 < tl < 300 and _link_chars(n) > 0.5 * tl:
+            if n.tag == "p" and _BARE_URL.match(t):
+                continue  # a paragraph that spells out a URL or an address is a citation in the text, not a menu
             n.decompose()
 
 

@@ -149,3 +149,12 @@ def test_the_shingle_scorer_matches_the_zyte_benchmark_definition():
     assert shingle_match("a b c d", "") == (0.0, 0.0, 1.0)
     m = shingle_prf([("a b c d e", "a b c d e"), ("a b c d", "")])
     assert m["precision"] == 1.0 and m["recall"] == 0.5 and m["mean_page_f1"] == 0.5
+
+
+def test_link_heavy_lines_are_dropped_but_a_spelled_out_url_or_address_is_kept():
+    html = (f"<html><body><div class='text'><p>{P1}</p><p><a href='/x'>READ MORE: another story entirely</a></p>"
+            f"<p>{P2}</p><p><a href='https://petition.example.org'>https://petition.example.org</a></p>"
+            f"<p><a href='mailto:desk@example.org'>desk@example.org</a></p><p>{P3}</p></div></body></html>")
+    text = extract_main_text(html)
+    assert "READ MORE" not in text
+    assert "https://petition.example.org" in text and "desk@example.org" in text
