@@ -134,10 +134,13 @@ def _prune(root, drop_captions: bool = True) -> None:
     # it was destroyed.
     for n in reversed(root.css(", ".join(_NEVER_CONTENT))):
         n.decompose()
+    body_len = max(_text_len(root), 1)
     for n in reversed(root.css("[hidden], [aria-hidden=true], [style*=none], [style*=hidden]")):
         attrs = n.attributes
         if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN.search(attrs.get("style") or ""):
-            n.decompose()
+            # An element hidden until a script reveals it, holding most of the page, is the page.
+            if _text_len(n) < 0.5 * body_len:
+                n.decompose()
     body_len = max(_text_len(root), 1)
     if drop_captions:
         for n in reversed(root.css(", ".join(_CAPTIONS))):

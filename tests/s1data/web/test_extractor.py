@@ -158,3 +158,12 @@ def test_link_heavy_lines_are_dropped_but_a_spelled_out_url_or_address_is_kept()
     text = extract_main_text(html)
     assert "READ MORE" not in text
     assert "https://petition.example.org" in text and "desk@example.org" in text
+
+
+def test_a_hidden_popup_is_dropped_but_an_article_hidden_until_a_script_reveals_it_is_kept():
+    html = (f"<html><body><div style='display: none'><div class='wrap'>{ARTICLE}</div></div>"
+            f"<div hidden><p>Sign up for our daily briefing and never miss a story again, it is free.</p></div>"
+            f"</body></html>")
+    text = extract_main_text(html)
+    assert P1 in text and P3 in text
+    assert "Sign up" not in text
