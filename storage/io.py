@@ -174,11 +174,17 @@ def _file_sha256(p: UPath) -> str:
     return h.hexdigest()
 
 
+def _path_order(rel: str) -> list[str]:
+    """Sort key of a relative path as `pathlib` orders paths (by parts: `a/b` before `a.txt`), so a tree hashes the
+    same on a store as `storage.fingerprint.tree_sha256` hashes it on local disk."""
+    return rel.split("/")
+
+
 def tree_sha256_of(file_sha256s: dict[str, str]) -> str:
     """The tree hash of `tree_sha256` from {relative path: hex sha256 of its bytes}, for a writer that hashed its
     files while writing them (no read-back)."""
     h = hashlib.sha256()
-    for rel in sorted(file_sha256s):
+    for rel in sorted(file_sha256s, key=_path_order):
         h.update(rel.encode())
         h.update(b"\x00")
         h.update(file_sha256s[rel].encode())
@@ -196,7 +202,7 @@ def tree_sha256(prefix: str | os.PathLike | UPath) -> str:
     if p.fs.isfile(p.path):
         return _file_sha256(p)
     h = hashlib.sha256()
-    for rel in sorted(file_infos(p)):
+    for rel in sorted(file_infos(p), key=_path_order):
         h.update(rel.encode())
         h.update(b"\x00")
         h.update(_file_sha256(p / rel).encode())

@@ -38,8 +38,9 @@ def test_parquet_and_json_round_trip_and_listing_are_the_same_on_disk_and_on_s3(
 
 def test_a_tree_hashes_the_same_on_s3_as_on_local_disk(s3_artifacts, tmp_path):
     t = pa.table({"x": list(range(100))})
-    for base in (str(tmp_path / "l"), s3_artifacts):
+    for base in (str(tmp_path / "l"), s3_artifacts):  # "a/p.parquet" sorts before "a.json" as a path
         write_parquet(t, loc(base) / "a" / "p.parquet")
+        write_json({"n": 100}, loc(base) / "a.json")
         write_json({"n": 100}, loc(base) / "result.json")
     assert tree_sha256(s3_artifacts) == tree_sha256(tmp_path / "l")
 
