@@ -1,0 +1,232 @@
+"""Corpus scale (issue 17): web -> curate -> tokenize at 1x, 4x, 16x through the real `s1` CLI, and datatrove's
+FineWeb-style pipeline on the same WARCs in the same run.
+
+Corpus: WARC files generated from real pages. Each record is the HTML of a real article page of
+../shared/data/extraction-dev (181 pages) whose paragraphs (`<p>` contents) are replaced by real sentences drawn
+at random from the ground-truth article texts and the science-dev paragraphs, so every record has its own text and
+real page structure; 1 record in 20 is an exact copy of an earlier one (dedup has work to do). URLs spread over
+200 domains. `--base-mb` sets the 1x size (gzip WARC bytes).
+
+Measured per scale, by polling every process of the run tree (psutil, every 0.2 s): wall time, CPU seconds of all
+processes, peak RSS of each process role (the flow process, Dask workers and nannies, the parser subprocesses,
+the embedded Prefect API), documents in / kept. datatrove: WarcReader -> Trafilatura -> GopherRepetition ->
+GopherQuality -> C4Quality -> FineWebQuality -> JsonlWriter, its LocalPipelineExecutor with one task per WARC file
+(its LanguageFilter needs a fastText model from a hub, which cannot be fetched here: left out, as s1's language id
+runs anyway, so s1 does strictly more work). Each run prints one JSON line; `--json FILE` writes them all.
+
+    python benchmarks/corpus_scale.py --base-mb 20 --scales 1 4 16 --workers 2
+    python benchmarks/corpus_scale.py --base-mb 20 --scales 4 --workers 1 2        # 1 -> 2 workers
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+_P = re.compile(r"(<p\b[^>]*>)(.*?)(</p>)", re.S | re.I)
+
+
+def _sentences() -> list[str]:
+    gt = json.loads((SHARED / "extraction-dev" / "ground-truth.json").read_text())
+    out = []
+    for v in gt.values():
+        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", v["articleBody"]) if len(s.split()) >= 6]
+    with gzip.open(SHARED / "science-dev" / "docs.jsonl.gz", "rt") as f:
+        for i, line in enumerate(f):
+            if i % 4 == 0:
+                out += [s.strip() for s in re.split(r"(?<=[.!?])\s+", json.loads(line)["text"])
+                        if len(s.split()) >= 6]
+    return out
+
+
+def make_corpus(out: Path, target_bytes: int, seed: int = 0, file_bytes: int = 64 << 20) -> dict:
+    """WARC.gz files under `out` totalling about `target_bytes`; returns counts."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    rng = random.Random(seed)
+    pages = [gzip.decompress(p.read_bytes()).decode("utf-8", "replace")
+             for p in sorted((SHARED / "extraction-dev" / "html").glob("*.html.gz"))]
+    sents = _sentences()
+    out.mkdir(parents=True, exist_ok=True)
+    written, records, files, recent = 0, 0, 0, []
+    fh = writer = None
+    while written < target_bytes:
+        if writer is None or fh.tell() >= file_bytes:
+            if fh:
+                fh.close()
+            fh = open(out / f"crawl-{files:05d}.warc.gz", "wb")
+            writer, files = WARCWriter(fh, gzip=True), files + 1
+        if recent and rng.random() < 0.05:
+            html = rng.choice(recent)
+        else:
+            html = _P.sub(lambda m: m.group(1) + " ".join(rng.choice(sents) for _ in range(rng.randint(2, 6)))
+                          + m.group(3), rng.choice(pages))
+            recent = (recent + [html])[-50:]
+        url = f"https://site{rng.randrange(200):03d}.example.org/article/{records}"
+        payload = html.encode("utf-8")
+        headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                              ("Content-Length", str(len(payload)))], protocol="HTTP/1.1")
+        before = fh.tell()
+        writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(payload),
+                                                      http_headers=headers))
+        written += fh.tell() - before
+        records += 1
+    fh.close()
+    return {"records": records, "files": files, "bytes": written}
+
+
+class TreeMonitor:
+    """Polls a process tree: peak RSS per role and CPU seconds per pid (the last value seen before it exits)."""
+
+    ROLES = (("dask_worker", "distributed.nanny"), ("dask_worker", "dask worker"), ("dask_worker", "spawn_main"),
+             ("prefect_api", "uvicorn"), ("prefect_api", "prefect"), ("parser", "s1data"))
+
+    def __init__(self, pid: int, every: float = 0.2):
+        import psutil
+
+        self.root, self.every, self.psutil = psutil.Process(pid), every, psutil
+        self.peak: dict[str, int] = {}
+        self.cpu: dict[int, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def role(self, p) -> str:
+        if p.pid == self.root.pid:
+            return "flow"
+        try:
+            cmd = " ".join(p.cmdline())
+        except Exception:
+            return "other"
+        return next((r for r, key in self.ROLES if key in cmd), "other")
+
+    def _loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                procs = [self.root] + self.root.children(recursive=True)
+            except self.psutil.NoSuchProcess:
+                return
+            for p in procs:
+                try:
+                    rss = p.memory_info().rss
+                    t = p.cpu_times()
+                    self.cpu[p.pid] = t.user + t.system
+                    r = self.role(p)
+                    self.peak[r] = max(self.peak.get(r, 0), rss)
+                except Exception:
+                    pass
+            time.sleep(self.every)
+
+    def finish(self) -> dict:
+        self.stop.set()
+        self.thread.join()
+        return {"peak_rss_mib": {k: round(v / 2**20, 1) for k, v in sorted(self.peak.items())},
+                "cpu_s": round(sum(self.cpu.values()), 1)}
+
+
+def run_monitored(cmd: list[str], env: dict) -> dict:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    mon = TreeMonitor(proc.pid)
+    out, _ = proc.communicate()
+    res = mon.finish()
+    res["wall_s"] = round(time.perf_counter() - t0, 2)
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-3000:]}")
+    return res
+
+
+def run_s1(warcs: Path, home: Path, workers: int) -> dict:
+    s1 = str(Path(sys.executable).parent / "s1")
+    env = {**os.environ, "S1_HOME": str(home)}
+    steps = {}
+    for name, args in (("web", ["run", "web", "--input", str(warcs), "--set", f"n_workers={workers}"]),
+                       ("curate", ["run", "curate", "--set", f"n_workers={workers}", "--set", "documents=null"]),
+                       ("tokenize", ["run", "tokenize", "--set", f"n_workers={workers}",
+                                     "--set", "tokenizer.vocab_size=8000"])):
+        steps[name] = run_monitored([s1, *args, "--json"], env)
+    sys.path.insert(0, str(REPO))
+    from storage import open_storage
+
+    _, m = open_storage(home)
+    rows = {r["name"]: r["rows"] for r in m.query(
+        "SELECT name, rows FROM artifacts WHERE name IN ('web_pages', 'curated', 'token_shards') "
+        "ORDER BY artifact_id")}
+    return {"steps": steps, "rows": rows, "wall_s": round(sum(s["wall_s"] for s in steps.values()), 2),
+            "cpu_s": round(sum(s["cpu_s"] for s in steps.values()), 1)}
+
+
+def run_datatrove(warcs: Path, out: Path, workers: int) -> dict:
+    code = f"""
+import glob
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.readers import WarcReader
+from datatrove.pipeline.extractors import Trafilatura
+from datatrove.pipeline.filters import (GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter,
+                                        FineWebQualityFilter)
+from datatrove.pipeline.writers import JsonlWriter
+n = len(glob.glob({str(warcs)!r} + '/*.warc.gz'))
+LocalPipelineExecutor(pipeline=[WarcReader({str(warcs)!r}, glob_pattern='*.warc.gz'), Trafilatura(favour_precision=True),
+    GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False),
+    FineWebQualityFilter(), JsonlWriter({str(out / 'out')!r})], tasks=n, workers={workers},
+    logging_dir={str(out / 'logs')!r}).run()
+"""
+    res = run_monitored([sys.executable, "-c", code], {**os.environ})
+    kept = 0
+    for f in (out / "out").glob("*.jsonl.gz"):
+        with gzip.open(f, "rt") as fh:
+            kept += sum(1 for _ in fh)
+    res["kept"] = kept
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--base-mb", type=float, default=20)
+    ap.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--workers", type=int, nargs="+", default=[2])
+    ap.add_argument("--no-datatrove", action="store_true")
+    ap.add_argument("--tmp", default=None, help="scratch folder (default: a temporary folder, removed)")
+    ap.add_argument("--json", default=None, help="also write the results to this file")
+    a = ap.parse_args()
+    tmp = Path(a.tmp or tempfile.mkdtemp(prefix="s1-corpus-scale-"))
+    results = []
+    try:
+        for scale in a.scales:
+            warcs = tmp / f"warc-{scale}x"
+            corpus = make_corpus(warcs, int(a.base_mb * scale * 2**20))
+            for w in a.workers:
+                r = {"scale": scale, "workers": w, "corpus": corpus,
+                     "s1": run_s1(warcs, tmp / f"home-{scale}x-{w}w", w)}
+                r["s1"]["docs_per_cpu_s"] = round(corpus["records"] / r["s1"]["cpu_s"], 1)
+                if not a.no_datatrove:
+                    r["datatrove"] = run_datatrove(warcs, tmp / f"dt-{scale}x-{w}w", w)
+                    r["datatrove"]["docs_per_cpu_s"] = round(corpus["records"] / r["datatrove"]["cpu_s"], 1)
+                    r["s1_vs_datatrove_per_cpu"] = round(r["s1"]["docs_per_cpu_s"] / r["datatrove"]["docs_per_cpu_s"], 2)
+                r["load_avg"] = os.getloadavg()
+                print(json.dumps(r), flush=True)
+                results.append(r)
+    finally:
+        if a.tmp is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
