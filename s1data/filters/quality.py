@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from operator import itemgetter
+from itertools import accumulate, compress
+from operator import itemgetter, mul
 
 from s1data.filters import text as T
 from s1data.filters.base import BaseFilter
@@ -57,14 +58,8 @@ def _duplicates(items: list[str]) -> tuple[int, int]:
 
 
 def _offsets(words: list[str], sep: int) -> list[int]:
-    """Start of each word (and the end) in `(" " if sep else "").join(words)`."""
-    out = [0] * (len(words) + 1)
-    pos = 0
-    for i, w in enumerate(words):
-        out[i] = pos
-        pos += len(w) + sep
-    out[-1] = pos
-    return out
+    """Start of each word (and the end, plus `sep`) in `(" " if sep else "").join(words)`."""
+    return list(accumulate(map(len, words) if not sep else map(sep.__add__, map(len, words)), initial=0))
 
 
 def top_ngram_chars(words: list[str], n: int, spaced: str | None = None, starts: list[int] | None = None) -> int:
@@ -87,18 +82,23 @@ def duplicated_ngram_chars(words: list[str], n: int, joined: str | None = None, 
     joined = "".join(words) if joined is None else joined
     starts = _offsets(words, 0) if starts is None else starts
     grams = list(map(joined.__getitem__, map(slice, starts[:m], starts[n:n + m])))
-    if len(set(grams)) == m:  # no n-gram repeats: nothing to count (the common case, in C)
+    counts = Counter(grams)
+    if len(counts) == m:  # no n-gram repeats: nothing to count (the common case, in C)
         return 0
+    # Only n-grams that occur more than once can be found in `seen`; a unique one at a visited position only moves
+    # the scan on by one. So walk the positions of repeated n-grams alone, with datatrove's jump over a repeat.
+    repeated = compress(range(m), map((1).__lt__, map(counts.__getitem__, grams)))
     seen: set[str] = set()
-    chars = i = 0
-    while i < m:
+    chars = nxt = 0
+    for i in repeated:
+        if i < nxt:  # inside a counted repeat: jumped over, never visited
+            continue
         g = grams[i]
         if g in seen:
             chars += len(g)
-            i += n
+            nxt = i + n
         else:
             seen.add(g)
-            i += 1
     return chars
 
 
@@ -226,14 +226,22 @@ class GopherRepetitionFilter(BaseFilter):
             return False, "gopher_rep_dup_line_char_frac"
         if not (self.top or self.dup):
             return True
-        words = T.words(text)
-        if self.top:
-            spaced, starts = " ".join(words), _offsets(words, 1)
+        spaced = T.spaced_words(text)
+        words = spaced.split(" ") if spaced else []
+        if self.top and words:
+            # The top n-gram's count c is at most the count of each of its words, so its c * (chars + n - 1) is
+            # below n * max over words of count * (len + 1): when that bound passes, the rule passes uncounted.
+            unigrams = Counter(words)
+            bound = max(map(mul, unigrams.values(), map((1).__add__, map(len, unigrams))))
+            starts = None
             for n, frac in self.top:
+                if n * bound / n_chars <= frac:
+                    continue
+                starts = _offsets(words, 1) if starts is None else starts
                 if top_ngram_chars(words, n, spaced, starts) / n_chars > frac:
                     return False, f"gopher_rep_top_{n}gram"
         if self.dup:
-            joined, starts = "".join(words), _offsets(words, 0)
+            joined, starts = spaced.replace(" ", ""), _offsets(words, 0)
             if len(joined) / n_chars > min(f for _, f in self.dup):  # else no n-gram share can pass its threshold
                 for n, frac in self.dup:
                     if duplicated_ngram_chars(words, n, joined, starts) / n_chars > frac:

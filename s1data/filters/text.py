@@ -61,6 +61,7 @@ def terminal_punctuation() -> tuple[str, ...]:
 
 
 _CACHE: dict[str, ChunkInfo] = {}
+_SPACED: dict[str, str] = {}  # chunk -> its tokens joined by single spaces (tokens never contain whitespace)
 
 
 def _analyse(chunk: str) -> ChunkInfo:
@@ -87,6 +88,7 @@ def chunk_info(chunk: str) -> ChunkInfo:
     if info is None:
         if len(_CACHE) >= CACHE_MAX_CHUNKS:
             _CACHE.clear()
+            _SPACED.clear()
         info = _CACHE[chunk] = _analyse(chunk)
     return info
 
@@ -101,12 +103,24 @@ def chunk_infos(text: str) -> list[ChunkInfo]:
     return out
 
 
+def spaced_words(text: str) -> str:
+    """The words of `text` joined by single spaces, built in C from the per-chunk cache (no per-word Python)."""
+    chunks = text.split()
+    missing = set(chunks).difference(_SPACED)
+    if missing:
+        if len(_SPACED) + len(missing) >= CACHE_MAX_CHUNKS:
+            _CACHE.clear()
+            _SPACED.clear()
+            missing = set(chunks)
+        for c in missing:
+            _SPACED[c] = " ".join(chunk_info(c).tokens)
+    return " ".join(map(_SPACED.__getitem__, chunks))
+
+
 def words(text: str) -> list[str]:
     """datatrove's `split_into_words(text, "eng")`: spaCy English tokens, whitespace tokens dropped."""
-    out: list[str] = []
-    for info in chunk_infos(text):
-        out.extend(info.tokens)
-    return out
+    spaced = spaced_words(text)
+    return spaced.split(" ") if spaced else []
 
 
 def sentence_count(line: str) -> int:
