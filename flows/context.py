@@ -338,6 +338,7 @@ def open_run(flow: str, params: BaseModel) -> Iterator[RunContext]:
     ctx = RunContext(root, manifest, run_id, flow)
     ctx.log.info("run %s (flow %s) on %s, artifacts at %s", run_id, flow, root.home, root.artifacts_url)
     os.environ["S1_RUN_ID"] = run_id
+    os.environ["S1_HOME"] = str(root.home)  # storage.io.local_copy caches downloads from a store under it
     try:
         yield ctx
     except BaseException as e:

@@ -254,17 +254,26 @@ def _listing_key(p: UPath) -> str:
     return h.hexdigest()
 
 
+def default_cache_dir() -> Path:
+    import tempfile
+
+    if os.environ.get("S1_CACHE"):
+        return Path(os.environ["S1_CACHE"])
+    if os.environ.get("S1_HOME"):
+        return Path(os.environ["S1_HOME"]) / "cache" / "store"
+    return Path(tempfile.gettempdir()) / f"s1-store-cache-{os.getuid()}"
+
+
 def local_copy(location: str | os.PathLike | UPath, cache_dir: str | os.PathLike | None = None) -> Path:
     """A local folder (or file) with the content of `location`, for libraries that need a real path (tokenizers,
     transformers). Local locations are returned as they are; remote ones are downloaded once into
-    `<cache_dir>/<content sha256>/` (default `$S1_HOME/cache/store`) and reused while the content is the same."""
+    `<cache_dir>/<content key>/` and reused while the content is the same. Default cache: `$S1_CACHE`, else
+    `$S1_HOME/cache/store` when S1_HOME is set (the flow process), else `<tmp>/s1-store-cache-<uid>` (a worker)."""
     p = loc(location)
     if not is_remote(p):
         return Path(p)
     if cache_dir is None:
-        from storage.root import resolve_home
-
-        cache_dir = resolve_home() / "cache" / "store"
+        cache_dir = default_cache_dir()
     cache = Path(cache_dir)
     is_file = p.fs.isfile(p.path)
     key = _listing_key(fresh(p))

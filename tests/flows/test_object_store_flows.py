@@ -103,3 +103,45 @@ def test_workers_of_another_folder_write_partitions_only_to_the_store_and_match_
     assert docs[0].equals(docs[1]) and docs[0].num_rows == 4
     parts = m.query("SELECT uri FROM artifacts WHERE name = 'web_partition'")
     assert len(parts) == 16 and all(list_files(loc(p["uri"])) for p in parts)
+
+
+def test_tokenizer_and_shard_partitions_on_s3_equal_a_local_run_and_train_reads_them_locally(
+        tmp_path, s3_artifacts):
+    """Shard partitions written by Dask workers to the store (tokenizer fetched by content, shards uploaded), the
+    merged token_shards a server-side copy; shard_paths gives the trainer local files with the same bytes."""
+    import pyarrow.parquet as pq
+
+    from flows.tokens import TokenizeFlowParams, shard_paths, tokenize_flow
+    from s1data.shards import ShardConfig
+    from s1data.tokenizer import TokenizerConfig
+    from storage import write_parquet
+    from tests.s1data.shards.conftest import make_docs
+
+    tiny = TokenizerConfig(vocab_size=500, smiles_vocab_size=300, protein_vocab_size=280, dna_vocab_size=270)
+    docs = make_docs(300)
+    outs = {}
+    for where, artifacts in (("s3", s3_artifacts), ("local", None)):
+        home = tmp_path / where
+        root, m = open_storage(home, artifacts=artifacts)
+        staging = root.staging("curated", "fp-curated")
+        write_parquet(docs, staging / "curated.parquet", row_group_size=100)
+        final = root.commit(staging, "curated", "fp-curated")
+        m.record_artifact(name="curated", stage="curate", fingerprint="fp-curated", kind="parquet", uri=str(final),
+                          stage_run_id=None, rows=docs.num_rows, content_sha256=tree_sha256(final))
+        out = tokenize_flow(TokenizeFlowParams(home=str(home), artifacts=artifacts, tokenizer=tiny, n_workers=2,
+                                               seed=3, shards=ShardConfig(seq_len=64, partition_docs=100)))
+        assert out["token_shards"]["partitions"] == 3
+        outs[where] = (m, out)
+    (m3, o3), (ml, ol) = outs["s3"], outs["local"]
+    assert o3["token_shards"]["tokens"] == ol["token_shards"]["tokens"]
+    for name in ("tokenizer", "token_shards"):
+        a3, al = m3.resolve_artifact(name), ml.resolve_artifact(name)
+        assert a3["uri"].startswith(s3_artifacts) and a3["content_sha256"] == al["content_sha256"], name
+    parts = m3.query("SELECT uri FROM artifacts WHERE name = 'token_shards_partition'")
+    assert len(parts) == 3 and all(p["uri"].startswith(s3_artifacts) for p in parts)
+    local = shard_paths(m3.resolve_artifact("token_shards"))
+    assert all(Path(p).is_file() for p in local) and len(local) >= 3
+    assert [pq.read_table(p).equals(pq.read_table(q)) for p, q in
+            zip(local, shard_paths(ml.resolve_artifact("token_shards")))] == [True] * len(local)
+    assert _local_files(tmp_path / "s3") and all(  # only the trainer's download cache is local
+        "cache" in p.relative_to(tmp_path / "s3").parts for p in _local_files(tmp_path / "s3"))
