@@ -7,12 +7,14 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 # Bump when the output of parsing a given file with given parameters changes: it invalidates cached partitions.
-PDF_CODE_VERSION = "pdf-2"  # pdf-2: lines of a text block joined into one paragraph
+PDF_CODE_VERSION = "pdf-3"  # pdf-2: lines of a text block joined into one paragraph; pdf-3: display-math routing,
+# TeX glyph mapping, display rows kept as lines, VLM route with retries
 
 
 class PdfConfig(BaseModel):
     route_threshold: float = Field(
-        0.5, ge=0.0, description="Pages whose formula/symbol score is at or above this go to the high-cost route.")
+        0.5, ge=0.0, description="Pages whose formula/symbol score is at or above this go to the high-cost route. "
+                                 "A page scores 0.5 from 8 characters of display maths (see detect.py).")
     high_cost_route: Literal["local", "vlm", "none"] = Field(
         "local", description="local = PyMuPDF4LLM layout mode with Tesseract OCR where a page has no text layer; "
                              "vlm = an OpenAI-compatible vision endpoint (vlm_url); none = cheap route for all pages.")
@@ -20,6 +22,11 @@ class PdfConfig(BaseModel):
     vlm_model: str = Field("vlm", description="Model name sent to the vision endpoint.")
     vlm_api_key: str | None = Field(None, description="Bearer token for the vision endpoint (or $S1_VLM_API_KEY).")
     vlm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one vision request.")
+    vlm_max_retries: int = Field(
+        3, ge=0, description="Retries of a vision request that timed out, could not connect or got 429/5xx.")
+    vlm_backoff_s: float = Field(1.0, ge=0, description="First retry waits this long, then doubles (or Retry-After).")
+    vlm_concurrency: int = Field(4, ge=1, description="Vision requests in flight at once, per parser process.")
+    vlm_max_tokens: int = Field(4096, ge=16, description="max_tokens of one vision request.")
     render_dpi: int = Field(110, ge=50, le=400, description="DPI of page images sent to OCR / the vision endpoint.")
     ocr_language: str = Field("eng", description="Tesseract language code(s) for OCR, e.g. 'eng+deu'.")
     extract_figures: bool = Field(True, description="Write embedded images with their captions as figure files.")
@@ -37,4 +44,4 @@ class PdfConfig(BaseModel):
     def cache_params(self) -> dict:
         """The parameters that change a partition's output (resource limits and batching do not)."""
         return self.model_dump(exclude={"per_file_timeout_s", "max_memory_mb", "files_per_task", "vlm_api_key",
-                                        "vlm_timeout_s"})
+                                        "vlm_timeout_s", "vlm_max_retries", "vlm_backoff_s", "vlm_concurrency"})

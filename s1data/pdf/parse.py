@@ -8,7 +8,6 @@ One file -> one partition folder:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -17,21 +16,26 @@ import re
 import time
 import unicodedata
 from pathlib import Path
+from typing import NamedTuple
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from s1data.pdf.config import PdfConfig
 from s1data.pdf.detect import PdfPageRouter
+from s1data.pdf.glyphs import fix_text, is_extension_font
+from s1data.pdf.layout import _NEEDS_FIX, PageCounts, display_rows
 
 log = logging.getLogger(__name__)
 
 PAGE_SCHEMA = pa.schema([
     ("doc_id", pa.string()), ("source_uri", pa.string()), ("source_sha256", pa.string()),
     ("source_kind", pa.string()), ("page_no", pa.int32()), ("text", pa.string()), ("parser_route", pa.string()),
-    ("route_score", pa.float32()), ("math_font_frac", pa.float32()), ("math_symbol_frac", pa.float32()),
+    ("route_reason", pa.string()), ("route_score", pa.float32()), ("math_font_frac", pa.float32()), ("math_symbol_frac", pa.float32()),
     ("bad_glyph_frac", pa.float32()), ("text_density", pa.float32()), ("scanned", pa.bool_()),
+    ("display_rows", pa.int16()), ("display_chars", pa.int32()), ("numbered_displays", pa.int16()),
     ("n_chars", pa.int32()), ("n_figures", pa.int16()), ("dedup_key", pa.string()), ("route_error", pa.string()),
+    ("route_attempts", pa.int16()),
 ])
 FIGURE_SCHEMA = pa.schema([
     ("figure_id", pa.string()), ("page_doc_id", pa.string()), ("source_sha256", pa.string()), ("page_no", pa.int32()),
@@ -98,27 +102,82 @@ def open_pdf(path: str | Path, max_pages: int):
     return doc
 
 
-def _cheap_text(page) -> tuple[str, list[tuple[str, str]], list[dict]]:
-    """Text in reading order of blocks, (font, text) spans for the detector, and text blocks for captions."""
+class CheapPage(NamedTuple):
+    text: str
+    counts: "PageCounts"  # character counts for the detector's density score
+    blocks: list[dict]  # text blocks ({bbox, text}) for figure captions
+    display_rows: int
+    display_chars: int
+    numbered_displays: int
+
+
+def _cheap_text(page, textpage=None) -> CheapPage:
+    """Text in reading order of blocks, with TeX glyphs mapped to Unicode and display maths kept as lines.
+
+    Prose blocks become one paragraph each (line wrapping and hyphenation undone). A display formula becomes one
+    line per row (layout.display_rows: the pieces of a row, sub/superscripts and big operators included, left to
+    right), and consecutive rows of one display are separated by a newline, not a paragraph break, so an aligned
+    system or a matrix keeps its rows.
+    """
     import pymupdf
 
-    d = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT)
-    spans: list[tuple[str, str]] = []
-    blocks_out: list[str] = []
+    d = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT, textpage=textpage)
+    counts = PageCounts()
+    rows, _ = display_rows(d, page.rect.width, counts)
+    row_of: dict[tuple[int, int], int] = {}
+    for k, r in enumerate(rows):
+        if r.display:
+            for x in r.lines:
+                row_of[(x.block, x.index)] = k
+    line_text: dict[tuple[int, int], str] = {}
+    if counts.needs_fix:  # map TeX glyphs (math extension, Adobe private use, Type 3 bitmap fonts), drop the rest
+        type3 = {f[3].split("+")[-1] for f in page.get_fonts() if f[2] == "Type3"}
+        for bi, b in enumerate(d["blocks"]):
+            for li, line in enumerate(b.get("lines", ())):
+                line_text[(bi, li)] = "".join(
+                    fix_text(s["font"], s["text"], s["font"] in type3) if _NEEDS_FIX.search(s["text"])
+                    or is_extension_font(s["font"]) else s["text"] for s in line["spans"])
+    else:
+        for bi, b in enumerate(d["blocks"]):
+            for li, line in enumerate(b.get("lines", ())):
+                line_text[(bi, li)] = "".join([s["text"] for s in line["spans"]])
+    out: list[tuple[str, bool]] = []  # (text, is a display row)
     blocks: list[dict] = []
-    for b in d["blocks"]:
-        lines = []
-        for line in b.get("lines", ()):
-            parts = []
-            for s in line["spans"]:
-                spans.append((s["font"], s["text"]))
-                parts.append(s["text"])
-            lines.append("".join(parts))
-        text = _join_lines(lines)
-        if text.strip():
-            blocks_out.append(text)
-            blocks.append({"bbox": b["bbox"], "text": text})
-    return "\n\n".join(blocks_out), spans, blocks
+    done: set[int] = set()
+    for bi, b in enumerate(d["blocks"]):
+        prose: list[str] = []
+        for li in range(len(b.get("lines", ()))):
+            k = row_of.get((bi, li))
+            if k is None:
+                prose.append(line_text[(bi, li)])
+                continue
+            if k in done:
+                continue
+            done.add(k)
+            if prose:
+                _flush(prose, b, out, blocks)
+                prose = []
+            pieces = sorted(rows[k].lines, key=lambda x: x.x0)
+            out.append((" ".join(t for t in (line_text[(x.block, x.index)].strip() for x in pieces) if t), True))
+        if prose:
+            _flush(prose, b, out, blocks)
+    text = ""
+    prev_display = False
+    for t, is_display in out:
+        if not t.strip():
+            continue
+        sep = "\n" if (is_display and prev_display) else "\n\n"
+        text = f"{text}{sep}{t}" if text else t
+        prev_display = is_display
+    disp = [r for r in rows if r.display]
+    return CheapPage(text, counts, blocks, len(disp), sum(r.n for r in disp), sum(r.numbered for r in disp))
+
+
+def _flush(prose: list[str], block: dict, out: list, blocks: list[dict]) -> None:
+    text = _join_lines(prose)
+    out.append((text, False))
+    if text.strip():
+        blocks.append({"bbox": block["bbox"], "text": text})
 
 
 def _join_lines(lines: list[str]) -> str:
@@ -134,21 +193,32 @@ def _join_lines(lines: list[str]) -> str:
     return out
 
 
-def _image_infos(page, min_px: int, want_figures: bool) -> tuple[list[dict], float]:
+def _image_infos(page, min_px: int, want_figures: bool, textpage=None,
+                 images: list | None = None) -> tuple[list[dict], float]:
     """Images large enough to be figures, and the share of the page that images cover.
 
-    `get_image_info(xrefs=True)` decodes and hashes every image, so it is only asked for when a figure is wanted.
+    A page whose resources list no image costs nothing here (most pages of a typeset paper: its plots are vector
+    graphics). The text page of `_cheap_text` is not reused: a "dict" from a text page that keeps images encodes
+    every image (measured slower than a second, image-only text page). Which image XObject a placement shows is
+    only known by hashing the decoded pixels (`get_image_info(xrefs=True)`), so that is done only when a figure is
+    wanted and the page has more than one image XObject.
     """
+    images = page.get_images(full=True) if images is None else images
+    if not images:
+        return [], 0.0
     area = abs(page.rect) or 1.0
-    covered, big = 0.0, False
-    for info in page.get_image_info():
-        bbox = info["bbox"]
-        covered += max(0.0, (bbox[2] - bbox[0]) * (bbox[3] - bbox[1]))
-        big = big or (info["width"] >= min_px and info["height"] >= min_px)
-    infos = []
+    placed = textpage.extractIMGINFO() if textpage is not None else page.get_image_info()
+    covered = sum(max(0.0, (i["bbox"][2] - i["bbox"][0]) * (i["bbox"][3] - i["bbox"][1])) for i in placed)
+    big = [i for i in placed if i["width"] >= min_px and i["height"] >= min_px]
+    infos: list[dict] = []
     if want_figures and big:
-        infos = [i for i in page.get_image_info(xrefs=True)
-                 if i.get("xref") and i["width"] >= min_px and i["height"] >= min_px]
+        xrefs = {im[0] for im in images}
+        if len(xrefs) == 1:
+            xref = next(iter(xrefs))
+            infos = [dict(i, xref=xref) for i in big]
+        else:
+            infos = [i for i in page.get_image_info(xrefs=True)
+                     if i.get("xref") and i["width"] >= min_px and i["height"] >= min_px]
     return infos, min(1.0, covered / area)
 
 
@@ -179,26 +249,11 @@ def _high_cost_local(doc, page_index: int, config: PdfConfig) -> str:
 
 
 def _high_cost_vlm(page, config: PdfConfig) -> str:
-    """An OpenAI-compatible chat completion with the rendered page as an image."""
-    import httpx
-
-    if not config.vlm_url:
-        raise RuntimeError("high_cost_route='vlm' needs vlm_url")
-    png = page.get_pixmap(dpi=config.render_dpi).tobytes("png")
-    body = {
-        "model": config.vlm_model,
-        "temperature": 0,
-        "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "Transcribe this scientific page to Markdown. Write formulas in LaTeX."},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}},
-        ]}],
-    }
-    key = config.vlm_api_key or os.environ.get("S1_VLM_API_KEY")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    r = httpx.post(config.vlm_url.rstrip("/") + "/chat/completions", json=body, headers=headers,
-                   timeout=config.vlm_timeout_s)
-    r.raise_for_status()
-    return r.json()["choices"][0]["message"]["content"]
+    """One page through the vision endpoint (vlm.VlmClient: timeout and retries); raises if it fails."""
+    res = _vlm_client(config).transcribe_many([page.get_pixmap(dpi=config.render_dpi).tobytes("png")])[0]
+    if res.error is not None:
+        raise RuntimeError(f"{res.error} (after {res.attempts} attempts)")
+    return res.text
 
 
 def parse_pdf(path: str | Path, source_sha256: str, out_dir: str | Path, config: PdfConfig,
@@ -225,57 +280,104 @@ def parse_pdf(path: str | Path, source_sha256: str, out_dir: str | Path, config:
 
     router = PdfPageRouter(config.route_threshold, config.high_cost_route)
     rows, figures = [], []
+    vlm_pending: list[tuple[dict, bytes]] = []  # (page row, PNG) waiting for the vision endpoint
+    vlm_client = None
+    written: dict[int, tuple[str, int, int]] = {}  # image xref -> (file, width, height), this document
     fig_dir = out / "figures"
     for i in range(doc.page_count):
         page_no = i + 1
         doc_id = page_doc_id(source_sha256, page_no)
         try:
             page = doc.load_page(i)
-            text, spans, blocks = _cheap_text(page)
+            cheap = _cheap_text(page)
+            text, blocks = cheap.text, cheap.blocks
             infos, cover = _image_infos(page, config.min_figure_px, config.extract_figures)
-            f = router.features(spans, abs(page.rect), cover)
-            route, error = router.route(f), None
-            if route != "cheap":
-                try:
-                    text = _high_cost_local(doc, i, config) if route == "local" else _high_cost_vlm(page, config)
-                except Exception as e:  # the page keeps its cheap text; the failure is recorded
-                    error = f"{type(e).__name__}: {e}"[:500]
-                    summary["quarantine"].append({"source_uri": f"{source_uri}#page={page_no}",
-                                                  "reason": f"pdf_{route}_route_error", "detail": error})
-                    route = "cheap_fallback"
+            c = cheap.counts
+            f = router.features_from_counts(c.n, c.math_font, c.math_symbols, c.bad, abs(page.rect), cover,
+                                            cheap.display_rows, cheap.display_chars, cheap.numbered_displays)
+            route, error, png = router.route(f), None, None
+            try:
+                if route == "local":
+                    text = _high_cost_local(doc, i, config)
+                elif route == "vlm":
+                    vlm_client = vlm_client or _vlm_client(config)
+                    png = page.get_pixmap(dpi=config.render_dpi).tobytes("png")  # MuPDF stays on this thread
+            except Exception as e:  # the page keeps its cheap text; the failure is recorded
+                error = f"{type(e).__name__}: {e}"[:500]
+                summary["quarantine"].append({"source_uri": f"{source_uri}#page={page_no}",
+                                              "reason": f"pdf_{route}_route_error", "detail": error})
+                route = "cheap_fallback"
             n_fig = 0
             if config.extract_figures:
                 for info in infos:
-                    b = info["bbox"]
-                    if f.scanned and (b[2] - b[0]) * (b[3] - b[1]) > 0.5 * abs(page.rect):
+                    bb = info["bbox"]
+                    if f.scanned and (bb[2] - bb[0]) * (bb[3] - bb[1]) > 0.5 * abs(page.rect):
                         continue  # the scan itself, not a figure
-                    img = doc.extract_image(info["xref"])
-                    if not img or not img.get("image"):
-                        continue
-                    fig_dir.mkdir(exist_ok=True)
-                    name = f"p{page_no:05d}_{n_fig:02d}.{img.get('ext', 'png')}"
-                    (fig_dir / name).write_bytes(img["image"])
+                    saved = written.get(info["xref"])
+                    if saved is None:  # an image placed again (a logo on every page) is written once
+                        img = doc.extract_image(info["xref"])
+                        if not img or not img.get("image"):
+                            continue
+                        fig_dir.mkdir(exist_ok=True)
+                        name = f"p{page_no:05d}_{n_fig:02d}.{img.get('ext', 'png')}"
+                        (fig_dir / name).write_bytes(img["image"])
+                        saved = written[info["xref"]] = (name, img.get("width", 0), img.get("height", 0))
+                    name, width, height = saved
                     figures.append({"figure_id": f"{doc_id}-{n_fig}", "page_doc_id": doc_id,
                                     "source_sha256": source_sha256, "page_no": page_no, "file": f"figures/{name}",
-                                    "width": img.get("width", 0), "height": img.get("height", 0),
+                                    "width": width, "height": height,
                                     "caption": _caption_for(info["bbox"], blocks),
                                     "bbox": [float(x) for x in info["bbox"]]})
                     n_fig += 1
-            rows.append({"doc_id": doc_id, "source_uri": source_uri, "source_sha256": source_sha256,
-                         "source_kind": "pdf", "page_no": page_no, "text": text, "parser_route": route,
-                         "route_score": f.score, "math_font_frac": f.math_font_frac,
-                         "math_symbol_frac": f.math_symbol_frac, "bad_glyph_frac": f.bad_glyph_frac,
-                         "text_density": f.text_density, "scanned": f.scanned, "n_chars": len(text),
-                         "n_figures": n_fig, "dedup_key": dedup_key(text, config.dedup_min_chars),
-                         "route_error": error})
-            summary["routes"][route] = summary["routes"].get(route, 0) + 1
+            row = {"doc_id": doc_id, "source_uri": source_uri, "source_sha256": source_sha256,
+                   "source_kind": "pdf", "page_no": page_no, "text": text, "parser_route": route,
+                   "route_reason": router.reason(f), "route_score": f.score, "math_font_frac": f.math_font_frac,
+                   "math_symbol_frac": f.math_symbol_frac, "bad_glyph_frac": f.bad_glyph_frac,
+                   "text_density": f.text_density, "scanned": f.scanned, "display_rows": f.display_rows,
+                   "display_chars": f.display_chars, "numbered_displays": f.numbered_displays, "n_chars": len(text), "n_figures": n_fig,
+                   "dedup_key": None, "route_error": error, "route_attempts": 0}
+            rows.append(row)
+            if png is not None:
+                vlm_pending.append((row, png))
+                if len(vlm_pending) >= 4 * config.vlm_concurrency:  # bounded: PNGs of a few batches at most
+                    _flush_vlm(vlm_client, vlm_pending, summary)
         except Exception as e:
             summary["quarantine"].append({"source_uri": f"{source_uri}#page={page_no}", "reason": "pdf_page_error",
                                           "detail": f"{type(e).__name__}: {e}"[:500]})
     doc.close()
+    if vlm_pending:
+        _flush_vlm(vlm_client, vlm_pending, summary)
+    for row in rows:
+        row["n_chars"] = len(row["text"])
+        row["dedup_key"] = dedup_key(row["text"], config.dedup_min_chars)
+        summary["routes"][row["parser_route"]] = summary["routes"].get(row["parser_route"], 0) + 1
     _write_tables(out, rows, figures)
     summary.update(n_pages=len(rows), n_figures=len(figures), seconds=time.perf_counter() - t0)
     return summary
+
+
+def _vlm_client(config: PdfConfig):
+    from s1data.pdf.vlm import VlmClient
+
+    return VlmClient(config.vlm_url, config.vlm_model, config.vlm_api_key, config.vlm_timeout_s,
+                     config.vlm_max_retries, config.vlm_concurrency, config.vlm_backoff_s,
+                     max_tokens=config.vlm_max_tokens)
+
+
+def _flush_vlm(client, pending: list[tuple[dict, bytes]], summary: dict) -> None:
+    """Send the pending page images (bounded concurrency, retries); each row gets the model's Markdown, or keeps
+    its cheap text with route `cheap_fallback` and a `pdf_vlm_route_error` quarantine row saying why."""
+    results = client.transcribe_many([png for _, png in pending])
+    for (row, _), res in zip(pending, results):
+        row["route_attempts"] = res.attempts
+        if res.error is None:
+            row["text"] = res.text
+        else:
+            row["parser_route"], row["route_error"] = "cheap_fallback", res.error[:500]
+            summary["quarantine"].append({"source_uri": f"{row['source_uri']}#page={row['page_no']}",
+                                          "reason": "pdf_vlm_route_error",
+                                          "detail": f"{res.error} (after {res.attempts} attempts)"[:500]})
+    pending.clear()
 
 
 def _write_tables(out: Path, rows: list[dict], figures: list[dict]) -> None:

@@ -27,12 +27,43 @@ def test_bad_input_is_quarantined_with_its_reason(tmp_path, shared_pdfs, name, r
 
 def test_every_page_of_a_real_paper_is_one_row_keyed_by_sha_and_one_based_page_no(tmp_path, shared_data):
     path = shared_data / "pdf" / "1001._0908.0054.pdf"
-    s, pages, _ = _parse(path, tmp_path)
+    s, pages, _ = _parse(path, tmp_path, high_cost_route="none")
     assert s["status"] == "ok" and s["n_pages"] == 4
     assert [p["page_no"] for p in pages] == [1, 2, 3, 4]
     assert {p["source_sha256"] for p in pages} == {file_sha256(path)}
     assert all(p["source_kind"] == "pdf" and p["parser_route"] == "cheap" for p in pages)
+    assert [p["route_reason"] for p in pages] == ["route_none"] * 4
     assert "CMB" in pages[1]["text"]
+
+
+def test_the_display_equation_pages_of_a_real_paper_are_routed_and_the_prose_page_is_not(tmp_path, shared_data):
+    # 1001._0908.0054.pdf (arXiv, Times + mathptmx: math letters in the text italic): pages 1-3 carry numbered
+    # display equations (1)-(8), page 4 (conclusions, references) none; labels looked up on the rendered pages.
+    from s1data.pdf.detect import PdfPageRouter
+
+    import pymupdf
+
+    router = PdfPageRouter(high_cost_route="vlm")
+    with pymupdf.open(shared_data / "pdf" / "1001._0908.0054.pdf") as doc:
+        feats = []
+        for page in doc:
+            c = parse_mod._cheap_text(page)
+            k = c.counts
+            feats.append(router.features_from_counts(k.n, k.math_font, k.math_symbols, k.bad, abs(page.rect), 0.0,
+                                                     c.display_rows, c.display_chars, c.numbered_displays))
+    assert [router.route(f) for f in feats] == ["vlm", "vlm", "vlm", "cheap"]
+    assert [router.reason(f) for f in feats] == ["display_math"] * 3 + ["below_threshold"]
+    assert all(f.numbered_displays >= 1 for f in feats[:3]) and feats[3].display_rows == 0
+
+
+def test_ordinary_pages_of_real_papers_stay_cheap(tmp_path, shared_data):
+    # Wang-paperAVE2008.pdf (5 pages, Word, no display maths) and submission_363.pdf (1 page, no display maths).
+    for name in ("Wang-paperAVE2008.pdf", "submission_363.pdf"):
+        s, pages, _ = _parse(shared_data / "pdf" / name, tmp_path / name, high_cost_route="vlm",
+                             vlm_url="http://127.0.0.1:9/v1")
+        assert {p["parser_route"] for p in pages} == {"cheap"}, name
+        assert {p["route_reason"] for p in pages} == {"below_threshold"}, name
+        assert s["quarantine"] == []
 
 
 def test_the_scanned_page_takes_the_high_cost_route_and_gets_ocr_text(tmp_path, shared_data):
@@ -54,10 +85,10 @@ def test_figures_are_extracted_with_their_captions(tmp_path, shared_data):
 def test_a_page_that_raises_is_quarantined_and_the_other_pages_are_kept(tmp_path, shared_data, monkeypatch):
     real = parse_mod._cheap_text
 
-    def flaky(page):
+    def flaky(page, **kw):
         if page.number == 1:
             raise RuntimeError("corrupt content stream")
-        return real(page)
+        return real(page, **kw)
 
     monkeypatch.setattr(parse_mod, "_cheap_text", flaky)
     s, pages, _ = _parse(shared_data / "pdf" / "1001._0908.0054.pdf", tmp_path)
@@ -67,6 +98,7 @@ def test_a_page_that_raises_is_quarantined_and_the_other_pages_are_kept(tmp_path
 
 def test_a_failing_high_cost_route_falls_back_to_cheap_text_with_a_reason(tmp_path, shared_data):
     s, pages, _ = _parse(shared_data / "pdf" / "two_pages.pdf", tmp_path, high_cost_route="vlm",
-                         vlm_url="http://127.0.0.1:9/v1", vlm_timeout_s=2)
-    assert pages[0]["parser_route"] == "cheap_fallback"
+                         vlm_url="http://127.0.0.1:9/v1", vlm_timeout_s=2, vlm_max_retries=1, vlm_backoff_s=0)
+    assert pages[0]["parser_route"] == "cheap_fallback" and pages[0]["route_attempts"] == 2
     assert s["quarantine"][0]["reason"] == "pdf_vlm_route_error"
+    assert "ConnectError" in s["quarantine"][0]["detail"] and "after 2 attempts" in s["quarantine"][0]["detail"]

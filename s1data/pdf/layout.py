@@ -1,0 +1,270 @@
+"""Display-math rows of a page, from the `page.get_text("dict")` that the cheap route reads anyway.
+
+A display formula in a typeset paper has a shape that does not depend on its fonts: a row of the text column with
+(almost) no prose words in it, made of math (math-font glyphs, math symbols, single italic letters, Greek,
+operators), that either stands centred in its column with a margin on both sides or ends in an equation number
+`(12)` / `(2.6a)` at the column's right edge. Fonts alone do not work: a Times paper (mathptmx, newtx) sets its
+math letters in the text italic, and a page of inline math is as "mathy" per character as a display.
+
+Steps, all on PyMuPDF lines (a line = spans on one baseline):
+1. per line: non-space characters, math characters, prose-word characters, an equation number at its end;
+2. text columns: the left edges and widths of prose lines (lines that are mostly words), clustered;
+3. rows: lines of one column whose vertical extents overlap (sub/superscripts, big operators, the equation
+   number) merged left to right;
+4. a row is a display row if it is math (>= 2 math characters, <= 35% prose-word characters) and centred in its
+   column or numbered.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# Math fonts: TeX's (CM, AMS, Euler, Latin Modern, newtx/txfonts/pxfonts, STIX, TeX Gyre Math), Word's Cambria Math,
+# the Symbol fonts. Text fonts that merely contain "Math" in a family name are not (Mathematica's text faces).
+_MATH_FONT = re.compile(
+    r"(^|[+])(CM(MI|SY|EX|BSY|MIB)\d*|MSAM|MSBM|EUFM|EUSM|EUFB|EURM|EURB|EUEX|RSFS|STIX.*Math|.*Math(?!ematica)|"
+    r"Symbol|StandardSym|Mathematica|LMMath|TeXGyre.*Math|Cambria.?Math|esint|wasy|txsy|pxsy|r?n?tx(mi|sy|ex|sys)|"
+    r"px(mi|sy|ex|sys)|zplm|MnSymbol|MTSY|MTMI|MTEX|Euclid)",
+    re.IGNORECASE,
+)
+
+
+def is_math_font(name: str) -> bool:
+    return bool(_MATH_FONT.search(name or ""))
+
+# Characters that are math whatever their font: math operators/arrows/letterlike/misc technical blocks, Greek,
+# ASCII operators. (Digits and brackets are neutral: tables and citations are full of them.)
+_MATH_CHARS = re.compile(
+    "[\u2190-\u21FF\u2100-\u214F\u2200-\u22FF\u2300-\u23FF\u27C0-\u27EF\u2980-\u29FF\u2A00-\u2AFF"
+    "\U0001D400-\U0001D7FF\u0391-\u03A9\u03B1-\u03C9\u03D1\u03D5\u03D6\u03F0\u03F1\u03F5=+<>^|\u00B1\u00D7\u00F7"
+    "\u2032\u2033\u221A\u2212]")
+_WORD = re.compile(r"[^\W\d_]{2,}")  # two or more letters in a row: prose (or a function name like sin)
+_SINGLE_LETTER = re.compile(r"(?<![^\W\d_])[^\W\d_](?![^\W\d_])")  # a letter standing alone: a math variable
+_EQNO = re.compile(r"^\s*\(\s*[A-Za-z]{0,2}[.\-]?\d{1,3}(?:[.\-\u00B7]\d{1,3}){0,2}[a-z]?['\u2032]*\s*\)\s*$")
+_ITALIC = re.compile(r"Ital|Oblique|Slant|-It\b|-It$|TI\d|MI\d", re.IGNORECASE)
+_MONO = re.compile(r"CMTT|CMSLTT|SFTT|LMMono|Courier|Mono|Consol|Menlo|Typewriter|txtt|SourceCodePro|Inconsolata",
+                   re.IGNORECASE)  # code, not maths: its operators and single letters are program text
+
+
+@dataclass
+class LineInfo:
+    block: int
+    index: int  # position of the line in its block
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    n: int  # non-space characters
+    math: int  # math characters
+    words: int  # characters in prose words (text fonts, 2+ letters)
+    eqno_x0: float | None  # left edge of a trailing equation number "(12)", if the line ends with one
+    column: int = -1
+
+    @property
+    def height(self) -> float:
+        return max(self.y1 - self.y0, 0.1)
+
+
+@dataclass
+class Row:
+    lines: list[LineInfo] = field(default_factory=list)
+    column: int = -1
+    display: bool = False
+    numbered: bool = False
+
+    @property
+    def n(self) -> int:
+        return sum(x.n for x in self.lines)
+
+
+_TEXT, _MATHF, _MONOF, _ITALICF = 0, 1, 2, 3
+_font_kinds: dict[str, int] = {}
+
+
+def _font_kind(font: str) -> int:
+    k = _font_kinds.get(font)
+    if k is None:
+        k = (_MONOF if _MONO.search(font) else _MATHF if is_math_font(font) else
+             _ITALICF if _ITALIC.search(font) else _TEXT)
+        if len(_font_kinds) < 10000:
+            _font_kinds[font] = k
+    return k
+
+
+# Density features of the router (detect.py), counted in the same pass: Unicode math blocks, unusable code points.
+_DENSITY_SYMBOLS = re.compile(
+    "[\u2190-\u21FF\u2100-\u214F\u2200-\u22FF\u27C0-\u27EF\u2980-\u29FF\u2A00-\u2AFF\U0001D400-\U0001D7FF]")
+_UNUSABLE = re.compile("[\uFFFD\uE000-\uF8FF\x00-\x08\x0B\x0C\x0E-\x1F]")
+_NEEDS_FIX = re.compile("[\x00-\x1F\x7F-\x9F\uE000-\uF8FF\uFFFD]")
+
+
+@dataclass
+class PageCounts:
+    """Per-page character counts for the router's density score, from the same pass."""
+    n: int = 0
+    math_font: int = 0
+    math_symbols: int = 0
+    bad: int = 0
+    needs_fix: bool = False  # some span has a code point that glyphs.fix_text must map or drop
+
+
+def line_info(block: int, index: int, line: dict, counts: PageCounts | None = None) -> LineInfo:
+    n = math = words = 0
+    mf = sym = bad = 0
+    fix = False
+    spans = line["spans"]
+    for s in spans:
+        t = s["text"]
+        k = len(t) - t.count(" ")
+        if not k:
+            continue
+        n += k
+        ascii_ = t.isascii()
+        if not ascii_:
+            sym += len(_DENSITY_SYMBOLS.findall(t))
+        if _NEEDS_FIX.search(t):
+            fix = True
+            bad += len(_UNUSABLE.findall(t))
+        kind = _font_kind(s["font"])
+        if kind == _MONOF:
+            words += k
+            continue
+        if kind == _MATHF:
+            math += k  # every glyph of a math font is math (CMMI letters, CMSY operators, CMEX delimiters)
+            mf += k
+            continue
+        m = len(_MATH_CHARS.findall(t))
+        w = sum(map(len, _WORD.findall(t)))
+        if kind == _ITALICF or s.get("flags", 0) & 2:
+            m += len(_SINGLE_LETTER.findall(t))  # Times/newtx/mathptmx: math letters are the text italic
+        math += m
+        words += w
+    if counts is not None:
+        counts.n += n
+        counts.math_font += mf
+        counts.math_symbols += sym
+        counts.bad += bad
+        counts.needs_fix = counts.needs_fix or fix
+    eqno_x0 = None
+    tail = ""
+    for s in reversed(spans[-4:]):  # "(C", ".", "1)": a number may come in several spans
+        tail = s["text"] + tail
+        if tail.lstrip().startswith("(") and _EQNO.match(tail):
+            eqno_x0 = s["bbox"][0]
+            break
+    x0, y0, x1, y1 = line["bbox"]
+    return LineInfo(block, index, x0, y0, x1, y1, n, math, words, eqno_x0)
+
+
+def _columns(lines: list[LineInfo], page_width: float) -> list[tuple[float, float]]:
+    """(left, right) of the page's text columns, from its prose lines; one full-width column if there are none."""
+    prose = [x for x in lines if x.n >= 25 and x.words >= 0.6 * x.n]
+    starts: dict[int, list[LineInfo]] = {}
+    for x in prose:
+        starts.setdefault(int(x.x0 // 6), []).append(x)
+    cols = []
+    for key in sorted(starts, key=lambda k: -len(starts[k])):
+        group = starts[key] + starts.get(key - 1, []) + starts.get(key + 1, [])
+        if len(group) < 3:
+            continue
+        left = min(x.x0 for x in group)
+        rights = sorted(x.x1 for x in group)
+        right = rights[-2]  # the justified right edge (ragged code lines and short last lines fall short of it)
+        if right - left < 80 or any(a - 6 <= left <= b + 6 for a, b in cols):
+            continue
+        cols.append((left, right))
+    if not cols:
+        xs = [x for x in lines if x.n]
+        if not xs:
+            return [(0.0, page_width)]
+        return [(min(x.x0 for x in xs), max(x.x1 for x in xs))]
+    return sorted(cols)
+
+
+def _assign(line: LineInfo, cols: list[tuple[float, float]]) -> int:
+    """The column the line overlaps most; -1 if it overlaps none (a margin note, a line across both columns).
+    An equation number just right of a column (set in the margin by a long formula) belongs to that column."""
+    best, best_ov = -1, 0.0
+    for i, (a, b) in enumerate(cols):
+        ov = min(b, line.x1) - max(a, line.x0)
+        if ov > best_ov and ov >= 0.5 * (line.x1 - line.x0):
+            best, best_ov = i, ov
+    if best < 0 and line.eqno_x0 is not None and line.n <= 8:
+        for i, (a, b) in enumerate(cols):
+            if b - 2 <= line.x0 <= b + 0.1 * (b - a):
+                return i
+    return best
+
+
+def display_rows(page_dict: dict, page_width: float | None = None,
+                 counts: PageCounts | None = None) -> tuple[list[Row], list[LineInfo]]:
+    """Rows of the page (display or not) and the per-line info, in block/line order of `page_dict`; `counts`, if
+    given, receives the page's character counts for the density score."""
+    lines: list[LineInfo] = []
+    for bi, b in enumerate(page_dict.get("blocks", ())):
+        if b.get("type", 0) != 0:
+            continue
+        for li, line in enumerate(b.get("lines", ())):
+            info = line_info(bi, li, line, counts)
+            if info.n:
+                lines.append(info)
+    width = page_width or page_dict.get("width") or 612.0
+    cols = _columns(lines, width)
+    for x in lines:
+        x.column = _assign(x, cols)
+    rows: list[Row] = []
+    for ci in range(-1, len(cols)):
+        col = sorted((x for x in lines if x.column == ci), key=lambda x: (x.y0 + x.y1) / 2)
+        band: list[LineInfo] = []
+        top = bot = 0.0
+        for x in col:
+            if band and min(bot, x.y1) - max(top, x.y0) >= 0.3 * min(x.height, bot - top):
+                band.append(x)
+                top, bot = min(top, x.y0), max(bot, x.y1)
+                continue
+            rows.extend(_segments(band, ci, cols))
+            band, top, bot = [x], x.y0, x.y1
+        rows.extend(_segments(band, ci, cols))
+    for r in rows:
+        _classify(r, cols)
+    return rows, lines
+
+
+def _segments(band: list[LineInfo], ci: int, cols: list[tuple[float, float]]) -> list[Row]:
+    """Split one horizontal band at wide gaps (code beside its result, table cells); an equation number stays with
+    the formula to its left."""
+    if not band:
+        return []
+    width = (cols[ci][1] - cols[ci][0]) if ci >= 0 else 400.0
+    band = sorted(band, key=lambda x: x.x0)
+    out = [Row([band[0]], ci)]
+    right = band[0].x1
+    for x in band[1:]:
+        is_number = x.eqno_x0 is not None and x.n <= 8
+        if x.x0 - right > 0.12 * width and not is_number:
+            out.append(Row([x], ci))
+        else:
+            out[-1].lines.append(x)
+        right = max(right, x.x1)
+    return out
+
+
+def _classify(r: Row, cols: list[tuple[float, float]]) -> None:
+    n = r.n
+    math = sum(x.math for x in r.lines)
+    words = sum(x.words for x in r.lines)
+    has_eqno = any(x.eqno_x0 is not None for x in r.lines)
+    body_n = n - (4 if has_eqno else 0)
+    if not (math >= 2 and body_n >= 3 and math >= 0.4 * body_n and words <= 0.35 * n):
+        return
+    rightmost = max(r.lines, key=lambda x: x.x1)
+    if r.column < 0:  # a line wider than its column: a long display with its number, or a line across columns
+        r.numbered = rightmost.eqno_x0 is not None
+        r.display = r.numbered
+        return
+    left_col, right_col = cols[r.column]
+    width = right_col - left_col
+    r.numbered = rightmost.eqno_x0 is not None and rightmost.x1 >= right_col - 0.05 * width
+    indented = min(x.x0 for x in r.lines) - left_col >= 0.04 * width
+    r.display = indented or r.numbered
