@@ -82,8 +82,9 @@ def make_corpus(out: Path, target_bytes: int, seed: int = 0, file_bytes: int = 6
         headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8"),
                                               ("Content-Length", str(len(payload)))], protocol="HTTP/1.1")
         before = fh.tell()
-        writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(payload),
-                                                      http_headers=headers))
+        writer.write_record(writer.create_warc_record(  # the payload type as Common Crawl records it
+            url, "response", payload=io.BytesIO(payload), http_headers=headers,
+            warc_headers_dict={"WARC-Identified-Payload-Type": "text/html"}))
         written += fh.tell() - before
         records += 1
     fh.close()
