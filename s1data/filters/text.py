@@ -42,7 +42,7 @@ def _spacy_english():
 
     nlp = spacy.blank("en")
     punct_chars = frozenset(nlp.add_pipe("sentencizer").punct_chars)
-    return nlp.tokenizer, punct_chars
+    return nlp, punct_chars
 
 
 @lru_cache(1)
@@ -64,13 +64,10 @@ _CACHE: dict[str, ChunkInfo] = {}
 _SPACED: dict[str, str] = {}  # chunk -> its tokens joined by single spaces (tokens never contain whitespace)
 
 
-def _analyse(chunk: str) -> ChunkInfo:
-    tokenizer, punct_chars = _spacy_english()
-    punct_set = _punctuation_set()
+def _info(tokens: list[tuple[str, bool]], punct_set: frozenset, punct_chars: frozenset) -> ChunkInfo:
     toks, flags = [], []
     n_word = word_chars = n_alpha = 0
-    for t in tokenizer(chunk):
-        s = t.text
+    for s, is_punct in tokens:
         if not s.strip():  # datatrove's strip_strings drops empty / whitespace tokens
             continue
         toks.append(s)
@@ -79,28 +76,50 @@ def _analyse(chunk: str) -> ChunkInfo:
             word_chars += len(s)
         if any(c.isalpha() for c in s):
             n_alpha += 1
-        flags.append(2 if s in punct_chars else 1 if t.is_punct else 0)
+        flags.append(2 if s in punct_chars else 1 if is_punct else 0)
     return ChunkInfo(tuple(toks), n_word, word_chars, n_alpha, tuple(flags))
+
+
+def _fill(chunks: list[str]) -> None:
+    """Tokenize new chunks with one spaCy call (chunks joined by single spaces are tokenized chunk by chunk) and
+    cache what the rules need. spaCy's vocabulary grows with every new token it sees; it is dropped together with
+    our cache when that is full, so memory stays bounded by CACHE_MAX_CHUNKS."""
+    if len(_CACHE) + len(chunks) > CACHE_MAX_CHUNKS:
+        _CACHE.clear()
+        _SPACED.clear()
+        _spacy_english.cache_clear()
+    nlp, punct_chars = _spacy_english()
+    punct_set = _punctuation_set()
+    per: list[list[tuple[str, bool]]] = [[] for _ in chunks]
+    k = 0
+    for t in nlp.tokenizer(" ".join(chunks)):
+        per[k].append((t.text, t.is_punct))
+        if t.whitespace_:
+            k += 1
+    if k != len(chunks) - 1:  # not one token run per chunk (cannot happen with spaCy's rules): go one by one
+        per = [[(t.text, t.is_punct) for t in nlp.tokenizer(c)] for c in chunks]
+    for c, toks in zip(chunks, per):
+        _CACHE[c] = _info(toks, punct_set, punct_chars)
 
 
 def chunk_info(chunk: str) -> ChunkInfo:
     info = _CACHE.get(chunk)
     if info is None:
-        if len(_CACHE) >= CACHE_MAX_CHUNKS:
-            _CACHE.clear()
-            _SPACED.clear()
-        info = _CACHE[chunk] = _analyse(chunk)
+        _fill([chunk])
+        info = _CACHE[chunk]
     return info
 
 
 def chunk_infos(text: str) -> list[ChunkInfo]:
     """The ChunkInfo of every whitespace-separated chunk of `text`, in order."""
-    cache = _CACHE
-    out = []
-    for c in text.split():
-        info = cache.get(c)
-        out.append(info if info is not None else chunk_info(c))
-    return out
+    chunks = text.split()
+    missing = set(chunks).difference(_CACHE)
+    if missing:
+        _fill(list(missing))
+    try:
+        return list(map(_CACHE.__getitem__, chunks))
+    except KeyError:  # the cache was full and cleared while filling: this text's older chunks went with it
+        return [chunk_info(c) for c in chunks]
 
 
 def spaced_words(text: str) -> str:
@@ -108,13 +127,13 @@ def spaced_words(text: str) -> str:
     chunks = text.split()
     missing = set(chunks).difference(_SPACED)
     if missing:
-        if len(_SPACED) + len(missing) >= CACHE_MAX_CHUNKS:
-            _CACHE.clear()
-            _SPACED.clear()
-            missing = set(chunks)
-        for c in missing:
-            _SPACED[c] = " ".join(chunk_info(c).tokens)
-    return " ".join(map(_SPACED.__getitem__, chunks))
+        missing = list(missing)
+        for c, info in zip(missing, chunk_infos(" ".join(missing))):
+            _SPACED[c] = " ".join(info.tokens)
+    try:
+        return " ".join(map(_SPACED.__getitem__, chunks))
+    except KeyError:  # cleared while filling (cache full)
+        return " ".join(" ".join(chunk_info(c).tokens) for c in chunks)
 
 
 def words(text: str) -> list[str]:
