@@ -12,10 +12,7 @@ rows with document boundaries, written with the tokenizer's fingerprint in their
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
-from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -25,7 +22,7 @@ from flows.context import (RunContext, RunParams, StageProgress, commit_partitio
                            split_cached_partitions)
 from s1data.shards import SHARDS_CODE_VERSION, ShardConfig
 from s1data.tokenizer import TOKENIZER_CODE_VERSION, TokenizerConfig, tokenizer_fingerprint
-from storage import fingerprint, is_remote, loc, local_copy
+from storage import fingerprint, link_or_copy, loc, local_copy  # link_or_copy: also flows.pretrain's
 
 
 def tokenizer_stage(ctx: RunContext, curated: dict, config: TokenizerConfig, base_tokenizer: str | None,
@@ -147,23 +144,6 @@ def shards_stage(ctx: RunContext, curated: dict, tokenizer: dict, config: ShardC
             "excluded_docs": meta["excluded_docs"], "partitions": len(parts), "cached": stage.cached,
             "cached_partitions": cached_partitions, "seconds": time.perf_counter() - t0,
             "artifact": f"token_shards:{a['version']}"}
-
-
-def link_or_copy(src, dst) -> None:
-    """Hard-link an immutable artifact file (partition shard, checkpoint) into another (a copy across filesystems;
-    a server-side copy on one object store)."""
-    if is_remote(src) or is_remote(dst):
-        s, d = loc(src), loc(dst)
-        if is_remote(s) and is_remote(d) and s.protocol == d.protocol:
-            s.fs.copy(s.path, d.path)
-        else:
-            with s.open("rb") as fi, d.open("wb") as fo:
-                shutil.copyfileobj(fi, fo, 1 << 20)
-        return
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
 
 
 def shard_paths(art: dict) -> list[str]:

@@ -1,13 +1,13 @@
 """Web mining flow: WARC/ARC files -> web_pages (one row per HTML response, main content extracted).
 
     discover (sha256 every file) -> read each file on Dask, one partition per file, each committed as soon as it is
-    back (malformed records quarantined) -> merge -> web_pages
+    back (malformed records quarantined) -> web_pages, a partitioned dataset (part-<i>.parquet, one per file in
+    sha256 order, linked or copied server-side: no process holds more than one partition)
 """
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -16,7 +16,7 @@ from pydantic import Field
 from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_sources, open_run,
                            split_cached_partitions)
 from s1data.web import WebConfig
-from storage import fingerprint, loc, read_parquet
+from storage import fingerprint, link_or_copy, loc
 
 WEB_CODE_VERSION = "web-2"  # web-2: one partition per WARC/ARC file
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".warc.gz.bad")
@@ -37,6 +37,11 @@ def discover_warcs(patterns: list[str]) -> list[dict]:
 
 def web_partition_fingerprint(sha256: str, config: WebConfig) -> str:
     return fingerprint("web.partition", WEB_CODE_VERSION, config, [sha256])
+
+
+def web_fingerprint(partition_fps: list[str]) -> str:
+    """The merged web_pages of these partitions (layout "parts": one part file per partition)."""
+    return fingerprint("web", WEB_CODE_VERSION, {"layout": "parts"}, partition_fps)
 
 
 @task(cache_policy=NO_CACHE)
@@ -72,16 +77,12 @@ def web_stage(ctx: RunContext, inputs: list[str], config: WebConfig, dask_addres
     """The web stage inside any flow; returns its summary."""
     import json
 
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     t0 = time.perf_counter()
     sources = discover_warcs(inputs)
     if not sources:
         raise FileNotFoundError(f"no WARC/ARC file found under {inputs}")
     ids = ctx.manifest.record_sources("source_warc", sources)
-    expected = fingerprint("web", WEB_CODE_VERSION, {}, [web_partition_fingerprint(s["sha256"], config)
-                                                         for s in sources])
+    expected = web_fingerprint([web_partition_fingerprint(s["sha256"], config) for s in sources])
     with ctx.stage("web", expected, ["web_pages"]) as stage:
         if stage.cached:
             summary = json.loads(stage.artifacts["web_pages"]["meta_json"])
@@ -91,19 +92,21 @@ def web_stage(ctx: RunContext, inputs: list[str], config: WebConfig, dask_addres
         else:
             stats = mine_warcs(ctx, stage.stage_run_id, sources, ids, config, dask_address, n_workers)
             parts = [stats["partitions"][sha] for sha in sorted(stats["partitions"])]
-            tables = [read_parquet(loc(p["uri"]) / "pages.parquet") for p in parts]
-            pages = pa.concat_tables(tables) if tables else pa.table({})
-            staging = ctx.root.local_staging()
-            pq.write_table(pages, staging / "pages.parquet", compression="zstd")
+            out_fp = web_fingerprint([p["fingerprint"] for p in parts])
+            # web_pages is a partitioned dataset: part-<i>.parquet = partition i's pages (sources by sha256), linked
+            # (local) or copied server-side (object store), never concatenated in this process
+            staging = ctx.root.staging("web_pages", out_fp)
+            for i, p in enumerate(parts):
+                link_or_copy(loc(p["uri"]) / "pages.parquet", staging / f"part-{i:05d}.parquet")
+            n_pages = sum(p["rows"] or 0 for p in parts)
             reasons: dict[str, int] = {}
             for p in parts:
                 for q in json.loads(p["meta_json"])["quarantine"]:
                     reasons[q["reason"]] = reasons.get(q["reason"], 0) + 1
-            summary = {"files": len(sources), "pages": pages.num_rows, "quarantined": sum(reasons.values()),
-                       "quarantine_reasons": reasons}
-            stage.commit(staging, "web_pages", "parquet", [p["artifact_id"] for p in parts],
-                         fingerprint=fingerprint("web", WEB_CODE_VERSION, {}, [p["fingerprint"] for p in parts]),
-                         rows=pages.num_rows, meta=summary)
+            summary = {"files": len(sources), "pages": n_pages, "quarantined": sum(reasons.values()),
+                       "quarantine_reasons": reasons, "parts": len(parts)}
+            stage.commit(staging, "web_pages", "parquet", [p["artifact_id"] for p in parts], fingerprint=out_fp,
+                         rows=n_pages, meta=summary)
             summary.update(cached=False, cached_partitions=stats["cached_partitions"],
                            mined_partitions=stats["mined_partitions"])
         summary.update(seconds=time.perf_counter() - t0,

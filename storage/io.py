@@ -28,7 +28,7 @@ _CHUNK = 1 << 20
 
 __all__ = ["Loc", "loc", "is_remote", "write_parquet", "read_parquet", "parquet_file", "list_files", "write_json",
            "read_json", "open_file", "local_copy", "file_infos", "tree_sha256", "tree_bytes", "remove_tree",
-           "copy_tree", "uri_of", "fresh", "tree_sha256_of"]
+           "copy_tree", "uri_of", "fresh", "tree_sha256_of", "link_or_copy"]
 
 
 def loc(uri_or_path: str | os.PathLike | UPath) -> UPath:
@@ -237,6 +237,24 @@ def copy_tree(src: str | os.PathLike | UPath, dest: str | os.PathLike | UPath) -
         with sf.open("rb") as fi, df.open("wb") as fo:
             shutil.copyfileobj(fi, fo, _CHUNK)
     return d
+
+
+def link_or_copy(src: str | os.PathLike | UPath, dst: str | os.PathLike | UPath) -> None:
+    """Put an immutable artifact file at `dst` without rewriting it: a hard link on one local filesystem (a copy
+    across filesystems), a server-side copy on one object store, a streamed copy between the two."""
+    s, d = loc(src), loc(dst)
+    if not is_remote(s) and not is_remote(d):
+        d.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(s, d)
+        except OSError:
+            shutil.copy2(s, d)
+        return
+    if is_remote(s) and is_remote(d) and s.protocol == d.protocol:
+        s.fs.copy(s.path, d.path)
+        return
+    with open_file(s, "rb") as fi, open_file(d, "wb") as fo:
+        shutil.copyfileobj(fi, fo, _CHUNK)
 
 
 def _listing_key(p: UPath) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 
 from flows.web import WebFlowParams, web_flow
-from storage import open_storage
+from storage import list_files, open_storage, read_parquet
 
 
 def _run(home, inputs):
@@ -18,7 +18,9 @@ def test_warc_and_arc_files_become_web_pages_and_malformed_records_are_quarantin
     assert out["files"] == 16 and out["pages"] == 9 and out["mined_partitions"] == 16
     assert {"warc_truncated", "warc_not_html", "warc_malformed"} <= set(out["quarantine_reasons"])
     _, m = open_storage(home)
-    pages = pl.read_parquet(Path(m.resolve_artifact("web_pages")["uri"]) / "pages.parquet")
+    web_pages = m.resolve_artifact("web_pages")
+    assert [f.name for f in list_files(web_pages["uri"])] == [f"part-{i:05d}.parquet" for i in range(16)]
+    pages = pl.from_arrow(read_parquet(web_pages["uri"]))  # a partitioned dataset: one part file per WARC file
     assert pages.height == 9 and set(pages["source_kind"]) == {"web"}
     assert all("#" in u for u in pages["source_uri"])  # file and record offset
     assert m.query("SELECT count(*) AS n FROM quarantine")[0]["n"] == out["quarantined"]
