@@ -1,7 +1,7 @@
 """Main-content extraction: s1 extractor vs trafilatura vs resiliparse, same pages, same process.
 
     taskset -c 1 python benchmarks/web_extraction.py [--data DIR] [--repeat N] [--json OUT] [--only NAME,...]
-                                                     [--ablation]
+                                                     [--ablation] [--hostile]
 
 Quality, on every labelled set in one run:
 - `extraction-dev` (../shared/data/extraction-dev: 181 real article pages with a ground-truth `articleBody`, from the
@@ -13,6 +13,8 @@ Quality, on every labelled set in one run:
   must-not-have snippet P/R/F1 (s1data.web.extraction_eval.score_page). These labels were written while tuning the
   first extractor: reported, not evidence.
 `--ablation` also scores s1 with one rule of its ExtractorConfig changed at a time (quality only).
+`--hostile` times every extractor on synthetic deeply nested pages (N nested `<div>`s, boilerplate-named or plain):
+seconds per page, process time; the parsers (lexbor, resiliparse) are superlinear in the depth, lxml caps it.
 Speed: docs/s per core from process time (time.process_time), best of `--repeat` passes over all pages of all sets,
 pages decoded to str beforehand (decoding is not timed; every extractor gets the same str). Run it pinned to one core
 (`taskset -c 1`); the load average is printed because other jobs share the machine.
@@ -63,6 +65,7 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated extractor names (default: all)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--ablation", action="store_true", help="also score s1 with one config rule changed at a time")
+    ap.add_argument("--hostile", action="store_true", help="also time deeply nested synthetic pages")
     args = ap.parse_args()
 
     from s1data.web.decode import decode_html
@@ -133,6 +136,21 @@ def main() -> None:
                  for part, keys in halves.items()}
             results["ablation"][name] = f
             print(f"{name:<42} {f['even (tuned)']:>12.4f} {f['odd (held out)']:>14.4f}")
+    if args.hostile:
+        print(f"\nhostile pages (seconds per page, process time)\n{'page':<28}" +
+              "".join(f"{t:>17}" for t in _extractors(None)))
+        results["hostile"] = {}
+        for depth in (2_000, 10_000):
+            for kind, open_tag, text in (("boilerplate-named", "<div class='ad'>", "x "),
+                                         ("plain", "<div>", "some text here that is long enough to count ")):
+                page = "<html><body>" + (open_tag + text) * depth + "</div>" * depth + "</body></html>"
+                row = {}
+                for tool, fn in _extractors(None).items():
+                    t0 = time.process_time()
+                    fn(page)
+                    row[tool] = time.process_time() - t0
+                results["hostile"][f"{depth} nested {kind}"] = row
+                print(f"{f'{depth} nested {kind}':<28}" + "".join(f"{v:>17.3f}" for v in row.values()))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

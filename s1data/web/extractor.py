@@ -25,6 +25,7 @@ Measured on real labelled pages by benchmarks/web_extraction.py (results: benchm
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 
 from pydantic import BaseModel, Field
@@ -83,6 +84,8 @@ _NOT_BOILER = re.compile(r"(?:^|(?<=\s))(?:has-|with-|no-|is-|page-|single-|post
                          r"(?:with|has|no|without)[-_][a-z]+")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+_MAX_CANDIDATES = 64
+_DEEP_SELECTOR = " > ".join(["*"] * 200)
 _BARE_URL = re.compile(r"(?:https?://|www\.)\S+$|[^\s@]+@[^\s@]+\.\w+$", re.I)
 _WS = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
 
@@ -129,23 +132,62 @@ _SEPARATORS = re.compile(r"[-_]+")
 _ARTICLE_CLASS = re.compile(r"^article\s|\sarticle\s", re.I)
 
 
+class _TextBudget:
+    """Text lengths of elements, within a budget of characters read: nested wrappers make the sum of subtree sizes
+    quadratic in the page size on hostile HTML; past the budget every element counts as small."""
+
+    def __init__(self, chars: int, spaces: bool = False):
+        self.left = chars
+        self.spaces = spaces  # count spaces (stripped text length) or not (like _text_len)
+
+    def __call__(self, node) -> int:
+        if self.left <= 0:
+            return 0
+        t = node.text(deep=True)
+        self.left -= len(t)
+        return len(t.strip()) if self.spaces else len(t) - t.count(" ") - t.count("\n")
+
+
+def _drop_outermost(nodes, drop) -> None:
+    """Decompose the elements of `nodes` (document order) for which `drop(node)` says so; an element inside one
+    already dropped is not looked at (each ancestor chain is walked once, memoised)."""
+    inside: dict[int, bool] = {}  # mem_id -> inside (or being) a dropped element
+    doomed = []
+    for n in nodes:
+        path = []
+        x = n.parent
+        while x is not None and x.mem_id not in inside:
+            path.append(x.mem_id)
+            x = x.parent
+        dead = inside[x.mem_id] if x is not None else False
+        for key in path:
+            inside[key] = dead
+        if dead:
+            continue
+        gone = drop(n)
+        inside[n.mem_id] = gone
+        if gone:
+            doomed.append(n)
+    for n in doomed:  # none of them is inside another
+        n.decompose()
+
+
 def _prune(root, drop_captions: bool = True) -> None:
-    # Lists are walked backwards (descendants before ancestors) so that no element is visited after an ancestor of
-    # it was destroyed.
-    for n in reversed(root.css(", ".join(_NEVER_CONTENT))):
+    for n in reversed(root.css(", ".join(_NEVER_CONTENT))):  # descendants first: none is visited after removal
         n.decompose()
     body_len = max(_text_len(root), 1)
-    for n in reversed(root.css("[hidden], [aria-hidden=true], [style*=none], [style*=hidden]")):
+    size = _TextBudget(20 * body_len + 100_000)
+
+    def hidden(n) -> bool:
         attrs = n.attributes
         if "hidden" in attrs or attrs.get("aria-hidden") == "true" or _HIDDEN.search(attrs.get("style") or ""):
-            # An element hidden until a script reveals it, holding most of the page, is the page.
-            if _text_len(n) < 0.5 * body_len:
-                n.decompose()
+            return size(n) < 0.5 * body_len  # an element hidden until a script reveals it, holding most of the page
+        return False
+
+    _drop_outermost(root.css("[hidden], [aria-hidden=true], [style*=none], [style*=hidden]"), hidden)
     body_len = max(_text_len(root), 1)
-    if drop_captions:
-        for n in reversed(root.css(", ".join(_CAPTIONS))):
-            if _text_len(n) < 0.5 * body_len:  # a page that is one big <figure> keeps it
-                n.decompose()
+    if drop_captions:  # a page that is one big <figure> keeps it
+        _drop_outermost(root.css(", ".join(_CAPTIONS)), lambda n: size(n) < 0.5 * body_len)
     # Elements named like the article body, and their ancestors, are never pruned.
     held: set[int] = set()
     boiler = []
@@ -159,14 +201,16 @@ def _prune(root, drop_captions: bool = True) -> None:
                 x = x.parent
         elif is_boiler:
             boiler.append(n)
-    for n in reversed(boiler):
+
+    def boilerplate(n) -> bool:
         if n.mem_id in held or n.tag in ("html", "body", "main", "article"):
-            continue
+            return False
         # A wrapper that holds most of the page and its headline, or all the page's text, is layout, not
         # boilerplate (`<div id="main-nav-wrapper">`); a related-stories carousel longer than the article is not.
-        tl = _text_len(n)
-        if tl < 0.6 * body_len or (body_len - tl >= max(200, 0.1 * body_len) and n.css_first("h1") is None):
-            n.decompose()
+        tl = size(n)
+        return tl < 0.6 * body_len or (body_len - tl >= max(200, 0.1 * body_len) and n.css_first("h1") is None)
+
+    _drop_outermost(boiler, boilerplate)
 
 
 def _link_chars(node) -> int:
@@ -177,10 +221,8 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
                       semantic_share: float | None = 0.7):
     """The element maximising `good chars - alpha * other chars` inside it (see the module docstring), and the
     share of the page's good characters that it holds."""
-    good: dict[int, float] = {}
-    nodes: dict[int, object] = {}
-    # mem_id -> (node, parent's mem_id, inside a link, inside a list item); filled once per element, so crediting a
-    # block to all its ancestors is dictionary lookups, not DOM calls.
+    # mem_id -> (node, parent's mem_id, inside a link, inside a list item), for the text blocks and their ancestors;
+    # filled once per element, parents before children.
     info: dict[int, tuple] = {}
 
     def lookup(node) -> tuple:
@@ -199,6 +241,8 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
             up_key = key
         return up
 
+    own: dict[int, float] = {}
+
     def credit(block, n):
         parent = block.parent
         if parent is None:
@@ -208,15 +252,9 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
             return  # a teaser card: the whole block is a link
         if in_li:
             n *= list_weight
+        lookup(block)
         key = block.mem_id
-        good[key] = good.get(key, 0.0) + n
-        nodes[key] = block
-        key = parent.mem_id
-        while key is not None:
-            good[key] = good.get(key, 0.0) + n
-            entry = info[key]
-            nodes[key] = entry[0]
-            key = entry[1]
+        own[key] = own.get(key, 0.0) + n
 
     for block in root.css(_PARA_SELECTOR):
         n = len(block.text(deep=True).strip())
@@ -227,14 +265,23 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
         n = len(block.text(deep=False).strip())
         if n >= min_block_chars:
             credit(block, n)
-    if not good:
+    if not own:
         return root, 0.0
+    # Sum up the tree in one pass: `info` holds every element after its parent, so walking it backwards adds each
+    # element's total to its parent after all its children were added to it.
+    good = dict(own)
+    for key in reversed(list(info)):
+        g = good.get(key)
+        if g:
+            up = info[key][1]
+            if up is not None:
+                good[up] = good.get(up, 0.0) + g
     top = max(good.values())  # the page's good characters: the outermost element holds them all
+    # Candidates: elements holding >= 30% of the good text, the 64 richest (bounds the work on deeply nested HTML).
+    cands = heapq.nlargest(_MAX_CANDIDATES, ((g, key) for key, g in good.items() if g >= 0.3 * top))
     best, best_score = root, float("-inf")
-    for key, g in good.items():
-        if g < 0.3 * top:
-            continue
-        node = nodes[key]
+    for g, key in cands:
+        node = info[key][0]
         total = len(node.text(deep=True).strip())
         score = g - alpha * max(total - g, 0)
         if score > best_score:
@@ -247,16 +294,17 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
     # An element marked as the article (`<article>`, itemprop=articleBody, a class named like the article body)
     # inside the winner that holds nearly all of its good text is the article without the teasers around it.
     inner, inner_good = None, 0.0
-    for key, g in good.items():
-        if g < semantic_share * best_good or key == best.mem_id or (inner is not None and g <= inner_good):
+    best_key = best.mem_id
+    for g, key in cands:
+        if g < semantic_share * best_good or key == best_key or (inner is not None and g <= inner_good):
             continue
-        node = nodes[key]
+        node = info[key][0]
         if not _is_article_node(node):
             continue
-        x = node.parent
-        while x is not None and x.mem_id != best.mem_id:
-            x = x.parent
-        if x is not None:
+        up = info[key][1]
+        while up is not None and up != best_key:
+            up = info[up][1]
+        if up is not None:
             inner, inner_good = node, g
     if inner is not None:
         best = inner
@@ -274,11 +322,11 @@ def _is_article_node(node) -> bool:
 
 def _drop_link_blocks(container, selector: str) -> None:
     """Drop short link-heavy blocks (menus, tag lists, "read more" lines) inside the chosen element."""
+    size = _TextBudget(20 * len(container.text(deep=True)) + 100_000, spaces=True)
     for n in reversed(container.css(selector)):  # descendants first: none is visited after its removal
-        t = n.text(deep=True).strip()
-        tl = len(t)
+        tl = size(n)
         if 0 < tl < 300 and _link_chars(n) > 0.5 * tl:
-            if n.tag == "p" and _BARE_URL.match(t):
+            if n.tag == "p" and _BARE_URL.match(n.text(deep=True).strip()):
                 continue  # a paragraph that spells out a URL or an address is a citation in the text, not a menu
             n.decompose()
 
@@ -344,8 +392,10 @@ def extract_main_text_and_title(html: str | bytes, url: str | None = None, max_n
     suspect = cfg.min_share is not None and share < cfg.min_share and len(text) < cfg.short_text
     if not text or suspect:
         # Nothing, or a short block holding little of the page's paragraph text (a teaser, a title, a stray line):
-        # resiliparse's main-content heuristics see the page differently; keep whichever says more.
-        other = _fallback(html)
+        # resiliparse's main-content heuristics see the page differently; keep whichever says more. resiliparse is
+        # quadratic in the nesting depth, so a page nested deeper than 200 elements gets its pruned body instead.
+        deep = LexborHTMLParser(html).body.css_first(_DEEP_SELECTOR) is not None  # the pruned tree lost the depth
+        other = _render(root) if deep else _fallback(html)
         if len(other) > len(text):
             text = other
     return text, title

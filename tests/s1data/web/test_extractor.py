@@ -167,3 +167,25 @@ def test_a_hidden_popup_is_dropped_but_an_article_hidden_until_a_script_reveals_
     text = extract_main_text(html)
     assert P1 in text and P3 in text
     assert "Sign up" not in text
+
+
+def test_a_deeply_nested_page_gets_its_pruned_body_not_the_quadratic_resiliparse_fallback(monkeypatch):
+    import s1data.web.extractor as ex
+
+    def refuse(html):
+        raise AssertionError("resiliparse called on a page nested deeper than it can afford")
+
+    monkeypatch.setattr(ex, "_fallback", refuse)
+    depth = 400  # nothing but a short line at the bottom: the output is suspect and a fallback is due
+    html = "<html><body>" + "<div>" * depth + "<b>tail words</b>" + "</div>" * depth + "</body></html>"
+    assert extract_main_text(html) == "tail words"
+    shallow = "<html><body>" + "<div>" * 20 + "<b>tail words</b>" + "</div>" * 20 + "</body></html>"
+    with pytest.raises(AssertionError, match="resiliparse called"):
+        extract_main_text(shallow)
+
+
+def test_the_empty_output_fallback_asks_resiliparse_on_an_ordinary_page(monkeypatch):
+    import s1data.web.extractor as ex
+
+    monkeypatch.setattr(ex, "_fallback", lambda html: "from the fallback")
+    assert extract_main_text("<html><body><b>x</b></body></html>") == "from the fallback"
