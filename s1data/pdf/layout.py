@@ -59,6 +59,9 @@ class LineInfo:
     math: int  # math characters
     words: int  # characters in prose words (text fonts, 2+ letters)
     eqno_x0: float | None  # left edge of a trailing equation number "(12)", if the line ends with one
+    baseline: float = 0.0  # y of the baseline of the line's largest span
+    size: float = 10.0  # font size of that span
+    mono: int = 0  # characters in monospaced (code) fonts
     column: int = -1
 
     @property
@@ -72,6 +75,7 @@ class Row:
     column: int = -1
     display: bool = False
     numbered: bool = False
+    mathy: bool = False  # math by its characters, whatever its place
 
     @property
     def n(self) -> int:
@@ -79,6 +83,7 @@ class Row:
 
 
 _TEXT, _MATHF, _MONOF, _ITALICF = 0, 1, 2, 3
+_EXTENSION = re.compile(r"(^|\+)(CMEX\d*|LMMathExtension|EUEX\d*|r?n?txexa?|pxexa?)", re.IGNORECASE)
 _font_kinds: dict[str, int] = {}
 
 
@@ -110,7 +115,7 @@ class PageCounts:
 
 
 def line_info(block: int, index: int, line: dict, counts: PageCounts | None = None) -> LineInfo:
-    n = math = words = 0
+    n = math = words = mono = 0
     mf = sym = bad = 0
     fix = False
     spans = line["spans"]
@@ -129,6 +134,7 @@ def line_info(block: int, index: int, line: dict, counts: PageCounts | None = No
         kind = _font_kind(s["font"])
         if kind == _MONOF:
             words += k
+            mono += k
             continue
         if kind == _MATHF:
             math += k  # every glyph of a math font is math (CMMI letters, CMSY operators, CMEX delimiters)
@@ -146,6 +152,7 @@ def line_info(block: int, index: int, line: dict, counts: PageCounts | None = No
         counts.math_symbols += sym
         counts.bad += bad
         counts.needs_fix = counts.needs_fix or fix
+    x0, y0, x1, y1 = line["bbox"]
     eqno_x0 = None
     tail = ""
     for s in reversed(spans[-4:]):  # "(C", ".", "1)": a number may come in several spans
@@ -153,8 +160,13 @@ def line_info(block: int, index: int, line: dict, counts: PageCounts | None = No
         if tail.lstrip().startswith("(") and _EQNO.match(tail):
             eqno_x0 = s["bbox"][0]
             break
-    x0, y0, x1, y1 = line["bbox"]
-    return LineInfo(block, index, x0, y0, x1, y1, n, math, words, eqno_x0)
+    big = max(spans, key=lambda s: s["size"]) if spans else None
+    baseline = big["origin"][1] if big is not None else y1
+    size = big["size"] if big is not None else 10.0
+    if spans and all(_EXTENSION.search(s["font"]) or not s["text"].strip() for s in spans):
+        # a piece of a big delimiter hangs from its own baseline: place it by its middle, on the math axis
+        baseline = (y0 + y1) / 2 + 0.25 * size
+    return LineInfo(block, index, x0, y0, x1, y1, n, math, words, eqno_x0, baseline, size, mono)
 
 
 def _columns(lines: list[LineInfo], page_width: float) -> list[tuple[float, float]]:
@@ -215,20 +227,33 @@ def display_rows(page_dict: dict, page_width: float | None = None,
         x.column = _assign(x, cols)
     rows: list[Row] = []
     for ci in range(-1, len(cols)):
-        col = sorted((x for x in lines if x.column == ci), key=lambda x: (x.y0 + x.y1) / 2)
+        col = sorted((x for x in lines if x.column == ci), key=lambda x: x.baseline)
         band: list[LineInfo] = []
-        top = bot = 0.0
+        base = size = 0.0
         for x in col:
-            if band and min(bot, x.y1) - max(top, x.y0) >= 0.3 * min(x.height, bot - top):
+            # one row = one baseline, give or take a sub/superscript shift (TeX: <= 0.45 em); the numerator and
+            # denominator of a fraction (~0.68 em) and the rows of a matrix are rows of their own
+            if band and abs(x.baseline - base) <= 0.45 * size:
                 band.append(x)
-                top, bot = min(top, x.y0), max(bot, x.y1)
                 continue
-            rows.extend(_segments(band, ci, cols))
-            band, top, bot = [x], x.y0, x.y1
-        rows.extend(_segments(band, ci, cols))
-    for r in rows:
-        _classify(r, cols)
+            rows.extend(_classified(_segments(band, ci, cols), cols))
+            band, base, size = [x], x.baseline, max(x.size, 4.0)
+        rows.extend(_classified(_segments(band, ci, cols), cols))
     return rows, lines
+
+
+def _classified(segments: list[Row], cols: list[tuple[float, float]]) -> list[Row]:
+    """Classify the segments of one band. A band with a segment of text or numbers beside a math segment is a
+    table row (a header cell `sigma_calc` beside `1168`), not a display: the math cells are left as text. (Code
+    beside its typeset result, as in package manuals, is not a table.)"""
+    for r in segments:
+        _classify(r, cols)
+    if len(segments) > 1 and any(r.display for r in segments) and any(
+            not r.mathy and sum(x.mono for x in r.lines) < 0.5 * r.n
+            and not all(x.eqno_x0 is not None and x.n <= 8 for x in r.lines) for r in segments):
+        for r in segments:
+            r.display = r.numbered = False
+    return segments
 
 
 def _segments(band: list[LineInfo], ci: int, cols: list[tuple[float, float]]) -> list[Row]:
@@ -258,6 +283,7 @@ def _classify(r: Row, cols: list[tuple[float, float]]) -> None:
     body_n = n - (4 if has_eqno else 0)
     if not (math >= 2 and body_n >= 3 and math >= 0.4 * body_n and words <= 0.35 * n):
         return
+    r.mathy = True
     rightmost = max(r.lines, key=lambda x: x.x1)
     if r.column < 0:  # a line wider than its column: a long display with its number, or a line across columns
         r.numbered = rightmost.eqno_x0 is not None
@@ -268,3 +294,48 @@ def _classify(r: Row, cols: list[tuple[float, float]]) -> None:
     r.numbered = rightmost.eqno_x0 is not None and rightmost.x1 >= right_col - 0.05 * width
     indented = min(x.x0 for x in r.lines) - left_col >= 0.04 * width
     r.display = indented or r.numbered
+
+
+def display_groups(rows: list[Row]) -> list[list[Row]]:
+    """The displays of a page: each a run of rows of one column, in baseline order, around at least one display
+    row, with the small rows that belong to it (a numerator, a limit, a delimiter piece, the equation number).
+
+    A row joins the display above it when it has no prose (few words) and starts within 1.2 line heights of the
+    display's last row; small rows just above a display's first row join it too.
+    """
+    groups: list[list[Row]] = []
+    by_col: dict[int, list[Row]] = {}
+    for r in rows:
+        by_col.setdefault(r.column, []).append(r)
+
+    def top(r: Row) -> float:
+        return min(x.y0 for x in r.lines)
+
+    def bottom(r: Row) -> float:
+        return max(x.y1 for x in r.lines)
+
+    def small(r: Row) -> bool:
+        return r.display or sum(x.words for x in r.lines) <= 0.35 * r.n or r.n <= 3
+
+    for col_rows in by_col.values():
+        col_rows.sort(key=lambda r: min(x.baseline for x in r.lines))
+        cur: list[Row] | None = None
+        taken: set[int] = set()
+        for i, r in enumerate(col_rows):
+            size = max(x.size for x in r.lines)
+            if cur is not None and small(r) and top(r) - max(bottom(x) for x in cur) <= 1.2 * size:
+                cur.append(r)
+                taken.add(i)
+                continue
+            cur = None
+            if r.display:
+                cur = [r]
+                taken.add(i)
+                j = i - 1  # small rows just above (a numerator, an upper limit, the top piece of a bracket)
+                while j >= 0 and j not in taken and small(col_rows[j]) and not col_rows[j].display \
+                        and top(cur[0]) - bottom(col_rows[j]) <= 1.2 * size:
+                    cur.insert(0, col_rows[j])
+                    taken.add(j)
+                    j -= 1
+                groups.append(cur)
+    return groups

@@ -91,3 +91,129 @@ def merge_partitions(partitions: list, out_pages: Path, out_documents: Path) -> 
 def _write(df: pl.DataFrame, path: Path) -> None:
     table: pa.Table = df.to_arrow()
     pq.write_table(table, path, compression="zstd")
+
+
+# -- streaming merge ------------------------------------------------------------------------------------------------
+# The same four tables without holding more than one partition: pass 1 reads only (doc_id, page_no, dedup_key) of
+# every partition, in (source_sha256, page_no) order, and keeps the first doc_id of each dedup key (the dedup key is
+# already a fixed-size hash of the normalised text); pass 2 reads one partition at a time, marks its duplicates from
+# that map, and appends its pages / exclusions / figures / document to part files of at most `rows_per_file` rows.
+# Part files: `pages-<k>.parquet`, `exclusions-<k>.parquet`, `figures-<k>.parquet` under out_pages and
+# `documents-<k>.parquet` under out_documents (local folders or object-store prefixes); concatenated in name order
+# they equal merge_partitions' single files.
+
+MERGED_PREFIXES = {"pages": "pages", "exclusions": "exclusions", "figures": "figures", "documents": "documents"}
+
+
+class _PartWriter:
+    """Appends tables to `<folder>/<prefix>-<k:05d>.parquet`, a new file every `rows_per_file` rows."""
+
+    def __init__(self, folder, prefix: str, rows_per_file: int):
+        self.folder, self.prefix, self.rows_per_file = folder, prefix, rows_per_file
+        self.k, self.rows, self.writer, self.fh, self.schema = 0, 0, None, None, None
+
+    def _path(self):
+        name = f"{self.prefix}-{self.k:05d}.parquet"
+        if _is_url(self.folder):
+            from storage.io import loc
+
+            return loc(self.folder) / name
+        return Path(self.folder) / name
+
+    def write(self, table: pa.Table) -> None:
+        if self.schema is None:
+            self.schema = table.schema
+        table = table.cast(self.schema)
+        if self.writer is not None and self.rows and self.rows + table.num_rows > self.rows_per_file:
+            self.close()
+            self.k += 1
+        if self.writer is None:
+            path = self._path()
+            if _is_url(self.folder):
+                from storage.io import open_file
+
+                self.fh = open_file(path, "wb")
+                self.writer = pq.ParquetWriter(self.fh, self.schema, compression="zstd")
+            else:
+                Path(self.folder).mkdir(parents=True, exist_ok=True)
+                self.writer = pq.ParquetWriter(str(path), self.schema, compression="zstd")
+            self.rows = 0
+        if table.num_rows:
+            self.writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self, empty: pa.Table | None = None) -> None:
+        if self.writer is None and empty is not None and self.k == 0:
+            self.write(empty)  # an empty dataset is one empty file with the schema
+        if self.writer is not None:
+            self.writer.close()
+            if self.fh is not None:
+                self.fh.close()
+            self.writer = self.fh = None
+
+
+def _merge_one(pages_df: pl.DataFrame, figs: pl.DataFrame, first: dict[str, str], base: str):
+    """One partition's (pages, exclusions, figures, documents) given the global first doc_id of each dedup key."""
+    pages_df = pages_df.sort(["source_sha256", "page_no"])
+    keys = [k for k in pages_df["dedup_key"].unique().to_list() if k is not None]
+    first_df = pl.DataFrame({"dedup_key": keys, "first_doc_id": [first[k] for k in keys]},
+                            schema={"dedup_key": pages_df.schema["dedup_key"], "first_doc_id": pl.String})
+    pages_df = pages_df.join(first_df, on="dedup_key", how="left", nulls_equal=False).with_columns(
+        pl.when(pl.col("first_doc_id") != pl.col("doc_id")).then(pl.col("first_doc_id")).otherwise(None)
+        .alias("duplicate_of")).drop("first_doc_id").sort(["source_sha256", "page_no"])
+    empty = pages_df["text"].str.strip_chars().str.len_chars() == 0
+    excl = pages_df.with_columns(
+        pl.when(pl.col("duplicate_of").is_not_null()).then(pl.lit("pdf_page_duplicate"))
+        .when(empty).then(pl.lit("pdf_page_empty")).otherwise(None).alias("reason"),
+        pl.when(pl.col("duplicate_of").is_not_null()).then(pl.format("same text as {}", pl.col("duplicate_of")))
+        .otherwise(pl.lit("no text after parsing")).alias("detail"),
+    ).filter(pl.col("reason").is_not_null()).select(
+        "doc_id", "source_uri", "source_sha256", "page_no", "reason", "detail")
+    kept = pages_df.join(excl.select("doc_id"), on="doc_id", how="anti")
+    docs = (kept.group_by("source_sha256", maintain_order=True).agg(
+        pl.col("source_uri").first(), pl.col("source_kind").first(),
+        pl.col("text").str.join("\n\n"), pl.len().alias("n_pages"),
+        pl.col("parser_route").value_counts().alias("routes"), pl.col("n_figures").sum().alias("n_figures"))
+        .with_columns(pl.col("source_sha256").map_elements(
+            lambda s: hashlib.sha256(f"pdf:{s}".encode()).hexdigest()[:24], return_dtype=pl.String).alias("doc_id"))
+        .with_columns(pl.col("routes").map_elements(
+            lambda rs: ",".join(f"{r['parser_route']}:{r['count']}" for r in rs), return_dtype=pl.String))
+        .select("doc_id", "source_uri", "source_sha256", "source_kind", "text", "n_pages", "routes", "n_figures")
+        .sort("source_sha256"))
+    figs = figs.with_columns((pl.lit(base) + pl.col("file")).alias("file")).sort(
+        ["source_sha256", "page_no", "figure_id"])
+    return pages_df, excl, figs, docs
+
+
+def merge_partitions_streaming(partitions: list, out_pages, out_documents, rows_per_file: int = 200_000) -> dict:
+    """merge_partitions with memory bounded by one partition: `partitions` are committed partition folders or
+    object-store prefixes, **in source_sha256 order** (one source file each, as the PDF stage commits them);
+    out_pages / out_documents are local folders or prefixes. Returns the same counts."""
+    first: dict[str, str] = {}  # dedup key (a hash of the normalised text) -> doc_id of its first page
+    for p in partitions:
+        keys = _read(p, "pages.parquet").select("doc_id", "source_sha256", "page_no", "dedup_key").sort(
+            ["source_sha256", "page_no"])
+        for doc_id, key in zip(keys["doc_id"].to_list(), keys["dedup_key"].to_list()):
+            if key is not None:
+                first.setdefault(key, doc_id)
+    writers = {name: _PartWriter(out_documents if name == "documents" else out_pages, prefix, rows_per_file)
+               for name, prefix in MERGED_PREFIXES.items()}
+    counts = {"pages": 0, "documents": 0, "excluded_pages": 0, "duplicate_pages": 0, "figures": 0}
+    routes: dict[str, int] = {}
+    empty_pages = pl.from_arrow(PAGE_SCHEMA.empty_table())
+    empty = _merge_one(empty_pages, pl.from_arrow(FIGURE_SCHEMA.empty_table()), {}, "")
+    for p in partitions:
+        pages_df, excl, figs, docs = _merge_one(_read(p, "pages.parquet"), _read(p, "figures.parquet"), first,
+                                                _base(p))
+        for name, df in zip(("pages", "exclusions", "figures", "documents"), (pages_df, excl, figs, docs)):
+            writers[name].write(df.to_arrow())
+        counts["pages"] += pages_df.height
+        counts["documents"] += docs.height
+        counts["excluded_pages"] += excl.height
+        counts["duplicate_pages"] += int(pages_df["duplicate_of"].is_not_null().sum())
+        counts["figures"] += figs.height
+        for r in pages_df["parser_route"].value_counts().to_dicts():
+            routes[r["parser_route"]] = routes.get(r["parser_route"], 0) + r["count"]
+    for (name, w), e in zip(writers.items(), empty):
+        w.close(e.to_arrow())
+    return {**counts, "routes": routes}

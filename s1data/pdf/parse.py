@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from s1data.pdf.config import PdfConfig
 from s1data.pdf.detect import PdfPageRouter
 from s1data.pdf.glyphs import fix_text, is_extension_font
-from s1data.pdf.layout import _NEEDS_FIX, PageCounts, display_rows
+from s1data.pdf.layout import _NEEDS_FIX, PageCounts, display_groups, display_rows
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +124,10 @@ def _cheap_text(page, textpage=None) -> CheapPage:
     d = page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT, textpage=textpage)
     counts = PageCounts()
     rows, _ = display_rows(d, page.rect.width, counts)
-    row_of: dict[tuple[int, int], int] = {}
-    for k, r in enumerate(rows):
-        if r.display:
+    groups = display_groups(rows)
+    row_of: dict[tuple[int, int], int] = {}  # line -> the display group it belongs to
+    for k, g in enumerate(groups):
+        for r in g:
             for x in r.lines:
                 row_of[(x.block, x.index)] = k
     line_text: dict[tuple[int, int], str] = {}
@@ -157,14 +158,18 @@ def _cheap_text(page, textpage=None) -> CheapPage:
             if prose:
                 _flush(prose, b, out, blocks)
                 prose = []
-            pieces = sorted(rows[k].lines, key=lambda x: x.x0)
-            out.append((" ".join(t for t in (line_text[(x.block, x.index)].strip() for x in pieces) if t), True))
+            for r in groups[k]:  # one line per row, rows top to bottom, pieces of a row left to right
+                pieces = sorted(r.lines, key=lambda x: x.x0)
+                t = " ".join(t for t in (line_text[(x.block, x.index)].strip() for x in pieces) if t)
+                out.append((t, True))
+            out.append(("", False))  # the end of this display
         if prose:
             _flush(prose, b, out, blocks)
     text = ""
     prev_display = False
     for t, is_display in out:
         if not t.strip():
+            prev_display = False
             continue
         sep = "\n" if (is_display and prev_display) else "\n\n"
         text = f"{text}{sep}{t}" if text else t
