@@ -1,6 +1,7 @@
 """PDF mining flow: PDFs -> pdf_partition (one per file) -> pdf_pages + documents.
 
     discover (sha256 every input)  ->  mine partitions on Dask (cached ones skipped)  ->  merge + global page dedup
+    (streamed: only (doc_id, dedup key) of every partition is held at once; outputs are part files)
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pydantic import Field
 
 from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_sources, open_run,
                            split_cached_partitions)
-from s1data.pdf import PDF_CODE_VERSION, PdfConfig, merge_partitions, parse_batch
-from storage import fingerprint, loc
+from s1data.pdf import PDF_CODE_VERSION, PdfConfig, parse_batch
+from s1data.pdf.merge import merge_partitions_streaming
+from storage import fingerprint
 
 
 class PdfFlowParams(RunParams):
@@ -30,6 +32,12 @@ class PdfFlowParams(RunParams):
 def discover_pdfs(patterns: list[str]) -> list[dict]:
     """sha256 every input file (folders: *.pdf); the same bytes under two paths are one source."""
     return discover_sources(patterns, (".pdf",))
+
+
+def pdf_fingerprint(partition_fps: list[str]) -> str:
+    """The merged pdf_pages + documents of these partitions (layout "parts": pages-/exclusions-/figures-/
+    documents-<k>.parquet part files)."""
+    return fingerprint("pdf", PDF_CODE_VERSION, {"layout": "parts"}, partition_fps)
 
 
 def partition_fingerprint(sha256: str, config: PdfConfig) -> str:
@@ -95,9 +103,10 @@ def merge_outputs(ctx: RunContext, stage, partitions: dict[str, dict]) -> dict:
     import json
 
     ordered = [partitions[sha] for sha in sorted(partitions)]
-    pages_dir, docs_dir = ctx.root.local_staging(), ctx.root.local_staging()  # merged here, uploaded on commit
-    counts = merge_partitions([loc(p["uri"]) for p in ordered], pages_dir, docs_dir)
-    out_fp = fingerprint("pdf", PDF_CODE_VERSION, {}, [p["fingerprint"] for p in ordered])
+    out_fp = pdf_fingerprint([p["fingerprint"] for p in ordered])
+    # streamed: one partition in memory at a time, part files written straight to their place (tmp/ or the store)
+    pages_dir, docs_dir = ctx.root.staging("pdf_pages", out_fp), ctx.root.staging("documents", out_fp)
+    counts = merge_partitions_streaming([str(p["uri"]) for p in ordered], pages_dir, docs_dir)
     quarantined = sum(len(json.loads(p["meta_json"] or "{}").get("quarantine") or []) for p in ordered)
     meta = {**counts, "quarantined": quarantined, "files": len(ordered)}
     pages_id = stage.commit(pages_dir, "pdf_pages", "parquet", [p["artifact_id"] for p in ordered],
@@ -117,8 +126,7 @@ def pdf_stage(ctx: RunContext, inputs: list[str], config: PdfConfig, dask_addres
     if not sources:
         raise FileNotFoundError(f"no PDF found under {inputs}")
     source_ids = ctx.manifest.record_sources("source_pdf", sources)
-    expected = fingerprint("pdf", PDF_CODE_VERSION, {},
-                           [partition_fingerprint(s["sha256"], config) for s in sources])
+    expected = pdf_fingerprint([partition_fingerprint(s["sha256"], config) for s in sources])
     with ctx.stage("pdf", expected, ["pdf_pages", "documents"]) as stage:
         if stage.cached:
             summary = json.loads(stage.artifacts["pdf_pages"]["meta_json"])

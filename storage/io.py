@@ -28,7 +28,7 @@ _CHUNK = 1 << 20
 
 __all__ = ["Loc", "loc", "is_remote", "write_parquet", "read_parquet", "parquet_file", "list_files", "write_json",
            "read_json", "open_file", "local_copy", "file_infos", "tree_sha256", "tree_bytes", "remove_tree",
-           "copy_tree", "uri_of", "fresh", "tree_sha256_of", "link_or_copy"]
+           "copy_tree", "uri_of", "fresh", "tree_sha256_of", "link_or_copy", "read_dataset"]
 
 
 def loc(uri_or_path: str | os.PathLike | UPath) -> UPath:
@@ -112,22 +112,36 @@ def parquet_file(src: str | os.PathLike | UPath) -> pq.ParquetFile:
     return pq.ParquetFile(p.open("rb"))
 
 
-def list_files(prefix: str | os.PathLike | UPath, suffix: str = ".parquet") -> list[UPath]:
-    """Every file under `prefix` (recursive) whose name ends with `suffix` ("" for all), sorted by path."""
+def list_files(prefix: str | os.PathLike | UPath, suffix: str = ".parquet", startswith: str = "") -> list[UPath]:
+    """Every file under `prefix` (recursive) whose name ends with `suffix` ("" for all) and starts with
+    `startswith`, sorted by path."""
     p = fresh(prefix)
+
+    def keep(name: str) -> bool:
+        return name.endswith(suffix) and name.startswith(startswith)
+
     if not is_remote(p):
         if p.is_file():
-            return [p] if p.name.endswith(suffix) else []
+            return [p] if keep(p.name) else []
         if not p.exists():
             return []
-        return sorted((f for f in p.rglob("*") if f.is_file() and f.name.endswith(suffix)), key=str)
+        return sorted((f for f in p.rglob("*") if f.is_file() and keep(f.name)), key=str)
     fs, root = p.fs, p.path.rstrip("/")
     if not fs.exists(root):
         return []
     found = fs.find(root, detail=False)
-    out = [UPath(fs.unstrip_protocol(f), **p.storage_options) for f in found
-           if f.rsplit("/", 1)[-1].endswith(suffix)]
+    out = [UPath(fs.unstrip_protocol(f), **p.storage_options) for f in found if keep(f.rsplit("/", 1)[-1])]
     return sorted(out, key=str)
+
+
+def read_dataset(prefix: str | os.PathLike | UPath, startswith: str = "", columns: list[str] | None = None
+                 ) -> pa.Table:
+    """The parquet files under `prefix` whose names start with `startswith` (e.g. "pages-"), concatenated in name
+    order: a partitioned artifact read whole (for tests and small artifacts; stream with `list_files` otherwise)."""
+    files = list_files(prefix, ".parquet", startswith)
+    if not files:
+        raise FileNotFoundError(f"no {startswith}*.parquet under {prefix}")
+    return pa.concat_tables([read_parquet(f, columns) for f in files])
 
 
 def write_json(obj: Any, dest: str | os.PathLike | UPath, **json_kwargs) -> UPath:

@@ -20,6 +20,11 @@ import pyarrow.parquet as pq
 from s1data.pdf.parse import FIGURE_SCHEMA, PAGE_SCHEMA
 
 
+def _routes_text(rs) -> str:
+    """`local:3,cheap:1` by route name (value_counts' order is not deterministic)."""
+    return ",".join(f"{r['parser_route']}:{r['count']}" for r in sorted(rs, key=lambda r: r["parser_route"]))
+
+
 def _is_url(p) -> bool:
     return "://" in str(p) and not str(p).startswith("file://")
 
@@ -67,7 +72,7 @@ def merge_partitions(partitions: list, out_pages: Path, out_documents: Path) -> 
         .with_columns(pl.col("source_sha256").map_elements(
             lambda s: hashlib.sha256(f"pdf:{s}".encode()).hexdigest()[:24], return_dtype=pl.String).alias("doc_id"))
         .with_columns(pl.col("routes").map_elements(
-            lambda rs: ",".join(f"{r['parser_route']}:{r['count']}" for r in rs), return_dtype=pl.String))
+            _routes_text, return_dtype=pl.String))
         .select("doc_id", "source_uri", "source_sha256", "source_kind", "text", "n_pages", "routes", "n_figures"))
 
     figs = []
@@ -177,7 +182,7 @@ def _merge_one(pages_df: pl.DataFrame, figs: pl.DataFrame, first: dict[str, str]
         .with_columns(pl.col("source_sha256").map_elements(
             lambda s: hashlib.sha256(f"pdf:{s}".encode()).hexdigest()[:24], return_dtype=pl.String).alias("doc_id"))
         .with_columns(pl.col("routes").map_elements(
-            lambda rs: ",".join(f"{r['parser_route']}:{r['count']}" for r in rs), return_dtype=pl.String))
+            _routes_text, return_dtype=pl.String))
         .select("doc_id", "source_uri", "source_sha256", "source_kind", "text", "n_pages", "routes", "n_figures")
         .sort("source_sha256"))
     figs = figs.with_columns((pl.lit(base) + pl.col("file")).alias("file")).sort(

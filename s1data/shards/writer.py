@@ -223,9 +223,9 @@ def _is_url(location) -> bool:
 def write_partition_at(docs_uri: str, part: dict, tokenizer_uri: str, out_uri: str, config: ShardConfig,
                        seed: int) -> dict:
     """`s1data.shards.write_partition` where any of the curated file, the tokenizer folder or the output is an
-    object-store URL (s3://...): the worker reads the documents' row groups from the store (s1data.parts), keeps a local copy of
-    the tokenizer (cached by content), writes the shards into a local scratch folder and uploads them to a fresh
-    attempt prefix under `out_uri`. The summary then also carries `files` ({name: bytes}) and `content_sha256`, for
+    object-store URL (s3://...): the worker reads the documents' row groups from the store (s1data.parts), keeps a
+    local copy of the tokenizer (cached by content), writes the shards into a local scratch folder and uploads them
+    to a fresh attempt prefix under `out_uri`. The summary then also carries `files` ({name: bytes}) and `content_sha256`, for
     the flow to verify the upload without reading it back. All local: exactly `write_partition`."""
     from s1data.shards.partition import write_partition
 

@@ -12,7 +12,7 @@ import polars as pl
 
 from flows.pdf import PdfFlowParams, pdf_flow
 from s1data.pdf import PdfConfig
-from storage import Manifest, open_storage
+from storage import Manifest, open_storage, read_dataset
 from tests.pdfzoo import make_corpus
 
 S1 = [sys.executable, "-m", "flows.cli"]
@@ -68,7 +68,7 @@ def test_a_sigkilled_flow_is_finished_by_s1_rerun_with_the_same_artifacts_as_an_
 
     def pages(h):
         _, mm = open_storage(h)
-        return pl.read_parquet(Path(mm.resolve_artifact("pdf_pages")["uri"]) / "pages.parquet")
+        return pl.from_arrow(read_dataset(mm.resolve_artifact("pdf_pages")["uri"], "pages-"))
 
     got = pages(home)
     assert got.height == 800 and got.select("source_sha256", "page_no").is_unique().all()

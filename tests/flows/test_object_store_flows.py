@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import is_remote, list_files, loc, open_storage, read_parquet, tree_sha256
+from storage import is_remote, list_files, loc, open_storage, read_dataset, tree_sha256
 
 S1 = [sys.executable, "-m", "flows.cli"]
 
@@ -98,7 +98,7 @@ def test_workers_of_another_folder_write_partitions_only_to_the_store_and_match_
     # web pages are a pure function of the bytes: the same file on the store as on disk
     assert m.resolve_artifact("web_pages")["content_sha256"] == r.resolve_artifact("web_pages")["content_sha256"]
     # PDF routes can fall back on a time budget when the machine is loaded, so compare what does not
-    docs = [read_parquet(loc(x.resolve_artifact("documents")["uri"]) / "documents.parquet",
+    docs = [read_dataset(x.resolve_artifact("documents")["uri"], "documents-",
                          columns=["doc_id", "source_sha256", "n_pages"]) for x in (m, r)]
     assert docs[0].equals(docs[1]) and docs[0].num_rows == 4
     parts = m.query("SELECT uri FROM artifacts WHERE name = 'web_partition'")

@@ -11,7 +11,7 @@ import polars as pl
 
 from flows.pdf import PdfFlowParams, pdf_flow
 from s1data.pdf import PdfConfig
-from storage import Manifest, file_sha256, open_storage
+from storage import Manifest, file_sha256, open_storage, read_dataset
 from tests.pdfzoo import make_corpus, make_zoo
 
 
@@ -22,7 +22,7 @@ def _run(home, inputs, **kw):
 def _pages(home, version=None) -> pl.DataFrame:
     _, m = open_storage(home)
     a = m.resolve_artifact("pdf_pages" if version is None else f"pdf_pages:{version}")
-    return pl.read_parquet(Path(a["uri"]) / "pages.parquet")
+    return pl.from_arrow(read_dataset(a["uri"], "pages-"))  # part files, concatenated in name order
 
 
 def test_shared_pdfs_become_page_and_document_artifacts_and_a_second_run_is_all_cache(home, shared_data):
@@ -77,7 +77,7 @@ def test_global_page_dedup_marks_repeated_boilerplate_pages_across_files(home, t
     out = _run(home, [d])
     assert out["pages"] == 2 and out["duplicate_pages"] == 1 and out["documents"] == 1
     _, m = open_storage(home)
-    excl = pl.read_parquet(Path(m.resolve_artifact("pdf_pages")["uri"]) / "exclusions.parquet")
+    excl = pl.from_arrow(read_dataset(m.resolve_artifact("pdf_pages")["uri"], "exclusions-"))
     assert excl["reason"].to_list() == ["pdf_page_duplicate"]
 
 

@@ -24,7 +24,7 @@ import pytest
 
 from flows.registry import FLOWS
 from s1data.pdf import PdfConfig
-from storage import Manifest
+from storage import Manifest, read_dataset
 from tests.pdfzoo import make_corpus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,7 +169,7 @@ def _manifest(home: Path) -> Manifest:
 
 
 def _pages(home: Path) -> pl.DataFrame:
-    return pl.read_parquet(Path(_manifest(home).resolve_artifact("pdf_pages")["uri"]) / "pages.parquet")
+    return pl.from_arrow(read_dataset(_manifest(home).resolve_artifact("pdf_pages")["uri"], "pages-"))
 
 
 def test_every_flow_is_a_deployment_whose_ui_form_shows_the_pydantic_fields_with_descriptions(served):

@@ -20,7 +20,7 @@ import pytest
 
 from flows.pdf import PdfFlowParams, pdf_flow
 from s1data.pdf import PdfConfig
-from storage import open_storage
+from storage import open_storage, read_dataset
 from tests.pdfzoo import make_corpus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -92,7 +92,7 @@ def test_the_pdf_flow_mines_on_a_dask_scheduler_started_from_the_command_line(da
         assert "parse_batch" in client.run_on_scheduler(keys)
         assert [w["name"] for w in client.scheduler_info()["workers"].values()] == ["ext-worker"]
     _, m = open_storage(home)
-    pages = pl.read_parquet(Path(m.resolve_artifact("pdf_pages")["uri"]) / "pages.parquet")
+    pages = pl.from_arrow(read_dataset(m.resolve_artifact("pdf_pages")["uri"], "pages-"))
     assert pages.height == 12 and pages.select("source_sha256", "page_no").is_unique().all()
 
 
