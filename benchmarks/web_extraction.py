@@ -77,6 +77,14 @@ def main() -> None:
     labels = load_labels(args.labels)
     snip_html = {name: decode_html((args.data / "html" / name).read_bytes())[0] for name in sorted(labels)}
     all_pages = list(art_html.values()) + list(snip_html.values())
+    # Label sanity: every snippet must occur in its page's full text, else it measures nothing.
+    from selectolax.lexbor import LexborHTMLParser
+
+    missing = []
+    for name, html in snip_html.items():
+        full = normalise_for_match(LexborHTMLParser(html).body.text(separator=" "))
+        missing += [(name, s) for kind in ("with", "without") for s in labels[name][kind]
+                    if normalise_for_match(s) not in full]
 
     results: dict[str, dict] = {}
     for tool, fn in _extractors(set(filter(None, args.only.split(",")))).items():
@@ -106,7 +114,8 @@ def main() -> None:
         results[tool] = r
 
     print(f"load average {os.getloadavg()}; {len(ids)} extraction-dev pages, {len(snip_html)} snippet-labelled pages; "
-          f"docs/s/core over {len(all_pages)} pages, best of {args.repeat} passes, process time")
+          f"docs/s/core over {len(all_pages)} pages, best of {args.repeat} passes, process time; "
+          f"{len(missing)} snippet labels not found in their page{': ' + str(missing[:3]) if missing else ''}")
     print(f"{'extractor':<17} {'set':<30} {'P':>6} {'R':>6} {'F1':>6} {'pageF1':>7} {'empty':>6} {'F1<.5':>6}")
     for tool, r in results.items():
         for part, m in r["extraction_dev"].items():
@@ -127,7 +136,8 @@ def main() -> None:
                     "drop_captions=False": {"drop_captions": False},
                     "link blocks: p kept": {"link_block_selector": "ul, ol, div, li, section, table, dl"},
                     "min_share=None (fallback on empty only)": {"min_share": None}}
-        print(f"\nablation (s1, extraction-dev shingle F1)\n{'variant':<42} {'even (tuned)':>12} {'odd (held out)':>14}")
+        print("\nablation (s1, extraction-dev shingle F1)")
+        print(f"{'variant':<42} {'even (tuned)':>12} {'odd (held out)':>14}")
         results["ablation"] = {}
         for name, change in variants.items():
             cfg = ExtractorConfig(**change)

@@ -1,5 +1,8 @@
+import pytest
+
 from s1data.web import extract_main_text
-from s1data.web.extraction_eval import precision_recall_f1, score_page
+from s1data.web.extraction_eval import precision_recall_f1, score_page, shingle_match, shingle_prf, shingles
+from s1data.web.extractor import ExtractionRefused, _is_boiler, extract_main_text_and_title
 
 PAGE = """<html><head><title>T</title></head><body>
 <header><nav><ul><li><a href="/">Home</a></li><li><a href="/about">About us</a></li></ul></nav></header>
@@ -40,14 +43,11 @@ def test_the_snippet_scorer_counts_kept_and_dropped_snippets():
 
 
 # --- decisions of the densest-subtree extractor, one rule per test ------------------------------------------------
-import pytest
-
-from s1data.web.extraction_eval import shingle_match, shingle_prf, shingles
-from s1data.web.extractor import ExtractionRefused, extract_main_text_and_title
-
 P1 = "Protein crystals grown aboard the station are larger, and their diffraction patterns are sharper, than on Earth."
-P2 = "Convection is suppressed, so molecules reach the growing lattice by diffusion alone, which slows and orders growth."
-P3 = "The same effect was reported for lysozyme and insulin, two proteins whose crystals are studied in every lab course."
+P2 = ("Convection is suppressed, so molecules reach the growing lattice by diffusion alone, which slows and orders "
+      "growth.")
+P3 = ("The same effect was reported for lysozyme and insulin, two proteins whose crystals are studied in every lab "
+      "course.")
 ARTICLE = f"<p>{P1}</p><p>{P2}</p><p>{P3}</p>"
 
 
@@ -94,8 +94,6 @@ def test_figures_and_captions_are_dropped_from_the_article():
 
 
 def test_class_names_describing_the_layout_are_not_boilerplate():
-    from s1data.web.extractor import _is_boiler
-
     assert not _is_boiler({"class": "content-with-sidebar-wrp"})
     assert not _is_boiler({"class": "has-sidebar page-template-default"})
     assert _is_boiler({"class": "RelatedTags-wrapper"})  # camelCase is split: related-tags
