@@ -278,13 +278,18 @@ def _choose_container(root, alpha: float = 0.35, min_block_chars: int = 25, list
                 good[up] = good.get(up, 0.0) + g
     top = max(good.values())  # the page's good characters: the outermost element holds them all
     # Candidates: elements holding >= 30% of the good text, the 64 richest (bounds the work on deeply nested HTML).
-    cands = heapq.nlargest(_MAX_CANDIDATES, ((g, key) for key, g in good.items() if g >= 0.3 * top))
+    # Deterministic order: document order of first appearance (parents before children), not memory addresses.
+    cands = [(good[key], key) for key in info if good.get(key, 0.0) >= 0.3 * top]
+    if len(cands) > _MAX_CANDIDATES:
+        rank = {key: i for i, (_, key) in enumerate(cands)}
+        cands = sorted(heapq.nlargest(_MAX_CANDIDATES, cands, key=lambda c: (c[0], -rank[c[1]])),
+                       key=lambda c: rank[c[1]])
     best, best_score = root, float("-inf")
     for g, key in cands:
         node = info[key][0]
         total = len(node.text(deep=True).strip())
         score = g - alpha * max(total - g, 0)
-        if score > best_score:
+        if score >= best_score:  # among equal scores the innermost (later in document order)
             best, best_score = node, score
     if best.tag in _LEAF_BLOCKS and best.parent is not None and best.parent.tag not in ("body", "html"):
         best = best.parent  # one paragraph is not an article: take the block around it (with its short lines)
