@@ -87,7 +87,9 @@ _HIDDEN = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 _MAX_CANDIDATES = 64
 _DEEP_SELECTOR = " > ".join(["*"] * 200)
 _BARE_URL = re.compile(r"(?:https?://|www\.)\S+$|[^\s@]+@[^\s@]+\.\w+$", re.I)
-_WS = re.compile(r"[ \t\r\f\v\u00a0\u200b]+")
+_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+# Invisible characters that split words for any tokenizer: soft hyphen, zero-width space, word joiner, BOM.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))
 
 
 class ExtractionRefused(Exception):
@@ -346,7 +348,7 @@ def _render(container) -> str:
     for n in container.css("td, th"):
         n.insert_after(" ")
     text = container.text(deep=True, separator="")
-    text = _WS.sub(" ", text)
+    text = _WS.sub(" ", text.translate(_INVISIBLE))
     lines = [ln for ln in (ln.strip() for ln in text.split("\n")) if ln]
     return "\n".join(lines)
 
@@ -366,7 +368,8 @@ def _fallback(html: str) -> str:
     """resiliparse's main-content text, for pages where the DOM scoring found nothing."""
     from resiliparse.extract.html2text import extract_plain_text
 
-    return extract_plain_text(html, main_content=True, comments=False, alt_texts=False, links=False).strip()
+    text = extract_plain_text(html, main_content=True, comments=False, alt_texts=False, links=False)
+    return text.translate(_INVISIBLE).strip()
 
 
 def extract_main_text_and_title(html: str | bytes, url: str | None = None, max_nodes: int = 200_000,

@@ -187,3 +187,13 @@ def test_the_empty_output_fallback_asks_resiliparse_on_an_ordinary_page(monkeypa
 
     monkeypatch.setattr(ex, "_fallback", lambda html: "from the fallback")
     assert extract_main_text("<html><body><b>x</b></body></html>") == "from the fallback"
+
+
+def test_soft_hyphens_and_zero_width_spaces_do_not_split_words():
+    # Hyphenation plugins put U+00AD inside words; a \w+ tokenizer (the shingle scorer, any LM tokenizer) would
+    # split "réac­tion" in two.
+    html = (f"<html><body><div><p>La réac\u00adtion du con\u00adseil\u200b est at\u2060ten\ufeffdue. {P1}</p>"
+            f"<p>{P2}</p></div></body></html>")
+    text = extract_main_text(html)
+    assert "La réaction du conseil est attendue." in text
+    assert not any(c in text for c in "\u00ad\u200b\u2060\ufeff")
