@@ -1,5 +1,6 @@
 """Science recall: taxonomy, silver labels (rules, lexicons, SMILES, formulas, optional LLM), a hashed-n-gram
-classifier, table labelling and the ScienceFilter block."""
+classifier, an optional labelled seed set (`ScienceConfig.seed_path`), table labelling, the per-partition API
+(`science_sample` -> `fit_science_model` -> `science_columns`) and the ScienceFilter block."""
 
 from s1data.science.classifier import ClassifierConfig, ScienceClassifier, hashed_features
 from s1data.science.filter import ScienceFilter
@@ -12,7 +13,7 @@ from s1data.science.silver import (LlmLabelConfig, LlmLabelError, SilverLabelCon
 from s1data.science.taxonomy import DOMAINS, LABELS, LEXICONS, TAXONOMY
 
 __all__ = ["DOMAINS", "LABELS", "LEXICONS", "TAXONOMY", "ClassifierConfig", "LlmLabelConfig", "LlmLabelError",
-           "ScienceClassifier", "ScienceConfig", "ScienceFilter", "SeedSetError", "SilverLabelConfig", "find_chemical_formulas",
-           "find_smiles", "fit_science_model", "hashed_features", "label_science", "llm_label", "load_seed_set",
-           "rule_label", "science_columns", "science_metrics", "science_sample", "silver_label", "silver_labels",
-           "silver_scores", "train_science_classifier"]
+           "ScienceClassifier", "ScienceConfig", "ScienceFilter", "SeedSetError", "SilverLabelConfig",
+           "find_chemical_formulas", "find_smiles", "fit_science_model", "hashed_features", "label_science",
+           "llm_label", "load_seed_set", "rule_label", "science_columns", "science_metrics", "science_sample",
+           "silver_label", "silver_labels", "silver_scores", "train_science_classifier"]

@@ -40,6 +40,11 @@ class ScienceConfig(BaseModel):
     seed_text_column: str = Field("text", description="Text column of the seed set.")
     seed_label_column: str = Field("label", description="Label column of the seed set.")
     seed_max_docs: int = Field(50_000, ge=1, description="At most this many seed rows (a deterministic sample).")
+    min_science_docs: int = Field(100, ge=1, description="fit_science_model trains a classifier only when its "
+                                  "training data (confident silver labels + seed set) has at least this many science "
+                                  "documents; below it the silver rules label every document (on a 2 % science "
+                                  "corpus with 15-32 silver science labels a classifier recalled 0.27 vs the rules' "
+                                  "0.47 at similar purity).")
     silver_training: bool = Field(True, description="Train on the confident silver labels of the corpus sample as "
                                   "well (with a seed set: both; without one: silver labels are the only training "
                                   "data).")

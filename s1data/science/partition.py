@@ -10,9 +10,10 @@ the partitions' samples: a global deterministic sample from per-partition record
 
 `fit_science_model` trains the hashed-n-gram ScienceClassifier on the confident silver labels of the sample
 (`cfg.silver_training`) plus the seed set (`cfg.seed_path`). It returns `(None, report)` with a reason when the
-training data is too small or one-sided; `science_columns` then scores every row with the silver rules:
-science labels get `0.5 + 0.5 × confidence` (>= 0.5) and not-science labels `0.45 × (1 − confidence)` (< 0.5),
-so an uncertain non-science text is never kept as science (the old `1 − confidence` was >= 0.5 for those).
+training data is too small (`min_docs`, `cfg.min_science_docs`) or has no not-science documents; `science_columns`
+then scores every row with the silver rules: science labels get `0.5 + 0.5 × confidence` (>= 0.5) and not-science
+labels `0.45 × (1 − confidence)` (< 0.5), so an uncertain non-science text is never kept as science (the old
+`1 − confidence` was >= 0.5 for those).
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def silver_scores(texts: list[str], config: SilverLabelConfig | None = None
 def fit_science_model(sample: pa.Table, cfg: ScienceConfig | None = None,
                       min_docs: int = 200) -> tuple[ScienceClassifier | None, dict]:
     """A ScienceClassifier trained on the sample's confident silver labels plus the seed set, or (None, report)
-    with `report["reason"]` when there are fewer than `min_docs` training documents or no science / no
-    not-science among them. `sample` needs a `text` column (a `science_sample`)."""
+    with `report["reason"]` when there are fewer than `min_docs` training documents, fewer than
+    `cfg.min_science_docs` science ones, or no not-science ones. `sample` needs a `text` column (a
+    `science_sample`)."""
     from s1data.science.seed import load_seed_set
 
     cfg = cfg or ScienceConfig()
@@ -92,9 +94,10 @@ def fit_science_model(sample: pa.Table, cfg: ScienceConfig | None = None,
         report["seed"] = dict(Counter("none" if lab == "none" else "science" for lab in seed_labels))
     n_sci = sum(lab != "none" for lab in labels)
     report.update(n_train=len(labels), n_train_science=n_sci)
-    if len(labels) < min_docs or n_sci == 0 or n_sci == len(labels):
+    if len(labels) < min_docs or n_sci < cfg.min_science_docs or n_sci == len(labels):
         why = (f"{len(labels)} training documents < min_docs={min_docs}" if len(labels) < min_docs else
-               f"training labels are one-sided ({n_sci} science of {len(labels)})")
+               f"{n_sci} science documents < min_science_docs={cfg.min_science_docs}" if n_sci < cfg.min_science_docs
+               else f"no not-science documents among {len(labels)}")
         report["reason"] = f"science_too_few_labels: {why}; the silver rules label every document"
         report["labeller"] = "silver_rules"
         log.info("science: no classifier (%s)", report["reason"])

@@ -1,4 +1,5 @@
-"""Decisions of the science step on real, independently labelled text (../shared/data/science-dev), read at test time."""
+"""Decisions of the science step on real, independently labelled text (../shared/data/science-dev, read at test
+time)."""
 
 import gzip
 import hashlib
@@ -45,7 +46,7 @@ def seed_file(science_dev, tmp_path_factory):
 
 
 def test_a_model_fitted_on_some_sources_labels_texts_of_held_out_sources_with_f1_above_0_85(science_dev, seed_file):
-    # measured 0.9xx on this split (2,400 seed texts); the benchmark's 3 group folds on all 21k texts give more
+    # measured 0.93 on this split (2,400 seed texts); the bar leaves a margin for other hardware and numpy versions
     model, report = fit_science_model(pa.table({"text": pa.array([], pa.string())}),
                                       ScienceConfig(seed_path=str(seed_file), silver_training=False))
     assert model is not None and report["labeller"] == "classifier" and report["n_train"] == 2400
@@ -57,6 +58,20 @@ def test_a_model_fitted_on_some_sources_labels_texts_of_held_out_sources_with_f1
     f1 = 2 * tp / (2 * tp + fp + fn)
     print('held-out F1', f1, (tp, fp, fn))
     assert f1 >= 0.85, (tp, fp, fn)
+
+
+def test_without_a_seed_set_silver_labels_of_the_corpus_train_a_precise_classifier(science_dev):
+    repos = HELDOUT_REPOS + ["mhjabreel/CharCnn_Keras", "openstax/osbooks-microbiology"]
+    corpus = [r for repo in repos for r in _take(science_dev, repo, 300)]
+    table = pa.table({"doc_id": [f"d{i}" for i in range(len(corpus))], "text": [r["text"] for r in corpus]})
+    model, report = fit_science_model(science_sample(table, 1000, seed=0), ScienceConfig())
+    assert model is not None and report["labeller"] == "classifier" and "seed" not in report
+    out = science_columns(table, model)
+    pred = np.array(out.column("science_score").to_pylist()) >= 0.5
+    gold = np.array([r["label"] != "non_science" for r in corpus])
+    precision, recall = (pred & gold).sum() / pred.sum(), (pred & gold).sum() / gold.sum()
+    print("silver-only precision", precision, "recall", recall)
+    assert precision >= 0.95 and recall >= 0.6          # measured 0.99 and 0.72
 
 
 def test_without_a_model_a_confident_non_science_text_scores_below_one_half(science_dev):
