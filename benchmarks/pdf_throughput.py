@@ -6,13 +6,21 @@ parser inherit it), so wall time is one-core time even where a library would sta
 PyMuPDF4LLM's layout model does). CPU time (self + children) is reported next to it. Each measurement runs
 --repeat times (default 3) and the best is kept.
 
-Two corpora, reported separately:
+Corpora, reported separately:
 - real: the PDFs in ../shared/data/pdf (4 papers, one of them scanned), --passes times over;
+- latex: real LaTeX-typeset papers compiled from TeX Live's documentation sources by benchmarks/pdf_routing.py
+  (journal samples and templates: revtex aps/aip, jpsj, ptptex, oup, kluwer, aastex, pmlr, quantum, turnstile;
+  --latex-dir, default /tmp/s1_pdf_routing; skipped if not built), --passes times over;
 - generated: --gen-files ordinary multi-page science-like PDFs (s1data.samples.write_sample_pdf, 6-14 pages), every
   5th with the sample's math block on its last page (scores ~0.38: stays cheap at the default threshold 0.5), and
   every 10th with one extra page of display math only (scores 1.0: the high-cost route).
 
     python benchmarks/pdf_throughput.py [--passes 10] [--high-passes 2] [--gen-files 40] [--gen-high-files 10] [--repeat 3] [--cpu 1]
+    python benchmarks/pdf_throughput.py --only floor,cheap,cheap_nofig --corpora latex,real   # the cheap route only
+
+The cheap route is measured with figure extraction on (`cheap`, the default config with high_cost_route='none')
+and off (`cheap_nofig`); "pages/s (cpu)" is pages per CPU second of this process and its children, pinned to one
+core, so it is the per-core rate whatever else runs on the machine.
 """
 
 from __future__ import annotations
@@ -38,6 +46,9 @@ from s1data.pdf import PdfConfig, parse_batch, parse_pdf  # noqa: E402
 from s1data.samples import SAMPLE_TEXTS, write_sample_pdf  # noqa: E402
 
 REAL_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "pdf"
+LATEX_PAPERS = ["pmlr", "apssamp", "aipsamp", "injpsj2", "oup", "sampkluw", "aastex631", "quantum_template",
+                "manptp", "turnstile"]
+MEASUREMENTS = ["floor", "cheap", "cheap_nofig", "high_cost_forced", "mixed", "parse_batch_mixed"]
 
 
 def sha256(path: Path) -> str:
@@ -148,23 +159,33 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--cpu", type=int, default=None, help="CPU to pin to (default: the last one)")
     ap.add_argument("--json", default=None, help="also write the raw figures here")
+    ap.add_argument("--latex-dir", default="/tmp/s1_pdf_routing", help="build folder of benchmarks/pdf_routing.py")
+    ap.add_argument("--only", default=",".join(MEASUREMENTS), help="comma-separated measurements")
+    ap.add_argument("--corpora", default="real,latex,generated", help="comma-separated corpora")
     args = ap.parse_args()
 
     cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
 
     work = Path(tempfile.mkdtemp(prefix="s1_pdf_bench_"))
+    only = set(args.only.split(","))
+    wanted = set(args.corpora.split(","))
     real = sorted(Path(p) for p in glob.glob(os.path.join(args.real_dir, "*.pdf")))
-    gen = generated_corpus(work / "gen", args.gen_files)
+    latex = [p for p in (Path(args.latex_dir) / n / f"{n}.pdf" for n in LATEX_PAPERS) if p.exists()]
+    gen = generated_corpus(work / "gen", args.gen_files) if "generated" in wanted else []
     corpora = {"real": (real, args.passes, args.high_passes, len(real)),
+               "latex": (latex, args.passes, args.high_passes, 3),
                "generated": (gen, args.gen_passes, 1, args.gen_high_files)}
+    corpora = {k: v for k, v in corpora.items() if k in wanted}
 
     cheap = PdfConfig(high_cost_route="none")
+    cheap_nofig = PdfConfig(high_cost_route="none", extract_figures=False)
     forced = PdfConfig(route_threshold=0.0)
     mixed = PdfConfig()
     # warm up imports (pymupdf4llm, layout model, pyarrow) so the first measurement does not pay them
+    first = (real or latex or gen)[0]
     with contextlib.redirect_stdout(io.StringIO()):
-        run_parse([(real[0] if real else gen[0], "warm")], 1, forced, work)
+        run_parse([(first, "warm")], 1, forced if "high_cost_forced" in only or "mixed" in only else cheap, work)
 
     results: dict[str, dict] = {}
     for name, (files, passes, hpasses, hfiles) in corpora.items():
@@ -172,28 +193,37 @@ def main() -> None:
             continue
         keyed = [(p, sha256(p)) for p in files]
         r = results[name] = {"files": len(files), "pages_per_pass": sum(n_pages(p) for p in files)}
-        r["floor"] = best_of(lambda: floor(files, passes), args.repeat)
-        r["cheap"] = best_of(lambda: run_parse(keyed, passes, cheap, work), args.repeat)
-        r["high_cost_forced"] = best_of(lambda: run_parse(keyed[:hfiles], hpasses, forced, work), args.repeat)
-        r["mixed"] = best_of(lambda: run_parse(keyed, passes, mixed, work), args.repeat)
-        r["parse_batch_mixed"] = best_of(lambda: run_batch(keyed, passes, mixed, work), args.repeat)
+        todo = {
+            "floor": lambda: floor(files, passes),
+            "cheap": lambda: run_parse(keyed, passes, cheap, work),
+            "cheap_nofig": lambda: run_parse(keyed, passes, cheap_nofig, work),
+            "high_cost_forced": lambda: run_parse(keyed[:hfiles], hpasses, forced, work),
+            "mixed": lambda: run_parse(keyed, passes, mixed, work),
+            "parse_batch_mixed": lambda: run_batch(keyed, passes, mixed, work),
+        }
+        for k in MEASUREMENTS:
+            if k in only:
+                r[k] = best_of(todo[k], args.repeat)
         for k in ("mixed", "parse_batch_mixed"):
-            r[k]["high_cost_share"] = high_share(r[k]["routes"])
+            if k in r:
+                r[k]["high_cost_share"] = high_share(r[k]["routes"])
         print(f"[{name}] done", file=sys.stderr)
     shutil.rmtree(work, ignore_errors=True)
 
-    print(f"one core (CPU {cpu}), best of {args.repeat}; pages/s = pages / wall (pinned); cpu = self + children")
+    print(f"one core (CPU {cpu}), best of {args.repeat}; pages/s = pages / wall (pinned); cpu = self + children; "
+          f"load average {os.getloadavg()[0]:.1f}")
     print(f"{'corpus':10} {'measurement':22} {'pages':>6} {'pages/s/core':>12} {'pages/s (cpu)':>13} "
           f"{'high-cost':>9}")
     for name, r in results.items():
-        for k in ("floor", "cheap", "high_cost_forced", "mixed", "parse_batch_mixed"):
+        for k in (k for k in MEASUREMENTS if k in r):
             m = r[k]
             share = f"{100 * m['high_cost_share']:.1f}%" if "high_cost_share" in m else ""
             print(f"{name:10} {k:22} {m['pages']:6d} {m['pages_per_s_wall']:12.1f} {m['pages_per_s_cpu']:13.1f} "
                   f"{share:>9}")
-        print(f"{name:10} files={r['files']} pages/pass={r['pages_per_pass']} "
-              f"mixed routes={r['mixed']['routes']} batch: {r['parse_batch_mixed']['processes']} processes, "
-              f"peak RSS {r['parse_batch_mixed']['peak_rss_mb']:.0f} MiB")
+        print(f"{name:10} files={r['files']} pages/pass={r['pages_per_pass']}"
+              + (f" mixed routes={r['mixed']['routes']}" if "mixed" in r else "")
+              + (f" batch: {r['parse_batch_mixed']['processes']} processes, peak RSS "
+                 f"{r['parse_batch_mixed']['peak_rss_mb']:.0f} MiB" if "parse_batch_mixed" in r else ""))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
 

@@ -115,37 +115,36 @@ class PageCounts:
 
 
 def line_info(block: int, index: int, line: dict, counts: PageCounts | None = None) -> LineInfo:
-    n = math = words = mono = 0
-    mf = sym = bad = 0
-    fix = False
+    n = mono = mf = 0
+    plain: list[str] = []  # text-font spans
+    italic: list[str] = []  # text italic (math letters of Times-based papers)
     spans = line["spans"]
-    for s in spans:
+    for s in spans:  # per span only what needs the font; the regexes run once per line (measured ~2x faster)
         t = s["text"]
         k = len(t) - t.count(" ")
         if not k:
             continue
         n += k
-        ascii_ = t.isascii()
-        if not ascii_:
-            sym += len(_DENSITY_SYMBOLS.findall(t))
-        if _NEEDS_FIX.search(t):
-            fix = True
-            bad += len(_UNUSABLE.findall(t))
         kind = _font_kind(s["font"])
-        if kind == _MONOF:
-            words += k
-            mono += k
-            continue
         if kind == _MATHF:
-            math += k  # every glyph of a math font is math (CMMI letters, CMSY operators, CMEX delimiters)
-            mf += k
-            continue
-        m = len(_MATH_CHARS.findall(t))
-        w = sum(map(len, _WORD.findall(t)))
-        if kind == _ITALICF or s.get("flags", 0) & 2:
-            m += len(_SINGLE_LETTER.findall(t))  # Times/newtx/mathptmx: math letters are the text italic
-        math += m
-        words += w
+            mf += k  # every glyph of a math font is math (CMMI letters, CMSY operators, CMEX delimiters)
+        elif kind == _MONOF:
+            mono += k
+        elif kind == _ITALICF or s["flags"] & 2:
+            italic.append(t)
+        else:
+            plain.append(t)
+    full = "".join([s["text"] for s in spans])
+    sym = 0 if full.isascii() else len(_DENSITY_SYMBOLS.findall(full))
+    fix = _NEEDS_FIX.search(full) is not None
+    bad = len(_UNUSABLE.findall(full)) if fix else 0
+    math, words = mf, mono
+    if plain or italic:
+        text = " ".join(plain + italic)
+        math += len(_MATH_CHARS.findall(text))
+        words += sum(map(len, _WORD.findall(text)))
+        if italic:
+            math += len(_SINGLE_LETTER.findall(" ".join(italic)))
     if counts is not None:
         counts.n += n
         counts.math_font += mf

@@ -13,8 +13,10 @@ import json
 import logging
 import os
 import re
+import struct
 import time
 import unicodedata
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -205,8 +207,8 @@ def _image_infos(page, min_px: int, want_figures: bool, textpage=None,
     A page whose resources list no image costs nothing here (most pages of a typeset paper: its plots are vector
     graphics). The text page of `_cheap_text` is not reused: a "dict" from a text page that keeps images encodes
     every image (measured slower than a second, image-only text page). Which image XObject a placement shows is
-    only known by hashing the decoded pixels (`get_image_info(xrefs=True)`), so that is done only when a figure is
-    wanted and the page has more than one image XObject.
+    only known for sure by hashing the decoded pixels (`get_image_info(xrefs=True)`); the pixel size of the placed
+    image names its XObject whenever the page has one XObject of that size, so hashing is left for the rest.
     """
     images = page.get_images(full=True) if images is None else images
     if not images:
@@ -217,14 +219,53 @@ def _image_infos(page, min_px: int, want_figures: bool, textpage=None,
     big = [i for i in placed if i["width"] >= min_px and i["height"] >= min_px]
     infos: list[dict] = []
     if want_figures and big:
-        xrefs = {im[0] for im in images}
-        if len(xrefs) == 1:
-            xref = next(iter(xrefs))
-            infos = [dict(i, xref=xref) for i in big]
-        else:
+        by_size: dict[tuple[int, int], set[int]] = {}
+        for im in images:  # (xref, smask, width, height, ...)
+            by_size.setdefault((im[2], im[3]), set()).add(im[0])
+        if all(len(by_size.get((i["width"], i["height"]), ())) == 1 for i in big):
+            infos = [dict(i, xref=next(iter(by_size[(i["width"], i["height"])]))) for i in big]
+        else:  # two image XObjects of one size on the page: only the pixel hash tells them apart
             infos = [i for i in page.get_image_info(xrefs=True)
                      if i.get("xref") and i["width"] >= min_px and i["height"] >= min_px]
     return infos, min(1.0, covered / area)
+
+
+def figure_file(doc, xref: int) -> tuple[bytes, str, int, int] | None:
+    """An image XObject as a file: (bytes, extension, width, height); None if it cannot be decoded.
+
+    JPEG and JPEG 2000 streams are written as they are (no decoding). Anything else is decoded once and written as
+    a PNG with zlib level 1: 3x faster than MuPDF's own PNG writer (`extract_image`) on real papers' figures, files
+    ~40% larger. A soft mask (alpha) is dropped, as `extract_image` drops it.
+    """
+    import pymupdf
+
+    filt = doc.xref_get_key(xref, "Filter")
+    w, h = (int(doc.xref_get_key(xref, k)[1] or 0) if doc.xref_get_key(xref, k)[0] == "int" else 0
+            for k in ("Width", "Height"))
+    if filt == ("name", "/DCTDecode"):
+        return doc.xref_stream_raw(xref), "jpg", w, h
+    if filt == ("name", "/JPXDecode"):
+        return doc.xref_stream_raw(xref), "jp2", w, h
+    try:
+        pix = pymupdf.Pixmap(doc, xref)
+    except Exception:  # an image MuPDF cannot decode: leave it out, like extract_image
+        return None
+    if pix.alpha:
+        pix = pymupdf.Pixmap(pix, 0)
+    if pix.n not in (1, 3):
+        pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+    return _png(pix.samples, pix.width, pix.height, pix.stride, pix.n), "png", pix.width, pix.height
+
+
+def _png(samples: bytes, width: int, height: int, stride: int, n: int) -> bytes:
+    """8-bit gray (n=1) or RGB (n=3) samples as a PNG (filter 0 on every row, zlib level 1)."""
+    rows = b"".join(b"\x00" + samples[y * stride:(y + 1) * stride] for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0 if n == 1 else 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows, 1)) + chunk(b"IEND", b"")
 
 
 def _caption_for(bbox, blocks: list[dict]) -> str | None:
@@ -320,13 +361,14 @@ def parse_pdf(path: str | Path, source_sha256: str, out_dir: str | Path, config:
                         continue  # the scan itself, not a figure
                     saved = written.get(info["xref"])
                     if saved is None:  # an image placed again (a logo on every page) is written once
-                        img = doc.extract_image(info["xref"])
-                        if not img or not img.get("image"):
+                        img = figure_file(doc, info["xref"])
+                        if img is None:
                             continue
+                        data, ext, width, height = img
                         fig_dir.mkdir(exist_ok=True)
-                        name = f"p{page_no:05d}_{n_fig:02d}.{img.get('ext', 'png')}"
-                        (fig_dir / name).write_bytes(img["image"])
-                        saved = written[info["xref"]] = (name, img.get("width", 0), img.get("height", 0))
+                        name = f"p{page_no:05d}_{n_fig:02d}.{ext}"
+                        (fig_dir / name).write_bytes(data)
+                        saved = written[info["xref"]] = (name, width, height)
                     name, width, height = saved
                     figures.append({"figure_id": f"{doc_id}-{n_fig}", "page_doc_id": doc_id,
                                     "source_sha256": source_sha256, "page_no": page_no, "file": f"figures/{name}",

@@ -1,0 +1,184 @@
+"""Formula routing on labelled real pages: recall of display-maths pages and the share of ordinary pages routed.
+
+Labels: benchmarks/labels/pdf_display_math.json (file, page, has_display_math, split). The TeX Live documents are
+compiled here from the sources Debian's texlive-*-doc packages ship (the same command that made the labels: a marker
+package records the page of every display environment; the script checks the markers against the labels), the
+shared PDFs are read from ../shared/data/pdf. Each page goes through the production code (parse._cheap_text,
+parse._image_infos, PdfPageRouter with the default PdfConfig), side by side with the router as it was before display
+detection (density score only: display features zero).
+
+Splits: dev (features and thresholds chosen on it), seen (built as held out, but its errors were looked at during
+development), heldout (labelled before the detector ever ran on it). Pages of a scan (`scanned` in the labels) are
+routed for OCR whatever their maths and are left out of both rates.
+
+    apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
+        texlive-science texlive-publishers texlive-plain-generic lmodern cm-super-minimal texlive-lang-german \
+        texlive-latex-base-doc texlive-science-doc texlive-publishers-doc
+    python benchmarks/pdf_routing.py [--build-dir /tmp/s1_pdf_routing] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import pymupdf  # noqa: E402
+
+from s1data.pdf import PdfConfig  # noqa: E402
+from s1data.pdf.detect import PdfPageRouter  # noqa: E402
+from s1data.pdf.parse import _cheap_text, _image_infos  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+LABELS = HERE / "labels" / "pdf_display_math.json"
+TEXDOC = Path("/usr/share/doc/texlive-doc/latex")
+SHARED = HERE.parents[1] / "shared" / "data" / "pdf"
+
+# Records the shipped page of every display environment: \write is deferred to shipout, so the page is exact.
+MARKER_STY = r"""\newwrite\mlog@file
+\immediate\openout\mlog@file=\jobname.mathpages
+\def\mlog@mark#1{\write\mlog@file{#1 \the\ReadonlyShipoutCounter}}
+\def\mlog@env#1{\AddToHook{env/#1/before}{\mlog@mark{b}}\AddToHook{env/#1/after}{\mlog@mark{e}}}
+\def\mlog@setup{%
+  \NewCommandCopy\mlog@lb\[\NewCommandCopy\mlog@rb\]%
+  \DeclareRobustCommand\[{\mlog@mark{b}\mlog@lb}%
+  \DeclareRobustCommand\]{\mlog@rb\mlog@mark{e}}%
+  \mlog@env{equation}\mlog@env{equation*}\mlog@env{align}\mlog@env{align*}\mlog@env{gather}\mlog@env{gather*}%
+  \mlog@env{multline}\mlog@env{multline*}\mlog@env{flalign}\mlog@env{flalign*}\mlog@env{alignat}%
+  \mlog@env{alignat*}\mlog@env{eqnarray}\mlog@env{eqnarray*}\mlog@env{displaymath}}
+\AddToHook{begindocument/end}{\mlog@setup}
+"""
+
+
+def build(name: str, src: dict, build_dir: Path) -> Path | None:
+    """Compile one TeX Live document (twice, for references); returns its PDF or None if it cannot be built."""
+    out = build_dir / name
+    pdf = out / f"{name}.pdf"
+    if pdf.exists() and (out / f"{name}.mathpages").exists():
+        return pdf
+    if shutil.which("pdflatex") is None:
+        return None
+    srcdir = TEXDOC / src["texlive_doc_dir"]
+    if not srcdir.is_dir():
+        return None
+    shutil.copytree(srcdir, out, dirs_exist_ok=True)
+    for gz in out.rglob("*.gz"):
+        gz.with_suffix("").write_bytes(gzip.decompress(gz.read_bytes()))
+    (out / "mathlog.sty").write_text(MARKER_STY)
+    cmd = ["pdflatex", "-interaction=nonstopmode", f"-jobname={name}",
+           "\\RequirePackage{mathlog}\\input{" + src["main"] + "}"]
+    for _ in range(2):
+        subprocess.run(cmd, cwd=out, capture_output=True, timeout=300)
+    return pdf if pdf.exists() else None
+
+
+def marker_pages(mathpages: Path) -> set[int]:
+    """Pages where a display environment began and ended on the same page."""
+    sure, stack = set(), []
+    for line in mathpages.read_text().split("\n"):
+        if not line.strip():
+            continue
+        kind, page = line.split()
+        if kind == "b":
+            stack.append(int(page))
+        elif stack and stack.pop() == int(page):
+            sure.add(int(page))
+    return sure
+
+
+def route_pages(pdf: Path, pages: list[int], routers: dict[str, PdfPageRouter]) -> dict[int, dict]:
+    out = {}
+    with pymupdf.open(pdf) as doc:
+        for p in pages:
+            page = doc[p - 1]
+            c = _cheap_text(page)
+            _, cover = _image_infos(page, 96, False)
+            k = c.counts
+            res = {}
+            for name, r in routers.items():
+                disp = (c.display_rows, c.display_chars, c.numbered_displays) if name == "s1" else (0, 0, 0)
+                f = r.features_from_counts(k.n, k.math_font, k.math_symbols, k.bad, abs(page.rect), cover, *disp)
+                res[name] = {"routed": r.route(f) != "cheap", "reason": r.reason(f), "score": round(f.score, 3)}
+            out[p] = res
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    labels = json.loads(LABELS.read_text())
+    build_dir = Path(args.build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    cfg = PdfConfig()
+    routers = {"s1": PdfPageRouter(cfg.route_threshold, "vlm"), "before": PdfPageRouter(cfg.route_threshold, "vlm")}
+
+    by_file: dict[str, list[dict]] = defaultdict(list)
+    for e in labels["pages"]:
+        by_file[e["file"]].append(e)
+    results, missing, marker_mismatch = [], [], []
+    t0 = time.process_time()
+    for f, entries in by_file.items():
+        if f.endswith(".pdf"):
+            pdf = SHARED / f
+        else:
+            pdf = build(f, labels["sources"][f], build_dir)
+        if pdf is None or not pdf.exists():
+            missing.append(f)
+            continue
+        if not f.endswith(".pdf"):
+            marks = marker_pages(pdf.with_suffix(".mathpages"))
+            for e in entries:
+                if e["label_source"] == "source_marks" and (e["page"] in marks) != e["has_display_math"]:
+                    marker_mismatch.append((f, e["page"]))
+        routed = route_pages(pdf, [e["page"] for e in entries], routers)
+        for e in entries:
+            results.append(dict(e, **{k: v for k, v in routed[e["page"]].items()}))
+    seconds = time.process_time() - t0
+
+    print(f"labels: {LABELS.relative_to(HERE.parent)}; {len(results)} pages routed in {seconds:.1f} s CPU; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    if missing:
+        print(f"NOT BUILT (missing TeX Live packages or sources): {missing}")
+    if marker_mismatch:
+        print(f"WARNING markers disagree with labels: {marker_mismatch}")
+    print(f"{'split':8} {'pages':>5} {'display':>7} {'ordinary':>8} | {'recall s1':>9} {'ordinary routed s1':>18} | "
+          f"{'recall before':>13} {'ordinary routed before':>22}")
+    summary = {}
+    for split in ("dev", "seen", "heldout", "all"):
+        rows = [r for r in results if split == "all" or r["split"] == split]
+        pos = [r for r in rows if r["has_display_math"] and not r.get("scanned")]
+        neg = [r for r in rows if not r["has_display_math"] and not r.get("scanned")]
+        s = {}
+        for name in routers:
+            tp = sum(r[name]["routed"] for r in pos)
+            fp = sum(r[name]["routed"] for r in neg)
+            s[name] = {"recall": tp / max(len(pos), 1), "ordinary_routed": fp / max(len(neg), 1), "tp": tp,
+                       "fp": fp, "high_cost_share": sum(r[name]["routed"] for r in rows) / max(len(rows), 1)}
+        summary[split] = dict(pages=len(rows), display=len(pos), ordinary=len(neg), **s)
+        print(f"{split:8} {len(rows):5d} {len(pos):7d} {len(neg):8d} | {100 * s['s1']['recall']:8.1f}% "
+              f"{100 * s['s1']['ordinary_routed']:17.1f}% | {100 * s['before']['recall']:12.1f}% "
+              f"{100 * s['before']['ordinary_routed']:21.1f}%")
+    for split in ("dev", "seen", "heldout"):
+        fn = [(r["file"], r["page"], r["s1"]["score"]) for r in results if r["split"] == split
+              and r["has_display_math"] and not r["s1"]["routed"]]
+        fp = [(r["file"], r["page"], r["s1"]["reason"]) for r in results if r["split"] == split
+              and not r["has_display_math"] and not r.get("scanned") and r["s1"]["routed"]]
+        print(f"{split}: missed display pages {fn}")
+        print(f"{split}: ordinary pages routed {fp}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"summary": summary, "pages": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
