@@ -348,12 +348,17 @@ def open_run(flow: str, params: BaseModel) -> Iterator[RunContext]:
 
 
 def single_stage(ctx: RunContext, stage: str, code_version: str, params, parents: list[dict],
-                 outputs: dict[str, str], build) -> tuple[dict[str, dict], bool]:
+                 outputs: dict[str, str], build, on_store: bool = False) -> tuple[dict[str, dict], bool]:
     """A stage that turns parent artifacts into `outputs` ({name: kind}) in one step.
 
     `build(dirs)` gets one empty staging folder per output, fills them, and returns {name: fields} where fields may
     hold rows, tokens, meta, quarantine, metrics and `extra_parents` (names of outputs of this stage it derives
     from). Returns ({name: artifact row}, cached).
+
+    The folders are local paths (`$S1_HOME/tmp/...`, uploaded on commit when artifacts are on an object store),
+    for builders that write through libraries. With `on_store=True` they are where the artifacts will live
+    (`StorageRoot.staging(name, fingerprint)`: a local tmp folder, or a unique prefix on the store, a `Loc`), for
+    builders whose Dask workers write part files themselves (`str(dirs[name])` is a path or an s3:// URL).
     """
     from storage import fingerprint
 
@@ -361,7 +366,7 @@ def single_stage(ctx: RunContext, stage: str, code_version: str, params, parents
     with ctx.stage(stage, fp, list(outputs)) as st:
         if st.cached:
             return st.artifacts, True
-        dirs = {name: ctx.root.local_staging() for name in outputs}  # builders write with libraries: local paths
+        dirs = {name: ctx.root.staging(name, fp) if on_store else ctx.root.local_staging() for name in outputs}
         info = build(dirs)
         ids: dict[str, int] = {}
         for name, kind in outputs.items():

@@ -162,3 +162,19 @@ def test_s1_gc_lists_by_default_and_deletes_with_yes(s3_artifacts, tmp_path):
     assert gc("--older-than", "0", "--yes", "--dry-run")["deleted"] is False and list_files(orphan)
     assert gc("--older-than", "0", "--yes")["deleted"] is True
     assert not list_files(orphan) and gc("--older-than", "0")["orphans"] == []
+
+
+def test_a_stage_built_on_the_store_commits_the_prefix_its_builder_wrote(s3_artifacts, tmp_path):
+    from flows.context import RunParams, open_run, single_stage
+
+    seen = {}
+
+    def build(dirs):
+        seen.update(dirs)
+        write_parquet(pa.table({"a": [1]}), f"{dirs['out']}/part-00000.parquet")  # as a Dask worker would, by URL
+        return {"out": {"rows": 1}}
+
+    with open_run("test", RunParams(home=str(tmp_path / "home"), artifacts=s3_artifacts)) as ctx:
+        arts, _ = single_stage(ctx, "s", "v1", {}, [], {"out": "parquet"}, build, on_store=True)
+    assert is_remote(seen["out"]) and arts["out"]["uri"] == str(seen["out"])  # verified in place, not copied
+    assert not list((tmp_path / "home").rglob("*.parquet"))
