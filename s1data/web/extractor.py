@@ -89,7 +89,14 @@ _DEEP_SELECTOR = " > ".join(["*"] * 200)
 _BARE_URL = re.compile(r"(?:https?://|www\.)\S+$|[^\s@]+@[^\s@]+\.\w+$", re.I)
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 # Invisible characters that split words for any tokenizer: soft hyphen, zero-width space, word joiner, BOM.
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u2060\ufeff"))
+_INVISIBLE = "\u00ad\u200b\u2060\ufeff"
+
+
+def _visible(text: str) -> str:
+    for c in _INVISIBLE:
+        if c in text:  # str.translate walks every character through a dict; a scan per character kind is faster
+            text = text.replace(c, "")
+    return text
 
 
 class ExtractionRefused(Exception):
@@ -348,7 +355,7 @@ def _render(container) -> str:
     for n in container.css("td, th"):
         n.insert_after(" ")
     text = container.text(deep=True, separator="")
-    text = _WS.sub(" ", text.translate(_INVISIBLE))
+    text = _WS.sub(" ", _visible(text))
     lines = [ln for ln in (ln.strip() for ln in text.split("\n")) if ln]
     return "\n".join(lines)
 
@@ -369,7 +376,7 @@ def _fallback(html: str) -> str:
     from resiliparse.extract.html2text import extract_plain_text
 
     text = extract_plain_text(html, main_content=True, comments=False, alt_texts=False, links=False)
-    return text.translate(_INVISIBLE).strip()
+    return _visible(text).strip()
 
 
 def extract_main_text_and_title(html: str | bytes, url: str | None = None, max_nodes: int = 200_000,
