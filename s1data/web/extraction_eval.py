@@ -1,7 +1,10 @@
-"""Scoring main-content extraction against must-have / must-not-have snippets (trafilatura's evaluation scheme).
+"""Scoring main-content extraction, two ways.
 
-A kept must-have snippet is a true positive, a dropped one a false negative; a kept must-not-have snippet is a false
-positive, a dropped one a true negative. precision = TP/(TP+FP), recall = TP/(TP+FN), micro-averaged over pages.
+- Snippets (trafilatura's evaluation scheme, `score_page` / `precision_recall_f1`): a kept must-have snippet is a
+  true positive, a dropped one a false negative; a kept must-not-have snippet is a false positive, a dropped one a
+  true negative. precision = TP/(TP+FP), recall = TP/(TP+FN), micro-averaged over pages.
+- Word shingles against a ground-truth text (the Zyte / Scrapinghub article-extraction benchmark's scheme,
+  `shingle_match` / `shingle_prf`, data read by `load_article_set`); see the section comment below.
 """
 
 from __future__ import annotations
