@@ -50,11 +50,12 @@ def precision_recall_f1(counts: dict[str, int]) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": f, "accuracy": acc}
 
 
-# --- Shingle scoring (the Zyte / Scrapinghub article-extraction benchmark's `string_shingle_matching`) ------------
-# Tokens are `\w+` runs (case kept), shingles are 4 consecutive tokens joined by a space, counted as a multiset.
-# Per page, tp / fp / fn are normalised to sum to 1 so that long pages do not weigh more; precision and recall are
-# then computed from the per-page fractions summed over pages, as the benchmark does. The mean of per-page F1 is
-# reported beside it (it punishes a page that goes wrong more directly).
+# --- Shingle scoring (the Zyte / Scrapinghub article-extraction benchmark's `evaluate.py`) ----------------------
+# Tokens are `\w+` runs (case kept), shingles are 4 consecutive tokens, counted as a multiset. Per page, tp / fp / fn
+# are normalised to sum to 1; precision is the mean over pages of the per-page precision (pages with tp + fp > 0),
+# recall the mean of the per-page recall (pages with tp + fn > 0), F1 the harmonic mean of the two means (an empty
+# output is left out of the precision mean and scores 0 recall). The mean of per-page F1 is reported beside it: it
+# punishes a page that goes wrong more directly.
 
 _TOKEN = re.compile(r"\w+")
 
@@ -82,20 +83,33 @@ def shingle_match(true: str, pred: str, n: int = 4) -> tuple[float, float, float
     return (tp / s, fp / s, fn / s) if s else (0.0, 0.0, 0.0)
 
 
+def _page_precision(tp: float, fp: float, fn: float) -> float:
+    if fp == fn == 0:
+        return 1.0
+    return tp / (tp + fp) if tp + fp else 0.0
+
+
+def _page_recall(tp: float, fp: float, fn: float) -> float:
+    if fp == fn == 0:
+        return 1.0
+    return tp / (tp + fn) if tp + fn else 0.0
+
+
 def shingle_prf(pairs) -> dict[str, float]:
     """Benchmark precision / recall / F1 over pages, plus the mean per-page F1, from (true, pred) text pairs."""
-    tps = fps = fns = 0.0
-    per_page_f1 = []
+    precisions, recalls, page_f1 = [], [], []
     for true, pred in pairs:
         tp, fp, fn = shingle_match(true, pred)
-        tps, fps, fns = tps + tp, fps + fp, fns + fn
-        pp = tp / (tp + fp) if tp + fp else 0.0
-        pr = tp / (tp + fn) if tp + fn else 0.0
-        per_page_f1.append(2 * pp * pr / (pp + pr) if pp + pr else 0.0)
-    p = tps / (tps + fps) if tps + fps else 0.0
-    r = tps / (tps + fns) if tps + fns else 0.0
+        p, r = _page_precision(tp, fp, fn), _page_recall(tp, fp, fn)
+        if tp + fp > 0:
+            precisions.append(p)
+        if tp + fn > 0:
+            recalls.append(r)
+        page_f1.append(2 * p * r / (p + r) if p + r else 0.0)
+    p = sum(precisions) / len(precisions) if precisions else 0.0
+    r = sum(recalls) / len(recalls) if recalls else 0.0
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0,
-            "mean_page_f1": sum(per_page_f1) / len(per_page_f1) if per_page_f1 else 0.0, "pages": len(per_page_f1)}
+            "mean_page_f1": sum(page_f1) / len(page_f1) if page_f1 else 0.0, "pages": len(page_f1)}
 
 
 def load_article_set(folder: str | Path) -> dict[str, dict]:

@@ -147,6 +147,10 @@ def test_the_shingle_scorer_matches_the_zyte_benchmark_definition():
     assert shingle_match("a b c d", "") == (0.0, 0.0, 1.0)
     m = shingle_prf([("a b c d e", "a b c d e"), ("a b c d", "")])
     assert m["precision"] == 1.0 and m["recall"] == 0.5 and m["mean_page_f1"] == 0.5
+    # Precision and recall are means of the per-page values (not of summed counts): P = (0.2 + 1) / 2 = 0.6,
+    # R = (1 + 0.25) / 2 = 0.625.
+    m = shingle_prf([("a b c d", "a b c d x y z w"), ("a b c d e f g", "a b c d")])
+    assert m["precision"] == pytest.approx(0.6) and m["recall"] == pytest.approx(0.625)
 
 
 def test_link_heavy_lines_are_dropped_but_a_spelled_out_url_or_address_is_kept():
