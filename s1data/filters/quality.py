@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from bisect import bisect_left
 from itertools import accumulate, compress
-from operator import itemgetter, mul
+from operator import itemgetter, mul, sub
 
 from s1data.filters import text as T
 from s1data.filters.base import BaseFilter
@@ -73,27 +74,59 @@ def top_ngram_chars(words: list[str], n: int, spaced: str | None = None, starts:
     return len(gram) * count
 
 
-def duplicated_ngram_chars(words: list[str], n: int, joined: str | None = None, starts: list[int] | None = None) -> int:
+def repeat_candidates(joined: str, starts: list[int], n_min: int) -> list[int]:
+    """Word positions that may start a repeated n-gram for any n >= n_min (ascending); the others never can.
+
+    Every such n-gram starting at a candidate is at least K = min(joined length of an n_min-gram at a candidate)
+    characters long, so two equal n-grams have equal first K characters: a position whose K-character prefix is
+    unique among the candidates starts no repeat. Dropping those raises K; we repeat that a few times.
+    """
+    m = len(starts) - n_min  # number of n_min-grams (starts has one more entry than words)
+    cand = list(range(m))
+    for _ in range(3):
+        if len(cand) <= 1:
+            return []
+        lo = list(map(starts.__getitem__, cand))
+        k = min(map(sub, map(starts.__getitem__, map(n_min.__add__, cand)), lo))
+        keys = list(map(joined.__getitem__, map(slice, lo, map(k.__add__, lo))))
+        counts = Counter(keys)
+        if len(counts) == len(keys):
+            return []
+        kept = list(compress(cand, map((1).__lt__, map(counts.__getitem__, keys))))
+        if len(kept) == len(cand):
+            break
+        cand = kept
+    return cand
+
+
+def duplicated_ngram_chars(words: list[str], n: int, joined: str | None = None, starts: list[int] | None = None,
+                           candidates: list[int] | None = None) -> int:
     """Characters in repeated n-grams (words joined without spaces), scanning left to right and jumping over a
-    repeat, so overlapping repeats count once: datatrove's `find_all_duplicate`."""
+    repeat, so overlapping repeats count once: datatrove's `find_all_duplicate`.
+
+    Only n-grams that occur more than once can be found in datatrove's `seen` set; a unique one at a visited
+    position only moves the scan on by one. So we walk the positions of repeated n-grams alone (among
+    `repeat_candidates`), with datatrove's jump over a counted repeat: the same count, without a pass per word.
+    """
     m = len(words) - n + 1
     if m <= 1:
         return 0
     joined = "".join(words) if joined is None else joined
     starts = _offsets(words, 0) if starts is None else starts
-    grams = list(map(joined.__getitem__, map(slice, starts[:m], starts[n:n + m])))
-    counts = Counter(grams)
-    if len(counts) == m:  # no n-gram repeats: nothing to count (the common case, in C)
+    cand = repeat_candidates(joined, starts, n) if candidates is None else candidates
+    cand = cand[:bisect_left(cand, m)]
+    if len(cand) < 2:
         return 0
-    # Only n-grams that occur more than once can be found in `seen`; a unique one at a visited position only moves
-    # the scan on by one. So walk the positions of repeated n-grams alone, with datatrove's jump over a repeat.
-    repeated = compress(range(m), map((1).__lt__, map(counts.__getitem__, grams)))
+    grams = list(map(joined.__getitem__, map(slice, map(starts.__getitem__, cand),
+                                             map(starts.__getitem__, map(n.__add__, cand)))))
+    counts = Counter(grams)
+    if len(counts) == len(grams):
+        return 0
     seen: set[str] = set()
     chars = nxt = 0
-    for i in repeated:
-        if i < nxt:  # inside a counted repeat: jumped over, never visited
+    for i, g in zip(cand, grams):
+        if i < nxt or counts[g] < 2:  # jumped over (inside a counted repeat), or unique: never in `seen` again
             continue
-        g = grams[i]
         if g in seen:
             chars += len(g)
             nxt = i + n
@@ -243,8 +276,9 @@ class GopherRepetitionFilter(BaseFilter):
         if self.dup:
             joined, starts = spaced.replace(" ", ""), _offsets(words, 0)
             if len(joined) / n_chars > min(f for _, f in self.dup):  # else no n-gram share can pass its threshold
+                cand = repeat_candidates(joined, starts, min(n for n, _ in self.dup))
                 for n, frac in self.dup:
-                    if duplicated_ngram_chars(words, n, joined, starts) / n_chars > frac:
+                    if cand and duplicated_ngram_chars(words, n, joined, starts, cand) / n_chars > frac:
                         return False, f"gopher_rep_dup_{n}gram"
         return True
 

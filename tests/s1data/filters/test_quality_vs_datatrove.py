@@ -80,3 +80,12 @@ def test_repeated_n_gram_counts_equal_datatrove_s_including_words_that_join_alik
                 assert duplicated_ngram_chars(words, n) == find_all_duplicate(words, n), (words, n)
             if get_n_grams(words, n):
                 assert top_ngram_chars(words, n) == find_top_duplicate(get_n_grams(words, n)), (words, n)
+
+
+def test_our_copy_of_datatrove_s_punctuation_sets_is_still_equal():
+    import datatrove.utils.text as D
+
+    from s1data.filters import punctuation as P
+
+    assert P.PUNCTUATION == D.PUNCTUATION and P.TERMINAL_PUNCTUATION == D.TERMINAL_PUNCTUATION
+    assert P.PUNCTUATION_SET == D.PUNCTUATION_SET
