@@ -1,6 +1,7 @@
 """Artifacts on an object store vs local disk, and the streaming PDF merge vs the one-frame merge, side by side.
 
-    python benchmarks/object_store.py [--data ../shared/data] [--copies 25,100,400] [--json OUT]
+    python benchmarks/object_store.py [--data ../shared/data] [--copies 100,500,1500] [--batch-pages 2000]
+                                      [--skip-flows] [--json OUT]
 
 A. Flows on real inputs (../shared/data/warc: 16 real WARC/ARC files, several malformed; ../shared/data/pdf: 4 real
    PDFs), run once with `--artifacts` on local disk and once on an S3 server (moto's server mode in its own process
@@ -9,7 +10,7 @@ A. Flows on real inputs (../shared/data/warc: 16 real WARC/ARC files, several ma
    fully cached rerun. Reference: the same flow on local disk, same run.
 B. PDF merge + global page dedup: the one-frame merge (`merge_partitions`, the reference: every page of every
    partition in one polars frame) against `merge_partitions_streaming` (one partition at a time), each in a fresh
-   process: peak RSS (VmHWM) and CPU seconds, over N copies of the real partitions of ../shared/data/pdf (each copy
+   process: peak RSS (VmHWM) and CPU seconds (streaming with `--batch-pages` pages per batch), over N copies of the real partitions of ../shared/data/pdf (each copy
    a distinct source: sha256 and page text suffixed with the copy number, so no page is a duplicate), and checks
    that both write the same rows.
 The load average is printed: other jobs share this machine, so wall times are noisy; CPU seconds are the figure.
@@ -57,13 +58,15 @@ print(json.dumps(out))
 MERGE_RUN = r"""
 import json, sys, time
 sys.path.insert(0, {repo!r})
-mode, parts_file, out = sys.argv[1:4]
+mode, parts_file, out, batch = sys.argv[1:5]
 from pathlib import Path
 from s1data.pdf.merge import merge_partitions, merge_partitions_streaming
 parts = json.load(open(parts_file))
 c0, w0 = time.process_time(), time.perf_counter()
-fn = merge_partitions if mode == "one_frame" else merge_partitions_streaming
-counts = fn(parts, Path(out) / "pages", Path(out) / "documents")
+if mode == "one_frame":
+    counts = merge_partitions(parts, Path(out) / "pages", Path(out) / "documents")
+else:
+    counts = merge_partitions_streaming(parts, Path(out) / "pages", Path(out) / "documents", batch_pages=int(batch))
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
 print(json.dumps({{"cpu_s": time.process_time() - c0, "wall_s": time.perf_counter() - w0, "peak_rss_mb": hwm,
                   "pages": counts["pages"], "documents": counts["documents"]}}))
@@ -145,7 +148,7 @@ def make_partitions(data: Path, copies: int, root: Path) -> list[str]:
     return [d for _, d in sorted(out)]
 
 
-def run_merges(data: Path, copies: list[int]) -> dict:
+def run_merges(data: Path, copies: list[int], batch_pages: int) -> dict:
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -156,8 +159,8 @@ def run_merges(data: Path, copies: list[int]) -> dict:
             res = {}
             for mode in ("one_frame", "streaming"):
                 dest = root / f"out-{n}-{mode}"
-                r = subprocess.run([sys.executable, "-c", MERGE_RUN.format(repo=str(REPO)), mode, str(pf), str(dest)],
-                                   capture_output=True, text=True, timeout=1800)
+                r = subprocess.run([sys.executable, "-c", MERGE_RUN.format(repo=str(REPO)), mode, str(pf), str(dest),
+                                    str(batch_pages)], capture_output=True, text=True, timeout=1800)
                 if r.returncode != 0:
                     raise RuntimeError(r.stderr[-2000:])
                 res[mode] = json.loads(r.stdout.strip().splitlines()[-1])
@@ -182,6 +185,8 @@ def main() -> None:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data"))
     ap.add_argument("--copies", default="25,100,400")
     ap.add_argument("--skip-flows", action="store_true")
+    ap.add_argument("--batch-pages", type=int, default=2000, help="merge_partitions_streaming batch_pages (its "
+                    "default is 20000; smaller here so that the bound shows on a corpus of this size)")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     sys.path.insert(0, str(REPO))
@@ -189,7 +194,8 @@ def main() -> None:
     res = {"load_start": os.getloadavg()}
     if not a.skip_flows:
         res["flows"] = run_flows(Path(a.data))
-    res["merge"] = run_merges(Path(a.data), [int(x) for x in a.copies.split(",")])
+    res["merge"] = run_merges(Path(a.data), [int(x) for x in a.copies.split(",")], a.batch_pages)
+    res["batch_pages"] = a.batch_pages
     res["load_end"] = os.getloadavg()
     print("load average at end:", res["load_end"])
     if a.json:

@@ -157,8 +157,9 @@ class _PartWriter:
             self.writer = self.fh = None
 
 
-def _merge_one(pages_df: pl.DataFrame, figs: pl.DataFrame, first: dict[str, str], base: str):
-    """One partition's (pages, exclusions, figures, documents) given the global first doc_id of each dedup key."""
+def _merge_one(pages_df: pl.DataFrame, figs: pl.DataFrame, first: dict[str, str]):
+    """A batch of whole partitions' (pages, exclusions, figures, documents) given the global first doc_id of each
+    dedup key; figure `file`s already carry their partition's prefix."""
     pages_df = pages_df.sort(["source_sha256", "page_no"])
     keys = [k for k in pages_df["dedup_key"].unique().to_list() if k is not None]
     first_df = pl.DataFrame({"dedup_key": keys, "first_doc_id": [first[k] for k in keys]},
@@ -185,15 +186,17 @@ def _merge_one(pages_df: pl.DataFrame, figs: pl.DataFrame, first: dict[str, str]
             _routes_text, return_dtype=pl.String))
         .select("doc_id", "source_uri", "source_sha256", "source_kind", "text", "n_pages", "routes", "n_figures")
         .sort("source_sha256"))
-    figs = figs.with_columns((pl.lit(base) + pl.col("file")).alias("file")).sort(
-        ["source_sha256", "page_no", "figure_id"])
+    figs = figs.sort(["source_sha256", "page_no", "figure_id"])
     return pages_df, excl, figs, docs
 
 
-def merge_partitions_streaming(partitions: list, out_pages, out_documents, rows_per_file: int = 200_000) -> dict:
-    """merge_partitions with memory bounded by one partition: `partitions` are committed partition folders or
-    object-store prefixes, **in source_sha256 order** (one source file each, as the PDF stage commits them);
-    out_pages / out_documents are local folders or prefixes. Returns the same counts."""
+def merge_partitions_streaming(partitions: list, out_pages, out_documents, rows_per_file: int = 1_000_000,
+                               batch_pages: int = 20_000) -> dict:
+    """merge_partitions with memory bounded by `batch_pages` pages (whole partitions are batched until they reach
+    it; one partition larger than that is its own batch) plus one (dedup key, doc_id) pair per distinct page text.
+    `partitions` are committed partition folders or object-store prefixes, **in source_sha256 order** (one source
+    file each, as the PDF stage commits them); out_pages / out_documents are local folders or prefixes. Each batch
+    is one row group of the part files. Returns the same counts as merge_partitions."""
     first: dict[str, str] = {}  # dedup key (a hash of the normalised text) -> doc_id of its first page
     for p in partitions:
         keys = _read(p, "pages.parquet").select("doc_id", "source_sha256", "page_no", "dedup_key").sort(
@@ -205,20 +208,34 @@ def merge_partitions_streaming(partitions: list, out_pages, out_documents, rows_
                for name, prefix in MERGED_PREFIXES.items()}
     counts = {"pages": 0, "documents": 0, "excluded_pages": 0, "duplicate_pages": 0, "figures": 0}
     routes: dict[str, int] = {}
-    empty_pages = pl.from_arrow(PAGE_SCHEMA.empty_table())
-    empty = _merge_one(empty_pages, pl.from_arrow(FIGURE_SCHEMA.empty_table()), {}, "")
-    for p in partitions:
-        pages_df, excl, figs, docs = _merge_one(_read(p, "pages.parquet"), _read(p, "figures.parquet"), first,
-                                                _base(p))
-        for name, df in zip(("pages", "exclusions", "figures", "documents"), (pages_df, excl, figs, docs)):
+    empty = _merge_one(pl.from_arrow(PAGE_SCHEMA.empty_table()), pl.from_arrow(FIGURE_SCHEMA.empty_table()), {})
+
+    def flush(pages: list[pl.DataFrame], figs: list[pl.DataFrame]) -> None:
+        pages_df, excl, figs_df, docs = _merge_one(pl.concat(pages, how="vertical_relaxed"),
+                                                   pl.concat(figs, how="vertical_relaxed"), first)
+        for name, df in zip(("pages", "exclusions", "figures", "documents"), (pages_df, excl, figs_df, docs)):
             writers[name].write(df.to_arrow())
         counts["pages"] += pages_df.height
         counts["documents"] += docs.height
         counts["excluded_pages"] += excl.height
         counts["duplicate_pages"] += int(pages_df["duplicate_of"].is_not_null().sum())
-        counts["figures"] += figs.height
+        counts["figures"] += figs_df.height
         for r in pages_df["parser_route"].value_counts().to_dicts():
             routes[r["parser_route"]] = routes.get(r["parser_route"], 0) + r["count"]
+
+    batch_p: list[pl.DataFrame] = []
+    batch_f: list[pl.DataFrame] = []
+    rows = 0
+    for p in partitions:
+        pages = _read(p, "pages.parquet")
+        if batch_p and rows + pages.height > batch_pages:
+            flush(batch_p, batch_f)
+            batch_p, batch_f, rows = [], [], 0
+        batch_p.append(pages)
+        batch_f.append(_read(p, "figures.parquet").with_columns((pl.lit(_base(p)) + pl.col("file")).alias("file")))
+        rows += pages.height
+    if batch_p:
+        flush(batch_p, batch_f)
     for (name, w), e in zip(writers.items(), empty):
         w.close(e.to_arrow())
     return {**counts, "routes": routes}

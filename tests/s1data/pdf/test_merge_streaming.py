@@ -39,7 +39,7 @@ def test_streaming_merge_writes_the_one_frame_merge_in_part_files_with_global_pa
     parts = _partitions(base)
     want = merge_partitions(parts, tmp_path / "p1", tmp_path / "d1")
     out_pages, out_docs = loc(base) / "pdf_pages", loc(base) / "documents"
-    got = merge_partitions_streaming(parts, out_pages, out_docs, rows_per_file=3)
+    got = merge_partitions_streaming(parts, out_pages, out_docs, rows_per_file=3, batch_pages=2)
     assert got == want
     assert (got["duplicate_pages"], got["excluded_pages"], got["documents"]) == (3, 4, 3)
     for prefix, folder, single in (("pages-", out_pages, tmp_path / "p1" / "pages.parquet"),
@@ -53,6 +53,7 @@ def test_streaming_merge_writes_the_one_frame_merge_in_part_files_with_global_pa
     assert set(dups.values()) == {first_boiler, page_doc_id("b" * 64, 2)}
     assert len(read_dataset(out_pages, "pages-")) == 8 and len(
         [f for f in __import__("storage").list_files(out_pages, startswith="pages-")]) == 3  # 3 + 2 + 3 rows
+    # a batch holds whole partitions: every source's pages in one batch, so its document is whole
 
 
 def test_an_empty_merge_is_one_empty_file_per_table_with_the_schema(tmp_path):
