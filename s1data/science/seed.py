@@ -96,6 +96,20 @@ def _read_rows(path: str, text_column: str, label_column: str) -> tuple[list, li
     return texts, labels
 
 
+def seed_set_sha256(path: str) -> str:
+    """sha256 of the seed file's bytes: what a stage fingerprint should include (the path alone may change content)."""
+    import fsspec
+
+    h = hashlib.sha256()
+    try:
+        with fsspec.open(str(path), "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except (OSError, ValueError) as e:
+        raise _fail(str(path), f"cannot be read: {type(e).__name__}: {e}") from e
+    return h.hexdigest()
+
+
 def _subdomain(domain: str, text: str) -> str:
     from s1data.science.silver import lexicon_hits
 

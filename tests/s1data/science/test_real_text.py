@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from s1data.science import (ScienceConfig, SeedSetError, fit_science_model, load_seed_set, science_columns,
-                            science_sample, silver_label, silver_scores)
+                            science_sample, seed_set_sha256, silver_label, silver_scores)
 
 TRAIN_REPOS = ["openstax/osbooks-university-physics-bundle", "openstax/osbooks-microbiology",
                "clopezvice/ArXiv-Scraper", "mhjabreel/CharCnn_Keras", "openstax/osbooks-american-government",
@@ -110,6 +110,10 @@ def test_a_seed_set_loads_from_jsonl_and_parquet_with_domain_labels_mapped_to_th
     doms = [lab.split("/")[0] for lab in a.column("label").to_pylist()]
     assert doms == ["life_science"] * 5 + ["earth_science"] * 5 + ["none"] * 5
     assert load_seed_set(str(tmp_path / "seed.jsonl"), max_docs=4).num_rows == 4
+    before = seed_set_sha256(str(tmp_path / "seed.jsonl"))
+    with open(tmp_path / "seed.jsonl", "a") as f:
+        f.write(json.dumps({"text": "One more news item about a football match.", "label": "non_science"}) + "\n")
+    assert seed_set_sha256(str(tmp_path / "seed.jsonl")) != before   # a fingerprint follows the content
 
 
 @pytest.mark.parametrize("write, fix", [
