@@ -102,3 +102,41 @@ def test_a_failing_high_cost_route_falls_back_to_cheap_text_with_a_reason(tmp_pa
     assert pages[0]["parser_route"] == "cheap_fallback" and pages[0]["route_attempts"] == 2
     assert s["quarantine"][0]["reason"] == "pdf_vlm_route_error"
     assert "ConnectError" in s["quarantine"][0]["detail"] and "after 2 attempts" in s["quarantine"][0]["detail"]
+
+
+def test_figure_files_decode_to_the_same_pixels_as_mupdf(shared_pdfs):
+    # Flate images are wrapped in a TIFF without decoding (1001: RGB; Wang: 8-bit palette; submission: 4-bit palette)
+    import io
+
+    import pymupdf
+    from PIL import Image
+
+    exts = set()
+    for path in shared_pdfs:
+        with pymupdf.open(path) as doc:
+            for xref in sorted({im[0] for page in doc for im in page.get_images(full=True)}):
+                data, ext, w, h = parse_mod.figure_file(doc, xref)
+                exts.add(ext)
+                pix = pymupdf.Pixmap(doc, xref)
+                if pix.alpha:
+                    pix = pymupdf.Pixmap(pix, 0)
+                if pix.n != 3:
+                    pix = pymupdf.Pixmap(pymupdf.csRGB, pix)
+                img = Image.open(io.BytesIO(data)).convert("RGB")
+                assert (img.width, img.height) == (w, h) == (pix.width, pix.height)
+                if ext != "jpg":  # lossless: the very same pixels
+                    assert img.tobytes() == pix.samples, (path.name, xref)
+    assert exts == {"tif", "jpg"}
+
+
+def test_each_placed_image_is_matched_to_its_xobject_as_the_pixel_hash_would(shared_pdfs):
+    # 1001._0908.0054.pdf draws 4-5 plots of one pixel size per page: size cannot tell them apart, draw order can
+    import pymupdf
+
+    for path in shared_pdfs:
+        with pymupdf.open(path) as doc:
+            for page in doc:
+                infos, _ = parse_mod._image_infos(page, 96, True)
+                ref = [i for i in page.get_image_info(xrefs=True) if i["width"] >= 96 and i["height"] >= 96]
+                assert sorted((tuple(i["bbox"]), i["xref"]) for i in infos) == \
+                    sorted((tuple(i["bbox"]), i["xref"]) for i in ref), (path.name, page.number)
