@@ -69,7 +69,12 @@ def curate_stage(ctx: RunContext, parents: dict[str, dict | None], cfg: CurateCo
                 "web_domain_decisions": {"rows": funnel["web_domains"],
                                          "meta": {"decisions": funnel["domain_decisions"]}}}
 
-    arts, cached = single_stage(ctx, "curate", CURATE_CODE_VERSION, cfg, list(present.values()),
+    fp_params = {"config": cfg.model_dump(mode="json")}
+    if cfg.science.seed_path:  # the seed set's bytes, not its path, decide the classifier
+        from s1data.science.seed import seed_set_sha256
+
+        fp_params["science_seed_sha256"] = seed_set_sha256(cfg.science.seed_path)
+    arts, cached = single_stage(ctx, "curate", CURATE_CODE_VERSION, fp_params, list(present.values()),
                                 {"curated": "parquet", "curation_exclusions": "parquet",
                                  "web_domain_decisions": "parquet"}, build)
     summary = json.loads(arts["curated"]["meta_json"])
