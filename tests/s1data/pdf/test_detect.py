@@ -38,3 +38,30 @@ def test_a_page_that_is_an_image_with_no_text_is_a_scan():
 def test_route_none_keeps_every_page_cheap():
     r = PdfPageRouter(high_cost_route="none")
     assert r.route(r.features([], 612 * 792, 0.9)) == "cheap"
+
+
+def test_a_numbered_display_routes_its_page_whatever_its_length_and_says_why():
+    r = PdfPageRouter(threshold=0.5, high_cost_route="vlm")
+    short = r.features_from_counts(2000, 20, 5, 0, 612 * 792, 0.0, display_rows=1, display_chars=3,
+                                   numbered_displays=1)
+    assert short.score == 1.0 and r.route(short) == "vlm" and r.reason(short) == "display_math"
+
+
+def test_unnumbered_display_maths_needs_eight_characters_at_the_default_threshold():
+    r = PdfPageRouter(threshold=0.5, high_cost_route="vlm")
+    tiny = r.features_from_counts(2000, 20, 5, 0, 612 * 792, 0.0, display_rows=1, display_chars=5)
+    enough = r.features_from_counts(2000, 20, 5, 0, 612 * 792, 0.0, display_rows=1, display_chars=8)
+    assert (r.route(tiny), r.reason(tiny)) == ("cheap", "below_threshold")
+    assert (r.route(enough), r.reason(enough)) == ("vlm", "display_math")
+
+
+def test_a_scan_is_routed_as_a_scan():
+    r = PdfPageRouter(high_cost_route="local")
+    f = r.features_from_counts(0, 0, 0, 0, 612 * 792, 0.95)
+    assert r.route(f) == "local" and r.reason(f) == "scanned"
+
+
+def test_latin_modern_newtx_and_euler_math_fonts_are_math_fonts():
+    assert all(is_math_font(f) for f in ["LMMathItalic10-Regular", "LMMathExtension10-Regular", "rntxmi", "txsys",
+                                         "EURM10", "PazoMath", "MSAM10"])
+    assert not any(is_math_font(f) for f in ["LMRoman10-Regular", "NimbusRomNo9L-ReguItal", "CMTT10"])
