@@ -77,14 +77,20 @@ def _info(tokens: list[tuple[str, bool]], punct_set: frozenset, punct_chars: fro
     return ChunkInfo(tuple(toks), n_word, word_chars, n_alpha, tuple(flags))
 
 
+def _make_room(n_new: int) -> bool:
+    """Clear both caches (and spaCy's vocabulary, which grows with every new token) when `n_new` more chunks would
+    not fit, so memory stays bounded by CACHE_MAX_CHUNKS. True when it cleared."""
+    if len(_CACHE) + n_new <= CACHE_MAX_CHUNKS:
+        return False
+    _CACHE.clear()
+    _SPACED.clear()
+    _spacy_english.cache_clear()
+    return True
+
+
 def _fill(chunks: list[str]) -> None:
     """Tokenize new chunks with one spaCy call (chunks joined by single spaces are tokenized chunk by chunk) and
-    cache what the rules need. spaCy's vocabulary grows with every new token it sees; it is dropped together with
-    our cache when that is full, so memory stays bounded by CACHE_MAX_CHUNKS."""
-    if len(_CACHE) + len(chunks) > CACHE_MAX_CHUNKS:
-        _CACHE.clear()
-        _SPACED.clear()
-        _spacy_english.cache_clear()
+    cache what the rules need. The caller makes room first."""
     nlp, punct_chars = _spacy_english()
     punct_set = _punctuation_set()
     per: list[list[tuple[str, bool]]] = [[] for _ in chunks]
@@ -100,11 +106,9 @@ def _fill(chunks: list[str]) -> None:
 
 
 def chunk_info(chunk: str) -> ChunkInfo:
+    """The ChunkInfo of one whitespace-free chunk."""
     info = _CACHE.get(chunk)
-    if info is None:
-        _fill([chunk])
-        info = _CACHE[chunk]
-    return info
+    return info if info is not None else chunk_infos(chunk)[0]
 
 
 def chunk_infos(text: str) -> list[ChunkInfo]:
@@ -112,11 +116,10 @@ def chunk_infos(text: str) -> list[ChunkInfo]:
     chunks = text.split()
     missing = set(chunks).difference(_CACHE)
     if missing:
+        if _make_room(len(missing)):
+            missing = set(chunks)
         _fill(list(missing))
-    try:
-        return list(map(_CACHE.__getitem__, chunks))
-    except KeyError:  # the cache was full and cleared while filling: this text's older chunks went with it
-        return [chunk_info(c) for c in chunks]
+    return list(map(_CACHE.__getitem__, chunks))
 
 
 def spaced_words(text: str) -> str:
@@ -124,13 +127,12 @@ def spaced_words(text: str) -> str:
     chunks = text.split()
     missing = set(chunks).difference(_SPACED)
     if missing:
+        if _make_room(len(missing)):
+            missing = set(chunks)
         missing = list(missing)
-        for c, info in zip(missing, chunk_infos(" ".join(missing))):
+        for c, info in zip(missing, chunk_infos(" ".join(missing))):  # cannot clear again: there is room
             _SPACED[c] = " ".join(info.tokens)
-    try:
-        return " ".join(map(_SPACED.__getitem__, chunks))
-    except KeyError:  # cleared while filling (cache full)
-        return " ".join(" ".join(chunk_info(c).tokens) for c in chunks)
+    return " ".join(map(_SPACED.__getitem__, chunks))
 
 
 def words(text: str) -> list[str]:

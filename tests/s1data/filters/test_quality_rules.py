@@ -278,3 +278,27 @@ def test_the_old_alpha_field_name_still_means_the_minimum_alpha_share():
 def test_published_defaults():
     assert C4Config().min_sentences == 5 and FineWebConfig().max_dup_line_char_ratio == 0.01
     assert GopherConfig().min_alpha_words_ratio == 0.8
+
+
+# ---- words -----------------------------------------------------------------------------------------------------------
+
+def test_words_follow_spacy_english_rules_like_datatrove():
+    from s1data.filters import text as T
+
+    assert T.words("We cannot go to the U.S. today, can't we?") == \
+        ["We", "can", "not", "go", "to", "the", "U.S.", "today", ",", "ca", "n't", "we", "?"]
+    assert T.sentence_count("It works. Does it? Yes!") == 3 and T.sentence_count("Dr. Smith came.") == 1
+
+
+def test_words_are_the_same_when_the_word_cache_overflows(monkeypatch):
+    from s1data.filters import text as T
+
+    texts = [PROSE, c4_text(12), "\n".join(uniq(i) for i in range(30, 40)), PROSE.upper()]
+    expected = [T.words(t) for t in texts]
+    monkeypatch.setattr(T, "CACHE_MAX_CHUNKS", 5)
+    T._CACHE.clear()
+    T._SPACED.clear()
+    assert [T.words(t) for t in texts] == expected
+    assert [sum(i.n_tokens for i in T.chunk_infos(t)) for t in texts] == [len(w) for w in expected]
+    T._CACHE.clear()
+    T._SPACED.clear()
