@@ -330,7 +330,7 @@ class C4QualityFilter(BaseFilter):
                 return False, "c4_curly_bracket"
             if self.policy and any(p in low for p in C4_POLICY_SUBSTRINGS):
                 continue
-            if self.min_sentences is not None:
+            if self.min_sentences is not None and n_sentences < self.min_sentences:  # enough once it is reached
                 n_sentences += T.sentence_count(line)
             kept.append(line)
         if self.min_sentences is not None and n_sentences < self.min_sentences:

@@ -148,18 +148,19 @@ def sentence_count(line: str) -> int:
     sentence-final character once such a character (`.`, `!`, `?`, ...) has been seen. Between chunks, a run of
     whitespace longer than one space is a token of its own for spaCy (not punctuation), so it can start a sentence.
     """
+    chunks = line.split()
+    single_spaced = " ".join(chunks) == line  # then no whitespace token between chunks
     n = 1
     seen = False
     prev_end = None
     pos = 0
-    for chunk in line.split():
-        start = line.find(chunk, pos)
-        if prev_end is not None and seen:
-            gap = line[prev_end:start]
-            if gap != " ":  # spaCy keeps one trailing space on the token; anything more is a whitespace token
-                n += 1
+    for chunk in chunks:
+        if not single_spaced:
+            start = line.find(chunk, pos)
+            if prev_end is not None and seen and line[prev_end:start] != " ":
+                n += 1  # spaCy keeps one trailing space on the token; anything more is a whitespace token
                 seen = False
-        pos = prev_end = start + len(chunk)
+            pos = prev_end = start + len(chunk)
         for f in chunk_info(chunk).sent_flags:
             if f == 2:
                 seen = True
