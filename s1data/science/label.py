@@ -118,12 +118,9 @@ def train_science_classifier(docs: pa.Table,
     return model, report
 
 
-def label_science(docs: pa.Table, model: ScienceClassifier, config: ScienceConfig | None = None) -> pa.Table:
-    """`docs` plus `domain`, `subdomain` (null below the threshold) and `science_score` (float32) columns."""
-    config = config or ScienceConfig()
-    texts = [t or "" for t in docs.column("text").to_pylist()]
-    doms, subs, scores = model.predict(texts, config.batch_size)
-    sci = scores >= config.threshold
+def with_science_columns(docs: pa.Table, doms, subs, scores, threshold: float) -> pa.Table:
+    """`docs` plus (or with replaced) `domain`, `subdomain` (null below `threshold`) and `science_score` (float32)."""
+    sci = np.asarray(scores) >= threshold
     cols = {"domain": pa.array([d if s else None for d, s in zip(doms, sci)], pa.string()),
             "subdomain": pa.array([b if s else None for b, s in zip(subs, sci)], pa.string()),
             "science_score": pa.array(np.asarray(scores, np.float32), pa.float32())}
@@ -133,3 +130,11 @@ def label_science(docs: pa.Table, model: ScienceClassifier, config: ScienceConfi
         else:
             docs = docs.append_column(name, col)
     return docs
+
+
+def label_science(docs: pa.Table, model: ScienceClassifier, config: ScienceConfig | None = None) -> pa.Table:
+    """`docs` plus `domain`, `subdomain` (null below the threshold) and `science_score` (float32) columns."""
+    config = config or ScienceConfig()
+    texts = [t or "" for t in docs.column("text").to_pylist()]
+    doms, subs, scores = model.predict(texts, config.batch_size)
+    return with_science_columns(docs, doms, subs, scores, config.threshold)

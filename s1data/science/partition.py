@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 
 from s1data.science.classifier import ScienceClassifier
-from s1data.science.label import ScienceConfig, label_science, silver_labels
+from s1data.science.label import ScienceConfig, label_science, silver_labels, with_science_columns
 from s1data.science.silver import SilverLabelConfig, silver_label
 
 log = logging.getLogger(__name__)
@@ -117,13 +117,4 @@ def science_columns(table: pa.Table, model: ScienceClassifier | None, cfg: Scien
         return label_science(table, model, cfg)
     texts = [t or "" for t in table.column("text").to_pylist()]
     doms, subs, scores = silver_scores(texts, cfg.silver)
-    sci = scores >= cfg.threshold
-    cols = {"domain": pa.array([d if s else None for d, s in zip(doms, sci)], pa.string()),
-            "subdomain": pa.array([b if s else None for b, s in zip(subs, sci)], pa.string()),
-            "science_score": pa.array(scores, pa.float32())}
-    for name, col in cols.items():
-        if name in table.column_names:
-            table = table.set_column(table.column_names.index(name), name, col)
-        else:
-            table = table.append_column(name, col)
-    return table
+    return with_science_columns(table, doms, subs, scores, cfg.threshold)
