@@ -76,7 +76,7 @@ def curate_stage(ctx: RunContext, parents: dict[str, dict | None], cfg: CurateCo
         fp_params["science_seed_sha256"] = seed_set_sha256(cfg.science.seed_path)
     arts, cached = single_stage(ctx, "curate", CURATE_CODE_VERSION, fp_params, list(present.values()),
                                 {"curated": "parquet", "curation_exclusions": "parquet",
-                                 "web_domain_decisions": "parquet"}, build)
+                                 "web_domain_decisions": "parquet"}, build, on_store=True)
     summary = json.loads(arts["curated"]["meta_json"])
     summary.pop("by_reason", None)
     summary.update(cached=cached, seconds=time.perf_counter() - t0,

@@ -1,7 +1,7 @@
 """The curation blocks: each takes one partition (a row range of one parquet file) and returns small records.
 
     sample_partition  (pass 1)  per-domain page counts and bounded samples -> global domain decisions
-    filter_partition  (pass 2)  domain drop / rewrite, language, Gopher / C4 / FineWeb, PII; a bounded science
+    filter_partition  (pass 2)  domain drop / rewrite, language, Gopher / C4 / FineWeb (web pages), PII; a bounded science
                                 sample -> one classifier for the corpus
     (dedup_partitions)          exact + MinHash-LSH over the filtered partitions (s1data.dedup, shuffle by band)
     label_partition   (pass 3)  science columns on a deduplicated partition -> curated part file
@@ -125,7 +125,7 @@ def filter_partition(part: dict, decisions: dict[str, str], cfg: CurateConfig, o
             if originals.num_rows:
                 excluded.append(exclusion_rows(originals, "rewrite", "rewritten_original"))
     counts["after_domains"] = docs.num_rows
-    kept, q_excl = curate(docs, cfg.quality)
+    kept, q_excl = curate(docs, cfg.quality_for(part["source"]))
     if q_excl.num_rows:
         excluded.append(exclusion_rows(q_excl))
     counts["after_quality"] = kept.num_rows

@@ -88,10 +88,9 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
     counts: Counter = Counter()
     for r in s1:
         counts.update(r["domain_counts"])
-    decisions = blocks.decide_domains([r["sample"] for r in s1], counts, cfg) if web else None
-    if decisions is not None:
-        parts.write(decisions, parts.join(out["web_domain_decisions"], "decisions.parquet"))
-    decided = blocks.decisions_map(decisions) if decisions is not None else {}
+    decisions = blocks.decide_domains([r["sample"] for r in s1], counts, cfg)
+    parts.write(decisions, parts.join(out["web_domain_decisions"], "decisions.parquet"))
+    decided = blocks.decisions_map(decisions)
     timings["domains_s"] = time.perf_counter() - t
 
     # pass 2: domain drop / rewrite, quality, PII per partition; the science sample
@@ -124,6 +123,11 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
                    [(i, k, e, model, cfg, out["curated"], out["curation_exclusions"])
                     for i, (k, e) in enumerate(zip(dedup["kept_paths"], dedup["excluded_paths"]))],
                    step("science labels", len(dedup["kept_paths"])))
+    if not s3:  # no input rows: the outputs are still datasets (one empty part), never missing
+        parts.write(blocks.doc_columns(pa.table({"doc_id": pa.array([], pa.string())})),
+                    parts.join(out["curated"], "part-00000.parquet"))
+    if not s2:
+        parts.write(blocks.empty_exclusions(), parts.join(out["curation_exclusions"], "filters-00000.parquet"))
     timings["label_s"] = time.perf_counter() - t
 
     funnel: Counter = Counter()
