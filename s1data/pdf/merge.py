@@ -49,44 +49,22 @@ def merge_partitions(partitions: list, out_pages: Path, out_documents: Path) -> 
     pages = [_read(p, "pages.parquet") for p in partitions]
     pages_df = pl.concat(pages) if pages else pl.from_arrow(PAGE_SCHEMA.empty_table())
     pages_df = pages_df.sort(["source_sha256", "page_no"])
-    first = (pages_df.filter(pl.col("dedup_key").is_not_null())
-             .group_by("dedup_key", maintain_order=True).agg(pl.col("doc_id").first().alias("first_doc_id")))
-    pages_df = pages_df.join(first, on="dedup_key", how="left", nulls_equal=False).with_columns(
-        pl.when(pl.col("first_doc_id") != pl.col("doc_id")).then(pl.col("first_doc_id")).otherwise(None)
-        .alias("duplicate_of")).drop("first_doc_id")
-    pages_df = pages_df.sort(["source_sha256", "page_no"])
-
-    empty = pages_df["text"].str.strip_chars().str.len_chars() == 0
-    excl = pages_df.with_columns(
-        pl.when(pl.col("duplicate_of").is_not_null()).then(pl.lit("pdf_page_duplicate"))
-        .when(empty).then(pl.lit("pdf_page_empty")).otherwise(None).alias("reason"),
-        pl.when(pl.col("duplicate_of").is_not_null()).then(pl.format("same text as {}", pl.col("duplicate_of")))
-        .otherwise(pl.lit("no text after parsing")).alias("detail"),
-    ).filter(pl.col("reason").is_not_null()).select(
-        "doc_id", "source_uri", "source_sha256", "page_no", "reason", "detail")
-    kept = pages_df.join(excl.select("doc_id"), on="doc_id", how="anti")
-    docs = (kept.group_by("source_sha256", maintain_order=True).agg(
-        pl.col("source_uri").first(), pl.col("source_kind").first(),
-        pl.col("text").str.join("\n\n"), pl.len().alias("n_pages"),
-        pl.col("parser_route").value_counts().alias("routes"), pl.col("n_figures").sum().alias("n_figures"))
-        .with_columns(pl.col("source_sha256").map_elements(
-            lambda s: hashlib.sha256(f"pdf:{s}".encode()).hexdigest()[:24], return_dtype=pl.String).alias("doc_id"))
-        .with_columns(pl.col("routes").map_elements(
-            _routes_text, return_dtype=pl.String))
-        .select("doc_id", "source_uri", "source_sha256", "source_kind", "text", "n_pages", "routes", "n_figures"))
-
+    firsts = (pages_df.filter(pl.col("dedup_key").is_not_null())
+              .group_by("dedup_key", maintain_order=True).agg(pl.col("doc_id").first()))
+    first = dict(zip(firsts["dedup_key"].to_list(), firsts["doc_id"].to_list()))
     figs = []
     for p in partitions:
         f = _read(p, "figures.parquet")
         figs.append(f.with_columns((pl.lit(_base(p)) + pl.col("file")).alias("file")))
     figs_df = pl.concat(figs) if figs else pl.from_arrow(FIGURE_SCHEMA.empty_table())
+    pages_df, excl, figs_df, docs = _merge_one(pages_df, figs_df, first)
 
     out_pages.mkdir(parents=True, exist_ok=True)
     out_documents.mkdir(parents=True, exist_ok=True)
     _write(pages_df, out_pages / "pages.parquet")
     _write(excl, out_pages / "exclusions.parquet")
-    _write(figs_df.sort(["source_sha256", "page_no", "figure_id"]), out_pages / "figures.parquet")
-    _write(docs.sort("source_sha256"), out_documents / "documents.parquet")
+    _write(figs_df, out_pages / "figures.parquet")
+    _write(docs, out_documents / "documents.parquet")
     routes = pages_df["parser_route"].value_counts().to_dicts()
     return {"pages": pages_df.height, "documents": docs.height, "excluded_pages": excl.height,
             "duplicate_pages": int(pages_df["duplicate_of"].is_not_null().sum()), "figures": figs_df.height,
