@@ -95,25 +95,45 @@ def _term_index() -> tuple[dict[str, list[tuple[str, str]]], int]:
     return index, max(len(k.split()) for k in index)
 
 
+def _longest_matches(words: list[str], index: dict, max_n: int, starts: frozenset):
+    """(key, index value) of the longest index key at each position, left to right, non-overlapping. Multi-word
+    keys are tried only where the word starts one (`starts`): most words start none."""
+    i, n_words = 0, len(words)
+    while i < n_words:
+        w = words[i]
+        for n in (range(max_n, 1, -1) if w in starts else ()):
+            key = " ".join(words[i:i + n])
+            val = index.get(key)
+            if val:
+                yield key, val
+                i += n
+                break
+        else:
+            val = index.get(w)
+            if val:
+                yield w, val
+            i += 1
+
+
+def _starts(index: dict) -> frozenset:
+    return frozenset(k.split(" ", 1)[0] for k in index if " " in k)
+
+
 def lexicon_hits(text: str) -> tuple[dict[str, dict[str, int]], int]:
     """({"domain/subdomain": {term: count}}, number of words) — longest match first, up to three-word terms."""
     index, max_n = _term_index()
     words = _WORD.findall(text.lower())
     hits: dict[str, dict[str, int]] = {}
-    i = 0
-    while i < len(words):
-        for n in range(max_n, 0, -1):
-            key = " ".join(words[i:i + n]) if n > 1 else words[i]
-            labels = index.get(key)
-            if labels:
-                for d, s in labels:
-                    h = hits.setdefault(f"{d}/{s}", {})
-                    h[key] = h.get(key, 0) + 1
-                i += n
-                break
-        else:
-            i += 1
+    for key, labels in _longest_matches(words, index, max_n, _term_starts()):
+        for d, s in labels:
+            h = hits.setdefault(f"{d}/{s}", {})
+            h[key] = h.get(key, 0) + 1
     return hits, len(words)
+
+
+@lru_cache(maxsize=1)
+def _term_starts() -> frozenset:
+    return _starts(_term_index()[0])
 
 
 @lru_cache(maxsize=1)
@@ -131,22 +151,17 @@ def _weak_index() -> tuple[dict[str, list[str]], int]:
 def weak_hits(text: str) -> dict[str, dict[str, int]]:
     """{domain: {weak term: count}} for `taxonomy.WEAK_TERMS` (terms that are also strong lexicon terms excluded)."""
     index, max_n = _weak_index()
-    words = _WORD.findall(text.lower())
     hits: dict[str, dict[str, int]] = {}
-    i = 0
-    while i < len(words):
-        for n in range(max_n, 0, -1):
-            key = " ".join(words[i:i + n]) if n > 1 else words[i]
-            doms = index.get(key)
-            if doms:
-                for d in doms:
-                    h = hits.setdefault(d, {})
-                    h[key] = h.get(key, 0) + 1
-                i += n
-                break
-        else:
-            i += 1
+    for key, doms in _longest_matches(_WORD.findall(text.lower()), index, max_n, _weak_starts()):
+        for d in doms:
+            h = hits.setdefault(d, {})
+            h[key] = h.get(key, 0) + 1
     return hits
+
+
+@lru_cache(maxsize=1)
+def _weak_starts() -> frozenset:
+    return _starts(_weak_index()[0])
 
 
 def _smiles_candidate(tok: str) -> bool:
