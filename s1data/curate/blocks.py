@@ -71,14 +71,19 @@ def bottom_k(t: pa.Table, k: int, seed: int, group: str | None = None) -> pa.Tab
 # ---- pass 1 -------------------------------------------------------------------------------------------------------
 
 def sample_partition(part: dict, cfg: CurateConfig) -> dict:
-    """Web partitions: page count and bounded sample per URL domain (for `decide_domains`)."""
+    """Web partitions: page count and bounded sample per URL domain, with each sampled page's quality verdict
+    (for `decide_domains`)."""
     if part["source"] != "web_pages":
         return {"index": part["index"], "rows": part["stop"] - part["start"], "domain_counts": {}, "sample": None}
     t = parts.read(part, DOC_COLUMNS + ["domain"])
     t = doc_columns(t).append_column("domain", t.column("domain").cast(pa.string()) if "domain" in t.column_names
                                      else pa.nulls(t.num_rows, pa.string()))
+    from s1data.web.domains import drop_reasons
+
     counts = Counter(d or "" for d in t.column("domain").to_pylist())
     sample = bottom_k(t, cfg.domains.max_pages_per_domain, cfg.domains.seed, group="domain")
+    # the quality verdict of each sampled page, here in the worker: the driver only counts
+    sample = sample.append_column("filter_reason", pa.array(drop_reasons(sample, cfg.domains), pa.string()))
     return {"index": part["index"], "rows": t.num_rows, "domain_counts": dict(counts), "sample": sample}
 
 

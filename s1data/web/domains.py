@@ -85,8 +85,23 @@ def _decide(keep_rate: float, science: float | None, lang_ok: float, c: DomainDe
     return "drop", "low_quality"
 
 
+def drop_reasons(pages: pa.Table, config: DomainDecisionConfig | None = None) -> list[str | None]:
+    """Per row, `filter:reason` of the first curation block of `config.curation` that drops it, or None (kept).
+    A partitioned run computes this next to its sample, in the worker (the `filter_reason` column)."""
+    config = config or DomainDecisionConfig()
+    kept = pages.append_column("_row", pa.array(range(pages.num_rows), pa.int64()))
+    reasons: list[str | None] = [None] * pages.num_rows
+    for block in build_filters(config.curation):
+        kept, excluded = block.run(kept)
+        for r, f, why in zip(excluded.column("_row").to_pylist(), excluded.column("filter").to_pylist(),
+                             excluded.column("reason").to_pylist()):
+            reasons[r] = f"{f}:{why}"
+    return reasons
+
+
 def domain_decisions(pages: pa.Table, config: DomainDecisionConfig | None = None, scorer=None) -> pa.Table:
-    """One row per domain (sorted by domain): `DECISIONS_SCHEMA`. Pages with a null domain are grouped as ''."""
+    """One row per domain (sorted by domain): `DECISIONS_SCHEMA`. Pages with a null domain are grouped as ''.
+    A `filter_reason` column (from `drop_reasons`) is used as given instead of running the curation blocks."""
     config = config or DomainDecisionConfig()
     n = pages.num_rows
     if n == 0:
@@ -107,14 +122,10 @@ def domain_decisions(pages: pa.Table, config: DomainDecisionConfig | None = None
         sampled[d] = sorted(rows[:config.max_pages_per_domain])
     all_rows = [i for d in sorted(sampled) for i in sampled[d]]
     sample = pages.take(pa.array(all_rows, pa.int64()))
-    # Quality: run the curation blocks once over every sampled page, then count survivors per domain.
-    kept = sample.append_column("_row", pa.array(all_rows, pa.int64()))
-    reasons: dict[int, str] = {}
-    for block in build_filters(config.curation):
-        kept, excluded = block.run(kept)
-        for r, f, why in zip(excluded.column("_row").to_pylist(), excluded.column("filter").to_pylist(),
-                             excluded.column("reason").to_pylist()):
-            reasons[r] = f"{f}:{why}"
+    # Quality: the curation blocks over every sampled page (or their reasons as given), survivors per domain.
+    given = sample.column("filter_reason").to_pylist() if "filter_reason" in sample.column_names \
+        else drop_reasons(sample, config)
+    reasons: dict[int, str] = {r: why for r, why in zip(all_rows, given) if why}
     scores: dict[int, float] = {}
     if scorer is not None:
         texts = [t or "" for t in sample.column("text").to_pylist()]
