@@ -29,7 +29,7 @@ class CurateConfig(BaseModel):
                            "datatrove's tokenisation numbers and punctuation are words without a letter, and the "
                            "Gopher 80%-alphabetic-words rule drops all 4 real papers of ../shared/data/pdf.")
     partition_docs: int = Field(
-        20_000, ge=10, description="Documents per curation partition (a row range of one input parquet file): "
+        20_000, ge=1, description="Documents per curation partition (a row range of one input parquet file): "
                                     "the unit of memory, of a Dask task and of caching.")
     science_sample_docs: int = Field(
         20_000, ge=100, description="The science classifier is trained on at most this many documents: a "
