@@ -103,11 +103,13 @@ def decide_domains(samples: list[pa.Table], counts: Counter, cfg: CurateConfig) 
 
 # ---- pass 2 -------------------------------------------------------------------------------------------------------
 
-def filter_partition(part: dict, decisions: dict[str, str], cfg: CurateConfig, out_dir: str) -> dict:
+def filter_partition(part: dict, decisions: dict[str, str], cfg: CurateConfig, out_dir: str,
+                     out_exclusions: str) -> dict:
     """Domain decisions, rewriting and the quality blocks over one partition.
 
-    Writes `filtered-PPPPP.parquet` (kept documents) and `excluded-filters-PPPPP.parquet` under out_dir; returns
-    counts per stage and reason, rewrite stats, and the partition's science sample (bottom `science_sample_docs`).
+    Writes `filtered-PPPPP.parquet` (kept documents) under out_dir and `filters-PPPPP.parquet` (its exclusions)
+    under out_exclusions; returns counts per stage and reason, rewrite stats, and the partition's science sample
+    (bottom `science_sample_docs`).
     """
     from s1data.filters import curate
 
@@ -136,7 +138,7 @@ def filter_partition(part: dict, decisions: dict[str, str], cfg: CurateConfig, o
     counts["after_quality"] = kept.num_rows
     parts.write(kept, parts.join(out_dir, f"filtered-{p:05d}.parquet"))
     excl = pa.concat_tables(excluded) if excluded else empty_exclusions()
-    parts.write(excl, parts.join(out_dir, f"excluded-filters-{p:05d}.parquet"))
+    parts.write(excl, parts.join(out_exclusions, f"filters-{p:05d}.parquet"))
     counts.update(Counter(excl.column("reason").to_pylist()))
     sample = bottom_k(kept.select(["doc_id", "text"]), cfg.science_sample_docs, cfg.science.seed)
     return {"index": p, "counts": dict(counts), "rewrite": rewrite_stats, "science_sample": sample,

@@ -96,7 +96,8 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
     # pass 2: domain drop / rewrite, quality, PII per partition; the science sample
     t = time.perf_counter()
     s2 = run_tasks(client, blocks.filter_partition,
-                   [(p, decided, cfg, parts.join(scratch, "filtered")) for p in plan], step("filters", len(plan)))
+                   [(p, decided, cfg, parts.join(scratch, "filtered"), out["curation_exclusions"]) for p in plan],
+                   step("filters", len(plan)))
     timings["filters_s"] = time.perf_counter() - t
     t = time.perf_counter()
     samples = [r["science_sample"] for r in s2 if r["science_sample"].num_rows]
@@ -115,10 +116,6 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
 
     # pass 3: science columns, the curated partitions and the dedup exclusions
     t = time.perf_counter()
-    for r in s2:  # the filter exclusions move into the exclusions dataset as they are
-        src = parts.join(scratch, "filtered", f"excluded-filters-{r['index']:05d}.parquet")
-        tbl = parts.read({"path": src, "start": 0, "stop": parts.num_rows(src)})
-        parts.write(tbl, parts.join(out["curation_exclusions"], f"filters-{r['index']:05d}.parquet"))
     s3 = run_tasks(client, blocks.label_partition,
                    [(i, k, e, model, cfg, out["curated"], out["curation_exclusions"])
                     for i, (k, e) in enumerate(zip(dedup["kept_paths"], dedup["excluded_paths"]))],
