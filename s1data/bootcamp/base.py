@@ -94,29 +94,32 @@ def extract_boxed(text: str) -> str | None:
     """Return the content of the last ``\\boxed{...}`` (nested braces allowed), or None.
 
     When the text contains ``</think>``, only the part after the last ``</think>`` is searched: an answer boxed only
-    inside the reasoning does not count.
+    inside the reasoning does not count. "Last" is the closed box that starts last; an unbalanced ``\\boxed{`` is
+    skipped. One pass over the text with a stack of open braces (linear: a 56 KB output with thousands of unbalanced
+    boxes took 71 s with the former rescan-per-box loop).
     """
     if not isinstance(text, str):
         return None
     if "</think>" in text:
         text = text.rsplit("</think>", 1)[1]
-    start = text.rfind("\\boxed{")
-    while start != -1:
-        i = start + len("\\boxed{")
-        depth = 1
-        j = i
-        while j < len(text):
-            ch = text[j]
-            if ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    return text[i:j]
-            j += 1
-        # unbalanced: try an earlier \boxed{
-        start = text.rfind("\\boxed{", 0, start)
-    return None
+    if "\\boxed{" not in text:
+        return None
+    opens = {m.end() - 1 for m in _BOXED.finditer(text)}  # index of each box's own "{"
+    stack: list[int] = []
+    best: tuple[int, int] | None = None  # (content start, content end) of the closed box starting last
+    for m in _BRACE.finditer(text):
+        i = m.start()
+        if text[i] == "{":
+            stack.append(i)
+        elif stack:
+            j = stack.pop()
+            if j in opens and (best is None or j + 1 > best[0]):
+                best = (j + 1, i)
+    return None if best is None else text[best[0]:best[1]]
+
+
+_BOXED = re.compile(r"\\boxed\{")
+_BRACE = re.compile(r"[{}]")
 
 
 _WRAPPERS = re.compile(r"^\\(?:text|textbf|mathrm|mathbf|operatorname)\{(.*)\}$", re.S)

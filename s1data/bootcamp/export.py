@@ -1,7 +1,8 @@
 """Export task configs to Arrow tables: SFT data (prompt + reference trace) and RL prompts (prompt + identity).
 
 A case whose own reference answer fails its verifier is not exported: it becomes an exclusion row with reason
-``bootcamp_reference_rejected``; a repeated identity (same problem drawn twice) becomes ``bootcamp_duplicate_identity``;
+``bootcamp_reference_rejected``; an external (InternBootCamp) task whose generator raises gives
+``bootcamp_generator_error`` (its cases have no reference: they go to rl_prompts only); a repeated identity (same problem drawn twice) becomes ``bootcamp_duplicate_identity``;
 a style the task cannot render becomes ``bootcamp_style_unsupported``.
 """
 
@@ -14,8 +15,9 @@ from typing import Iterable
 
 import pyarrow as pa
 
-from s1data.bootcamp.base import STYLES
-from s1data.bootcamp.registry import REGISTRY, TaskConfig, canonical_json
+from s1data.bootcamp.base import STYLES, BaseTask, Verdict
+from s1data.bootcamp.plugins import data_source_of, resolve_task, score_external
+from s1data.bootcamp.registry import TaskConfig, canonical_json
 
 logger = logging.getLogger(__name__)
 
@@ -48,19 +50,43 @@ def export(
     excl: list[dict] = []
     seen: set[str] = set()
     for cfg in configs:
-        cls = REGISTRY[cfg.task]
+        cls = resolve_task(cfg.task)
+        external = not issubclass(cls, BaseTask)
         for i in range(n_per_config):
-            task = cfg.build(seed=sample_seed(seed, cfg.config_id, i))
-            identity = task.case_generator()
+            base = {"sample_id": None, "task": cfg.task, "config_id": cfg.config_id}
+            try:
+                task = cfg.build(seed=sample_seed(seed, cfg.config_id, i))
+                identity = task.case_generator()
+                prompt = task.prompt_func(identity)
+            except Exception as exc:  # an external task's generator bug is a row, not a failed export
+                if not external:
+                    raise
+                excl.append({**base, "reason": "bootcamp_generator_error",
+                             "detail": f"case {i}: {type(exc).__name__}: {exc}"[:300]})
+                continue
             sid = sample_id(cfg.task, identity)
-            base = {"sample_id": sid, "task": cfg.task, "config_id": cfg.config_id}
+            base["sample_id"] = sid
             if sid in seen:
                 excl.append({**base, "reason": "bootcamp_duplicate_identity", "detail": f"case {i}"})
                 continue
             seen.add(sid)
-            row = {**base, "data_source": f"bootcamp/{cfg.task}", "domain": cls.domain,
-                   "length_bucket": task.length_bucket(), "prompt": task.prompt_func(identity),
+            row = {**base, "data_source": data_source_of(cfg.task), "domain": getattr(cls, "domain", "external"),
+                   "length_bucket": task.length_bucket(), "prompt": prompt,
                    "identity_json": canonical_json(identity)}
+            if external:  # InternBootCamp tasks: RL prompts always; SFT only from a reference that scores 1
+                rl.append(row)
+                if task.has_reference():
+                    try:
+                        response = task.reference_solution(identity)
+                        v = score_external(cls, response, identity)
+                    except Exception as exc:  # noqa: BLE001
+                        v = Verdict(0.0, "bootcamp_verifier_error", f"{type(exc).__name__}: {exc}")
+                    if v.score == 1.0:
+                        sft.append({**row, "response": response, "style": "external"})
+                    else:
+                        excl.append({**base, "reason": "bootcamp_reference_rejected",
+                                     "detail": f"{v.reason} {v.detail}"[:300]})
+                continue
             if style not in cls.supported_styles:
                 excl.append({**base, "reason": "bootcamp_style_unsupported", "detail": style})
                 continue

@@ -2,11 +2,17 @@
 source and a reason.
 
 Judges (the `judge` of a `JudgeRoute`):
-  bootcamp      s1data.bootcamp verifiers (rule-based, RDKit); task = data_source after "bootcamp/" (or sample["task"])
+  bootcamp      s1data.bootcamp verifiers (rule-based, RDKit, SymPy, pint, spglib); task = data_source after
+                "bootcamp/", an InternBootCamp import path `module:Class` (its own verify_score, partial credit
+                kept), or sample["task"]; each call in a child process with a time limit (bounded off the main thread)
   format        <think>...</think> present and a \\boxed{} answer after it, each worth a configurable share
   reward_model  POLAR-like scalar reward of (prompt, reference, output) from a local HF sequence-classification
                 checkpoint, squashed by a sigmoid
   openai_judge  an OpenAI-compatible /v1/chat/completions judge asked for a score 0-10 in \\boxed{}
+  reward_model_standin, llm_judge_standin
+                named STAND-INS for the two routes that need a model this machine cannot host: same inputs
+                (prompt, reference, output), lexical scoring; the open-ended prompts (open/rm/*, open/judge/*) use
+                them by default so every route of the mixture fires
 A judge that raises, times out, returns a non-finite value or has no route gives 0 with a reason
 (`reward_judge_error`, `reward_judge_timeout`, `reward_not_finite`, `reward_no_route`); it never stops the step.
 Reward workers are Ray CPU tasks (`score_with_ray`); each worker process builds its router once.
@@ -47,7 +53,8 @@ class JudgeRoute(BaseModel):
     """data_source pattern → judge. The first route whose pattern matches wins."""
 
     pattern: str = Field(description="fnmatch pattern over data_source, e.g. 'bootcamp/*' or 'open/*'.")
-    judge: Literal["bootcamp", "format", "reward_model", "openai_judge"] = Field(description="Judge kind.")
+    judge: Literal["bootcamp", "format", "reward_model", "openai_judge", "reward_model_standin",
+                   "llm_judge_standin"] = Field(description="Judge kind.")
     params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the judge (see its class).")
 
 
@@ -56,8 +63,14 @@ class RewardConfig(BaseModel):
 
     routes: list[JudgeRoute] = Field(
         default_factory=lambda: [JudgeRoute(pattern="bootcamp/*", judge="bootcamp"),
+                                 JudgeRoute(pattern="*:*", judge="bootcamp"),
+                                 JudgeRoute(pattern="open/rm/*", judge="reward_model_standin"),
+                                 JudgeRoute(pattern="open/judge/*", judge="llm_judge_standin"),
                                  JudgeRoute(pattern="*", judge="format")],
-        description="Routes tried in order; default: bootcamp verifiers for bootcamp/*, format rules for the rest.")
+        description="Routes tried in order; default: bootcamp verifiers for bootcamp/* and InternBootCamp tasks "
+                    "named by import path (module:Class), the reward-model stand-in for open/rm/*, the LLM-judge "
+                    "stand-in for open/judge/*, format rules for the rest. Point open/rm/* at `reward_model` and "
+                    "open/judge/* at `openai_judge` where a real RM checkpoint / judge endpoint exists.")
     timeout_s: float | None = Field(10.0, description="A judge that takes longer on one sample gives 0 with reason "
                                     "reward_judge_timeout; None waits forever (and skips the timeout thread).")
     reward_cpus: float = Field(1.0, description="CPUs each Ray reward task asks for.")
@@ -67,27 +80,37 @@ class RewardConfig(BaseModel):
 # --- judges --------------------------------------------------------------------------------------------------------
 
 class BootcampJudge:
-    """s1data.bootcamp verifier of the sample's task. format_score: score of an extracted but wrong answer."""
+    """The verifier of the sample's task: an s1 task (data_source ``bootcamp/<name>``) or an InternBootCamp task
+    (data_source = its import path ``module:Class`` or ``bootcamp/<entry point>``), scored through the task's own
+    ``verify_score`` with partial credit kept and clipped to [0, 1].
+
+    format_score: score of an extracted but wrong answer. timeout_s: each call runs in a child process killed past
+    this limit (``bootcamp_verifier_timeout``; works off the main thread, in Ray workers); None verifies in-process.
+    """
 
     source = "bootcamp"
 
-    def __init__(self, format_penalty: bool = False, format_score: float = 0.0):
-        self.format_penalty, self.format_score = format_penalty, format_score
-        self._tasks: dict[str, Any] = {}
+    def __init__(self, format_penalty: bool = False, format_score: float = 0.0, timeout_s: float | None = 5.0):
+        self.format_penalty, self.format_score, self.timeout_s = format_penalty, format_score, timeout_s
+        self._bounded = None
+        if timeout_s is not None:  # started here, outside the router's per-sample timeout (imports take seconds)
+            from s1data.bootcamp.bounded import BoundedVerifier
+
+            self._bounded = BoundedVerifier(timeout_s)
+            self._bounded.start()
 
     def __call__(self, sample: dict) -> tuple[float, str, str]:
-        from s1data.bootcamp import REGISTRY
+        from s1data.bootcamp.plugins import task_of_data_source
+        from s1data.bootcamp.registry import verdict
 
-        task = sample.get("task") or sample["data_source"].split("/", 1)[1]
-        if task not in self._tasks:
-            self._tasks[task] = REGISTRY[task]()
-        verdict = self._tasks[task].verify(sample["response"], json.loads(sample["identity_json"]),
-                                           format_penalty=self.format_penalty)
-        score = verdict.score
-        if score < 1.0 and verdict.reason not in ("bootcamp_no_answer", "bootcamp_missing_think",
-                                                  "bootcamp_verifier_error"):
-            score = max(score, self.format_score)
-        return score, verdict.reason, verdict.detail
+        task = sample.get("task") or task_of_data_source(sample["data_source"])
+        args = (task, sample["identity_json"], sample["response"])
+        kw = {"format_score": self.format_score, "format_penalty": self.format_penalty}
+        if self.timeout_s is None:
+            v = verdict(*args, **kw)
+        else:
+            v = self._bounded.verdict(*args, **kw)
+        return v.score, v.reason, v.detail
 
 
 class FormatJudge:
@@ -174,8 +197,66 @@ class OpenAIJudge:
         return float(nums[-1]) / self.max_score, "openai_judge_scored", reply[:200]
 
 
+def _content_tokens(text: str) -> list[str]:
+    from s1data.bootcamp import extract_boxed
+
+    if "</think>" in text:
+        text = text.rsplit("</think>", 1)[1]
+    boxed = extract_boxed(text)
+    body = boxed if boxed is not None else text
+    return re.findall(r"[a-z0-9]+", body.lower())
+
+
+def _overlap_f1(reference: str, output: str) -> tuple[float, float, float]:
+    from collections import Counter
+
+    ref, out = Counter(_content_tokens(reference)), Counter(_content_tokens(output))
+    common = sum((ref & out).values())
+    if not ref or not out or not common:
+        return 0.0, 0.0, 0.0
+    p, r = common / sum(out.values()), common / sum(ref.values())
+    return 2 * p * r / (p + r), p, r
+
+
+class RewardModelStandIn:
+    """STAND-IN for a POLAR reward model (a hosted/trained RM cannot exist on this machine): the same inputs
+    (prompt, reference, output) → token-overlap F1 of the output's answer (its \\boxed{} part, else the text after
+    </think>) against the reference. Replace it with `reward_model` (a local HF checkpoint) in production."""
+
+    source = "reward_model"
+
+    def __call__(self, sample: dict) -> tuple[float, str, str]:
+        ref = sample.get("reference") or ""
+        if not ref:
+            return 0.0, "reward_model_no_reference", ""
+        f1, p, r = _overlap_f1(ref, sample["response"])
+        return f1, "reward_model_standin_scored", f"overlap p={p:.3f} r={r:.3f}"
+
+
+class LLMJudgeStandIn:
+    """STAND-IN for an LLM judge (no hosted LLM here): renders the same JUDGE_PROMPT an `openai_judge` would send,
+    then grades like a strict judge: 10 if the reference's content words are all in the answer, 0 if the answer
+    is empty or has none of them, else round(10 x recall); returns score/10. Swap in `openai_judge` with a real
+    endpoint."""
+
+    source = "llm_judge"
+
+    def __init__(self, template: str = JUDGE_PROMPT):
+        self.template = template
+
+    def __call__(self, sample: dict) -> tuple[float, str, str]:
+        ref = sample.get("reference") or ""
+        self.template.format(prompt=sample.get("prompt", ""), reference=ref, output=sample["response"])
+        if not ref:
+            return 0.0, "llm_judge_no_reference", ""
+        _, _, recall = _overlap_f1(ref, sample["response"])
+        grade = round(10 * recall)
+        return grade / 10.0, "llm_judge_standin_scored", f"grade={grade}/10"
+
+
 JUDGES: dict[str, Callable[..., Callable[[dict], tuple[float, str, str]]]] = {
-    "bootcamp": BootcampJudge, "format": FormatJudge, "reward_model": RewardModelJudge, "openai_judge": OpenAIJudge}
+    "bootcamp": BootcampJudge, "format": FormatJudge, "reward_model": RewardModelJudge, "openai_judge": OpenAIJudge,
+    "reward_model_standin": RewardModelStandIn, "llm_judge_standin": LLMJudgeStandIn}
 
 
 # --- router --------------------------------------------------------------------------------------------------------
