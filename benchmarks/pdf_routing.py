@@ -8,7 +8,9 @@ parse._image_infos, PdfPageRouter with the default PdfConfig), side by side with
 detection (density score only: display features zero).
 
 Splits: dev (features and thresholds chosen on it), seen (built as held out, but its errors were looked at during
-development), heldout (labelled before the detector ever ran on it). Pages of a scan (`scanned` in the labels) are
+development: the first held-out split, `was_split: heldout`, is in it since 2026-12-04), heldout (26 documents
+labelled from their source by benchmarks/labels/label_pdf_display_math.py before the detector ever ran on them).
+`--splits dev,seen` routes only the pages one may tune on. Pages of a scan (`scanned` in the labels) are
 routed for OCR whatever their maths and are left out of both rates.
 
     apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
@@ -38,6 +40,9 @@ from s1data.pdf import PdfConfig  # noqa: E402
 from s1data.pdf.detect import PdfPageRouter  # noqa: E402
 from s1data.pdf.parse import _cheap_text, _image_infos  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "labels"))
+import label_pdf_display_math as labeller  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 LABELS = HERE / "labels" / "pdf_display_math.json"
 TEXDOC = Path("/usr/share/doc/texlive-doc/latex")
@@ -61,6 +66,8 @@ MARKER_STY = r"""\newwrite\mlog@file
 
 def build(name: str, src: dict, build_dir: Path) -> Path | None:
     """Compile one TeX Live document (twice, for references); returns its PDF or None if it cannot be built."""
+    if src.get("marker") == "v2":
+        return labeller.build(name, src["texlive_doc_dir"], src["main"], build_dir)
     out = build_dir / name
     pdf = out / f"{name}.pdf"
     if pdf.exists() and (out / f"{name}.mathpages").exists():
@@ -116,6 +123,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--splits", default="dev,seen,heldout", help="comma-separated splits to route (tune on dev,seen)")
     args = ap.parse_args()
     labels = json.loads(LABELS.read_text())
     build_dir = Path(args.build_dir)
@@ -123,9 +131,11 @@ def main() -> None:
     cfg = PdfConfig()
     routers = {"s1": PdfPageRouter(cfg.route_threshold, "vlm"), "before": PdfPageRouter(cfg.route_threshold, "vlm")}
 
+    splits = args.splits.split(",")
     by_file: dict[str, list[dict]] = defaultdict(list)
     for e in labels["pages"]:
-        by_file[e["file"]].append(e)
+        if e["split"] in splits:
+            by_file[e["file"]].append(e)
     results, missing, marker_mismatch = [], [], []
     t0 = time.process_time()
     for f, entries in by_file.items():
@@ -136,7 +146,12 @@ def main() -> None:
         if pdf is None or not pdf.exists():
             missing.append(f)
             continue
-        if not f.endswith(".pdf"):
+        if labels["sources"].get(f, {}).get("marker") == "v2":
+            marked, _ = labeller.label_document(pdf)
+            for e in entries:
+                if e["label_source"] == "source_marks" and marked[e["page"]] != e["has_display_math"]:
+                    marker_mismatch.append((f, e["page"]))
+        elif not f.endswith(".pdf"):
             marks = marker_pages(pdf.with_suffix(".mathpages"))
             for e in entries:
                 if e["label_source"] == "source_marks" and (e["page"] in marks) != e["has_display_math"]:
@@ -155,7 +170,7 @@ def main() -> None:
     print(f"{'split':8} {'pages':>5} {'display':>7} {'ordinary':>8} | {'recall s1':>9} {'ordinary routed s1':>18} | "
           f"{'recall before':>13} {'ordinary routed before':>22}")
     summary = {}
-    for split in ("dev", "seen", "heldout", "all"):
+    for split in splits + ["all"]:
         rows = [r for r in results if split == "all" or r["split"] == split]
         pos = [r for r in rows if r["has_display_math"] and not r.get("scanned")]
         neg = [r for r in rows if not r["has_display_math"] and not r.get("scanned")]
@@ -169,7 +184,7 @@ def main() -> None:
         print(f"{split:8} {len(rows):5d} {len(pos):7d} {len(neg):8d} | {100 * s['s1']['recall']:8.1f}% "
               f"{100 * s['s1']['ordinary_routed']:17.1f}% | {100 * s['before']['recall']:12.1f}% "
               f"{100 * s['before']['ordinary_routed']:21.1f}%")
-    for split in ("dev", "seen", "heldout"):
+    for split in splits:
         fn = [(r["file"], r["page"], r["s1"]["score"]) for r in results if r["split"] == split
               and r["has_display_math"] and not r["s1"]["routed"]]
         fp = [(r["file"], r["page"], r["s1"]["reason"]) for r in results if r["split"] == split
