@@ -375,14 +375,15 @@ def lineage(artifact: str = typer.Argument(..., help="name (latest version), nam
 
 
 @app.command()
-def sql(query: str = typer.Argument(..., help="A read-only SQL query over the manifest."),
+def sql(query: str = typer.Argument(..., help="One SELECT / WITH query over the manifest's tables."),
         home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt) -> None:
-    """Run a read-only query against the manifest (tables runs, stage_runs, artifacts, ...; view lineage)."""
+    """Run one read-only SELECT / WITH query over the manifest (tables runs, stage_runs, artifacts, ...; view
+    lineage), with DuckDB's external access off: no file is read or written but the manifest."""
     from storage import ManifestError
 
     m = _read_manifest(home, artifacts)
     try:
-        rows = m.query(query)
+        rows = m.select(query)
     except ManifestError as e:
         _fail(str(e))
     if as_json:

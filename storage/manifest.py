@@ -8,7 +8,9 @@ A lock held by another process is retried briefly, then reported as :class:`Mani
 from __future__ import annotations
 
 import json
+import logging
 import os
+import re
 import socket
 import time
 import uuid
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import duckdb
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -49,6 +53,7 @@ CREATE OR REPLACE VIEW lineage AS
         SELECT walk.artifact_id, e.parent_id, walk.depth + 1
         FROM walk JOIN lineage_edges e ON e.child_id = walk.ancestor_id)
     SELECT artifact_id, ancestor_id, min(depth) AS depth FROM walk GROUP BY artifact_id, ancestor_id;
+ALTER TABLE artifacts ADD COLUMN IF NOT EXISTS files_json TEXT;
 """
 
 SQL_INSERT_RUN = """INSERT INTO runs (run_id, flow, params_json, status, started_at, prefect_flow_run_id, attempt, pid, host)
@@ -76,7 +81,9 @@ SQL_INSERT_METRIC = """INSERT INTO metrics (stage_run_id, artifact_id, name, ste
     VALUES (?, ?, ?, ?, ?, ?)"""
 SQL_INSERT_QUARANTINE = """INSERT INTO quarantine (stage_run_id, source_uri, reason, detail, recorded_at)
     VALUES (?, ?, ?, ?, ?)"""
-SQL_RELOCATE_ARTIFACT = "UPDATE artifacts SET uri = ?, bytes = ?, content_sha256 = ? WHERE artifact_id = ?"
+SQL_RELOCATE_ARTIFACT = """UPDATE artifacts SET uri = ?, bytes = ?, content_sha256 = ?, files_json = ?
+    WHERE artifact_id = ?"""
+SQL_SET_FILES = "UPDATE artifacts SET files_json = ? WHERE artifact_id = ?"
 SQL_ALL_URIS = "SELECT uri FROM artifacts WHERE kind <> 'source'"
 SQL_ARTIFACT_BY_ID = "SELECT * FROM artifacts WHERE artifact_id = ?"
 SQL_LATEST_BY_NAME = "SELECT * FROM artifacts WHERE name = ? ORDER BY version DESC LIMIT 1"
@@ -84,6 +91,18 @@ SQL_BY_NAME_VERSION = "SELECT * FROM artifacts WHERE name = ? AND version = ?"
 SQL_ANCESTORS = """SELECT l.depth, a.* FROM lineage l JOIN artifacts a ON a.artifact_id = l.ancestor_id
     WHERE l.artifact_id = ? ORDER BY l.depth, a.name, a.artifact_id"""
 SQL_STAGE_RUNS = "SELECT * FROM stage_runs WHERE run_id = ? ORDER BY started_at"
+
+
+# `s1 sql`: DuckDB's own sandbox (docs: operations_manual/securing_duckdb): no file system, network or extension
+# access beyond the database file itself, and no SET that could undo it
+SANDBOX_CONFIG = {"enable_external_access": False, "lock_configuration": True, "autoinstall_known_extensions": False,
+                  "autoload_known_extensions": False, "allow_community_extensions": False}
+SQL_USER_RELATIONS = """SELECT table_name FROM duckdb_tables() WHERE NOT internal
+    UNION SELECT view_name FROM duckdb_views() WHERE NOT internal"""
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())[:300]
 
 
 class ManifestError(RuntimeError):
@@ -101,10 +120,12 @@ def new_id(prefix: str) -> str:
 class Manifest:
     """Short-lived connections to $S1_HOME/manifest.duckdb."""
 
-    def __init__(self, path: str | os.PathLike, read_only: bool = False, lock_timeout_s: float = 30.0):
+    def __init__(self, path: str | os.PathLike, read_only: bool = False, lock_timeout_s: float | None = None):
         self.path = Path(path)
         self.read_only = read_only
-        self.lock_timeout_s = lock_timeout_s
+        # a writer waits this long for another process's lock (a reader's shell or dashboard, another flow's write)
+        self.lock_timeout_s = float(os.environ.get("S1_MANIFEST_LOCK_TIMEOUT_S", 30.0 if read_only else 120.0)
+                                    if lock_timeout_s is None else lock_timeout_s)
         if not read_only:
             with self._connect() as con:
                 con.execute(SCHEMA)
@@ -114,8 +135,9 @@ class Manifest:
     def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         if self.read_only and not self.path.exists():
             raise ManifestError(f"no manifest at {self.path}: run a flow first (e.g. `s1 demo`) or pass --home")
-        deadline = time.monotonic() + self.lock_timeout_s
-        delay = 0.05
+        t0 = time.monotonic()
+        deadline = t0 + self.lock_timeout_s
+        delay, warned = 0.05, False
         while True:
             try:
                 con = duckdb.connect(str(self.path), read_only=self.read_only)
@@ -124,11 +146,17 @@ class Manifest:
                 busy = any(k in str(e).lower() for k in ("lock", "already attached", "different configuration"))
                 if not busy:
                     raise ManifestError(f"cannot open manifest {self.path}: {e}") from e
+                holder = lock_holder(str(e))
+                if not warned and time.monotonic() - t0 > 2.0:
+                    warned = True
+                    log.warning("manifest %s is locked by %s; waiting up to %.0f s", self.path, holder,
+                                self.lock_timeout_s)
                 if time.monotonic() > deadline:
                     raise ManifestError(
-                        f"manifest {self.path} is locked by another process ({e}); "
-                        "wait for the running flow to finish its write, or close the other duckdb session"
-                    ) from e
+                        f"manifest {self.path} stayed locked for {self.lock_timeout_s:.0f} s by {holder}: "
+                        + ("close that session (a duckdb shell, notebook or dashboard holding the file open), or "
+                           "raise S1_MANIFEST_LOCK_TIMEOUT_S" if not self.read_only else
+                           "a flow is writing; retry in a moment")) from e
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
         try:
@@ -159,6 +187,52 @@ class Manifest:
                 return []
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def select(self, sql: str) -> list[dict]:
+        """A user's query (`s1 sql`): one SELECT / WITH statement over the manifest's tables and views, run on a
+        read-only connection with DuckDB's external access off (no file, network or extension access: COPY, ATTACH,
+        read_csv('/etc/passwd') and replacement scans of paths all fail) and the configuration locked so the query
+        cannot turn it back on. Anything else is a one-line ManifestError."""
+        if not self.path.exists():
+            raise ManifestError(f"no manifest at {self.path}: run a flow first (e.g. `s1 demo`) or pass --home")
+        try:
+            statements = duckdb.connect(":memory:").extract_statements(sql)
+        except duckdb.Error as e:
+            raise ManifestError(f"query failed: {_one_line(e)}") from e
+        if len(statements) != 1:
+            raise ManifestError(f"s1 sql runs exactly one statement (got {len(statements)})")
+        kind = statements[0].type
+        if kind != duckdb.StatementType.SELECT:
+            raise ManifestError(f"s1 sql runs only SELECT / WITH queries over the manifest (got {kind.name})")
+        deadline = time.monotonic() + self.lock_timeout_s
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=True, config=SANDBOX_CONFIG)
+                break
+            except duckdb.Error as e:
+                if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                    raise ManifestError(f"cannot open manifest {self.path}: {_one_line(e)}") from e
+                time.sleep(0.2)
+        try:
+            known = {r[0] for r in con.execute(SQL_USER_RELATIONS).fetchall()}
+            try:
+                used = set(duckdb.get_table_names(sql))
+            except duckdb.Error as e:
+                raise ManifestError(f"query failed: {_one_line(e)}") from e
+            foreign = sorted(t for t in used if t not in known)
+            if foreign:
+                raise ManifestError(f"s1 sql reads only the manifest's tables ({', '.join(sorted(known))}); "
+                                    f"not {', '.join(foreign)}")
+            try:
+                cur = con.execute(sql)
+            except duckdb.Error as e:
+                raise ManifestError(f"query failed: {_one_line(e)}") from e
+            if cur.description is None:
+                return []
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row)) for row in cur.fetchall()]
+        finally:
+            con.close()
 
     def query_arrow(self, sql: str, params: Iterable[Any] = ()):
         with self._connect() as con:
@@ -236,12 +310,14 @@ class Manifest:
                         stage_run_id: str | None, parents: Iterable[int] = (), rows: int | None = None,
                         bytes: int | None = None, tokens: int | None = None, content_sha256: str | None = None,
                         meta: dict | None = None, quarantine: Iterable[dict] = (),
-                        metrics: Iterable[tuple[str, int | None, float]] = (), stage_row: dict | None = None) -> int:
+                        metrics: Iterable[tuple[str, int | None, float]] = (), stage_row: dict | None = None,
+                        files: dict[str, list] | None = None) -> int:
         """Record a committed artifact, its lineage edges, quarantine rows and metrics in one transaction.
 
         `stage_row` ({run_id, stage, parent_stage_run_id, partition_key, started_at}) inserts the `completed` stage
         row of `stage_run_id` in the same transaction, so a kill can never leave an artifact without its row.
         An artifact with the same name and fingerprint is not recorded twice: its id is returned.
+        `files` ({relative path: [bytes, sha256 or None]}, taken at commit) is what a cache hit verifies.
         """
         with self.transaction() as con:
             if stage_row is not None:
@@ -256,6 +332,8 @@ class Manifest:
             artifact_id = con.execute(SQL_INSERT_ARTIFACT, [
                 name, version, stage, fingerprint, kind, uri, rows, bytes, tokens, content_sha256, stage_run_id,
                 now(), json.dumps(meta or {}, sort_keys=True, default=str)]).fetchone()[0]
+            if files is not None:
+                con.execute(SQL_SET_FILES, [json.dumps(files, sort_keys=True), artifact_id])
             for parent in sorted(set(parents)):
                 con.execute(SQL_INSERT_EDGE, [artifact_id, parent])
             for q in quarantine:
@@ -265,10 +343,14 @@ class Manifest:
                 con.execute(SQL_INSERT_METRIC, [stage_run_id, artifact_id, m_name, step, float(value), now()])
             return int(artifact_id)
 
-    def relocate_artifact(self, artifact_id: int, uri: str, bytes: int | None, content_sha256: str | None) -> None:
-        """Point an artifact whose files were lost (deleted from the store) at a fresh copy written by a rerun."""
+    def relocate_artifact(self, artifact_id: int, uri: str, bytes: int | None, content_sha256: str | None,
+                          files: dict[str, list] | None = None) -> None:
+        """Point an artifact whose files were lost or altered (deleted from the store, overwritten) at a fresh copy
+        written by a rerun, with that copy's sizes and hashes."""
         with self.transaction() as con:
-            con.execute(SQL_RELOCATE_ARTIFACT, [uri, bytes, content_sha256, artifact_id])
+            con.execute(SQL_RELOCATE_ARTIFACT, [uri, bytes, content_sha256,
+                                                None if files is None else json.dumps(files, sort_keys=True),
+                                                artifact_id])
 
     def artifact_uris(self) -> set[str]:
         """The uri of every recorded artifact except source files: what `s1 gc` must keep."""
@@ -319,6 +401,22 @@ class Manifest:
 
     def ancestors(self, artifact_id: int) -> list[dict]:
         return self.query(SQL_ANCESTORS, [artifact_id])
+
+
+def lock_holder(message: str) -> str:
+    """Who holds the manifest's lock, from DuckDB's "Conflicting lock is held in EXE (PID N)" message: the pid and
+    that process's command line (e.g. `pid 812: duckdb -readonly s1-home/manifest.duckdb`)."""
+    m = re.search(r"\(PID (\d+)\)", message)
+    if not m:
+        return "another process"
+    pid = int(m.group(1))
+    try:
+        import psutil
+
+        cmd = " ".join(psutil.Process(pid).cmdline())[:160]
+    except Exception:
+        cmd = ""
+    return f"pid {pid}" + (f" ({cmd})" if cmd else "")
 
 
 def _pid_alive(pid: int | None) -> bool:
