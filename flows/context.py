@@ -102,10 +102,13 @@ class RunContext:
     def stage(self, stage: str, fingerprint: str, outputs: list[str]) -> Iterator["StageHandle"]:
         """Run a stage unless all of `outputs` exist under `fingerprint`; record the stage row either way."""
         found = {a["name"]: a for a in self.manifest.artifacts_for(stage, fingerprint)}
-        lost = [n for n in outputs if n in found and not self.root.present(found[n]["uri"])]
-        if lost:
-            self.log.warning("stage %s: %s recorded but missing at %s; redoing it", stage, ", ".join(lost),
-                             ", ".join(found[n]["uri"] for n in lost))
+        lost = []
+        for n in outputs:
+            problem = self.root.check(found[n]) if n in found else None
+            if problem:
+                lost.append(n)
+                self.log.warning("stage %s: %s:%s at %s does not match what was committed (%s); redoing the "
+                                 "stage", stage, n, found[n]["version"], found[n]["uri"], problem)
         if all(name in found for name in outputs) and not lost:
             sr = self.manifest.start_stage(self.run_id, stage, fingerprint, status="cached")
             self.log.info("stage %s cached (fingerprint %s)", stage, fingerprint[:12])
@@ -155,21 +158,30 @@ def record_committed(ctx: "RunContext", staging, *, name: str, fingerprint: str,
     The content hash is taken from local bytes when the staging folder is local (before an upload), else read back
     from the store (which verifies every byte is there) unless the writer passed its own `content_sha256`. An
     artifact already recorded under the same fingerprint whose files were lost is pointed at the new copy."""
-    from storage import dir_bytes, is_remote, loc, tree_sha256
+    from storage import file_digests, file_infos, is_remote, loc
+    from storage.io import tree_sha256_of
 
     src = loc(staging)
+    single = Path(str(src)).is_file() if not is_remote(src) else src.fs.isfile(src.path)  # a one-file artifact
     if not is_remote(src) and ctx.root.remote:
-        content_sha256, size = content_sha256 or tree_sha256(src), dir_bytes(src)
+        files = file_digests(src)  # local bytes, before the upload
         final = ctx.root.commit(src, name, fingerprint, expect=expect)
     else:
         final = ctx.root.commit(src, name, fingerprint, expect=expect)
-        content_sha256, size = content_sha256 or tree_sha256(final), dir_bytes(final)
+        # a writer that hashed its own upload is trusted for the tree hash; sizes are checked on every hit
+        files = ({rel: [size, None] for rel, size in file_infos(final).items()} if content_sha256
+                 else file_digests(final))
+    if not content_sha256:
+        content_sha256 = (next(iter(files.values()))[1] if single and len(files) == 1
+                          else tree_sha256_of({rel: sha for rel, (_, sha) in files.items()}))
+    size = sum(v[0] for v in files.values())
     uri = str(final)
     aid = ctx.manifest.record_artifact(name=name, fingerprint=fingerprint, uri=uri, bytes=size,
-                                       content_sha256=content_sha256, **fields)
+                                       content_sha256=content_sha256, files=files, **fields)
     row = ctx.manifest.resolve_artifact(aid)
-    if row["uri"] != uri and not ctx.root.present(row["uri"]):
-        ctx.manifest.relocate_artifact(aid, uri, size, content_sha256)
+    if row["uri"] != uri or row["content_sha256"] != content_sha256 or row.get("files_json") is None:
+        # the recorded copy was lost or altered (a cache hit found it so) and this run wrote it again
+        ctx.manifest.relocate_artifact(aid, uri, size, content_sha256, files)
     return aid
 
 
@@ -207,9 +219,10 @@ def split_cached_partitions(ctx: RunContext, name: str, stage: str, parent_stage
     for s in sources:
         pfp = partition_fp(s["sha256"])
         hit = ctx.manifest.find_artifact(name, pfp)
-        if hit and not ctx.root.present(hit["uri"]):
-            ctx.log.warning("partition %s of %s recorded but missing at %s; redoing it", s["sha256"][:12], name,
-                            hit["uri"])
+        problem = ctx.root.check(hit) if hit else None
+        if problem:
+            ctx.log.warning("partition %s of %s at %s does not match what was committed (%s); redoing it",
+                            s["sha256"][:12], name, hit["uri"], problem)
             hit = None
         if hit:
             partitions[s["sha256"]] = hit

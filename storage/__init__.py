@@ -5,9 +5,9 @@ read and written through `storage.io` (`loc`, `read_parquet`, `write_parquet`, .
 """
 
 from storage.fingerprint import canonical_json, file_sha256, fingerprint, tree_sha256
-from storage.io import (Loc, copy_tree, file_infos, is_remote, link_or_copy, list_files, loc, local_copy, open_file,
-                        parquet_file, read_dataset, read_json, read_parquet, remove_tree, uri_of, write_json,
-                        write_parquet)
+from storage.io import (Loc, copy_tree, file_digests, file_infos, is_remote, link_or_copy, list_files, loc,
+                        local_copy, open_file, parquet_file, read_dataset, read_json, read_parquet, remove_tree, uri_of,
+                        verify_digests, write_json, write_parquet)
 from storage.manifest import Manifest, ManifestError, new_id
 from storage.root import CommitError, StorageRoot, dir_bytes, resolve_artifacts, resolve_home
 
@@ -15,7 +15,7 @@ __all__ = ["StorageRoot", "Manifest", "ManifestError", "CommitError", "fingerpri
            "canonical_json", "resolve_home", "resolve_artifacts", "dir_bytes", "new_id", "open_storage",
            "Loc", "loc", "is_remote", "uri_of", "write_parquet", "read_parquet", "parquet_file", "list_files",
            "write_json", "read_json", "open_file", "local_copy", "file_infos", "copy_tree", "remove_tree",
-           "link_or_copy", "read_dataset"]
+           "link_or_copy", "read_dataset", "file_digests", "verify_digests"]
 
 
 def open_storage(home=None, read_only: bool = False, artifacts=None) -> tuple[StorageRoot, Manifest]:

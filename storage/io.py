@@ -28,7 +28,8 @@ _CHUNK = 1 << 20
 
 __all__ = ["Loc", "loc", "is_remote", "write_parquet", "read_parquet", "parquet_file", "list_files", "write_json",
            "read_json", "open_file", "local_copy", "file_infos", "tree_sha256", "tree_bytes", "remove_tree",
-           "copy_tree", "uri_of", "fresh", "tree_sha256_of", "link_or_copy", "read_dataset"]
+           "copy_tree", "uri_of", "fresh", "tree_sha256_of", "link_or_copy", "read_dataset", "file_digests",
+           "verify_digests"]
 
 
 def loc(uri_or_path: str | os.PathLike | UPath) -> UPath:
@@ -221,6 +222,55 @@ def tree_sha256(prefix: str | os.PathLike | UPath) -> str:
         h.update(b"\x00")
         h.update(_file_sha256(p / rel).encode())
     return h.hexdigest()
+
+
+def file_digests(prefix: str | os.PathLike | UPath) -> dict[str, list]:
+    """{relative path: [bytes, sha256]} of every file under `prefix`: what a commit records and a cache hit checks.
+    `tree_sha256_of({rel: sha})` of it equals `tree_sha256(prefix)`."""
+    p = fresh(prefix)
+    if not is_remote(p):
+        from storage.fingerprint import file_sha256
+
+        p = Path(str(p))
+        if p.is_file():
+            return {p.name: [p.stat().st_size, file_sha256(p)]}
+        return {f.relative_to(p).as_posix(): [f.stat().st_size, file_sha256(f)] for f in p.rglob("*") if f.is_file()}
+    if p.fs.isfile(p.path):
+        return {p.name: [int(p.fs.size(p.path)), _file_sha256(p)]}
+    return {rel: [size, _file_sha256(p / rel)] for rel, size in file_infos(p).items()}
+
+
+def verify_digests(prefix: str | os.PathLike | UPath, recorded: dict[str, list],
+                   hash_budget_bytes: int | None = None) -> str | None:
+    """None when the files under `prefix` are those recorded at commit, else what differs (one line).
+
+    Every file's presence and size is checked (a listing); sha256 is re-computed for the files that fit in
+    `hash_budget_bytes` (default $S1_VERIFY_HASH_BYTES, 1 GiB), smallest first, so a multi-GB artifact costs a
+    listing plus a bounded read. A file recorded without a hash (a writer's upload that was not read back) is
+    checked by size."""
+    if hash_budget_bytes is None:
+        hash_budget_bytes = int(os.environ.get("S1_VERIFY_HASH_BYTES", 1 << 30))
+    found = file_infos(prefix)
+    missing = sorted(set(recorded) - set(found))
+    if missing:
+        return f"{len(missing)} file(s) missing, e.g. {missing[0]}"
+    extra = sorted(set(found) - set(recorded))
+    if extra:
+        return f"{len(extra)} file(s) not in the commit, e.g. {extra[0]}"
+    for rel, (size, _) in sorted(recorded.items()):
+        if found[rel] != size:
+            return f"{rel} has {found[rel]} bytes, {size} at commit"
+    budget = hash_budget_bytes
+    base = fresh(prefix)
+    single = Path(str(base)).is_file() if not is_remote(base) else base.fs.isfile(base.path)
+    for rel, (size, sha) in sorted(recorded.items(), key=lambda kv: (kv[1][0], kv[0])):
+        if sha is None or size > budget:
+            continue
+        budget -= size
+        f = base if single else base / rel
+        if _file_sha256(f) != sha:
+            return f"{rel} has other bytes than at commit (sha256 differs)"
+    return None
 
 
 def remove_tree(prefix: str | os.PathLike | UPath) -> None:

@@ -189,6 +189,23 @@ class StorageRoot:
         except Exception:
             return False
 
+    def check(self, artifact: dict) -> str | None:
+        """A cache hit's check of a manifest row: None when its files are those recorded at commit (every file's
+        size; sha256 within $S1_VERIFY_HASH_BYTES), else what is wrong, in one line. Rows recorded before per-file
+        hashes existed are checked for presence only."""
+        import json
+
+        from storage.io import verify_digests
+
+        uri = artifact["uri"]
+        files = artifact.get("files_json")
+        try:
+            if not files:
+                return None if self.present(uri) else "its files are gone"
+            return verify_digests(uri, json.loads(files))
+        except Exception as e:  # an unreachable store or a vanished prefix: not a valid hit
+            return f"cannot be checked ({type(e).__name__}: {' '.join(str(e).split())[:200]})"
+
     def clean_tmp(self, older_than_s: float = 3600.0) -> int:
         """Delete abandoned staging folders; returns how many were removed."""
         import time
