@@ -187,28 +187,124 @@ def record_committed(ctx: "RunContext", staging, *, name: str, fingerprint: str,
 
 def discover_sources(patterns: list[str], suffixes: tuple[str, ...]) -> list[dict]:
     """Files named by paths, folders (recursive, names ending in `suffixes`, any case) and globs, each hashed once;
-    the same bytes under two paths are one source. Returns [{path, sha256, bytes}] sorted by sha256."""
+    the same bytes under two paths are one source. Returns [{path, sha256, bytes}] sorted by sha256. Inputs that
+    cannot be used are left out: `discover_inputs` returns them too, as quarantine rows."""
+    return discover_inputs(patterns, suffixes)[0]
+
+
+def discover_inputs(patterns: list[str], suffixes: tuple[str, ...]) -> tuple[list[dict], list[dict]]:
+    """(sources as `discover_sources` returns them, rejected inputs as quarantine rows {source_uri, reason, detail}).
+
+    Inputs are only what lies under the given paths. Nothing is opened before its path is checked, and a
+    rejected input's bytes are never read:
+    `input_symlink_outside` (a link leaving the folder or glob base it was found under), `input_symlink_loop`,
+    `input_dangling_symlink`, `input_not_regular_file` (FIFO, socket, device: reading one could block forever),
+    `input_name_not_utf8` (a file name the manifest cannot hold), `input_unreadable` (permission, I/O error)."""
     import glob
 
     from storage import file_sha256
 
-    paths: set[str] = set()
+    accepted: dict[str, str] = {}  # resolved path -> the path it was found as
+    rejected: dict[str, dict] = {}
+
+    def reject(path: str, reason: str, detail: str) -> None:
+        uri = _printable(path)
+        rejected.setdefault(uri, {"source_uri": uri, "reason": reason, "detail": detail})
+
+    def consider(path: str, base: str | None, named: bool) -> None:
+        """One candidate: `base` is the resolved folder it must stay under (None: named explicitly)."""
+        if not _utf8(path):
+            reject(path, "input_name_not_utf8", "file name is not valid UTF-8")
+            return
+        try:
+            st = os.stat(path)  # follows links
+        except OSError as e:
+            if os.path.islink(path):
+                import errno
+
+                loop = e.errno == errno.ELOOP
+                reject(path, "input_symlink_loop" if loop else "input_dangling_symlink",
+                       "symbolic link loop" if loop else f"symbolic link to a missing path {os.readlink(path)!r}")
+            else:
+                reject(path, "input_unreadable", f"{type(e).__name__}: {e.strerror}")
+            return
+        real = os.path.realpath(path)
+        if base is not None and os.path.islink(path) and not _under(real, base):
+            reject(path, "input_symlink_outside", f"symbolic link leaves the input folder {base}")
+            return
+        import stat
+
+        if stat.S_ISDIR(st.st_mode):
+            return
+        if not stat.S_ISREG(st.st_mode):
+            if named or path.lower().endswith(suffixes):
+                kind = ("FIFO" if stat.S_ISFIFO(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode)
+                        else "device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "special file")
+                reject(path, "input_not_regular_file", f"a {kind}, not a regular file")
+            return
+        if named or path.lower().endswith(suffixes):
+            accepted.setdefault(real, path)
+
     for pat in patterns:
-        p = Path(pat).expanduser()
-        if p.is_dir():
-            paths.update(str(f.resolve()) for f in p.rglob("*") if f.is_file() and f.name.lower().endswith(suffixes))
-        elif p.is_file():
-            paths.add(str(p.resolve()))
+        p = os.path.expanduser(pat)
+        if os.path.isdir(p) and not os.path.islink(p):
+            base = os.path.realpath(p)
+            for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+                for name in sorted(dirnames):  # links to folders are not followed; ones that leave are reported
+                    full = os.path.join(dirpath, name)
+                    if os.path.islink(full):
+                        consider(full, base, named=False)
+                if not _utf8(dirpath):
+                    reject(dirpath, "input_name_not_utf8", "folder name is not valid UTF-8; not searched")
+                    dirnames.clear()
+                    continue
+                for name in sorted(filenames):
+                    consider(os.path.join(dirpath, name), base, named=False)
+        elif os.path.lexists(p):
+            consider(p, None, named=True)
         else:
-            hits = glob.glob(str(p), recursive=True)
+            hits = glob.glob(p, recursive=True)
             if not hits:
                 raise FileNotFoundError(f"--input {pat!r} matches no file")
-            paths.update(str(Path(h).resolve()) for h in hits if Path(h).is_file())
+            base = os.path.realpath(_glob_base(p))
+            for h in sorted(hits):
+                consider(h, base, named=False) if not os.path.isdir(h) or os.path.islink(h) else None
     seen: dict[str, dict] = {}
-    for path in sorted(paths):
-        sha = file_sha256(path)
-        seen.setdefault(sha, {"path": path, "sha256": sha, "bytes": os.path.getsize(path)})
-    return sorted(seen.values(), key=lambda s: s["sha256"])
+    for real in sorted(accepted):
+        try:
+            sha, size = file_sha256(real), os.path.getsize(real)
+        except OSError as e:
+            reject(accepted[real], "input_unreadable", f"{type(e).__name__}: {e.strerror}")
+            continue
+        seen.setdefault(sha, {"path": real, "sha256": sha, "bytes": size})
+    return sorted(seen.values(), key=lambda s: s["sha256"]), sorted(rejected.values(), key=lambda q: q["source_uri"])
+
+
+def _utf8(path: str) -> bool:
+    try:
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # os.walk hands undecodable bytes back as lone surrogates
+        return False
+
+
+def _printable(path: str) -> str:
+    """A path the manifest can hold: undecodable bytes of a file name written as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _under(real: str, base: str) -> bool:
+    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def _glob_base(pattern: str) -> str:
+    """The folder part of a glob before its first wildcard (`crawl/*.warc.gz` -> `crawl`)."""
+    parts = []
+    for part in pattern.split(os.sep):
+        if any(c in part for c in "*?["):
+            break
+        parts.append(part)
+    return os.sep.join(parts) or "."
 
 
 def split_cached_partitions(ctx: RunContext, name: str, stage: str, parent_stage_run_id: str, sources: list[dict],

@@ -13,7 +13,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_sources, open_run,
+from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_inputs, open_run,
                            split_cached_partitions)
 from s1data.pdf import PDF_CODE_VERSION, PdfConfig, parse_batch
 from s1data.pdf.merge import merge_partitions_streaming
@@ -29,9 +29,10 @@ class PdfFlowParams(RunParams):
 
 
 @task(cache_policy=NO_CACHE)
-def discover_pdfs(patterns: list[str]) -> list[dict]:
-    """sha256 every input file (folders: *.pdf); the same bytes under two paths are one source."""
-    return discover_sources(patterns, (".pdf",))
+def discover_pdfs(patterns: list[str]) -> tuple[list[dict], list[dict]]:
+    """sha256 every input file (folders: *.pdf); the same bytes under two paths are one source. Also returns the
+    inputs refused (links leaving the folder, FIFOs, undecodable names...) as quarantine rows."""
+    return discover_inputs(patterns, (".pdf",))
 
 
 def pdf_fingerprint(partition_fps: list[str]) -> str:
@@ -122,12 +123,14 @@ def pdf_stage(ctx: RunContext, inputs: list[str], config: PdfConfig, dask_addres
     import json
 
     t0 = time.perf_counter()
-    sources = discover_pdfs(inputs)
+    sources, rejected = discover_pdfs(inputs)
     if not sources:
-        raise FileNotFoundError(f"no PDF found under {inputs}")
+        raise FileNotFoundError(f"no PDF found under {inputs}" + (
+            f" ({len(rejected)} refused: {', '.join(sorted({q['reason'] for q in rejected}))})" if rejected else ""))
     source_ids = ctx.manifest.record_sources("source_pdf", sources)
     expected = pdf_fingerprint([partition_fingerprint(s["sha256"], config) for s in sources])
     with ctx.stage("pdf", expected, ["pdf_pages", "documents"]) as stage:
+        ctx.manifest.record_quarantine(stage.stage_run_id, rejected)
         if stage.cached:
             summary = json.loads(stage.artifacts["pdf_pages"]["meta_json"])
             summary.update(cached=True, cached_partitions=len(sources), mined_partitions=0, transient_failures=0)
@@ -138,6 +141,8 @@ def pdf_stage(ctx: RunContext, inputs: list[str], config: PdfConfig, dask_addres
             partitions = stats.pop("partitions")
             summary = {**merge_outputs(ctx, stage, partitions), **stats, "cached": False}
             summary["quarantined"] += stats["transient_failures"]
+        summary["inputs_refused"] = len(rejected)
+        summary["quarantined"] += len(rejected)
         summary["seconds"] = time.perf_counter() - t0
         summary["pages_per_s"] = (summary.get("mined_pages", 0) / summary["mine_seconds"]
                                   if summary.get("mine_seconds") else None)

@@ -13,7 +13,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
-from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_sources, open_run,
+from flows.context import (RunContext, RunParams, StageProgress, commit_partition, discover_inputs, open_run,
                            split_cached_partitions)
 from s1data.web import WebConfig
 from storage import fingerprint, link_or_copy, loc
@@ -30,9 +30,10 @@ class WebFlowParams(RunParams):
 
 
 @task(cache_policy=NO_CACHE)
-def discover_warcs(patterns: list[str]) -> list[dict]:
-    """sha256 every input file (folders: files whose name ends in a WARC/ARC suffix)."""
-    return discover_sources(patterns, WARC_SUFFIXES)
+def discover_warcs(patterns: list[str]) -> tuple[list[dict], list[dict]]:
+    """sha256 every input file (folders: files whose name ends in a WARC/ARC suffix); also the inputs refused, as
+    quarantine rows."""
+    return discover_inputs(patterns, WARC_SUFFIXES)
 
 
 def web_partition_fingerprint(sha256: str, config: WebConfig) -> str:
@@ -78,12 +79,14 @@ def web_stage(ctx: RunContext, inputs: list[str], config: WebConfig, dask_addres
     import json
 
     t0 = time.perf_counter()
-    sources = discover_warcs(inputs)
+    sources, rejected = discover_warcs(inputs)
     if not sources:
-        raise FileNotFoundError(f"no WARC/ARC file found under {inputs}")
+        raise FileNotFoundError(f"no WARC/ARC file found under {inputs}" + (
+            f" ({len(rejected)} refused: {', '.join(sorted({q['reason'] for q in rejected}))})" if rejected else ""))
     ids = ctx.manifest.record_sources("source_warc", sources)
     expected = web_fingerprint([web_partition_fingerprint(s["sha256"], config) for s in sources])
     with ctx.stage("web", expected, ["web_pages"]) as stage:
+        ctx.manifest.record_quarantine(stage.stage_run_id, rejected)
         if stage.cached:
             summary = json.loads(stage.artifacts["web_pages"]["meta_json"])
             summary.update(cached=True, cached_partitions=len(sources), mined_partitions=0)
@@ -109,7 +112,8 @@ def web_stage(ctx: RunContext, inputs: list[str], config: WebConfig, dask_addres
                          rows=n_pages, meta=summary)
             summary.update(cached=False, cached_partitions=stats["cached_partitions"],
                            mined_partitions=stats["mined_partitions"])
-        summary.update(seconds=time.perf_counter() - t0,
+        summary["quarantined"] = summary.get("quarantined", 0) + len(rejected)
+        summary.update(inputs_refused=len(rejected), seconds=time.perf_counter() - t0,
                        artifacts={"web_pages": f"web_pages:{stage.artifacts['web_pages']['version']}"})
     return summary
 
