@@ -46,6 +46,18 @@ def _env(home: Optional[str], verbose: bool = False, artifacts: Optional[str] = 
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
 
 
+def _guard_processes() -> None:
+    """Before a verb that starts work: stop the processes a killed s1 run of this home left behind, then make every
+    process this one starts die with it (an owner tag in their environment, a reaper; s1model.procs)."""
+    from s1model.procs import become_owner, sweep_orphans
+
+    home = os.environ["S1_HOME"]
+    stopped = sweep_orphans(home)
+    if stopped:
+        err.print(f"stopped {len(stopped)} process(es) left running by a killed s1 run in {home}")
+    become_owner(home)
+
+
 def _flows() -> dict[str, tuple[Any, type]]:
     from flows.registry import FLOWS
 
@@ -274,6 +286,7 @@ def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --lis
     params["home"] = os.environ["S1_HOME"]
     if os.environ.get("S1_ARTIFACTS"):
         params["artifacts"] = os.environ["S1_ARTIFACTS"]
+    _guard_processes()
     result = run_flow(flow, params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result, flow)
 
@@ -289,6 +302,7 @@ def demo(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt,
     if os.environ.get("S1_ARTIFACTS"):
         params["artifacts"] = os.environ["S1_ARTIFACTS"]
     err.print(f"s1 demo: storage root {os.environ['S1_HOME']}")
+    _guard_processes()
     result = run_flow("pipeline", params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
 
@@ -309,6 +323,7 @@ def rerun(run_id: str, home: Optional[str] = HomeOpt, artifacts: Optional[str] =
     params.update(home=os.environ["S1_HOME"], rerun_of=run_id)
     if artifacts:
         params["artifacts"] = os.environ["S1_ARTIFACTS"]
+    _guard_processes()
     result = run_flow(row["flow"], params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result, row["flow"])
 
@@ -443,6 +458,7 @@ def serve(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt
     import urllib.request
 
     _env(home, verbose=True, artifacts=artifacts)
+    _guard_processes()
     os.environ["PREFECT_UI_ENABLED"] = "true"
     server = None
     if not no_server:
@@ -514,6 +530,26 @@ def gc(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, a
     console.print(t)
     total = sum(o.bytes for o in found)
     err.print(f"{len(found)} orphan(s), {total:,} bytes: " + ("deleted" if remove else "kept (s1 gc --yes deletes)"))
+
+
+@app.command("serve-model")
+def serve_model_cmd(model: str = typer.Option(..., "--model", help="HF checkpoint directory (config.json + "
+                                              "safetensors) to serve."),
+                    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", help="Tokenizer directory "
+                                                            "(default: the model directory)."),
+                    host: str = typer.Option("127.0.0.1", help="Interface to bind (loopback by default)."),
+                    port: int = typer.Option(30000, help="Port; 0 picks a free one (see --ready-file)."),
+                    served_model_name: str = typer.Option("policy", help="Model name the server answers to."),
+                    max_batch_size: int = typer.Option(64, help="Rows per forward of the engine."),
+                    ready_file: Optional[str] = typer.Option(None, "--ready-file", help="Write {port, base_url} "
+                                                             "here once listening.")) -> None:
+    """Our rollout engine behind an OpenAI-compatible server (/v1/completions, /v1/chat/completions) with SGLang's
+    weight reload (POST /update_weights_from_disk) and /get_model_info (weight_version, weights_sha256)."""
+    from s1model.serve import serve_model
+
+    if not Path(model).is_dir():
+        _fail(f"--model {model} is not a directory")
+    serve_model(model, tokenizer, host, port, served_model_name, max_batch_size, ready_file)
 
 
 def main() -> None:

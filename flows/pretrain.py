@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Literal
@@ -21,9 +22,18 @@ from pydantic import BaseModel, Field
 from flows.context import RunContext, RunParams, StageProgress, open_run, overrides_of
 from flows.tokens import link_or_copy, shard_paths
 from s1model.config import RECIPES, PretrainConfig
+from s1model.procs import OwnerLock, alive, break_stale_build_locks, die_with_parent, die_with_parent_term, stop, tag_of
 from storage import fingerprint, local_copy
 
 PRETRAIN_CODE_VERSION = "pretrain-1"
+TRAINER_LOCK_TIMEOUT_S = 120.0  # a live trainer of another run in the same work folder: wait this long, then fail
+
+
+def _stop_recorded_trainer(held: dict) -> None:
+    """A dead flow's trainer.lock: stop the trainer it recorded if that process still runs (an orphan)."""
+    trainer = held.get("trainer")
+    if trainer and alive(trainer):
+        stop([int(trainer.split(":")[0])], grace_s=5.0)
 
 
 class LaunchConfig(BaseModel):
@@ -101,8 +111,17 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
             "AND fingerprint LIKE ?", [fp + "-step%"])}
         ckpt_ids: dict[int, int] = {}
         log_path = work / "train.log"
+        # One trainer per work folder: a trainer left running by a killed flow (its owner is dead) is stopped before
+        # this one starts, or both would write the same checkpoints; a live one (another run) is waited for.
+        lock = OwnerLock(str(work / "trainer.lock"), timeout_s=TRAINER_LOCK_TIMEOUT_S,
+                         what=f"pretraining work folder {work}")
+        lock.acquire(on_dead=_stop_recorded_trainer)
+        break_stale_build_locks()  # a killed trainer's DeepSpeed op build lock would make this one wait forever
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=False)
+            # the `deepspeed` launcher stops its ranks on SIGTERM; a lone trainer is killed outright
+            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=False,
+                                    preexec_fn=die_with_parent_term if cmd[0] != sys.executable else die_with_parent)
+            lock.update(trainer=tag_of(proc.pid))
             ui_progress = StageProgress("pretraining steps", config.max_steps)
             last_loss = None
             while True:
@@ -141,6 +160,7 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
                 if done:
                     break
                 time.sleep(1.0)
+        lock.release()
         if proc.returncode != 0:
             tail = log_path.read_text(errors="replace")[-1500:]
             raise RuntimeError(f"trainer exited with code {proc.returncode}; last log lines:\n{tail}")

@@ -51,6 +51,47 @@ def list_checkpoints(ckpt_dir: str) -> list[dict]:
     return sorted(found, key=lambda c: c["step"])
 
 
+def _rng_path(ckpt_dir: str, tag: str, rank: int) -> str:
+    return os.path.join(ckpt_dir, tag, f"rng_rank{rank}.pt")
+
+
+def save_rng_state(path: str) -> None:
+    """This rank's RNG states (python, numpy, torch CPU, every CUDA device) to `path`, written whole (tmp + rename)
+    before the DeepSpeed checkpoint whose folder holds it, so a checkpoint `latest` points at always has it. Plain
+    tensors, ints and tuples: loadable with weights_only=True."""
+    import random
+
+    import numpy as np
+
+    kind, key, pos, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "numpy": (kind, torch.from_numpy(key.astype(np.int64)), pos, has_gauss,
+                                                    gauss),
+             "torch": torch.get_rng_state(),
+             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_rng_state(path: str) -> bool:
+    """Restore what save_rng_state wrote; False (states left alone) when the file is missing (an older checkpoint)."""
+    import random
+
+    import numpy as np
+
+    if not os.path.exists(path):
+        return False
+    state = torch.load(path, weights_only=True)
+    py = state["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    kind, key, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, key.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    return True
+
+
 def _to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     """Host tensor to the device without a host sync: a copy from pageable memory waits for the whole GPU queue,
     one from pinned memory with non_blocking does not (the caching host allocator keeps the staging buffer alive)."""
@@ -125,6 +166,9 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
     if resume and os.path.exists(os.path.join(ckpt_dir, "latest")):
         _, client = engine.load_checkpoint(ckpt_dir)
         start = int(client["step"])
+        if not load_rng_state(_rng_path(ckpt_dir, _tag(start), layout.rank)):
+            log.warning("checkpoint %s has no RNG state for rank %d: random draws after it may differ",
+                        _tag(start), layout.rank)
         log.info("resumed from %s at step %d", ckpt_dir, start)
 
     batches = StepBatches(rows, config, layout.dp_rank, layout.dp_size)
@@ -187,6 +231,7 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
         if config.checkpoint_every and (done % config.checkpoint_every == 0 or done == config.max_steps):
             emit(pending)  # a checkpoint's step is reported before it is saved
             pending = None
+            save_rng_state(_rng_path(ckpt_dir, _tag(done), layout.rank))  # before `latest` names the tag
             engine.save_checkpoint(ckpt_dir, tag=_tag(done), client_state={"step": done})
             log.info("step %d: loss %.4f, checkpoint %s", done, metrics_log[-1]["loss"], _tag(done))
     if pending is not None:

@@ -18,6 +18,7 @@ import sys
 import time
 
 from s1model.config import RECIPES, PretrainConfig
+from s1model.procs import break_stale_build_locks, die_with_parent
 from s1model.train import pretrain
 
 
@@ -41,6 +42,11 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--profile", metavar="FILE", help="torch.profiler table of rank 0 (a few steps) to this file")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # a rank dies with its starter (the flow, the `deepspeed` launcher, a test): nobody would read its output, and
+    # a rerun's trainer would write the same checkpoints beside it
+    die_with_parent()
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        break_stale_build_locks()  # DeepSpeed's op build lock of a killed trainer: else this one waits forever
 
     metrics_file = open(args.metrics, "a") if args.metrics else None
     prof = step_profiler() if args.profile and int(os.environ.get("RANK", "0")) == 0 else None
