@@ -16,7 +16,17 @@ from s1model.rl.rollout import RolloutConfig
 
 
 class OptimConfig(BaseModel):
-    """AdamW over the policy (plain torch; see docs/rl.md for why not the DeepSpeed engine)."""
+    """AdamW over the policy, through the DeepSpeed engine pretraining uses (or a plain torch loop)."""
+
+    trainer: Literal["deepspeed", "torch"] = Field("deepspeed", description="deepspeed: the pretraining engine "
+                                                   "(s1model.engine: ZeRO, bf16, the fast model; one or many ranks "
+                                                   "through the launcher); torch: one process, plain AdamW.")
+    zero_stage: Literal[1, 2, 3] = Field(1, description="DeepSpeed ZeRO stage of the RL trainer.")
+    dtype: Literal["auto", "bf16", "fp32"] = Field("auto", description="Training precision under DeepSpeed; auto "
+                                                   "is bf16 on CUDA and fp32 on CPU.")
+    model_impl: Literal["auto", "s1", "hf"] = Field("auto", description="auto: the fast model (s1model.fast_moe) "
+                                                    "for Qwen3-MoE checkpoints, transformers otherwise.")
+    activation_checkpointing: bool = Field(False, description="Recompute each decoder layer in backward.")
 
     lr: float = Field(1e-6, gt=0.0, description="Peak learning rate.")
     warmup_steps: int = Field(0, ge=0, description="Linear warm-up optimizer updates; constant LR afterwards.")
@@ -46,6 +56,10 @@ class OnlineRLConfig(BaseModel):
     kl_cov: bool = Field(True, description="Add the KL-Cov penalty on the highest-covariance tokens.")
     kl_cov_k: float = Field(0.2, ge=0.0, le=1.0, description="KL-Cov: fraction k of the N response tokens penalised.")
     kl_cov_beta: float = Field(0.01, ge=0.0, description="KL-Cov: penalty coefficient beta.")
+    behaviour_logprobs: Literal["trainer", "rollout"] = Field(
+        "trainer", description="Log-probs of the policy that sampled (GRPO ratio, KL-Cov, kl metric): trainer: "
+        "recomputed by the trainer before the step's first update (the rollout engine's numerics never enter the "
+        "loss); rollout: the engine's own (builtin backend only; the openai backend always uses the trainer's).")
     train_minibatches: int = Field(1, ge=1, description="Optimizer updates per rollout batch (groups split evenly).")
     grad_norm_skip: float | None = Field(50.0, description="Skip an update whose pre-clip gradient norm exceeds this "
                                          "(or is not finite); None never skips.")

@@ -318,31 +318,108 @@ def greedy_reference(model, prompt: list[int], max_new_tokens: int, eos_id: int)
     return out
 
 
-class OpenAICompletionsClient:
-    """Client of an OpenAI-compatible `/v1/completions` endpoint (vLLM, LMDeploy, SGLang serve one).
+class WeightSyncError(RuntimeError):
+    """The rollout server cannot take new weights, did not take them, or answered with a stale policy."""
 
-    The server owns the weights; the returned texts are re-encoded with our tokenizer for training, and log-probs
-    are left empty (the trainer recomputes them).
+
+class OpenAICompletionsClient:
+    """Client of an OpenAI-compatible `/v1/completions` endpoint (vLLM, LMDeploy, SGLang, `s1 serve-model`).
+
+    The server owns the weights; texts come back with the server's token ids when it returns them (`return_token_ids`,
+    vLLM's and `s1 serve-model`'s extension), else they are re-encoded with our tokenizer; log-probs are left empty
+    (the trainer recomputes them). Weight sync uses SGLang's API shape: `POST /update_weights_from_disk
+    {"model_path", "weight_version"}` and `GET /get_model_info` (s1 serve-model adds `weights_sha256`); every
+    completion response of `s1 serve-model` names the weights that produced it (`system_fingerprint`,
+    `weight_version`).
     """
 
     def __init__(self, config: GenerationConfig):
         self.config = config
+        self.synced = False  # set by require_weight_sync: then token ids are asked for too
 
-    def complete(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[tuple[str, str]]]:
-        """[(text, finish_reason)] * n per prompt; finish_reason is 'eos' (server said 'stop') or 'length'."""
-        body = {"model": self.config.openai_model, "prompt": prompts, "n": n, "max_tokens": params.max_new_tokens,
-                "temperature": params.temperature, "top_p": params.top_p}
-        if params.seed is not None:
-            body["seed"] = params.seed
+    @property
+    def server_root(self) -> str:
+        """The base URL without its trailing /v1 (SGLang's admin routes live at the root)."""
+        url = self.config.openai_base_url.rstrip("/")
+        return url[:-3] if url.endswith("/v1") else url
+
+    def _request(self, url: str, body: dict | None = None, timeout: float | None = None) -> dict:
         headers = {"Content-Type": "application/json"}
         if self.config.openai_api_key:
             headers["Authorization"] = f"Bearer {self.config.openai_api_key}"
-        req = urllib.request.Request(self.config.openai_base_url.rstrip("/") + "/completions",
-                                     data=json.dumps(body).encode(), headers=headers, method="POST")
-        with urllib.request.urlopen(req, timeout=self.config.openai_timeout_s) as resp:
-            payload = json.loads(resp.read())
-        out: list[list[tuple[str, str]]] = [[] for _ in prompts]
+        req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), headers=headers,
+                                     method="GET" if body is None else "POST")
+        with urllib.request.urlopen(req, timeout=timeout or self.config.openai_timeout_s) as resp:
+            return json.loads(resp.read())
+
+    def require_weight_sync(self) -> dict:
+        """Check at start that the server can take new weights: `GET /get_model_info` answers and `POST
+        /update_weights_from_disk` exists (probed with an empty body, which loads nothing). Returns the model info;
+        raises WeightSyncError with a one-line reason otherwise."""
+        import urllib.error
+
+        root = self.server_root
+        try:
+            info = self._request(root + "/get_model_info", timeout=30)
+        except urllib.error.HTTPError as e:
+            raise WeightSyncError(f"rollout server {root} has no GET /get_model_info (HTTP {e.code}): it cannot report "
+                                  "which weights it serves; serve the policy with `s1 serve-model` or SGLang") from None
+        except (urllib.error.URLError, OSError) as e:
+            raise WeightSyncError(f"rollout server {root} is not reachable: {e}") from None
+        try:
+            self._request(root + "/update_weights_from_disk", {}, timeout=30)
+        except urllib.error.HTTPError as e:
+            if e.code in (404, 405, 501):
+                raise WeightSyncError(f"rollout server {root} has no POST /update_weights_from_disk (HTTP {e.code}): "
+                                      "online RL would train on samples of a stale policy; serve the policy with "
+                                      "`s1 serve-model` or SGLang") from None
+        self.synced = True
+        return info
+
+    def update_weights_from_disk(self, model_path: str, weight_version: str, weights_sha256: str | None = None
+                                 ) -> dict:
+        """Ask the server to load the HF checkpoint in model_path as `weight_version`; verify it took (success, the
+        version it reports and, when it reports one, the weights hash). Returns the server's answer."""
+        import urllib.error
+
+        root = self.server_root
+        try:
+            out = self._request(root + "/update_weights_from_disk", {"model_path": model_path,
+                                                                      "weight_version": weight_version})
+        except urllib.error.HTTPError as e:
+            raise WeightSyncError(f"{root}/update_weights_from_disk failed: HTTP {e.code} "
+                                  f"{e.read()[:300].decode(errors='replace')}") from None
+        if not out.get("success", False):
+            raise WeightSyncError(f"{root} did not load {model_path}: {out.get('message')}")
+        info = out if "weight_version" in out else self._request(root + "/get_model_info", timeout=30)
+        if str(info.get("weight_version")) != str(weight_version):
+            raise WeightSyncError(f"{root} serves weight_version {info.get('weight_version')!r} after loading "
+                                  f"{weight_version!r}")
+        served = info.get("weights_sha256")
+        if weights_sha256 and served and served != weights_sha256:
+            raise WeightSyncError(f"{root} serves weights {served[:12]} after loading {model_path}, whose hash is "
+                                  f"{weights_sha256[:12]}")
+        return info
+
+    def complete_with_meta(self, prompts: list[str], n: int, params: SamplingParams
+                           ) -> tuple[list[list[tuple[str, str, list[int] | None]]], dict]:
+        """([(text, finish_reason, token_ids or None)] * n per prompt, {"system_fingerprint", "weight_version"} of
+        the response (None where the server does not say))."""
+        body = {"model": self.config.openai_model, "prompt": prompts, "n": n, "max_tokens": params.max_new_tokens,
+                "temperature": params.temperature, "top_p": params.top_p}
+        if self.synced:
+            body["return_token_ids"] = True
+        if params.seed is not None:
+            body["seed"] = params.seed
+        payload = self._request(self.config.openai_base_url.rstrip("/") + "/completions", body)
+        out: list[list[tuple[str, str, list[int] | None]]] = [[] for _ in prompts]
         for k, choice in enumerate(sorted(payload["choices"], key=lambda c: c.get("index", 0))):
             reason = "eos" if choice.get("finish_reason") == "stop" else "length"
-            out[k // n].append((choice["text"], reason))
-        return out
+            out[k // n].append((choice["text"], reason, choice.get("token_ids")))
+        return out, {"system_fingerprint": payload.get("system_fingerprint"),
+                     "weight_version": payload.get("weight_version")}
+
+    def complete(self, prompts: list[str], n: int, params: SamplingParams) -> list[list[tuple[str, str]]]:
+        """[(text, finish_reason)] * n per prompt; finish_reason is 'eos' (server said 'stop') or 'length'."""
+        out, _ = self.complete_with_meta(prompts, n, params)
+        return [[(t, r) for t, r, _ in group] for group in out]

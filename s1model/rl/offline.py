@@ -7,7 +7,8 @@ response tokens only (best-of-N responses + the bootcamp TAIL reference traces).
   exclusions.parquet     prompts the filter dropped: sample_id, task, data_source, reason, detail
   hf/                    the SFT'd policy (HF layout)
 Drop reasons: `offline_always_solved` (pass rate >= drop_pass_rate_at_or_above), `offline_rarely_solved`
-(<= drop_pass_rate_at_or_below). SFT is a plain torch AdamW loop (see docs/rl.md).
+(<= drop_pass_rate_at_or_below). SFT runs on the DeepSpeed engine pretraining uses (optim.trainer="deepspeed",
+s1model.rl.trainer) or a plain torch AdamW loop ("torch").
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ import pyarrow.parquet as pq
 import torch
 
 from s1model.rl.config import OfflineRLConfig, OptimConfig
-from s1model.rl.policy import (freeze_router, load_policy, make_optimizer, pad_batch, response_logprobs,
-                               save_checkpoint)
+from s1model.rl.policy import pad_batch
+from s1model.rl.trainer import make_trainer
 from s1model.rl.rewards import RewardResult, score_with_ray
 from s1model.rl.rollout import RolloutConfig, complete_on_actors, reward_sample, start_actors
 
@@ -95,15 +96,25 @@ def mixture_report(scored: list[dict], kept: list[dict]) -> list[dict]:
 
 def sft_train(model, pairs: list[tuple[list[int], list[int]]], optim: OptimConfig, steps: int, batch_size: int,
               pad_id: int, seed: int = 0, on_step: Callable[[dict], None] | None = None) -> list[dict]:
-    """`steps` AdamW steps of next-token loss on response tokens only (token mean over the step's batch)."""
-    device = next(model.parameters()).device
-    if optim.freeze_router:
-        freeze_router(model)
-    opt, sched = make_optimizer(model, optim)
-    params = [p for p in model.parameters() if p.requires_grad]
+    """`steps` plain-torch AdamW steps of `model` (see sft_train_on)."""
+    from s1model.rl.trainer import TorchTrainer
+
+    return sft_train_on(TorchTrainer(None, optim, None, model=model), pairs, optim, steps, batch_size, pad_id, seed,
+                        on_step)
+
+
+def sft_train_on(trainer, pairs: list[tuple[list[int], list[int]]], optim: OptimConfig, steps: int,
+                 batch_size: int, pad_id: int, seed: int = 0, on_step: Callable[[dict], None] | None = None
+                 ) -> list[dict]:
+    """`steps` optimizer steps of a PolicyTrainer (s1model.rl.trainer: DeepSpeed engine or torch) of next-token loss
+    on response tokens only (token mean over the step's batch; the batch's sequences split over data-parallel
+    ranks, the same order on every rank)."""
+    from s1model.rl.online import _micro_plan
+
+    device = trainer.device
     rng = random.Random(seed)
     order: list[int] = []
-    model.train()
+    trainer.train()
     log_rows = []
     for step in range(steps):
         t0 = time.perf_counter()
@@ -114,23 +125,26 @@ def sft_train(model, pairs: list[tuple[list[int], list[int]]], optim: OptimConfi
         idx, order = order[:batch_size], order[batch_size:]
         batch = [pairs[i] for i in idx]
         n_tokens = float(sum(len(r) for _, r in batch))
-        opt.zero_grad(set_to_none=True)
         total = torch.zeros((), device=device)
-        for s in range(0, len(batch), optim.micro_batch_size):
-            ids, attn, tgt, resp = pad_batch(batch[s:s + optim.micro_batch_size], pad_id, optim.max_seq_len, device)
-            logp, _ = response_logprobs(model, ids, attn, tgt)
+        plan = _micro_plan(len(batch), trainer.rank, trainer.world_size, optim.micro_batch_size)
+        for mi, sel in enumerate(plan):
+            dummy = not sel
+            ids, attn, tgt, resp = pad_batch([batch[i] for i in (sel or [0])], pad_id, optim.max_seq_len, device)
+            logp, _ = trainer.logprobs(ids, attn, tgt)
             loss = -(logp * resp.float()).sum() / n_tokens
-            loss.backward()
+            if dummy:
+                loss = loss * 0.0
+            trainer.backward(loss, last=mi == len(plan) - 1)
             total += loss.detach()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, optim.grad_clip if optim.grad_clip > 0 else float("inf"))
-        lr = sched.get_last_lr()[0]
-        opt.step()
-        sched.step()
+        lr = trainer.get_lr()
+        grad_norm, _ = trainer.step()
+        if trainer.world_size > 1:
+            torch.distributed.all_reduce(total)
         dt = time.perf_counter() - t0
         m = {"step": step + 1, "sft_loss": float(total), "grad_norm": float(grad_norm), "lr": lr,
              "tokens": n_tokens, "tokens_per_s": n_tokens / dt}
         log_rows.append(m)
-        if on_step is not None:
+        if on_step is not None and trainer.rank == 0:
             on_step(m)
     return log_rows
 
@@ -204,12 +218,12 @@ def offline_rl(config: OfflineRLConfig, model_dir: str, tokenizer_dir: str, rl_p
     enc_r = tok.encode_batch([r for _, r in texts])
     pairs = [(p, r + [tok.eos_id]) for p, r in zip(enc_p, enc_r)]
 
-    model = load_policy(model_dir)
     torch.manual_seed(config.seed)
-    metrics = sft_train(model, pairs, config.optim, config.sft_steps if pairs else 0, config.sft_batch_size,
-                        tok.pad_id, config.seed, on_step) if pairs else []
+    trainer = make_trainer(model_dir, config.optim)
+    metrics = sft_train_on(trainer, pairs, config.optim, config.sft_steps, config.sft_batch_size, tok.pad_id,
+                           config.seed, on_step) if pairs else []
     t2 = time.perf_counter()
-    hf_dir = save_checkpoint(model, None, None, os.path.join(out_dir, "hf"), {})
+    hf_dir = trainer.export_hf(os.path.join(out_dir, "hf"))
     reasons = defaultdict(int)
     for e in excl:
         reasons[e["reason"]] += 1

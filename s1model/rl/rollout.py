@@ -18,7 +18,8 @@ from typing import Callable, Iterator
 import torch
 from pydantic import BaseModel, Field
 
-from s1model.rl.generate import Completion, GenerationConfig, OpenAICompletionsClient, SamplingParams, generate
+from s1model.rl.generate import (Completion, GenerationConfig, OpenAICompletionsClient, SamplingParams, WeightSyncError,
+                                 generate)
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class RolloutWorker:
         self.version = 0
         self.model = None
         self.client = None
+        self.served_sha256: str | None = None  # openai backend: the weights the server must be answering with
         if config.generation.backend == "openai":
             self.client = OpenAICompletionsClient(config.generation)
             return
@@ -100,21 +102,57 @@ class RolloutWorker:
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
 
     def update_weights(self, state_dict: dict[str, torch.Tensor]) -> int:
-        """Load fresh policy weights (HF names); returns the new weight version. No-op for the openai backend."""
-        if self.model is not None:
-            self.model.load_state_dict(state_dict, strict=True)
+        """Load fresh policy weights (HF names); returns the new weight version. The openai backend's server owns
+        its weights: it takes them from disk (update_weights_from_disk), never silently from here."""
+        if self.client is not None:
+            raise WeightSyncError("the openai rollout backend cannot take a state_dict: write an HF checkpoint and "
+                                  "call update_weights_from_disk(model_path, weights_sha256)")
+        self.model.load_state_dict(state_dict, strict=True)
         self.version += 1
         return self.version
+
+    def require_weight_sync(self) -> dict:
+        """openai backend: fail now unless the server can take new weights (see OpenAICompletionsClient)."""
+        if self.client is None:
+            return {"weight_version": str(self.version)}
+        info = self.client.require_weight_sync()
+        return info
+
+    def update_weights_from_disk(self, model_path: str, weights_sha256: str, version: int, reload: bool = True
+                                 ) -> int:
+        """Make the HF checkpoint in model_path the policy, as `version`. openai: the server loads it (reload=False:
+        another actor sharing the server already asked) and must then report that version and hash; every later
+        response that names other weights is refused. builtin: the actor loads the files itself."""
+        if self.client is None:
+            from transformers import AutoModelForCausalLM
+
+            fresh = AutoModelForCausalLM.from_pretrained(model_path, dtype=next(self.model.parameters()).dtype)
+            self.model.load_state_dict(fresh.state_dict(), strict=True)
+        elif reload:
+            self.client.update_weights_from_disk(model_path, str(version), weights_sha256)
+        self.version, self.served_sha256 = version, weights_sha256
+        return version
+
+    def _check_served(self, meta: dict) -> None:
+        fp, wv = meta.get("system_fingerprint"), meta.get("weight_version")
+        if self.served_sha256 and fp and fp != self.served_sha256:
+            raise WeightSyncError(f"refusing samples of a stale policy: the server answered with weights {fp[:12]}, "
+                                  f"the trainer's are {self.served_sha256[:12]} (version {self.version})")
+        if self.served_sha256 and wv is not None and str(wv) != str(self.version):
+            raise WeightSyncError(f"refusing samples of a stale policy: the server answered as weight_version {wv}, "
+                                  f"the trainer pushed {self.version}")
 
     def complete(self, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[dict]]:
         """n completions per prompt text: dicts {prompt_ids, token_ids, logprobs, finish_reason, text, version}."""
         texts = [self.config.prompt_template.format(prompt=p) for p in prompts]
         if self.client is not None:
             out = []
-            for p_text, comps in zip(texts, self.client.complete(texts, n, sampling)):
+            groups, meta = self.client.complete_with_meta(texts, n, sampling)
+            self._check_served(meta)
+            for p_text, comps in zip(texts, groups):
                 p_ids = self.tokenizer.encode(p_text)
-                out.append([Completion(p_ids, self.tokenizer.encode(t) + ([self.tokenizer.eos_id] if r == "eos"
-                                                                           else []), [], r, t) for t, r in comps])
+                out.append([Completion(p_ids, list(ids) if ids is not None else self.tokenizer.encode(t) + (
+                    [self.tokenizer.eos_id] if r == "eos" else []), [], r, t) for t, r, ids in comps])
         else:
             ids = self.tokenizer.encode_batch(texts)
             flat = generate(self.model, [p for p in ids for _ in range(n)], sampling, self.tokenizer.eos_id,
@@ -147,6 +185,38 @@ def push_weights(actors: list, state_dict: dict[str, torch.Tensor]) -> list[int]
 
     ref = ray.put({k: v.detach().to("cpu") for k, v in state_dict.items()})
     return ray.get([a.update_weights.remote(ref) for a in actors])
+
+
+def require_weight_sync(actors: list) -> None:
+    """Every actor's rollout server can take new weights, else WeightSyncError (one line) now."""
+    import ray
+
+    for a in actors:
+        if isinstance(a, RolloutWorker):
+            a.require_weight_sync()
+        else:
+            try:
+                ray.get(a.require_weight_sync.remote())
+            except ray.exceptions.RayTaskError as e:
+                cause = e.as_instanceof_cause()
+                raise WeightSyncError(str(cause).strip().splitlines()[-1]) from None
+
+
+def push_weights_from_disk(actors: list, model_path: str, weights_sha256: str, version: int) -> list[int]:
+    """The HF checkpoint in model_path becomes every actor's policy `version`; the first actor asks its server to
+    reload (actors of the openai backend share one server), the others only expect the new version and hash."""
+    import ray
+
+    out, refs = [], []
+    for i, a in enumerate(actors):
+        if isinstance(a, RolloutWorker):
+            out.append(a.update_weights_from_disk(model_path, weights_sha256, version, reload=i == 0))
+        else:
+            refs.append(a.update_weights_from_disk.remote(model_path, weights_sha256, version, i == 0))
+            if i == 0:
+                out.extend(ray.get(refs))
+                refs = []
+    return out + (ray.get(refs) if refs else [])
 
 
 def complete_on_actors(actors: list, prompts: list[str], n: int, sampling: SamplingParams) -> list[list[dict]]:

@@ -1,0 +1,281 @@
+"""The RL / SFT policy trainer behind one small interface, on the DeepSpeed engine pretraining uses or plain torch.
+
+`PolicyTrainer` = what offline SFT and online RL need from a trainer: response-token log-probs of padded batches
+(`logprobs`), `backward(loss, last)` over the micro-batches of one optimizer update, `step()` -> (pre-clip global
+gradient norm, skipped), checkpoints, an HF export and the HF state_dict for rollout actors.
+
+- `EngineTrainer` (optim.trainer="deepspeed"): `deepspeed.initialize` with s1model.engine's ds_config, optimizer
+  groups and WSD scheduler (ZeRO 1-3, bf16 where available, the fast model `s1model.fast_moe` for Qwen3-MoE). Runs
+  on one rank in-process or on every rank of the `deepspeed` launcher; the caller splits the sequences of an update
+  over data-parallel ranks (`shard_for_rank`) and normalises losses by global token counts, and the trainer scales
+  them by the world size, since DeepSpeed averages gradients over ranks. Gradient accumulation is driven by the
+  caller (`set_gradient_accumulation_boundary`), so an update may have any number of micro-batches. An update whose
+  global norm exceeds `skip_norm` (or is not finite) is skipped inside the optimizer step: `SkipAdamW` reads the norm
+  DeepSpeed computed for clipping and leaves weights and moments alone.
+- `TorchTrainer` (optim.trainer="torch"): the previous single-process AdamW loop.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+
+import torch
+
+from s1model.rl.losses import token_logprobs
+
+log = logging.getLogger(__name__)
+
+STATE_JSON = "trainer_state.json"
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of the initialised process group, else (0, 1)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+def shard_for_rank(items: list, rank: int, world_size: int) -> list:
+    """This rank's contiguous share of items (sizes differ by at most one)."""
+    n = len(items)
+    lo, hi = n * rank // world_size, n * (rank + 1) // world_size
+    return items[lo:hi]
+
+
+class SkipAdamW(torch.optim.AdamW):
+    """AdamW whose step does nothing when `norm_source()` (DeepSpeed's pre-clip global gradient norm of this update)
+    is not finite or exceeds `skip_norm`. DeepSpeed computes the norm before it calls the inner optimizer, once per
+    update (ZeRO 1/2 call step once per parameter group with the same norm)."""
+
+    def __init__(self, *args, skip_norm: float | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.skip_norm = skip_norm
+        self.norm_source = None
+        self.skipped = False
+
+    def step(self, closure=None):
+        if self.norm_source is not None:
+            norm = float(self.norm_source())
+            self.skipped = not math.isfinite(norm) or (self.skip_norm is not None and norm > self.skip_norm)
+            if self.skipped:
+                return None
+        return super().step(closure)
+
+
+def _impl(model_dir: str, optim) -> str:
+    if optim.model_impl != "auto":
+        return optim.model_impl
+    with open(os.path.join(model_dir, "config.json")) as f:
+        return "s1" if json.load(f).get("model_type") == "qwen3_moe" else "hf"
+
+
+def _pretrain_config(optim, impl: str):
+    """The PretrainConfig whose DeepSpeed settings s1model.engine builds the RL engine from: constant LR after
+    `warmup_steps`, no decay, micro-batches driven by the caller."""
+    from s1model.config import PretrainConfig
+
+    return PretrainConfig(model_impl=impl, zero_stage=optim.zero_stage, dtype=optim.dtype, lr=optim.lr,
+                          warmup_steps=optim.warmup_steps, decay_fraction=0.0, min_lr_ratio=1.0, max_steps=10**9,
+                          weight_decay=optim.weight_decay, betas=optim.betas, grad_clip=optim.grad_clip,
+                          micro_batch_size=optim.micro_batch_size, gradient_accumulation_steps=1,
+                          expert_parallel="none", activation_checkpointing=optim.activation_checkpointing,
+                          checkpoint_every=0, export_hf=False)
+
+
+class EngineTrainer:
+    """The policy on a DeepSpeed engine (see module doc)."""
+
+    kind = "deepspeed"
+
+    def __init__(self, model_dir: str, optim, skip_norm: float | None = None):
+        import deepspeed
+        from transformers import AutoModelForCausalLM
+
+        from s1model import engine as ds_glue
+        from s1model.parallel import init_distributed
+        from s1model.rl.policy import freeze_router
+
+        init_distributed()
+        self.rank, self.world_size = world()
+        self.impl = _impl(model_dir, optim)
+        cfg = _pretrain_config(optim, self.impl)
+        self.pretrain_config = cfg
+        hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+        hf.config.use_cache = False
+        self.hf_config = hf.config
+        model = hf
+        if self.impl == "s1":
+            from s1model.fast_moe import FastQwen3Moe
+
+            model = FastQwen3Moe.from_hf(hf, cfg.fast_moe)
+        if optim.freeze_router:
+            freeze_router(model)
+        if cfg.activation_checkpointing:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+        def make_optimizer(_params):
+            fused = torch.cuda.is_available() or ds_glue.resolve_dtype(cfg) == "bf16"
+            return SkipAdamW(ds_glue.param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=1e-8,
+                             fused=fused, skip_norm=skip_norm)
+
+        self.engine, _, _, _ = deepspeed.initialize(
+            model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
+            optimizer=make_optimizer, lr_scheduler=lambda opt: ds_glue._make_scheduler(cfg, opt),
+            config=ds_glue.ds_config(cfg, self.world_size, norm_topk_prob=getattr(hf.config, "norm_topk_prob", True)))
+        ds_opt = self.engine.optimizer
+        self.inner = getattr(ds_opt, "optimizer", ds_opt)
+        if isinstance(self.inner, SkipAdamW) and ds_opt is not self.inner:
+            self.inner.norm_source = lambda: ds_opt._global_grad_norm
+        self.device = self.engine.device
+        self.dtype = ds_glue.resolve_dtype(cfg)
+
+    # --- forward / backward / step ---
+    def train(self) -> None:
+        self.engine.train()
+
+    def logprobs(self, ids_BL, attn_BL, targets_BL) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log π(target) B x L, entropy B x L) in fp32. Right padding: causal attention never sees it, so the fast
+        model needs no attention mask."""
+        if self.impl == "s1":
+            logits = self.engine(input_ids=ids_BL).logits
+        else:
+            logits = self.engine(input_ids=ids_BL, attention_mask=attn_BL).logits
+        return token_logprobs(logits, targets_BL)
+
+    def backward(self, loss: torch.Tensor, last: bool) -> None:
+        """Backward of one micro-batch's share of the update's loss (normalised by global counts); `last` marks the
+        update's final micro-batch on this rank (gradients are reduced over ranks then)."""
+        self.engine.set_gradient_accumulation_boundary(last)
+        self.engine.backward(loss * self.world_size)
+
+    def step(self) -> tuple[float, bool]:
+        """Clip + AdamW + LR schedule (DeepSpeed); returns (pre-clip global grad norm, skipped)."""
+        self.engine.set_gradient_accumulation_boundary(True)
+        self.inner.skipped = False
+        self.engine.step()
+        norm = self.engine.get_global_grad_norm()
+        norm = float(norm) if norm is not None else float("nan")
+        skipped = bool(getattr(self.inner, "skipped", False))
+        if skipped:
+            log.warning("update skipped: grad norm %.3g", norm)
+        return norm, skipped
+
+    def get_lr(self) -> float:
+        return float(self.engine.get_lr()[0])
+
+    # --- weights out ---
+    def export_hf(self, out_dir: str) -> str:
+        """The policy in HF layout (collective; rank 0 writes), in fp32 for rollouts and averaging."""
+        from s1model.export import _from_engine, _to_hf
+
+        dense, experts = _from_engine(self.engine)
+        state = _to_hf(dense, experts)
+        if self.rank == 0:
+            _save_hf(state, self.hf_config, out_dir)
+        torch.distributed.barrier()
+        return out_dir
+
+    def hf_state_dict(self) -> dict[str, torch.Tensor]:
+        """Full HF-named fp32 weights on the host (collective under ZeRO-3)."""
+        from s1model.export import _from_engine, _to_hf
+
+        dense, experts = _from_engine(self.engine)
+        return {k: v.detach().to("cpu", torch.float32) for k, v in _to_hf(dense, experts).items()}
+
+    # --- checkpoints ---
+    def save(self, ds_dir: str, tag: str, client_state: dict) -> None:
+        self.engine.save_checkpoint(ds_dir, tag=tag, client_state=client_state)
+
+    def load(self, ds_dir: str, tag: str) -> dict:
+        _, client = self.engine.load_checkpoint(ds_dir, tag=tag)
+        if client is None:
+            raise FileNotFoundError(f"no DeepSpeed checkpoint {ds_dir}/{tag}")
+        return client
+
+
+def _save_hf(state: dict[str, torch.Tensor], hf_config, out_dir: str) -> None:
+    """save_pretrained of the config's architecture around `state` (fp32), written under a temporary name."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(hf_config, dtype=torch.float32)
+    expected = set(model.state_dict())
+    state = {k: v.detach().to("cpu", torch.float32) for k, v in state.items() if k in expected}
+    if getattr(hf_config, "tie_word_embeddings", False):
+        state.setdefault("lm_head.weight", state["model.embed_tokens.weight"])
+    missing = expected - set(state)
+    if missing:
+        raise ValueError(f"HF export is missing {sorted(missing)[:5]}")
+    model.load_state_dict(state, assign=True, strict=True)
+    model.model.rotary_emb = type(model.model.rotary_emb)(hf_config)
+    tmp = out_dir + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(tmp, out_dir)
+
+
+class TorchTrainer:
+    """The policy as one HF model with plain AdamW in this process (optim.trainer="torch")."""
+
+    kind = "torch"
+
+    def __init__(self, model_dir: str | None, optim, skip_norm: float | None = None, model=None,
+                 optimizer=None, scheduler=None):
+        from s1model.rl.policy import freeze_router, load_policy, make_optimizer
+
+        self.model = model if model is not None else load_policy(model_dir)
+        if optim.freeze_router:
+            freeze_router(self.model)
+        if optimizer is None:
+            optimizer, scheduler = make_optimizer(self.model, optim)
+        self.optimizer, self.scheduler = optimizer, scheduler
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.grad_clip, self.skip_norm = optim.grad_clip, skip_norm
+        self.rank, self.world_size = 0, 1
+        self.device = next(self.model.parameters()).device
+        self._zeroed = False
+
+    def train(self) -> None:
+        self.model.train()
+
+    def logprobs(self, ids_BL, attn_BL, targets_BL):
+        from s1model.rl.policy import response_logprobs
+
+        return response_logprobs(self.model, ids_BL, attn_BL, targets_BL)
+
+    def backward(self, loss: torch.Tensor, last: bool) -> None:
+        loss.backward()
+
+    def step(self) -> tuple[float, bool]:
+        norm = float(torch.nn.utils.clip_grad_norm_(self.params, self.grad_clip if self.grad_clip > 0
+                                                     else float("inf")))
+        skipped = not math.isfinite(norm) or (self.skip_norm is not None and norm > self.skip_norm)
+        if skipped:
+            log.warning("update skipped: grad norm %.3g > %s", norm, self.skip_norm)
+        else:
+            self.optimizer.step()
+            self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return norm, skipped
+
+    def get_lr(self) -> float:
+        return self.scheduler.get_last_lr()[0]
+
+    def export_hf(self, out_dir: str) -> str:
+        from s1model.rl.policy import save_checkpoint
+
+        return save_checkpoint(self.model, None, None, out_dir, {})
+
+    def hf_state_dict(self) -> dict[str, torch.Tensor]:
+        return self.model.state_dict()
+
+
+def make_trainer(model_dir: str, optim, skip_norm: float | None = None):
+    """EngineTrainer or TorchTrainer by optim.trainer."""
+    return (EngineTrainer if optim.trainer == "deepspeed" else TorchTrainer)(model_dir, optim, skip_norm)
