@@ -15,6 +15,7 @@ are the bound. A file that stops parsing mid-way keeps its earlier rows and quar
 from __future__ import annotations
 
 import contextlib
+import functools
 import datetime as dt
 import gzip
 import hashlib
@@ -66,6 +67,9 @@ class WebConfig(BaseModel):
     detect_lang: bool = Field(True, description="Fill `lang` with resiliparse's fast language detector.")
     min_lang_chars: int = Field(20, description="Texts shorter than this get lang = null.")
     skip_digest_check: bool = Field(False, description="Do not verify WARC block/payload digests.")
+    max_header_line_bytes: int = Field(1 << 20, description="Longest WARC/ARC/HTTP header line read; a longer one "
+                                       "→ `warc_header_too_long` for the rest of the file (warcio joins a long "
+                                       "line block by block: a 50 MB line took 82 s).")
 
 
 # ------------------------------------------------------------------------------------------------------------ helpers
@@ -150,12 +154,19 @@ class WarcReader:
     def __init__(self, config: WebConfig | None = None):
         self.config = config or WebConfig()
         self.stats: Counter = Counter()
+        self._records = 0  # records seen in the current file (any type)
+        # on_record(offset) is called as each record starts and on_done(offset) as it ends: a watchdog's heartbeat
+        self.on_record = self.on_done = None
+        self.skip_through: int = -1  # records at offsets <= this are skipped unread (a restarted reader resumes)
 
     def read(self, path: str | Path) -> tuple[pa.Table, list[dict]]:
         path = str(path)
         rows: list[dict] = []
         quarantine: list[dict] = []
         try:
+            if Path(path).stat().st_size == 0:
+                quarantine.append({"source_uri": path, "reason": "warc_empty", "detail": "file has 0 bytes"})
+                return self._finish(rows, quarantine)
             self._read_stream(path, open(path, "rb"), rows, quarantine, offset_prefix="")
         except _NonChunkedGzip:
             # One gzip stream around the whole file (not per-record members): re-read it decompressed. Offsets
@@ -165,7 +176,13 @@ class WarcReader:
             self.stats["warc_non_chunked_gzip_files"] += 1
             self._read_stream(path, gzip.open(path, "rb"), rows, quarantine, offset_prefix="gz:")
         except OSError as e:
-            quarantine.append({"source_uri": path, "reason": "warc_unreadable", "detail": str(e)[:500]})
+            quarantine.append({"source_uri": path, "reason": "warc_unreadable",
+                               "detail": f"{type(e).__name__}: {e.strerror or 'I/O error'}"})
+        if not rows and not quarantine and not self._records:
+            quarantine.append({"source_uri": path, "reason": "warc_empty", "detail": "no WARC/ARC record in the file"})
+        return self._finish(rows, quarantine)
+
+    def _finish(self, rows: list[dict], quarantine: list[dict]) -> tuple[pa.Table, list[dict]]:
         for q in quarantine:
             self.stats[q["reason"]] += 1
         self.stats["pages"] += len(rows)
@@ -176,51 +193,72 @@ class WarcReader:
         from warcio.exceptions import ArchiveLoadFailed
 
         cfg = self.config
+        self._records = 0
         with fh:
             it = ArchiveIterator(fh, arc2warc=True, check_digests=not cfg.skip_digest_check)
+            it.loader.__class__ = _tolerant_loader_class()
+            it.reader = limited = _LineLimited(it.reader, cfg.max_header_line_bytes)
             offset = 0
             try:
                 for record in it:
                     offset = it.offset
+                    self._records += 1
+                    if offset <= self.skip_through:
+                        continue
                     uri = f"{path}#{offset_prefix}{offset}"
+                    if self.on_record:
+                        self.on_record(offset)
                     try:
                         row = self._record(record, uri)
                     except _Quarantine as q:
                         quarantine.append({"source_uri": uri, "reason": q.reason, "detail": q.detail[:500]})
                         continue
+                    finally:
+                        if self.on_done:
+                            self.on_done(offset)
                     if row is not None:
                         rows.append(row)
+                if limited.cut_gzip:  # warcio drops a cut tail silently
+                    quarantine.append({"source_uri": f"{path}#{offset_prefix}{it.offset}", "reason": "warc_truncated",
+                                       "detail": "the file ends inside a gzip member (cut tail)"})
             except ArchiveLoadFailed as e:
                 if "non-chunked gzip" in str(e) and not offset_prefix:
                     raise _NonChunkedGzip() from e
+                # warcio's message quotes the offending line: keep only what kind of failure it was
                 quarantine.append({"source_uri": f"{path}#{offset_prefix}{it.offset}", "reason": "warc_malformed",
-                                   "detail": " ".join(str(e).split())[:500]})
-            except (ValueError, EOFError, OSError, UnicodeDecodeError, IndexError, KeyError) as e:
-                # zlib.error is an Exception subclass not in that list; caught below.
+                                   "detail": str(e).split(":", 1)[0][:200] + "; the rest of the file is not read"})
+            except _HeaderLineTooLong as e:
+                quarantine.append({"source_uri": f"{path}#{offset_prefix}{it.offset}", "reason": "warc_header_too_long",
+                                   "detail": f"{e}; the rest of the file is not read"})
+            except (ValueError, EOFError, OSError, UnicodeDecodeError, IndexError, KeyError, AttributeError,
+                    TypeError) as e:
+                # a stream warcio cannot parse further; zlib.error is not in that list: caught below
                 quarantine.append({"source_uri": f"{path}#{offset_prefix}{it.offset}", "reason": "warc_malformed",
-                                   "detail": f"{type(e).__name__}: {e}"[:500]})
+                                   "detail": f"{type(e).__name__} while parsing; the rest of the file is not read"})
             except Exception as e:  # noqa: BLE001 — zlib.error and friends from a corrupt stream are data, not bugs
                 if type(e).__module__ not in ("zlib", "brotli", "warcio.exceptions"):
                     raise
                 quarantine.append({"source_uri": f"{path}#{offset_prefix}{it.offset}", "reason": "warc_malformed",
-                                   "detail": f"{type(e).__name__}: {e}"[:500]})
+                                   "detail": f"{type(e).__name__}: {e}"[:200]})
 
     def _record(self, record, uri: str) -> dict | None:
         cfg = self.config
         if record.rec_type not in ("response", "resource"):
             self.stats[f"skipped_{record.rec_type}"] += 1
             return None
+        url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
+        if not url:
+            raise _Quarantine("warc_missing_target_uri", f"{record.rec_type} record without WARC-Target-URI")
         http = record.http_headers
         if record.rec_type == "response":
             if http is None:
                 raise _Quarantine("warc_malformed", "response record without HTTP headers")
             status = http.get_statuscode() or ""
             if not status.startswith("2"):
-                raise _Quarantine("warc_http_status", f"HTTP status {status!r}")
+                raise _Quarantine("warc_http_status", f"HTTP status {_printable(status, 40)!r}")
             content_type = http.get_header("content-type") or ""
         else:
             content_type = record.rec_headers.get_header("content-type") or ""
-        url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
         raw = record.raw_stream.read(cfg.max_html_bytes + 1)
         if len(raw) > cfg.max_html_bytes:
             raise _Quarantine("html_too_large", f"payload over {cfg.max_html_bytes} bytes")
@@ -236,7 +274,7 @@ class WarcReader:
         sniff = raw[:512].lstrip().lower()
         looks_html = sniff.startswith((b"<!doctype html", b"<html", b"<head", b"<?xml")) and b"<html" in raw[:4096].lower()
         if mime not in _HTML_TYPES and not (mime in ("", "text/plain", "application/octet-stream") and looks_html):
-            raise _Quarantine("warc_not_html", f"content-type {content_type!r}")
+            raise _Quarantine("warc_not_html", f"content-type {_printable(content_type, 100)!r}")
         source_sha256 = hashlib.sha256(raw).hexdigest()
         try:
             with time_limit(cfg.record_timeout_s):
@@ -285,6 +323,59 @@ class _Quarantine(Exception):
 
 class _NonChunkedGzip(Exception):
     pass
+
+
+class _HeaderLineTooLong(Exception):
+    pass
+
+
+class _LineLimited:
+    """warcio's reader with a bound on header lines: every `readline()` without a length (the header parsers' calls;
+    payload reads pass a length) reads at most `limit` + 1 bytes and raises past it."""
+
+    def __init__(self, reader, limit: int):
+        self._reader, self._limit = reader, limit
+        self.cut_gzip = False  # the file ended inside a gzip member (seen as warcio closes its decompressor)
+
+    def close_decompressor(self):
+        d = getattr(self._reader, "decompressor", None)
+        self.cut_gzip = self.cut_gzip or (d is not None and not d.eof)
+        return self._reader.close_decompressor()
+
+    def readline(self, length=None):
+        if length is not None and length >= 0:
+            return self._reader.readline(length)
+        parts, total = [], 0
+        while True:  # warcio's readline(n) may stop at a block boundary before n bytes or a newline
+            chunk = self._reader.readline(self._limit + 1 - total)
+            parts.append(chunk)
+            total += len(chunk)
+            if not chunk or chunk.endswith(b"\n"):
+                return b"".join(parts)
+            if total > self._limit:
+                raise _HeaderLineTooLong(f"a header line over max_header_line_bytes={self._limit}")
+
+    def __getattr__(self, name):
+        return getattr(self._reader, name)
+
+
+@functools.cache
+def _tolerant_loader_class():  # built on first use: warcio is imported lazily
+    from warcio.recordloader import ArcWarcRecordLoader
+
+    class TolerantLoader(ArcWarcRecordLoader):
+        """warcio's loader, but a record without WARC-Target-URI is read (its HTTP headers left in the payload)
+        instead of raising AttributeError and ending the file; `_record` then quarantines it."""
+
+        def load_http_headers(self, rec_type, uri, stream, length):
+            return super().load_http_headers(rec_type, uri or "", stream, length)
+
+    return TolerantLoader
+
+
+def _printable(value: str, n: int) -> str:
+    """A header value for a quarantine detail: printable ASCII, at most n characters."""
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in str(value)[:n])
 
 
 def read_warc(path: str | Path, config: WebConfig | None = None) -> tuple[pa.Table, list[dict]]:
