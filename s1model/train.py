@@ -51,6 +51,17 @@ def list_checkpoints(ckpt_dir: str) -> list[dict]:
     return sorted(found, key=lambda c: c["step"])
 
 
+def _seed_host_rngs(seed: int, rank: int) -> None:
+    """Python's and numpy's global RNGs from (seed, rank), so that any draw from them (a library's dropout mask, a
+    sampler) is the same in every run; they start from OS entropy otherwise."""
+    import random
+
+    import numpy as np
+
+    random.seed(seed * 1_000_003 + rank)
+    np.random.seed((seed * 1_000_003 + rank) % 2**32)
+
+
 def _rng_path(ckpt_dir: str, tag: str, rank: int) -> str:
     return os.path.join(ckpt_dir, tag, f"rng_rank{rank}.pt")
 
@@ -149,7 +160,8 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
     ckpt_dir = os.path.join(out_dir, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
 
-    model = build_model(config)
+    model = build_model(config)  # seeds torch with config.seed
+    _seed_host_rngs(config.seed, layout.rank)
     hf_cfg = model.config
     if config.stream_window_row_groups:
         rows = ShardStream(shard_paths, config.seq_len, hf_cfg.vocab_size, config.seed, config.stream_window_row_groups)
