@@ -58,7 +58,8 @@ class WebConfig(BaseModel):
                                 "larger → `html_too_large`.")
     max_dom_nodes: int = Field(200_000, description="Pages whose DOM has more element nodes → `html_too_large`.")
     record_timeout_s: float = Field(5.0, description="Wall-clock bound on decoding + extracting one record "
-                                    "(→ `web_timeout`); enforced with SIGALRM in the main thread.")
+                                    "(→ `web_timeout`): SIGALRM inside the reader, and the watchdog of an "
+                                    "isolated reader kills it 2 s later if the record is stuck in C code.")
     max_replacement_ratio: float = Field(0.01, description="Share of U+FFFD replacement characters in the decoded "
                                          "page above which it is `web_decode_error`.")
     min_text_chars: int = Field(1, description="Extracted main text shorter than this → `web_no_main_content`.")
@@ -67,6 +68,15 @@ class WebConfig(BaseModel):
     detect_lang: bool = Field(True, description="Fill `lang` with resiliparse's fast language detector.")
     min_lang_chars: int = Field(20, description="Texts shorter than this get lang = null.")
     skip_digest_check: bool = Field(False, description="Do not verify WARC block/payload digests.")
+    isolate: bool = Field(True, description="Read each file in a watched child process, so that the record and "
+                          "file bounds below hold inside Dask workers (off: in the calling process, where only "
+                          "SIGALRM in the main thread bounds a record).")
+    file_timeout_s: float = Field(600.0, gt=0, description="A file still being read after this long is killed: "
+                                  "`web_file_timeout` (its partition keeps no page).")
+    max_memory_mb: int = Field(2048, ge=64, description="Resident memory of the reading process; over it, the "
+                               "record being read is quarantined (`web_memory_limit`) and the file goes on.")
+    max_killed_records: int = Field(20, ge=1, description="Records a file may have killed before the whole file "
+                                    "is quarantined (`web_too_many_kills`).")
     max_header_line_bytes: int = Field(1 << 20, description="Longest WARC/ARC/HTTP header line read; a longer one "
                                        "→ `warc_header_too_long` for the rest of the file (warcio joins a long "
                                        "line block by block: a 50 MB line took 82 s).")
@@ -155,9 +165,10 @@ class WarcReader:
         self.config = config or WebConfig()
         self.stats: Counter = Counter()
         self._records = 0  # records seen in the current file (any type)
-        # on_record(offset) is called as each record starts and on_done(offset) as it ends: a watchdog's heartbeat
+        # on_record(uri) is called as each record starts and on_done(uri) as it ends: a watchdog's heartbeat
         self.on_record = self.on_done = None
-        self.skip_through: int = -1  # records at offsets <= this are skipped unread (a restarted reader resumes)
+        # {record uri: (reason, detail)}: records a watchdog killed the reader on; quarantined, never read again
+        self.skip: dict[str, tuple[str, str]] = {}
 
     def read(self, path: str | Path) -> tuple[pa.Table, list[dict]]:
         path = str(path)
@@ -203,11 +214,13 @@ class WarcReader:
                 for record in it:
                     offset = it.offset
                     self._records += 1
-                    if offset <= self.skip_through:
-                        continue
                     uri = f"{path}#{offset_prefix}{offset}"
+                    if uri in self.skip:
+                        reason, detail = self.skip[uri]
+                        quarantine.append({"source_uri": uri, "reason": reason, "detail": detail})
+                        continue
                     if self.on_record:
-                        self.on_record(offset)
+                        self.on_record(uri)
                     try:
                         row = self._record(record, uri)
                     except _Quarantine as q:
@@ -215,7 +228,7 @@ class WarcReader:
                         continue
                     finally:
                         if self.on_done:
-                            self.on_done(offset)
+                            self.on_done(uri)
                     if row is not None:
                         rows.append(row)
                 if limited.cut_gzip:  # warcio drops a cut tail silently
@@ -265,7 +278,8 @@ class WarcReader:
         remaining = getattr(record.raw_stream, "limit", 0) or 0
         if remaining > 0:
             raise _Quarantine("warc_truncated", f"record ended {remaining} bytes before its Content-Length")
-        record.raw_stream.read()  # let the digest checker see the end of the block
+        while record.raw_stream.read(1 << 20):  # let the digest checker see the end of the block (bounded reads)
+            pass
         checker = getattr(record, "digest_checker", None)
         if checker is not None and checker.passed is False:
             raise _Quarantine("warc_truncated", "digest mismatch (record cut or Content-Length wrong): "
@@ -390,16 +404,34 @@ def read_warc_partition(path: str | Path, out_dir: str | Path, config: WebConfig
     partition did not commit. When `out_dir` is an object-store URL (s3://bucket/.../<name>/<fingerprint>), the
     partition is written straight to a fresh attempt prefix under it, and the summary carries what the flow needs
     to verify the upload without reading it back: `files` ({name: bytes}) and `content_sha256`.
-    """
-    import pyarrow.parquet as pq
 
+    With `config.isolate` (the default) the file is read in a watched child process (`s1data.web.warc_worker`):
+    the time and memory bounds then hold in any thread of any process, a Dask worker's included.
+    """
+    config = config or WebConfig()
+    if config.isolate:
+        from s1data.web.warc_worker import read_warc_bounded
+
+        return read_warc_bounded(path, out_dir, config)
+    return read_warc_partition_here(path, out_dir, config)
+
+
+def read_warc_partition_here(path: str | Path, out_dir: str | Path, config: WebConfig | None = None,
+                             reader: WarcReader | None = None) -> dict:
+    """`read_warc_partition` in this process (the child's side of the bounded reader; bounds by SIGALRM only)."""
     import time
 
     t0 = time.perf_counter()
-    table, quarantine = read_warc(path, config)
+    table, quarantine = (reader or WarcReader(config)).read(path)
+    return write_warc_partition(table, quarantine, out_dir, time.perf_counter() - t0)
+
+
+def write_warc_partition(table: pa.Table, quarantine: list[dict], out_dir: str | Path, seconds: float) -> dict:
+    """Write a partition's pages.parquet (rows by source_uri) and return its summary (see read_warc_partition)."""
+    import pyarrow.parquet as pq
+
     table = table.sort_by([("source_uri", "ascending")])
     if "://" in str(out_dir) and not str(out_dir).startswith("file://"):
-        import hashlib
         import uuid
 
         from storage.io import loc, open_file, tree_sha256_of
@@ -410,11 +442,10 @@ def read_warc_partition(path: str | Path, out_dir: str | Path, config: WebConfig
         body = buf.getvalue().to_pybytes()
         with open_file(out / "pages.parquet", "wb") as f:
             f.write(body)
-        return {"pages": table.num_rows, "quarantine": quarantine, "out_dir": str(out),
-                "seconds": time.perf_counter() - t0, "files": {"pages.parquet": len(body)},
+        return {"pages": table.num_rows, "quarantine": quarantine, "out_dir": str(out), "seconds": seconds,
+                "files": {"pages.parquet": len(body)},
                 "content_sha256": tree_sha256_of({"pages.parquet": hashlib.sha256(body).hexdigest()})}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, out / "pages.parquet", compression="zstd")
-    return {"pages": table.num_rows, "quarantine": quarantine, "out_dir": str(out),
-            "seconds": time.perf_counter() - t0}
+    return {"pages": table.num_rows, "quarantine": quarantine, "out_dir": str(out), "seconds": seconds}
