@@ -12,8 +12,11 @@ needs anyway:
 - bad_glyph_frac: share of characters outside the text encoding (U+FFFD, private use area, C0 controls).
 - text_density: characters per 1000 pt² of page; a page with images and almost no text is a scan.
 
-display_score = 1 if a display row is numbered, else min(1, display_chars / display_chars_full)
-                (display_chars_full = 16: 8 characters of unnumbered display maths score 0.5)
+display_score = 1 if a display row is numbered, else
+                min(1, display_chars / display_chars_full + display_row_weight * display_rows)
+                (display_chars_full = 16, display_row_weight = 0.25: one unnumbered display row of 4 characters
+                scores 0.5, two rows of 1 character (`x`, set alone and centred) 0.625, one lone character 0.31;
+                before 2026-12-04 rows did not count and 8 characters were needed)
 density_score = min(1, 2*math_font_frac + 3*math_symbol_frac + 4*bad_glyph_frac)   (symbol soup, broken fonts)
 score = 1.0 for a scanned page, else max(display_score, density_score); route if score >= threshold (0.5).
 An ordinary LaTeX page with inline math has density ~0.05-0.3 and no display rows; measured on labelled real pages
@@ -54,9 +57,10 @@ class PdfPageRouter:
     """Scores pages and chooses `cheap` or the configured high-cost route."""
 
     def __init__(self, threshold: float = 0.5, high_cost_route: str = "local", scan_density: float = 0.5,
-                 scan_image_cover: float = 0.5, display_chars_full: float = 16.0):
+                 scan_image_cover: float = 0.5, display_chars_full: float = 16.0, display_row_weight: float = 0.25):
         self.threshold = threshold
         self.display_chars_full = display_chars_full
+        self.display_row_weight = display_row_weight
         self.high_cost_route = high_cost_route
         self.scan_density = scan_density
         self.scan_image_cover = scan_image_cover
@@ -102,8 +106,11 @@ class PdfPageRouter:
         return "symbol_density"
 
     def _display_score(self, f: PageFeatures) -> float:
-        """1 for a numbered display (an equation number is the surest sign), else display characters / full."""
-        return 1.0 if f.numbered_displays else min(1.0, f.display_chars / self.display_chars_full)
+        """1 for a numbered display (an equation number is the surest sign), else display characters / full plus a
+        weight per display row: short displays (`[a, b]`, a lone `x`) are few characters but a row each."""
+        if f.numbered_displays:
+            return 1.0
+        return min(1.0, f.display_chars / self.display_chars_full + self.display_row_weight * f.display_rows)
 
     def route(self, f: PageFeatures) -> str:
         if self.high_cost_route == "none" or f.score < self.threshold:

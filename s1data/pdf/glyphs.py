@@ -73,7 +73,9 @@ _T1 = {
 }
 _T1_TR = {k: v for k, v in _T1.items() if k != 0x20}  # a space decoded as a space is a space
 
-_EXTENSION_FONT = re.compile(r"(^|\+)(CMEX\d*|LMMathExtension|EUEX\d*|r?n?txexa?|pxexa?|eurmex)", re.IGNORECASE)
+# Fonts in TeX's math extension encoding (OMX): Computer/Latin Modern, Euler, tx/px/newtx, kpfonts, Fourier, MathDesign.
+_EXTENSION_FONT = re.compile(r"(^|\+)(CMEX\d*|LMMathExtension|EUEX\d*|r?n?txexa?|pxexa?|eurmex|Kp-+M-Ex|"
+                             r"Fourier-Math-Extension|MathDesign-[\w-]*-Ex)", re.IGNORECASE)
 # Private use (BMP and planes 15/16), C0/C1 controls other than tab/newline, U+FFFD.
 _UNUSABLE = re.compile("[\uE000-\uF8FF\U000F0000-\U0010FFFF\x00-\x08\x0B-\x1F\x7F-\x9F\uFFFD]")
 _EXT_CODE = {chr(k): v for k, v in _CMEX.items()}

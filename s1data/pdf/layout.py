@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 _MATH_FONT = re.compile(
     r"(^|[+])(CM(MI|SY|EX|BSY|MIB)\d*|MSAM|MSBM|EUFM|EUSM|EUFB|EURM|EURB|EUEX|RSFS|STIX.*Math|.*Math(?!ematica)|"
     r"Symbol|StandardSym|Mathematica|LMMath|TeXGyre.*Math|Cambria.?Math|esint|wasy|txsy|pxsy|r?n?tx(mi|sy|ex|sys)|"
-    r"px(mi|sy|ex|sys)|zplm|MnSymbol|MTSY|MTMI|MTEX|Euclid)",
+    r"r?px(mi|sy|ex|sys)|NewTXB?MI|Kp-+M-|zplm|MnSymbol|MTSY|MTMI|MTEX|Euclid)",
     re.IGNORECASE,
 )
 
@@ -63,6 +63,7 @@ class LineInfo:
     size: float = 10.0  # font size of that span
     mono: int = 0  # characters in monospaced (code) fonts
     column: int = -1
+    eqno_n: int = 0  # non-space characters of the trailing equation number
 
     @property
     def height(self) -> float:
@@ -76,6 +77,7 @@ class Row:
     display: bool = False
     numbered: bool = False
     mathy: bool = False  # math by its characters, whatever its place
+    short: bool = False  # 1-2 characters of math (a display only when centred and standing alone)
 
     @property
     def n(self) -> int:
@@ -83,8 +85,19 @@ class Row:
 
 
 _TEXT, _MATHF, _MONOF, _ITALICF = 0, 1, 2, 3
-_EXTENSION = re.compile(r"(^|\+)(CMEX\d*|LMMathExtension|EUEX\d*|r?n?txexa?|pxexa?)", re.IGNORECASE)
+_EXTENSION = re.compile(r"(^|\+)(CMEX\d*|LMMathExtension|EUEX\d*|r?n?txexa?|pxexa?|Kp-+M-Ex|Fourier-Math-Extension|"
+                        r"MathDesign-[\w-]*-Ex)", re.IGNORECASE)
 _font_kinds: dict[str, int] = {}
+_extension_fonts: dict[str, bool] = {}
+
+
+def _is_extension(font: str) -> bool:
+    e = _extension_fonts.get(font)
+    if e is None:
+        e = _EXTENSION.search(font) is not None
+        if len(_extension_fonts) < 10000:
+            _extension_fonts[font] = e
+    return e
 
 
 def _font_kind(font: str) -> int:
@@ -137,6 +150,8 @@ def line_info(block: int, index: int, line: dict, counts: PageCounts | None = No
     full = "".join([s["text"] for s in spans])
     sym = 0 if full.isascii() else len(_DENSITY_SYMBOLS.findall(full))
     fix = _NEEDS_FIX.search(full) is not None
+    # math-extension codes are printable ASCII ("Z" for an integral): the page needs glyphs.fix_text for them too
+    ext = mf and not fix and any(_is_extension(s["font"]) for s in spans)
     bad = len(_UNUSABLE.findall(full)) if fix else 0
     math, words = mf, mono
     if plain or italic:
@@ -150,14 +165,16 @@ def line_info(block: int, index: int, line: dict, counts: PageCounts | None = No
         counts.math_font += mf
         counts.math_symbols += sym
         counts.bad += bad
-        counts.needs_fix = counts.needs_fix or fix
+        counts.needs_fix = counts.needs_fix or fix or bool(ext)
     x0, y0, x1, y1 = line["bbox"]
     eqno_x0 = None
     tail = ""
+    eqno_n = 0
     for s in reversed(spans[-4:]):  # "(C", ".", "1)": a number may come in several spans
         tail = s["text"] + tail
         if tail.lstrip().startswith("(") and _EQNO.match(tail):
             eqno_x0 = s["bbox"][0]
+            eqno_n = len(tail) - tail.count(" ")
             break
     big = max(spans, key=lambda s: s["size"]) if spans else None
     baseline = big["origin"][1] if big is not None else y1
@@ -165,7 +182,7 @@ def line_info(block: int, index: int, line: dict, counts: PageCounts | None = No
     if spans and all(_EXTENSION.search(s["font"]) or not s["text"].strip() for s in spans):
         # a piece of a big delimiter hangs from its own baseline: place it by its middle, on the math axis
         baseline = (y0 + y1) / 2 + 0.25 * size
-    return LineInfo(block, index, x0, y0, x1, y1, n, math, words, eqno_x0, baseline, size, mono)
+    return LineInfo(block, index, x0, y0, x1, y1, n, math, words, eqno_x0, baseline, size, mono, -1, eqno_n)
 
 
 def _columns(lines: list[LineInfo], page_width: float) -> list[tuple[float, float]]:
@@ -180,8 +197,12 @@ def _columns(lines: list[LineInfo], page_width: float) -> list[tuple[float, floa
         if len(group) < 3:
             continue
         left = min(x.x0 for x in group)
+        # the justified right edge: the rightmost edge that two lines share (ragged code lines and short last lines
+        # fall short of it, an overfull line sticks out past it); with no shared edge (a page of short lines), the
+        # rightmost line
         rights = sorted(x.x1 for x in group)
-        right = rights[-2]  # the justified right edge (ragged code lines and short last lines fall short of it)
+        shared = [b for a, b in zip(rights, rights[1:]) if b - a <= 2.0]
+        right = shared[-1] if shared else rights[-1]
         if right - left < 80 or any(a - 6 <= left <= b + 6 for a, b in cols):
             continue
         cols.append((left, right))
@@ -238,7 +259,29 @@ def display_rows(page_dict: dict, page_width: float | None = None,
             rows.extend(_classified(_segments(band, ci, cols), cols))
             band, base, size = [x], x.baseline, max(x.size, 4.0)
         rows.extend(_classified(_segments(band, ci, cols), cols))
+    for r in rows:
+        if r.display and not r.numbered and r.n <= 4 and _attached(r, rows):
+            r.display = r.mathy = r.short = False
     return rows, lines
+
+
+def _attached(r: Row, rows: list[Row]) -> bool:
+    """A small row (<= 4 characters) that touches a row of words right above or below it, over the same x range, is an accent or a limit
+    of those words (the arrows under `lim` in a table), not a display of its own: TeX sets a display apart by
+    \\abovedisplayskip / \\belowdisplayskip."""
+    x0, x1 = min(x.x0 for x in r.lines), max(x.x1 for x in r.lines)
+    top, bottom = min(x.y0 for x in r.lines), max(x.y1 for x in r.lines)
+    size = max(x.size for x in r.lines)
+    for o in rows:
+        if o is r or o.display or o.mathy or o.column != r.column or sum(x.words for x in o.lines) < 0.5 * o.n:
+            continue
+        ox0, ox1 = min(x.x0 for x in o.lines), max(x.x1 for x in o.lines)
+        if min(x1, ox1) - max(x0, ox0) <= 0:
+            continue
+        gap = max(top - max(x.y1 for x in o.lines), min(x.y0 for x in o.lines) - bottom)
+        if gap < 0.3 * size:
+            return True
+    return False
 
 
 def _classified(segments: list[Row], cols: list[tuple[float, float]]) -> list[Row]:
@@ -275,22 +318,39 @@ def _segments(band: list[LineInfo], ci: int, cols: list[tuple[float, float]]) ->
 
 
 def _classify(r: Row, cols: list[tuple[float, float]]) -> None:
+    """Display or not, from the row's characters and its place in its column.
+
+    Math rows (>= 40% math characters, <= 35% prose-word characters) of 3+ characters are displays when indented
+    from the column's left edge or numbered at its right edge. A numbered row needs only one math character (a
+    turnstile between two letters, `x (3)`). Rows of 1-2 characters (a lone `x`, `\\nabla^2`, an arrow) are displays only
+    when they hold math and no word and stand centred in the column: inline maths never does that."""
     n = r.n
     math = sum(x.math for x in r.lines)
     words = sum(x.words for x in r.lines)
-    has_eqno = any(x.eqno_x0 is not None for x in r.lines)
-    body_n = n - (4 if has_eqno else 0)
-    if not (math >= 2 and body_n >= 3 and math >= 0.4 * body_n and words <= 0.35 * n):
-        return
-    r.mathy = True
     rightmost = max(r.lines, key=lambda x: x.x1)
+    eqno = rightmost.eqno_n if rightmost.eqno_x0 is not None else 0
+    body_n = n - eqno
+    if not (math >= 1 and body_n >= 1 and math >= 0.4 * body_n and words <= 0.35 * n):
+        return
+    short = body_n < 3 or math < 2
+    if short and (words or body_n > 2):
+        return
+    r.mathy = not short
     if r.column < 0:  # a line wider than its column: a long display with its number, or a line across columns
-        r.numbered = rightmost.eqno_x0 is not None
+        r.numbered = eqno > 0 and not short
         r.display = r.numbered
         return
     left_col, right_col = cols[r.column]
     width = right_col - left_col
-    r.numbered = rightmost.eqno_x0 is not None and rightmost.x1 >= right_col - 0.05 * width
+    r.numbered = eqno > 0 and rightmost.x1 >= right_col - 0.05 * width
+    if short:
+        x0 = min(x.x0 for x in r.lines)
+        x1 = max(x.x1 for x in r.lines) if not r.numbered else max(
+            (x.x1 for x in r.lines if x is not rightmost), default=rightmost.eqno_x0)
+        centred = abs((x0 + x1) / 2 - (left_col + right_col) / 2) <= 0.06 * width and x0 - left_col >= 0.2 * width
+        r.display = r.numbered or centred
+        r.mathy = r.short = r.display
+        return
     indented = min(x.x0 for x in r.lines) - left_col >= 0.04 * width
     r.display = indented or r.numbered
 
