@@ -352,6 +352,8 @@ def break_stale_build_locks(ext_dir: str | None = None) -> list[str]:
     return removed
 
 
+
+
 if __name__ == "__main__" and len(sys.argv) >= 4 and sys.argv[1] == "reap":
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C to the terminal's group is for the owner, not us
     reap(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)

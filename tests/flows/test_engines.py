@@ -24,3 +24,31 @@ def test_completion_is_tracked_on_the_flows_own_client_when_another_client_is_th
         time.sleep(0.2)  # let as_completed start waiting on the futures' events (where the bug binds the loop)
         assert [f.result() for f in futures] == [0, 1]  # waits while as_completed tracks the same futures
         assert sorted(f.result() for f in done) == [0, 1]
+
+
+def test_local_dask_workers_die_within_seconds_of_a_kill_9_of_the_process_that_started_them(tmp_path):
+    """distributed's worker processes watch their parent themselves (no owner tag or reaper needed): guarded here."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from s1model.procs import start_time
+
+    code = ("import os, sys, time\n"
+            "from flows.engines import dask_client\n"
+            "with dask_client(n_workers=2) as c:\n"
+            "    print(' '.join(map(str, c.run(os.getpid).values())), flush=True)\n"
+            "    time.sleep(300)\n")
+    env = {k: v for k, v in os.environ.items() if k != "S1_OWNER"}  # no owner, no reaper: the kernel alone
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env,
+                              cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    workers = [int(p) for p in parent.stdout.readline().split()]
+    assert len(workers) == 2 and all(start_time(p) is not None for p in workers)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(start_time(p) is not None for p in workers):
+        time.sleep(0.05)
+    assert [p for p in workers if start_time(p) is not None] == []
