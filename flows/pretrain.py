@@ -42,6 +42,8 @@ class LaunchConfig(BaseModel):
     hostfile: str | None = Field(None, description="DeepSpeed hostfile for multi-node runs.")
     num_nodes: int | None = Field(None, ge=1, description="Nodes to use from the hostfile.")
     master_addr: str | None = Field(None, description="Rendezvous address for multi-node runs.")
+    stall_timeout_s: float = Field(3600.0, gt=0, description="Stop the trainer and fail the stage when neither its "
+                                   "log nor its metrics grew for this long (a hang: a lock, a dead rank).")
 
 
 def _copy_tree(src: Path, dst: Path) -> None:
@@ -124,8 +126,18 @@ def pretrain_stage(ctx: RunContext, shards: dict, tokenizer: dict | None, config
             lock.update(trainer=tag_of(proc.pid))
             ui_progress = StageProgress("pretraining steps", config.max_steps)
             last_loss = None
+            progress, last_progress = None, time.monotonic()
             while True:
                 done = proc.poll() is not None
+                now = (log_path.stat().st_size, metrics_path.stat().st_size if metrics_path.exists() else 0)
+                if now != progress:
+                    progress, last_progress = now, time.monotonic()
+                elif not done and time.monotonic() - last_progress > launch.stall_timeout_s:
+                    stop([proc.pid], grace_s=10.0)
+                    proc.wait()
+                    lock.release()
+                    raise RuntimeError(f"trainer wrote nothing for {launch.stall_timeout_s:.0f} s "
+                                       f"(launch.stall_timeout_s) and was stopped; its log: {log_path}")
                 if metrics_path.exists():
                     with open(metrics_path) as f:
                         f.seek(offset)
