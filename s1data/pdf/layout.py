@@ -40,7 +40,8 @@ _MATH_CHARS = re.compile(
     "\U0001D400-\U0001D7FF\u0391-\u03A9\u03B1-\u03C9\u03D1\u03D5\u03D6\u03F0\u03F1\u03F5=+<>^|\u00B1\u00D7\u00F7"
     "\u2032\u2033\u221A\u2212]")
 _WORD = re.compile(r"[^\W\d_]{2,}")  # two or more letters in a row: prose (or a function name like sin)
-_SINGLE_LETTER = re.compile(r"(?<![^\W\d_])[^\W\d_](?![^\W\d_])")  # a letter standing alone: a math variable
+# a letter standing alone: a math variable (not one followed by a period: "e.g.", "i.e.", an initial)
+_SINGLE_LETTER = re.compile(r"(?<![^\W\d_])[^\W\d_](?![^\W\d_]|\.)")
 _EQNO = re.compile(r"^\s*\(\s*[A-Za-z]{0,2}[.\-]?\d{1,3}(?:[.\-\u00B7]\d{1,3}){0,2}[a-z]?['\u2032]*\s*\)\s*$")
 _ITALIC = re.compile(r"Ital|Oblique|Slant|-It\b|-It$|TI\d|MI\d", re.IGNORECASE)
 _MONO = re.compile(r"CMTT|CMSLTT|SFTT|LMMono|Courier|Mono|Consol|Menlo|Typewriter|txtt|SourceCodePro|Inconsolata",
@@ -64,6 +65,7 @@ class LineInfo:
     mono: int = 0  # characters in monospaced (code) fonts
     column: int = -1
     eqno_n: int = 0  # non-space characters of the trailing equation number
+    strong: int = 0  # math-font characters and math symbols (not italic letters: "e.g." is not a formula)
 
     @property
     def height(self) -> float:
@@ -158,8 +160,9 @@ def line_info(block: int, index: int, line: dict, counts: PageCounts | None = No
         text = " ".join(plain + italic)
         math += len(_MATH_CHARS.findall(text))
         words += sum(map(len, _WORD.findall(text)))
-        if italic:
-            math += len(_SINGLE_LETTER.findall(" ".join(italic)))
+    strong = math
+    if italic:
+        math += len(_SINGLE_LETTER.findall(" ".join(italic)))
     if counts is not None:
         counts.n += n
         counts.math_font += mf
@@ -182,7 +185,7 @@ def line_info(block: int, index: int, line: dict, counts: PageCounts | None = No
     if spans and all(_EXTENSION.search(s["font"]) or not s["text"].strip() for s in spans):
         # a piece of a big delimiter hangs from its own baseline: place it by its middle, on the math axis
         baseline = (y0 + y1) / 2 + 0.25 * size
-    return LineInfo(block, index, x0, y0, x1, y1, n, math, words, eqno_x0, baseline, size, mono, -1, eqno_n)
+    return LineInfo(block, index, x0, y0, x1, y1, n, math, words, eqno_x0, baseline, size, mono, -1, eqno_n, strong)
 
 
 def _columns(lines: list[LineInfo], page_width: float) -> list[tuple[float, float]]:
@@ -259,10 +262,53 @@ def display_rows(page_dict: dict, page_width: float | None = None,
             rows.extend(_classified(_segments(band, ci, cols), cols))
             band, base, size = [x], x.baseline, max(x.size, 4.0)
         rows.extend(_classified(_segments(band, ci, cols), cols))
+    _set_apart(rows)
     for r in rows:
         if r.display and not r.numbered and r.n <= 4 and _attached(r, rows):
             r.display = r.mathy = r.short = False
     return rows, lines
+
+
+def _set_apart(rows: list[Row]) -> None:
+    """A math row flush with the column's left edge (`fleqn` with no \\mathindent, a long formula) is a display
+    when TeX set it apart: the baseline distance to the rows above and below exceeds the column's prose baseline
+    distance by at least 0.4 em (\\abovedisplayskip / \\belowdisplayskip), where prose lines follow each other."""
+    by_col: dict[int, list[Row]] = {}
+    for r in rows:
+        if r.column >= 0:
+            by_col.setdefault(r.column, []).append(r)
+    for col_rows in by_col.values():
+        if not any(r.mathy and not r.display for r in col_rows):
+            continue
+        col_rows.sort(key=lambda r: r.lines[0].baseline)
+        base = [min(x.baseline for x in r.lines) for r in col_rows]
+        prose = [b - a for (a, ra), (b, rb) in zip(zip(base, col_rows), zip(base[1:], col_rows[1:]))
+                 if _prose(ra) and _prose(rb)]
+        if len(prose) < 3:
+            continue
+        prose.sort()
+        step = prose[len(prose) // 2]
+        for i, r in enumerate(col_rows):
+            if not r.mathy or r.display or r.short or sum(x.strong for x in r.lines) < 2:
+                continue
+            # the nearest rows that are not pieces of this formula (limits, an integral sign, a numerator)
+            up = next((j for j in range(i - 1, -1, -1) if not _piece(col_rows[j])), None)
+            down = next((j for j in range(i + 1, len(col_rows)) if not _piece(col_rows[j])), None)
+            if up is None or down is None:
+                continue
+            size = max(x.size for x in r.lines)
+            above = base[i] - base[up]
+            below = base[down] - max(x.baseline for x in r.lines)
+            if above >= step + 0.4 * size and below >= step + 0.4 * size:
+                r.display = True
+
+
+def _piece(r: Row) -> bool:
+    return r.n <= 3 and not any(x.words for x in r.lines)
+
+
+def _prose(r: Row) -> bool:
+    return r.n >= 20 and sum(x.words for x in r.lines) >= 0.6 * r.n
 
 
 def _attached(r: Row, rows: list[Row]) -> bool:

@@ -108,6 +108,38 @@ def test_a_single_one_character_display_alone_is_below_the_threshold():
     assert r.route(f) == "vlm" and r.reason(f) == "display_math"
 
 
+FLEQN_DOC = r"""\documentclass[twocolumn,fleqn]{article}
+\usepackage{amsmath}
+\setlength{\mathindent}{0pt}
+\begin{document}
+%(prose)s %(prose)s
+\[ E = mc^2 + \alpha \]
+%(prose)s %(prose)s
+\[ f(x) = \int_0^x g(t)\, dt \]
+%(prose)s %(prose)s
+\clearpage
+%(prose)s %(prose)s
+
+\textit{e.g.}
+
+%(prose)s %(prose)s
+\end{document}
+"""
+
+
+def test_flush_left_displays_count_by_the_space_tex_sets_around_them(tmp_path):
+    """fleqn with no \\mathindent: the displays are not indented and not numbered; the display skips above and below
+    them are what sets them apart. An italic `e.g.` on a line of its own is not a formula."""
+    import pymupdf
+
+    pdf = _compile(tmp_path, "fleqn", FLEQN_DOC % {"prose": PROSE})
+    with pymupdf.open(pdf) as doc:
+        first, second = (_cheap_text(p) for p in doc)
+    assert first.display_rows == 2 and first.numbered_displays == 0
+    assert "E = mc" in first.text
+    assert second.display_rows == 0
+
+
 FONT_DOC = r"""\documentclass{article}
 \usepackage{amsmath}
 \usepackage%(opt)s{%(pkg)s}
