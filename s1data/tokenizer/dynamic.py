@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s1data.tokenizer.clean import clean_text, clean_texts
 from s1data.tokenizer.config import MODALITIES, TAGS, TokenizerConfig
 from s1data.tokenizer.detect import ScienceSpanDetector
 from s1data.tokenizer.fast_bpe import merge_pairs, tiktoken_backend
@@ -114,12 +115,14 @@ class DynamicTokenizer:
 
     def segments(self, text: str) -> list[tuple[str, str]]:
         """(kind, string) pieces of text as the encoder sees them; kinds: text|smiles|protein|dna|special."""
+        text = clean_text(text)
         if self._detector is None:
             return [("text", text)]
         return self._detector.segments(text)
 
     def segments_batch(self, texts: list[str]) -> list[list[tuple[str, str]]]:
         """`[self.segments(t) for t in texts]`, computed for the whole batch at once (much faster)."""
+        texts = clean_texts(texts)
         if self._detector is None:
             return [[("text", t)] for t in texts]
         return self._detector.segments_batch(texts)
@@ -180,6 +183,7 @@ class DynamicTokenizer:
 
     def encode_modality(self, modality: str, pieces: list[str]) -> list[list[int]]:
         """Encode pieces that are already known to be of one modality (global ids)."""
+        pieces = clean_texts(pieces)
         if modality == "text":
             return self._encode_pieces("text", pieces)
         start = self._subs[modality][1]

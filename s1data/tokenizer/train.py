@@ -8,6 +8,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable
 
+from s1data.tokenizer.clean import clean_text
 from s1data.tokenizer.config import MODALITIES, TAGS, TokenizerConfig
 from s1data.tokenizer.detect import ScienceSpanDetector
 from s1data.tokenizer.dynamic import MANIFEST_FILE, MARKERS, tokenizer_fingerprint
@@ -31,7 +32,7 @@ def train_plain_bpe(texts: Iterable[str], vocab_size: int, special_tokens: list[
     tok = _byte_level_bpe(use_regex=True)
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=special_tokens,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(texts, trainer)
+    tok.train_from_iterator(map(clean_text, texts), trainer)  # a lone surrogate: U+FFFD (issue 18)
     return tok
 
 
@@ -78,7 +79,7 @@ def train_tokenizer(texts: Iterable[str], out_dir: str | Path, config: Tokenizer
     n_texts = 0
     for text in islice(texts, config.max_training_texts):
         n_texts += 1
-        for kind, s in detector.segments(text):
+        for kind, s in detector.segments(clean_text(text or "")):
             if kind != "special":
                 pieces[kind].append(s)
     tags = [t for m in MODALITIES for t in TAGS[m]]
