@@ -336,12 +336,29 @@ def _classified(segments: list[Row], cols: list[tuple[float, float]]) -> list[Ro
     beside its typeset result, as in package manuals, is not a table.)"""
     for r in segments:
         _classify(r, cols)
+    if _grid([x for r in segments for x in r.lines]):
+        for r in segments:
+            r.display = r.numbered = False
+        return segments
     if len(segments) > 1 and any(r.display for r in segments) and any(
             not r.mathy and sum(x.mono for x in r.lines) < 0.5 * r.n
             and not all(x.eqno_x0 is not None and x.n <= 8 for x in r.lines) for r in segments):
         for r in segments:
             r.display = r.numbered = False
     return segments
+
+
+def _grid(band: list[LineInfo]) -> bool:
+    """A row of a symbol chart or a table of short cells (`Γ ∆ Θ Λ Ξ Π Σ Υ`, `··· ··· ···`): six or more pieces
+    side by side, nearly all of 1-3 characters and nearly all apart by 0.5 em or more. A matrix row has fewer
+    entries (or longer ones)."""
+    if len(band) < 6:
+        return False
+    band = sorted(band, key=lambda x: x.x0)
+    size = max(x.size for x in band)
+    small = sum(x.n <= 3 for x in band)
+    apart = sum(b.x0 - a.x1 >= 0.5 * size for a, b in zip(band, band[1:]))
+    return small >= 0.8 * len(band) and apart >= 0.8 * (len(band) - 1)
 
 
 def _segments(band: list[LineInfo], ci: int, cols: list[tuple[float, float]]) -> list[Row]:

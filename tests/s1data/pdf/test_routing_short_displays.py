@@ -45,6 +45,11 @@ sin & cos & tan & cot \\
 \texttt{lim} & $\varinjlim$ & \texttt{max} & $\varprojlim$ \\
 \end{tabular}
 
+\begin{center}\begin{tabular}{cccccccc}
+$\Gamma$ & $\Delta$ & $\Theta$ & $\Lambda$ & $\Xi$ & $\Pi$ & $\Sigma$ & $\Upsilon$ \\
+$\alpha$ & $\beta$ & $\gamma$ & $\delta$ & $\epsilon$ & $\zeta$ & $\eta$ & $\theta$ \\
+\end{tabular}\end{center}
+
 %(prose)s
 \newpage
 %(prose)s
@@ -89,7 +94,7 @@ def test_a_numbered_display_with_one_math_letter_beside_a_symbol_is_numbered(rou
     assert f.numbered_displays == 1 and reason == "display_math"
 
 
-def test_inline_maths_a_table_and_arrows_under_words_stay_cheap(routed):
+def test_inline_maths_a_table_a_symbol_chart_and_arrows_under_words_stay_cheap(routed):
     c, f, route, reason = routed[2]
     assert f.display_rows == 0 and route == "cheap" and reason == "below_threshold"
 
