@@ -3,11 +3,14 @@
 Same clusters, representatives and reasons as `deduplicate` on the concatenation of the partitions (in the order
 given), but text is only ever held one partition at a time, by the task working on it:
 
-1. signatures, per partition (a task): read `doc_id`, `text` → under `work_dir`
-   - `meta-PPPP.parquet`: (gidx, doc_id, exact_key) — the sha1 of the normalised text, never the text;
-   - `sig-PPPP.npy`: the uint32[n_p, num_perm] signatures (memory-mapped later to verify candidate pairs);
-   - `bands-PPPP.npy` + `bands-PPPP.offsets.npy`: one (gidx, band, key hash) row per doc and band, sorted by
-     bucket = key hash mod B: the map side of the shuffle.
+1. signatures, per partition (a task): read `doc_id`, `text` → one signature folder per partition (by default
+   `work_dir/sig-PPPP/`; a caller may keep them, e.g. curation commits them and reuses them when the partition
+   has not changed: only new partitions are signed, and the steps below run over the committed signatures):
+   - `meta.parquet`: (idx, doc_id, exact_key) — the sha1 of the normalised text, never the text;
+   - `sig.npy`: the uint32[n_p, num_perm] signatures (memory-mapped later to verify candidate pairs);
+   - `bands.npy` + `bands.offsets.npy`: one (idx, band, key hash) row per doc and band, sorted by
+     bucket = key hash mod B: the map side of the shuffle. `idx` is the row in the partition: the files do not
+     depend on where the partition sits in the corpus (gidx = the partition's offset + idx).
 2. exact duplicates, in the driver, from the meta files: within one exact key every doc but the smallest doc_id
    is `dedup_exact` (dead for step 3), as in `deduplicate`.
 3. shuffle by band, one task per bucket: read its slice of every partition's band rows, drop dead docs, group rows
@@ -16,6 +19,7 @@ given), but text is only ever held one partition at a time, by the task working 
    collision (two keys, one 64-bit hash) is detected against the signatures and the group split exactly.
 4. connected components, in the driver, over exact + near edges (scipy, memory ~ doc ids + edges); the
    representative of a component is its smallest doc_id (ties: first in concatenated order).
+   Written per partition as `assign-PPPP.parquet` (cluster_id, reason per row): `assign_partitions` stops here.
 5. write, per partition (a task): `kept-PPPP.parquet` (input columns + `cluster_id`) and `excluded-PPPP.parquet`
    (+ `filter`='dedup', `reason` dedup_exact / dedup_near_duplicate, `kept_doc_id`).
 
@@ -128,9 +132,9 @@ def _band_hashes(sig_nP: np.ndarray, config: DedupConfig) -> np.ndarray:
     return h_nB
 
 
-def signature_partition(path: str, p: int, offset: int, work_dir: str, config: DedupConfig,
-                        num_buckets: int) -> dict:
-    """Step 1 for partition p (its docs are gidx offset, offset+1, ...): meta, signatures and shuffle rows."""
+def sign_partition(path: str, out_dir: str, config: DedupConfig, num_buckets: int) -> dict:
+    """Step 1 for one partition file: meta.parquet, sig.npy, bands.npy and bands.offsets.npy under `out_dir`
+    (rows numbered from 0 in the file's order). Returns {"docs", "cpu_s", "files": {name: bytes}}."""
     t0 = time.process_time()
     from s1data.parts import filesystem
 
@@ -146,56 +150,72 @@ def signature_partition(path: str, p: int, offset: int, work_dir: str, config: D
         if config.near:
             sigs.append(_signatures_from_words(words, config))
     n = sum(len(a) for a in ids)
-    gidx = pa.array(np.arange(offset, offset + n, dtype=np.int64))
     doc_id = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
     exact = pa.array(keys if config.exact else [b""] * n, pa.binary(20) if config.exact else pa.binary())
     fh.close()
-    _write_pq(pa.table({"gidx": gidx, "doc_id": doc_id.cast(pa.string()), "exact_key": exact}),
-              _j(work_dir, _part_name("meta", p, "parquet")))
+    _write_pq(pa.table({"idx": pa.array(np.arange(n, dtype=np.int64)), "doc_id": doc_id.cast(pa.string()),
+                        "exact_key": exact}), _j(out_dir, "meta.parquet"))
     if config.near:
         sig_nP = np.concatenate(sigs) if sigs else np.empty((0, config.num_perm), np.uint32)
-        _save(_j(work_dir, _part_name("sig", p, "npy")), sig_nP)
+        _save(_j(out_dir, "sig.npy"), sig_nP)
         h_nB = _band_hashes(sig_nP, config)
         B = h_nB.shape[1]
         rows = np.empty(n * B, dtype=_BAND_ROW)
-        rows["gidx"] = np.repeat(np.arange(offset, offset + n, dtype=np.int64), B)
+        rows["gidx"] = np.repeat(np.arange(n, dtype=np.int64), B)
         rows["key"] = h_nB.ravel()
         rows["band"] = np.tile(np.arange(B, dtype=np.uint16), n)
         bucket = (rows["key"] % np.uint64(num_buckets)).astype(np.int64)
         order = np.argsort(bucket, kind="stable")
-        _save(_j(work_dir, _part_name("bands", p, "npy")), rows[order])
-        _save(_j(work_dir, _part_name("bands", p, "offsets.npy")),
-                np.searchsorted(bucket[order], np.arange(num_buckets + 1)))
-    return {"partition": p, "docs": n, "cpu_s": time.process_time() - t0}
+        _save(_j(out_dir, "bands.npy"), rows[order])
+        _save(_j(out_dir, "bands.offsets.npy"), np.searchsorted(bucket[order], np.arange(num_buckets + 1)))
+    files = {}
+    for name in ("meta.parquet", "sig.npy", "bands.npy", "bands.offsets.npy"):
+        fs2, p2 = filesystem(_j(out_dir, name))
+        if fs2.exists(p2):
+            files[name] = int(fs2.size(p2))
+    return {"docs": n, "cpu_s": time.process_time() - t0, "files": files}
+
+
+def sig_dir(work_dir: str, p: int) -> str:
+    return _j(work_dir, f"sig-{p:04d}")
+
+
+def signature_partition(path: str, p: int, offset: int, work_dir: str, config: DedupConfig,
+                        num_buckets: int) -> dict:
+    """Step 1 for partition p into `work_dir/sig-PPPP/` (`offset` is unused: the files are position-free)."""
+    res = sign_partition(path, sig_dir(work_dir, p), config, num_buckets)
+    return {"partition": p, "docs": res["docs"], "cpu_s": res["cpu_s"]}
 
 
 class _Signatures:
     """Random access to the signatures of any doc by gidx, through memory-mapped `sig-PPPP.npy` files."""
 
-    def __init__(self, work_dir: str, offsets: np.ndarray, num_perm: int):
-        self.work, self.offsets, self.num_perm, self.maps = str(work_dir), offsets, num_perm, {}
+    def __init__(self, sig_dirs: list[str], offsets: np.ndarray, num_perm: int):
+        self.dirs, self.offsets, self.num_perm, self.maps = [str(d) for d in sig_dirs], offsets, num_perm, {}
 
     def take(self, gidx: np.ndarray) -> np.ndarray:
         out = np.empty((len(gidx), self.num_perm), dtype=np.uint32)
         part = np.searchsorted(self.offsets, gidx, side="right") - 1
         for p in np.unique(part).tolist():
             if p not in self.maps:
-                self.maps[p] = _load(_j(self.work, _part_name("sig", p, "npy")), mmap=True)
+                self.maps[p] = _load(_j(self.dirs[p], "sig.npy"), mmap=True)
             sel = part == p
             out[sel] = self.maps[p][gidx[sel] - self.offsets[p]]
         return out
 
 
-def bucket_edges(b: int, num_partitions: int, work_dir: str, offsets: list[int], config: DedupConfig) -> dict:
+def bucket_edges(b: int, sig_dirs: list[str], work_dir: str, offsets: list[int], config: DedupConfig) -> dict:
     """Step 3 for bucket b: verified near-duplicate edges (band group's first doc, other doc) → edges-BBBB.npy."""
     t0 = time.process_time()
     work = str(work_dir)
     dead = _load(_j(work, "dead.npy"), mmap=True)
     parts = []
-    for p in range(num_partitions):
-        off = _load(_j(work, _part_name("bands", p, "offsets.npy")))
+    for p, d in enumerate(sig_dirs):
+        off = _load(_j(d, "bands.offsets.npy"))
         if off[b + 1] > off[b]:
-            parts.append(_load_rows(_j(work, _part_name("bands", p, "npy")), int(off[b]), int(off[b + 1])))
+            rows_p = np.array(_load_rows(_j(d, "bands.npy"), int(off[b]), int(off[b + 1])))
+            rows_p["gidx"] += offsets[p]
+            parts.append(rows_p)
     rows = np.concatenate(parts) if parts else np.empty(0, _BAND_ROW)
     rows = rows[~dead[rows["gidx"]]]
     rows = rows[np.lexsort((rows["gidx"], rows["key"]))]  # groups by key hash, each in concatenated order
@@ -205,7 +225,7 @@ def bucket_edges(b: int, num_partitions: int, work_dir: str, offsets: list[int],
     other = np.flatnonzero(~first_row)
     src, dst = rows["gidx"][group_start[other]], rows["gidx"][other]
     band = rows["band"][other].astype(np.int64)
-    sigs = _Signatures(work_dir, np.asarray(offsets, dtype=np.int64), config.num_perm)
+    sigs = _Signatures(sig_dirs, np.asarray(offsets, dtype=np.int64), config.num_perm)
     s_EP, d_EP = sigs.take(src), sigs.take(dst)
     R = config.lsh_bands_rows[1]
     cols = np.arange(R)[None, :] + (band * R)[:, None]
@@ -245,15 +265,7 @@ def _regroup_collisions(rows, group_start, other, same_key, sigs, R, src, dst, b
 def write_partition(path: str, p: int, work_dir: str, out_dir: str) -> dict:
     """Step 5 for partition p: kept and excluded rows, with `cluster_id` (and reasons) from assign-PPPP.parquet."""
     t0 = time.process_time()
-    table = _read_pq(path)
-    assign = _read_pq(_j(work_dir, _part_name("assign", p, "parquet")))
-    table = table.append_column("cluster_id", assign.column("cluster_id"))
-    reason = assign.column("reason")
-    keep = pc.is_null(reason)
-    kept, dropped = table.filter(keep), table.filter(pc.invert(keep))
-    excluded = dropped.append_column("filter", pa.array(["dedup"] * dropped.num_rows, pa.string())) \
-        .append_column("reason", reason.filter(pc.invert(keep))) \
-        .append_column("kept_doc_id", dropped.column("cluster_id"))
+    kept, excluded = split_by_assignment(_read_pq(path), _read_pq(_j(work_dir, _part_name("assign", p, "parquet"))))
     _write_pq(kept, _j(out_dir, _part_name("kept", p, "parquet")))
     _write_pq(excluded, _j(out_dir, _part_name("excluded", p, "parquet")))
     return {"partition": p, "kept": kept.num_rows, "excluded": excluded.num_rows, "cpu_s": time.process_time() - t0}
@@ -298,39 +310,30 @@ def _components(n: int, edges: np.ndarray, rank: np.ndarray) -> np.ndarray:
     return rep_of_label[label]
 
 
-def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConfig | None = None, client=None,
-                     num_buckets: int = 32, work_dir: str | None = None, keep_work: bool = False) -> dict:
-    """Dedup parquet partitions (columns doc_id, text, + any others, kept) as one corpus into
-    out_dir/kept-PPPP.parquet and out_dir/excluded-PPPP.parquet; returns counts and step timings.
-
-    `client`: a `distributed.Client` to run the per-partition and per-bucket steps on; None runs them here.
-    `num_buckets`: shuffle buckets (tasks of step 3); a few per worker keeps them balanced and small.
-    `work_dir` (default out_dir/_dedup_work, removed at the end unless `keep_work`): intermediate files, on storage
-    every worker can read.
-    """
+def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | None = None, client=None,
+                      num_buckets: int = 32) -> dict:
+    """Steps 2-4 over the signature folders of step 1 (one per partition, in corpus order): writes
+    `work_dir/assign-PPPP.parquet` (cluster_id, reason per row of partition P) and returns counts, timings and
+    `assign_paths`. `num_buckets` must be the one the folders were signed with."""
     config = config or DedupConfig()
     timings: dict[str, float] = {}
-    t = time.perf_counter()
-    from s1data.parts import filesystem, num_rows, remove
+    from s1data.parts import filesystem
 
-    out = str(out_dir)
-    work = str(work_dir) if work_dir else _j(out, "_dedup_work")
-    for d in (out, work):
-        fs, dp = filesystem(d)
-        fs.makedirs(dp, exist_ok=True)
-    paths = [os.fspath(p) for p in partition_paths]
-    sizes = [num_rows(p) for p in paths]
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    n = int(offsets[-1])
-
-    # 1. signatures, exact keys and shuffle rows per partition
-    step1 = _run(client, signature_partition,
-                 [(p, i, int(offsets[i]), str(work), config, num_buckets) for i, p in enumerate(paths)])
-    timings["signatures_s"] = time.perf_counter() - t
+    work = str(work_dir)
+    fs, dp = filesystem(work)
+    fs.makedirs(dp, exist_ok=True)
+    sig_dirs = [str(d) for d in sig_dirs]
 
     # 2. exact duplicates (driver): dead docs leave the near-duplicate step
     t = time.perf_counter()
-    meta = pa.concat_tables(_read_pq(_j(work, _part_name("meta", i, "parquet"))) for i in range(len(paths)))
+    metas = [_read_pq(_j(d, "meta.parquet"), ["doc_id", "exact_key"]) for d in sig_dirs]
+    sizes = [m.num_rows for m in metas]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    n = int(offsets[-1])
+    meta = pa.concat_tables(metas) if metas else pa.table({"doc_id": pa.array([], pa.string()),
+                                                            "exact_key": pa.array([], pa.binary())})
+    del metas
+    meta = meta.append_column("gidx", pa.array(np.arange(n, dtype=np.int64)))
     doc_ids = meta.column("doc_id").combine_chunks()
     rank = np.empty(n, dtype=np.int64)  # position of each gidx in (doc_id, gidx) order: code-point order like str <
     rank[pc.sort_indices(meta, sort_keys=[("doc_id", "ascending"), ("gidx", "ascending")]).to_numpy()] = np.arange(n)
@@ -345,9 +348,9 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
     t = time.perf_counter()
     step3 = []
     edges = [np.stack([dup, dup_rep], axis=1)]
-    if config.near:
+    if config.near and n:
         step3 = _run(client, bucket_edges,
-                     [(b, len(paths), str(work), offsets[:-1].tolist(), config) for b in range(num_buckets)])
+                     [(b, sig_dirs, work, offsets[:-1].tolist(), config) for b in range(num_buckets)])
         edges += [_load(_j(work, f"edges-{b:04d}.npy")) for b in range(num_buckets)]
     edges_E2 = np.concatenate(edges).astype(np.int64)
     timings["shuffle_s"] = time.perf_counter() - t
@@ -357,22 +360,15 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
     rep = _components(n, edges_E2, rank)
     code = np.where(dead, 1, np.where(rep != np.arange(n), 2, 0)).astype(np.int8)
     cluster_id = doc_ids.take(pa.array(rep))
-    for i in range(len(paths)):
+    assign_paths = []
+    for i in range(len(sig_dirs)):
         lo, hi = int(offsets[i]), int(offsets[i + 1])
+        assign_paths.append(_j(work, _part_name("assign", i, "parquet")))
         _write_pq(pa.table({"cluster_id": cluster_id.slice(lo, hi - lo),
-                            "reason": pa.array(_REASONS[code[lo:hi]], pa.string())}),
-                  _j(work, _part_name("assign", i, "parquet")))
+                            "reason": pa.array(_REASONS[code[lo:hi]], pa.string())}), assign_paths[-1])
     timings["components_s"] = time.perf_counter() - t
-
-    # 5. kept / excluded parquet per partition
-    t = time.perf_counter()
-    step5 = _run(client, write_partition, [(p, i, str(work), str(out)) for i, p in enumerate(paths)])
-    timings["write_s"] = time.perf_counter() - t
-    if not keep_work:
-        remove(work)
-
     counts = np.bincount(code, minlength=3)
-    summary = {
+    return {
         "docs": n,
         "kept": int(counts[0]),
         "dedup_exact": int(counts[1]),
@@ -381,12 +377,61 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
         "band_candidates": int(sum(r["candidates"] for r in step3)),
         "near_edges": int(sum(r["edges"] for r in step3)),
         "hash_collisions": int(sum(r["hash_collisions"] for r in step3)),
-        "task_cpu_s": {"signatures": sum(r["cpu_s"] for r in step1), "buckets": sum(r["cpu_s"] for r in step3),
-                       "write": sum(r["cpu_s"] for r in step5)},
+        "task_cpu_s": {"buckets": sum(r["cpu_s"] for r in step3)},
         "seconds": timings,
-        "kept_paths": [_j(out, _part_name("kept", i, "parquet")) for i in range(len(paths))],
-        "excluded_paths": [_j(out, _part_name("excluded", i, "parquet")) for i in range(len(paths))],
+        "assign_paths": assign_paths,
     }
-    log.info("dedup: %d docs, %d kept, %d exact, %d near duplicates", n, summary["kept"], summary["dedup_exact"],
-             summary["dedup_near_duplicate"])
+
+
+def split_by_assignment(table: pa.Table, assign: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """(kept rows + `cluster_id`, excluded rows + filter / reason / kept_doc_id) of one partition."""
+    table = table.append_column("cluster_id", assign.column("cluster_id"))
+    reason = assign.column("reason")
+    keep = pc.is_null(reason)
+    kept, dropped = table.filter(keep), table.filter(pc.invert(keep))
+    excluded = dropped.append_column("filter", pa.array(["dedup"] * dropped.num_rows, pa.string())) \
+        .append_column("reason", reason.filter(pc.invert(keep))) \
+        .append_column("kept_doc_id", dropped.column("cluster_id"))
+    return kept, excluded
+
+
+def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConfig | None = None, client=None,
+                     num_buckets: int = 32, work_dir: str | None = None, keep_work: bool = False) -> dict:
+    """Dedup parquet partitions (columns doc_id, text, + any others, kept) as one corpus into
+    out_dir/kept-PPPP.parquet and out_dir/excluded-PPPP.parquet; returns counts and step timings.
+
+    `client`: a `distributed.Client` to run the per-partition and per-bucket steps on; None runs them here.
+    `num_buckets`: shuffle buckets (tasks of step 3); a few per worker keeps them balanced and small.
+    `work_dir` (default out_dir/_dedup_work, removed at the end unless `keep_work`): intermediate files, on storage
+    every worker can read.
+    """
+    config = config or DedupConfig()
+    t = time.perf_counter()
+    from s1data.parts import filesystem, remove
+
+    out = str(out_dir)
+    work = str(work_dir) if work_dir else _j(out, "_dedup_work")
+    for d in (out, work):
+        fs, dp = filesystem(d)
+        fs.makedirs(dp, exist_ok=True)
+    paths = [os.fspath(p) for p in partition_paths]
+
+    # 1. signatures, exact keys and shuffle rows per partition
+    step1 = _run(client, signature_partition, [(p, i, 0, str(work), config, num_buckets) for i, p in enumerate(paths)])
+    sig_s = time.perf_counter() - t
+    summary = assign_partitions([sig_dir(work, i) for i in range(len(paths))], work, config, client, num_buckets)
+
+    # 5. kept / excluded parquet per partition
+    t = time.perf_counter()
+    step5 = _run(client, write_partition, [(p, i, str(work), str(out)) for i, p in enumerate(paths)])
+    summary["seconds"] = {"signatures_s": sig_s, **summary["seconds"], "write_s": time.perf_counter() - t}
+    if not keep_work:
+        remove(work)
+    summary.pop("assign_paths")
+    summary["task_cpu_s"] = {"signatures": sum(r["cpu_s"] for r in step1), **summary["task_cpu_s"],
+                             "write": sum(r["cpu_s"] for r in step5)}
+    summary["kept_paths"] = [_j(out, _part_name("kept", i, "parquet")) for i in range(len(paths))]
+    summary["excluded_paths"] = [_j(out, _part_name("excluded", i, "parquet")) for i in range(len(paths))]
+    log.info("dedup: %d docs, %d kept, %d exact, %d near duplicates", summary["docs"], summary["kept"],
+             summary["dedup_exact"], summary["dedup_near_duplicate"])
     return summary

@@ -125,7 +125,7 @@ def test_a_band_hash_collision_is_split_by_the_real_keys(corpus, tmp_path, monke
 def test_the_work_files_hold_no_text_and_are_removed_afterwards(corpus, tmp_path):
     _, paths = corpus
     dedup_partitions(paths, tmp_path / "out", work_dir=tmp_path / "work", keep_work=True)
-    assert pq.read_schema(tmp_path / "work" / "meta-0000.parquet").names == ["gidx", "doc_id", "exact_key"]
+    assert pq.read_schema(tmp_path / "work" / "sig-0000" / "meta.parquet").names == ["idx", "doc_id", "exact_key"]
     dedup_partitions(paths, tmp_path / "out2")
     assert not (tmp_path / "out2" / "_dedup_work").exists()
 
