@@ -107,7 +107,8 @@ def merge_outputs(ctx: RunContext, stage, partitions: dict[str, dict]) -> dict:
     out_fp = pdf_fingerprint([p["fingerprint"] for p in ordered])
     # streamed: one partition in memory at a time, part files written straight to their place (tmp/ or the store)
     pages_dir, docs_dir = ctx.root.staging("pdf_pages", out_fp), ctx.root.staging("documents", out_fp)
-    counts = merge_partitions_streaming([str(p["uri"]) for p in ordered], pages_dir, docs_dir)
+    counts = merge_partitions_streaming([str(p["uri"]) for p in ordered], pages_dir, docs_dir,
+                                        figures_root=str(ctx.root.artifacts))  # figures.file: <artifacts>/<file>
     quarantined = sum(len(json.loads(p["meta_json"] or "{}").get("quarantine") or []) for p in ordered)
     meta = {**counts, "quarantined": quarantined, "files": len(ordered)}
     pages_id = stage.commit(pages_dir, "pdf_pages", "parquet", [p["artifact_id"] for p in ordered],

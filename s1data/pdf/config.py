@@ -7,8 +7,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 # Bump when the output of parsing a given file with given parameters changes: it invalidates cached partitions.
-PDF_CODE_VERSION = "pdf-3"  # pdf-2: lines of a text block joined into one paragraph; pdf-3: display-math routing,
-# TeX glyph mapping, display rows kept as lines, VLM route with retries
+PDF_CODE_VERSION = "pdf-4"  # pdf-2: lines of a text block joined into one paragraph; pdf-3: display-math routing,
+# TeX glyph mapping, display rows kept as lines, VLM route with retries; pdf-4: truncated files marked or quarantined
+# (pdf_truncated), partition folders hold content only (timings beside them)
 
 
 class PdfConfig(BaseModel):

@@ -5,7 +5,8 @@
   killed-and-rerun stage writes the same table as an uninterrupted one.
 - documents.parquet: one row per source PDF, its non-duplicate, non-empty pages joined.
 - exclusions.parquet: pages left out of documents, with the reason (`pdf_page_duplicate`, `pdf_page_empty`).
-- figures.parquet: every extracted figure with the path of its image file.
+- figures.parquet: every extracted figure with the path of its image file (relative to the artifacts root when the
+  flow passes `figures_root`: no absolute path in any merged table, so identical runs write identical bytes).
 """
 
 from __future__ import annotations
@@ -38,12 +39,19 @@ def _read(partition, name: str) -> pl.DataFrame:
     return pl.read_parquet(Path(partition) / name)
 
 
-def _base(partition) -> str:
-    """The prefix figure files are named under: the partition's resolved folder or its URL."""
-    return str(partition).rstrip("/") + "/" if _is_url(partition) else str(Path(partition).resolve()) + "/"
+def _base(partition, figures_root=None) -> str:
+    """The prefix figure files are named under: the partition's resolved folder or its URL, or, with
+    `figures_root` (the artifacts root), its path relative to that root, so that the merged tables hold no absolute
+    path and two runs in two homes write the same bytes."""
+    base = str(partition).rstrip("/") if _is_url(partition) else str(Path(partition).resolve())
+    if figures_root is not None:
+        root = str(figures_root).rstrip("/") if _is_url(figures_root) else str(Path(figures_root).resolve())
+        if base.startswith(root + "/"):
+            base = base[len(root) + 1:]
+    return base + "/"
 
 
-def merge_partitions(partitions: list, out_pages: Path, out_documents: Path) -> dict:
+def merge_partitions(partitions: list, out_pages: Path, out_documents: Path, figures_root=None) -> dict:
     """partitions: committed partition folders or object-store prefixes (str / Path / UPath). Writes the four tables
     into the local folders `out_pages` / `out_documents`; returns counts."""
     pages = [_read(p, "pages.parquet") for p in partitions]
@@ -55,7 +63,7 @@ def merge_partitions(partitions: list, out_pages: Path, out_documents: Path) -> 
     figs = []
     for p in partitions:
         f = _read(p, "figures.parquet")
-        figs.append(f.with_columns((pl.lit(_base(p)) + pl.col("file")).alias("file")))
+        figs.append(f.with_columns((pl.lit(_base(p, figures_root)) + pl.col("file")).alias("file")))
     figs_df = pl.concat(figs) if figs else pl.from_arrow(FIGURE_SCHEMA.empty_table())
     pages_df, excl, figs_df, docs = _merge_one(pages_df, figs_df, first)
 
@@ -169,7 +177,7 @@ def _merge_one(pages_df: pl.DataFrame, figs: pl.DataFrame, first: dict[str, str]
 
 
 def merge_partitions_streaming(partitions: list, out_pages, out_documents, rows_per_file: int = 1_000_000,
-                               batch_pages: int = 20_000) -> dict:
+                               batch_pages: int = 20_000, figures_root=None) -> dict:
     """merge_partitions with memory bounded by `batch_pages` pages (whole partitions are batched until they reach
     it; one partition larger than that is its own batch) plus one (dedup key, doc_id) pair per distinct page text.
     `partitions` are committed partition folders or object-store prefixes, **in source_sha256 order** (one source
@@ -210,7 +218,8 @@ def merge_partitions_streaming(partitions: list, out_pages, out_documents, rows_
             flush(batch_p, batch_f)
             batch_p, batch_f, rows = [], [], 0
         batch_p.append(pages)
-        batch_f.append(_read(p, "figures.parquet").with_columns((pl.lit(_base(p)) + pl.col("file")).alias("file")))
+        batch_f.append(_read(p, "figures.parquet").with_columns(
+            (pl.lit(_base(p, figures_root)) + pl.col("file")).alias("file")))
         rows += pages.height
     if batch_p:
         flush(batch_p, batch_f)

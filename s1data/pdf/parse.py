@@ -79,7 +79,7 @@ def open_pdf(path: str | Path, max_pages: int):
     with open(path, "rb") as f:
         head = f.read(1024)
     if b"%PDF" not in head:
-        raise QuarantineError("pdf_not_a_pdf", f"no %PDF header in the first 1 KiB (starts {head[:16]!r})")
+        raise QuarantineError("pdf_not_a_pdf", "no %PDF header in the first 1 KiB")  # never quote the bytes
     try:
         doc = pymupdf.open(path, filetype="pdf")
     except Exception as e:  # pymupdf raises FileDataError and friends
@@ -431,6 +431,7 @@ def parse_pdf(path: str | Path, source_sha256: str, out_dir: str | Path, config:
         summary["seconds"] = time.perf_counter() - t0
         return summary
 
+    truncated = _truncation(path, doc)
     router = PdfPageRouter(config.route_threshold, config.high_cost_route)
     rows, figures = [], []
     vlm_pending: list[tuple[dict, bytes]] = []  # (page row, PNG) waiting for the vision endpoint
@@ -505,9 +506,31 @@ def parse_pdf(path: str | Path, source_sha256: str, out_dir: str | Path, config:
         row["n_chars"] = len(row["text"])
         row["dedup_key"] = dedup_key(row["text"], config.dedup_min_chars)
         summary["routes"][row["parser_route"]] = summary["routes"].get(row["parser_route"], 0) + 1
+    if truncated:
+        if not any(row["text"].strip() for row in rows):  # what MuPDF's repair recovered holds nothing
+            summary.update(status="quarantined", routes={}, quarantine=[{
+                "source_uri": source_uri, "reason": "pdf_truncated",
+                "detail": f"{truncated}; the {len(rows)} recovered page(s) hold no text"}])
+            rows, figures = [], []
+        else:  # kept, and marked: the pages after the cut are missing
+            summary["quarantine"].append({"source_uri": source_uri, "reason": "pdf_truncated",
+                                          "detail": f"{truncated}; {len(rows)} page(s) recovered and kept"})
     _write_tables(out, rows, figures)
     summary.update(n_pages=len(rows), n_figures=len(figures), seconds=time.perf_counter() - t0)
     return summary
+
+
+def _truncation(path: str | Path, doc) -> str | None:
+    """Why a PDF that opened looks cut short (no %%EOF in its last 2 KiB, an xref MuPDF had to rebuild), or None."""
+    size = Path(path).stat().st_size
+    with open(path, "rb") as f:
+        f.seek(max(0, size - 2048))
+        has_eof = b"%%EOF" in f.read()
+    repaired = bool(getattr(doc, "is_repaired", False))
+    if has_eof and not repaired:
+        return None
+    return ", ".join(x for x in ("no %%EOF marker at the end" if not has_eof else "",
+                                 "xref rebuilt by MuPDF's repair" if repaired else "") if x)
 
 
 def _vlm_client(config: PdfConfig):

@@ -23,6 +23,7 @@ from pathlib import Path
 from s1data.pdf.config import PdfConfig
 
 TRANSIENT_REASONS = ("pdf_timeout", "pdf_memory_limit", "pdf_worker_crashed")
+RUN_FACTS_SUFFIX = ".run.json"  # <partition folder>.run.json: seconds and peak memory of the parse, not content
 
 
 def _remote(location: str) -> bool:
@@ -97,7 +98,12 @@ def _parse_batch(files: list[dict], config: PdfConfig, psutil) -> list[dict]:
                     Path(pending[done_count].get("work_dir") or pending[done_count]["out_dir"]) / "result.json"
             ).exists():
                 f = pending[done_count]
-                summary = json.loads((Path(f.get("work_dir") or f["out_dir"]) / "result.json").read_text())
+                folder = Path(f.get("work_dir") or f["out_dir"])
+                summary = json.loads((folder / "result.json").read_text())
+                facts = folder.parent / (folder.name + RUN_FACTS_SUFFIX)
+                if facts.exists():
+                    summary.update(json.loads(facts.read_text()))
+                    facts.unlink()
                 if f.get("work_dir"):
                     _upload(f, summary)
                 summary["out_dir"] = f["out_dir"]
@@ -186,7 +192,10 @@ def main() -> None:
                        "quarantine": [{"source_uri": f.get("source_uri", f["path"]), "reason": "pdf_memory_limit",
                                        "detail": "MemoryError in the parser"}]}
             out.mkdir(parents=True, exist_ok=True)
-        summary["peak_rss_mb"] = _peak_rss_mb(resource)
+        # facts of this run (time, memory) go beside the partition folder, not in it: its files are content only,
+        # so two runs of the same file write byte-identical partitions (and content hashes)
+        run_facts = {"seconds": summary.pop("seconds", None), "peak_rss_mb": _peak_rss_mb(resource)}
+        (out.parent / (out.name + RUN_FACTS_SUFFIX)).write_text(json.dumps(run_facts))
         write_result(out, summary)
 
 
