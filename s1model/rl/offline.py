@@ -169,57 +169,70 @@ def offline_rl(config: OfflineRLConfig, model_dir: str, tokenizer_dir: str, rl_p
 
     from s1model.rl.online import init_ray
 
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "offline_rl_config.json"), "w") as f:
-        f.write(config.model_dump_json(indent=2))
     tok = load_tokenizer(tokenizer_dir)
-    rollout = config.rollout.model_copy(update={"group_size": config.n_samples,
-                                                "sampling": config.rollout.sampling.model_copy(
-                                                    update={"seed": config.seed})})
-    rows = rl_prompts.to_pylist()
-
-    t0 = time.perf_counter()
-    started = init_ray(ray_address, config.ray_num_cpus)
-    actors = start_actors(model_dir, tokenizer_dir, rollout)
-    try:
-        scored = best_of_n(actors, rows, lambda s: score_with_ray(config.rewards, s), config.n_samples, rollout,
-                           config.pass_threshold)
-    finally:
-        for a in actors:
-            ray.kill(a)
-        if started:
-            ray.shutdown()
-    t1 = time.perf_counter()
-
-    kept, excl = difficulty_filter(scored, config.drop_pass_rate_at_or_above, config.drop_pass_rate_at_or_below)
-    source = kept if config.best_of_n_from == "kept" else scored
-    chosen = [r for r in source if r["best_response"] is not None]
-    keep_cols = list(rl_prompts.column_names)
-    bon_rows = [{**{c: r[c] for c in keep_cols}, "response": r["best_response"], "reward": r["best_reward"],
-                 "reason": r["best_reason"], "pass_rate": r["pass_rate"]} for r in chosen]
-    paths = {
-        "best_of_n": _write(bon_rows, os.path.join(out_dir, "best_of_n.parquet")),
-        "rl_prompts_kept": _write([{**{c: r[c] for c in keep_cols}, "pass_rate": r["pass_rate"]} for r in kept],
-                                  os.path.join(out_dir, "rl_prompts_kept.parquet"),
-                                  rl_prompts.schema.append(pa.field("pass_rate", pa.float64()))),
-        "exclusions": _write(excl, os.path.join(out_dir, "exclusions.parquet"),
-                             pa.schema([(c, pa.string()) for c in ("sample_id", "task", "data_source", "reason",
-                                                                   "detail")])),
-    }
-
-    texts = [(r["prompt"], r["best_response"]) for r in chosen]
-    n_ref = 0
-    if config.include_reference_traces and sft_data is not None:
-        refs = list(zip(sft_data.column("prompt").to_pylist(), sft_data.column("response").to_pylist()))
-        texts += refs
-        n_ref = len(refs)
-    template = config.rollout.prompt_template
-    enc_p = tok.encode_batch([template.format(prompt=p) for p, _ in texts])
-    enc_r = tok.encode_batch([r for _, r in texts])
-    pairs = [(p, r + [tok.eos_id]) for p, r in zip(enc_p, enc_r)]
-
     torch.manual_seed(config.seed)
-    trainer = make_trainer(model_dir, config.optim)
+    trainer = make_trainer(model_dir, config.optim)  # first: it joins the launcher's process group
+
+    def select() -> dict:
+        """Rank 0: best-of-N on Ray, the difficulty filter, the output tables, the SFT pairs."""
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "offline_rl_config.json"), "w") as f:
+            f.write(config.model_dump_json(indent=2))
+        rollout = config.rollout.model_copy(update={"group_size": config.n_samples,
+                                                    "sampling": config.rollout.sampling.model_copy(
+                                                        update={"seed": config.seed})})
+        rows = rl_prompts.to_pylist()
+
+        t0 = time.perf_counter()
+        started = init_ray(ray_address, config.ray_num_cpus)
+        actors = start_actors(model_dir, tokenizer_dir, rollout)
+        try:
+            scored = best_of_n(actors, rows, lambda s: score_with_ray(config.rewards, s), config.n_samples, rollout,
+                               config.pass_threshold)
+        finally:
+            for a in actors:
+                ray.kill(a)
+            if started:
+                ray.shutdown()
+        t1 = time.perf_counter()
+
+        kept, excl = difficulty_filter(scored, config.drop_pass_rate_at_or_above, config.drop_pass_rate_at_or_below)
+        source = kept if config.best_of_n_from == "kept" else scored
+        chosen = [r for r in source if r["best_response"] is not None]
+        keep_cols = list(rl_prompts.column_names)
+        bon_rows = [{**{c: r[c] for c in keep_cols}, "response": r["best_response"], "reward": r["best_reward"],
+                     "reason": r["best_reason"], "pass_rate": r["pass_rate"]} for r in chosen]
+        paths = {
+            "best_of_n": _write(bon_rows, os.path.join(out_dir, "best_of_n.parquet")),
+            "rl_prompts_kept": _write([{**{c: r[c] for c in keep_cols}, "pass_rate": r["pass_rate"]} for r in kept],
+                                      os.path.join(out_dir, "rl_prompts_kept.parquet"),
+                                      rl_prompts.schema.append(pa.field("pass_rate", pa.float64()))),
+            "exclusions": _write(excl, os.path.join(out_dir, "exclusions.parquet"),
+                                 pa.schema([(c, pa.string()) for c in ("sample_id", "task", "data_source", "reason",
+                                                                       "detail")])),
+        }
+
+        texts = [(r["prompt"], r["best_response"]) for r in chosen]
+        n_ref = 0
+        if config.include_reference_traces and sft_data is not None:
+            refs = list(zip(sft_data.column("prompt").to_pylist(), sft_data.column("response").to_pylist()))
+            texts += refs
+            n_ref = len(refs)
+        template = config.rollout.prompt_template
+        enc_p = tok.encode_batch([template.format(prompt=p) for p, _ in texts])
+        enc_r = tok.encode_batch([r for _, r in texts])
+        pairs = [(p, r + [tok.eos_id]) for p, r in zip(enc_p, enc_r)]
+
+        return {"scored": scored, "kept": kept, "excl": excl, "chosen": chosen, "paths": paths, "n_ref": n_ref,
+                "pairs": pairs, "rows": len(rows), "t0": t0, "t1": t1}
+
+    if trainer.rank == 0:
+        sel = select()
+    if trainer.world_size > 1:
+        box = [sel if trainer.rank == 0 else None]
+        torch.distributed.broadcast_object_list(box, src=0)
+        sel = box[0]
+    pairs, excl, kept, t0, t1 = sel["pairs"], sel["excl"], sel["kept"], sel["t0"], sel["t1"]
     metrics = sft_train_on(trainer, pairs, config.optim, config.sft_steps, config.sft_batch_size, tok.pad_id,
                            config.seed, on_step) if pairs else []
     t2 = time.perf_counter()
@@ -227,7 +240,9 @@ def offline_rl(config: OfflineRLConfig, model_dir: str, tokenizer_dir: str, rl_p
     reasons = defaultdict(int)
     for e in excl:
         reasons[e["reason"]] += 1
-    counts = {"prompts": len(rows), "kept": len(kept), "best_of_n": len(chosen), "reference_traces": n_ref,
-              "sft_sequences": len(pairs), **{f"dropped/{k}": v for k, v in reasons.items()}}
-    return {"hf_checkpoint": hf_dir, **paths, "mixture": mixture_report(scored, kept), "counts": counts,
-            "metrics": metrics, "timings": {"best_of_n_s": t1 - t0, "sft_s": t2 - t1}}
+    counts = {"prompts": sel["rows"], "kept": len(kept), "best_of_n": len(sel["chosen"]),
+              "reference_traces": sel["n_ref"], "sft_sequences": len(pairs),
+              **{f"dropped/{k}": v for k, v in reasons.items()}}
+    return {"hf_checkpoint": hf_dir, **sel["paths"], "mixture": mixture_report(sel["scored"], kept),
+            "counts": counts, "metrics": metrics, "timings": {"best_of_n_s": t1 - t0, "sft_s": t2 - t1},
+            "trainer": trainer.kind}

@@ -121,10 +121,11 @@ class EngineTrainer:
             return SkipAdamW(ds_glue.param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=1e-8,
                              fused=fused, skip_norm=skip_norm)
 
+        ds_cfg = ds_glue.ds_config(cfg, self.world_size, norm_topk_prob=getattr(hf.config, "norm_topk_prob", True))
+        ds_cfg["zero_allow_untested_optimizer"] = True  # SkipAdamW is torch's AdamW plus the skip (a subclass)
         self.engine, _, _, _ = deepspeed.initialize(
             model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
-            optimizer=make_optimizer, lr_scheduler=lambda opt: ds_glue._make_scheduler(cfg, opt),
-            config=ds_glue.ds_config(cfg, self.world_size, norm_topk_prob=getattr(hf.config, "norm_topk_prob", True)))
+            optimizer=make_optimizer, lr_scheduler=lambda opt: ds_glue._make_scheduler(cfg, opt), config=ds_cfg)
         ds_opt = self.engine.optimizer
         self.inner = getattr(ds_opt, "optimizer", ds_opt)
         if isinstance(self.inner, SkipAdamW) and ds_opt is not self.inner:
