@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute.invert)
+
+
+MEMO_MAX_ROWS = 200_000  # verdicts kept per filter configuration and process (~100 bytes each)
+MEMO_MAX_CHARS = 64 << 20  # characters of rewritten text (C4 line removal) kept per filter configuration
+_MEMO: dict[tuple, dict] = {}
+_MEMO_CHARS: dict[tuple, int] = {}
 
 
 class BaseFilter:
@@ -18,6 +25,11 @@ class BaseFilter:
 
     name = "base"
     adds_columns: tuple[str, ...] = ()
+    # The row fields besides the text that `filter` reads. A filter that sets it (to a tuple, maybe empty) declares
+    # its verdict a function of its parameters, the text and those fields alone, so `run` answers a text it has
+    # seen in this process (the domain sample's pages come back in the partition's filter pass) from a bounded
+    # per-process memo: the same verdict, reason, rewritten text and added columns, without the rules.
+    memo_row_fields: tuple[str, ...] | None = None
 
     def __init__(self):
         self.stats: Counter = Counter()
@@ -25,13 +37,44 @@ class BaseFilter:
     def filter(self, text: str, row: dict) -> bool | tuple[bool, str]:
         raise NotImplementedError
 
+    def _memo(self) -> dict | None:
+        if self.memo_row_fields is None:
+            return None
+        sig = (type(self).__module__, type(self).__qualname__,
+               repr(sorted((k, v) for k, v in vars(self).items() if k != "stats")))
+        memo = _MEMO.get(sig)
+        if memo is None or _MEMO_CHARS[sig] > MEMO_MAX_CHARS or len(memo) > MEMO_MAX_ROWS:
+            memo = _MEMO[sig] = {}
+            _MEMO_CHARS[sig] = 0
+        self._sig = sig
+        return memo
+
     def run(self, table: pa.Table) -> tuple[pa.Table, pa.Table]:
         keep_mask = []
         reasons = []
         rows = table.to_pylist()
+        memo = self._memo()
+        fields = self.memo_row_fields or ()
         for row in rows:
             row.pop("_text", None)
-            out = self.filter(row.get("text") or "", row)
+            text = row.get("text") or ""
+            if memo is not None:
+                key = (hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(),
+                       *(row.get(f) for f in fields))
+                hit = memo.get(key)
+                if hit is None:
+                    out = self.filter(text, row)
+                    new_text = row.get("_text")
+                    memo[key] = (out, new_text, tuple(row.get(k) for k in self.adds_columns))
+                    _MEMO_CHARS[self._sig] += len(new_text) if new_text is not None else 0
+                else:
+                    out, new_text, added = hit
+                    if new_text is not None:
+                        row["_text"] = new_text
+                    for k, v in zip(self.adds_columns, added):
+                        row[k] = v
+            else:
+                out = self.filter(text, row)
             ok, reason = (out, None) if isinstance(out, bool) else out
             keep_mask.append(ok)
             if ok:

@@ -22,6 +22,7 @@ class LanguageFilter(BaseFilter):
 
     name = "lang"
     adds_columns = ("lang", "lang_score")
+    memo_row_fields = ()  # the verdict and the language depend on the text alone
 
     def __init__(self, languages: list[str] | None = ("en",), min_confidence: float | None = 0.0,
                  min_chars: int = 20):

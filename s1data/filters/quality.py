@@ -143,6 +143,7 @@ class GopherQualityFilter(BaseFilter):
     """
 
     name = "gopher"
+    memo_row_fields = ("lang",)  # the verdict depends on the text and lang alone
 
     def __init__(self, min_words: int | None = 50, max_words: int | None = 100_000,
                  min_avg_word_length: float | None = 3, max_avg_word_length: float | None = 10,
@@ -224,6 +225,7 @@ class GopherRepetitionFilter(BaseFilter):
     """
 
     name = "gopher_rep"
+    memo_row_fields = ()  # the verdict depends on the text alone
 
     def __init__(self, dup_line_frac: float | None = 0.3, dup_para_frac: float | None = 0.3,
                  dup_line_char_frac: float | None = 0.2, dup_para_char_frac: float | None = 0.2,
@@ -293,6 +295,7 @@ class C4QualityFilter(BaseFilter):
     """
 
     name = "c4"
+    memo_row_fields = ()  # the verdict depends on the text alone
 
     def __init__(self, min_sentences: int | None = 5, min_words_per_line: int | None = 3,
                  max_word_length: int | None = 1000, remove_citations: bool = True,
@@ -348,6 +351,7 @@ class FineWebQualityFilter(BaseFilter):
     """
 
     name = "fineweb"
+    memo_row_fields = ()  # the verdict depends on the text alone
 
     def __init__(self, min_line_punct_ratio: float | None = 0.12, max_dup_line_char_ratio: float | None = 0.01,
                  max_short_line_ratio: float | None = 0.67, short_line_chars: int = 30,

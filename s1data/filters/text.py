@@ -39,8 +39,21 @@ class ChunkInfo:
 
 @lru_cache(1)
 def _spacy_english():
-    """spaCy's blank English pipeline (rules ship in the wheel; nothing is downloaded) and its sentencizer chars."""
-    import spacy
+    """spaCy's blank English pipeline (rules ship in the wheel; nothing is downloaded) and its sentencizer chars.
+
+    spaCy imports thinc, which imports torch when it can (1.4 of spaCy's 2.5 CPU-s of import, in every process
+    that curates); the tokenizer rules never use it, so unless torch is already loaded it is hidden during the
+    import (thinc then records has_torch = False) and importable again afterwards."""
+    import sys
+
+    hide = "torch" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # `import torch` raises ImportError while this is set
+    try:
+        import spacy
+    finally:
+        if hide and "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
 
     nlp = spacy.blank("en")
     punct_chars = frozenset(nlp.add_pipe("sentencizer").punct_chars)

@@ -27,11 +27,14 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import math
 import os
 import re
 from functools import lru_cache
+from itertools import compress
 
 from pydantic import BaseModel, Field
 
@@ -41,6 +44,10 @@ _WORD = re.compile(r"\w[\w'\-]*", re.U)
 _SMILES_TOKEN = re.compile(r"^[A-Za-z0-9@+\-\[\]()=#$/\\%.:]{4,200}$")
 _SMILES_SYNTAX = re.compile(r"[()=#\[\]@/\\]|[A-Za-z][0-9]")
 _ORGANIC_CHAIN = re.compile(r"^(?:Cl|Br|[BCNOPSFI])+$")
+# The whitespace-separated tokens (as str.split) with an upper-case letter, a digit or SMILES syntax: a candidate
+# always has one (an organic chain is upper case; otherwise _SMILES_SYNTAX needs syntax or a digit), plain
+# lower-case words never. The look-behind anchors a match at a token's start, so each token is scanned once.
+_MAYBE_SMILES = re.compile(r"(?<!\S)\S*[A-Z0-9()=#\[\]@/\\]\S*")
 _SMILES_LOWER_OK = set("cnospb")  # aromatic atoms; any other lower-case letter outside brackets is not SMILES
 _FORMULA = re.compile(r"\b(?:[A-Z][a-z]?\d*){2,}\b")
 _FORMULA_PART = re.compile(r"([A-Z][a-z]?)(\d*)")
@@ -95,24 +102,37 @@ def _term_index() -> tuple[dict[str, list[tuple[str, str]]], int]:
     return index, max(len(k.split()) for k in index)
 
 
-def _longest_matches(words: list[str], index: dict, max_n: int, starts: frozenset):
+def _longest_matches(words: list[str], index: dict, max_n: int, starts: frozenset,
+                     relevant: frozenset | None = None):
     """(key, index value) of the longest index key at each position, left to right, non-overlapping. Multi-word
-    keys are tried only where the word starts one (`starts`): most words start none."""
-    i, n_words = 0, len(words)
-    while i < n_words:
+    keys are tried only where the word starts one (`starts`): most words start none. With `relevant` (the words
+    that start a key or are one, `_relevant`), only their positions are visited, found in C: every other word
+    matches nothing and moves the scan on by one, so the matches are the same."""
+    n_words = len(words)
+    positions = compress(range(n_words), map(relevant.__contains__, words)) if relevant is not None \
+        else range(n_words)
+    nxt = 0
+    for i in positions:
+        if i < nxt:  # inside the previous multi-word match
+            continue
         w = words[i]
         for n in (range(max_n, 1, -1) if w in starts else ()):
             key = " ".join(words[i:i + n])
             val = index.get(key)
             if val:
                 yield key, val
-                i += n
+                nxt = i + n
                 break
         else:
             val = index.get(w)
             if val:
                 yield w, val
-            i += 1
+            nxt = i + 1
+
+
+def _relevant(index: dict, starts: frozenset) -> frozenset:
+    """Words at which `_longest_matches` can match: one-word keys and first words of multi-word keys."""
+    return frozenset(k for k, v in index.items() if v and " " not in k) | starts
 
 
 def _starts(index: dict) -> frozenset:
@@ -121,19 +141,28 @@ def _starts(index: dict) -> frozenset:
 
 def lexicon_hits(text: str) -> tuple[dict[str, dict[str, int]], int]:
     """({"domain/subdomain": {term: count}}, number of words) — longest match first, up to three-word terms."""
-    index, max_n = _term_index()
     words = _WORD.findall(text.lower())
+    return _lexicon_hits_words(words), len(words)
+
+
+def _lexicon_hits_words(words: list[str]) -> dict[str, dict[str, int]]:
+    index, max_n = _term_index()
     hits: dict[str, dict[str, int]] = {}
-    for key, labels in _longest_matches(words, index, max_n, _term_starts()):
+    for key, labels in _longest_matches(words, index, max_n, _term_starts(), _term_relevant()):
         for d, s in labels:
             h = hits.setdefault(f"{d}/{s}", {})
             h[key] = h.get(key, 0) + 1
-    return hits, len(words)
+    return hits
 
 
 @lru_cache(maxsize=1)
 def _term_starts() -> frozenset:
     return _starts(_term_index()[0])
+
+
+@lru_cache(maxsize=1)
+def _term_relevant() -> frozenset:
+    return _relevant(_term_index()[0], _term_starts())
 
 
 @lru_cache(maxsize=1)
@@ -150,9 +179,13 @@ def _weak_index() -> tuple[dict[str, list[str]], int]:
 
 def weak_hits(text: str) -> dict[str, dict[str, int]]:
     """{domain: {weak term: count}} for `taxonomy.WEAK_TERMS` (terms that are also strong lexicon terms excluded)."""
+    return _weak_hits_words(_WORD.findall(text.lower()))
+
+
+def _weak_hits_words(words: list[str]) -> dict[str, dict[str, int]]:
     index, max_n = _weak_index()
     hits: dict[str, dict[str, int]] = {}
-    for key, doms in _longest_matches(_WORD.findall(text.lower()), index, max_n, _weak_starts()):
+    for key, doms in _longest_matches(words, index, max_n, _weak_starts(), _weak_relevant()):
         for d in doms:
             h = hits.setdefault(d, {})
             h[key] = h.get(key, 0) + 1
@@ -162,6 +195,11 @@ def weak_hits(text: str) -> dict[str, dict[str, int]]:
 @lru_cache(maxsize=1)
 def _weak_starts() -> frozenset:
     return _starts(_weak_index()[0])
+
+
+@lru_cache(maxsize=1)
+def _weak_relevant() -> frozenset:
+    return _relevant(_weak_index()[0], _weak_starts())
 
 
 def _smiles_candidate(tok: str) -> bool:
@@ -175,12 +213,30 @@ def _smiles_candidate(tok: str) -> bool:
     return all(c in _SMILES_LOWER_OK for c in outside if c.islower())
 
 
+_CAND_CACHE: dict[str, str | None] = {}  # raw whitespace token -> its stripped SMILES candidate, or None
+_CAND_CACHE_MAX = 500_000  # distinct tokens kept per process (cleared when full); words are Zipfian
+
+
+def _raw_candidate(raw: str) -> str | None:
+    tok = raw.strip(",;:!?\"'“”‘’").rstrip(".")
+    return tok if tok and _smiles_candidate(tok) else None
+
+
 def find_smiles(text: str, max_tokens: int = 50) -> list[str]:
-    """Distinct tokens RDKit parses as a molecule with >= 3 heavy atoms and >= 1 carbon (plain words rejected)."""
-    cands = []
-    for raw in text.split():
-        tok = raw.strip(",;:!?\"'“”‘’").rstrip(".")
-        if tok and _smiles_candidate(tok) and tok not in cands:
+    """Distinct tokens RDKit parses as a molecule with >= 3 heavy atoms and >= 1 carbon (plain words rejected).
+
+    The per-token test (strip, three regexes) is answered once per distinct token and process: a dict lookup per
+    word afterwards, with the same candidates in the same order."""
+    cands: list[str] = []
+    cache = _CAND_CACHE
+    if len(cache) > _CAND_CACHE_MAX:
+        cache.clear()
+    for raw in dict.fromkeys(_MAYBE_SMILES.findall(text)):  # distinct runs, first occurrence order
+        try:
+            tok = cache[raw]
+        except KeyError:
+            tok = cache[raw] = _raw_candidate(raw)
+        if tok is not None and tok not in cands:
             cands.append(tok)
         if len(cands) >= max_tokens:
             break
@@ -217,10 +273,30 @@ def formula_density(text: str, n_words: int) -> tuple[float, dict[str, int]]:
     return 100.0 * sum(counts.values()) / max(n_words, 1), counts
 
 
+_RULE_CACHE: dict[tuple[bytes, str], tuple] = {}  # (blake2b of the text, config JSON) -> rule_label's answer
+RULE_CACHE_MAX = 20_000  # answers kept per process (the classifier's sample size by default); cleared when full
+
+
 def rule_label(text: str, config: SilverLabelConfig | None = None) -> tuple[str | None, str | None, float, dict]:
-    """The rule part of `silver_label` (no LLM)."""
+    """The rule part of `silver_label` (no LLM).
+
+    Answers are kept per process for the last RULE_CACHE_MAX texts: curation labels its science sample (to train
+    the classifier) and then the same documents again in the same worker; a text is labelled by rules once."""
     config = config or SilverLabelConfig()
-    hits, n_words = lexicon_hits(text)
+    key = (hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(),
+           config.model_dump_json())
+    hit = _RULE_CACHE.get(key)
+    if hit is None:
+        if len(_RULE_CACHE) >= RULE_CACHE_MAX:
+            _RULE_CACHE.clear()
+        hit = _RULE_CACHE[key] = _rule_label(text, config)
+    d, s, conf, evidence = hit
+    return d, s, conf, copy.deepcopy(evidence)
+
+
+def _rule_label(text: str, config: SilverLabelConfig) -> tuple[str | None, str | None, float, dict]:
+    words = _WORD.findall(text.lower())  # one word split for the lexicon and the weak terms
+    hits, n_words = _lexicon_hits_words(words), len(words)
     sub_scores: dict[str, float] = {}
     for label, terms in hits.items():
         sub_scores[label] = sum(1.0 + 0.25 * min(c - 1, 3) for c in terms.values())
@@ -236,7 +312,7 @@ def rule_label(text: str, config: SilverLabelConfig | None = None) -> tuple[str 
         d = label.split("/")[0]
         dom_scores[d] = dom_scores.get(d, 0.0) + sc
     strong = sum(dom_scores.values())
-    weak = weak_hits(text) if config.weak_terms else {}
+    weak = _weak_hits_words(words) if config.weak_terms else {}
     n_weak = 0
     for d, terms in weak.items():
         dom_scores[d] = dom_scores.get(d, 0.0) + min(config.weak_cap,
