@@ -136,18 +136,30 @@ def kills(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
     ref = out / "ref"
-    shutil.rmtree(ref, ignore_errors=True)
-    ref.mkdir()
     cfg = out / "pipeline.json"
-    cfg.write_text(json.dumps(_params(ref, args.rl)))
     cmd = S1 + ["run", "pipeline", "--config", str(cfg)]
     load0 = os.getloadavg()
 
-    t_cmd = time.time()
-    rc, ref_s = _run(cmd, _env(ref), args.timeout, out / "ref.log")
-    if rc != 0:
-        raise SystemExit(f"the reference run failed (rc {rc}); see {out / 'ref.log'}")
-    timeline = [s for s in _timeline(ref, t_cmd) if s["end"] is not None and s["end"] - s["start"] > 0.5]
+    saved = out / "ref.json"  # a finished reference in --out is reused (same parameters)
+    if saved.exists() and (ref / "manifest.duckdb").exists():
+        r = json.loads(saved.read_text())
+        timeline, ref_s = r["timeline"], r["seconds"]
+    else:
+        shutil.rmtree(ref, ignore_errors=True)
+        ref.mkdir()
+        cfg.write_text(json.dumps(_params(ref, args.rl)))
+        t_cmd = time.time()
+        rc, ref_s = _run(cmd, _env(ref), args.timeout, out / "ref.log")
+        if rc != 0:
+            raise SystemExit(f"the reference run failed (rc {rc}); see {out / 'ref.log'}")
+        timeline = [s for s in _timeline(ref, t_cmd) if s["end"] is not None and s["end"] - s["start"] > 0.5]
+        saved.write_text(json.dumps({"timeline": timeline, "seconds": ref_s}))
+    if args.stages:
+        by_name = {s["stage"]: s for s in timeline}
+        unknown = [n for n in args.stages.split(",") if n not in by_name]
+        if unknown:
+            raise SystemExit(f"--stages {unknown}: the reference's stages are {sorted(by_name)}")
+        timeline = [by_name[n] for n in args.stages.split(",")]
     ref_arts = _artifacts(ref)
     names = ["cpt_checkpoint"] + (["rl_checkpoint"] if args.rl else [])
     ref_w = {n: _weights(ref, n) for n in names}
@@ -218,7 +230,9 @@ def main(argv: list[str] | None = None) -> None:
     k.add_argument("--seed", type=int, default=0, help="seeds the kill moments")
     k.add_argument("--rl", action="store_true", help="include offline and online RL (slower)")
     k.add_argument("--timeout", type=float, default=1200, help="limit for each run and rerun, seconds")
-    k.add_argument("--out", help="working folder (default: a new temporary one)")
+    k.add_argument("--stages", help="comma-separated stages to kill in, in turn (default: every stage of the "
+                                    "reference longer than 0.5 s)")
+    k.add_argument("--out", help="working folder (default: a new temporary one); a finished reference there is reused")
     k.add_argument("--json", help="write the summary and every trial here")
     args = p.parse_args(argv)
     if args.cmd == "kills":

@@ -58,6 +58,24 @@ def _guard_processes() -> None:
     become_owner(home)
 
 
+def _drop_computed(model: type, params: dict) -> dict:
+    """Remove what a stored run's parameters hold beyond the fields: pydantic computed fields are part of a dump
+    (DedupConfig.lsh_bands_rows), and `s1 rerun` would otherwise reject its own run's parameters as unknown keys."""
+    from flows.context import OverridesOf, submodel
+
+    for k in list(params):
+        if k in getattr(model, "model_computed_fields", {}):
+            del params[k]
+            continue
+        f = model.model_fields.get(k)
+        if f is None or not isinstance(params[k], dict):
+            continue
+        sub = submodel(f.annotation) or next((m.model for m in f.metadata if isinstance(m, OverridesOf)), None)
+        if sub is not None:
+            _drop_computed(sub, params[k])
+    return params
+
+
 def _flows() -> dict[str, tuple[Any, type]]:
     from flows.registry import FLOWS
 
@@ -320,6 +338,9 @@ def rerun(run_id: str, home: Optional[str] = HomeOpt, artifacts: Optional[str] =
     if row is None:
         _fail(f"no run {run_id!r} in {os.environ['S1_HOME']}/manifest.duckdb (see `s1 runs`)")
     params = json.loads(row["params_json"] or "{}")
+    flows = _flows()
+    if row["flow"] in flows:
+        _drop_computed(flows[row["flow"]][1], params)
     params.update(home=os.environ["S1_HOME"], rerun_of=run_id)
     if artifacts:
         params["artifacts"] = os.environ["S1_ARTIFACTS"]
