@@ -282,18 +282,21 @@ def _set_apart(rows: list[Row]) -> None:
             continue
         col_rows.sort(key=lambda r: r.lines[0].baseline)
         base = [min(x.baseline for x in r.lines) for r in col_rows]
-        prose = [b - a for (a, ra), (b, rb) in zip(zip(base, col_rows), zip(base[1:], col_rows[1:]))
-                 if _prose(ra) and _prose(rb)]
+        ns = [r.n for r in col_rows]
+        words = [sum(x.words for x in r.lines) for r in col_rows]
+        is_prose = [n >= 20 and w >= 0.6 * n for n, w in zip(ns, words)]
+        prose = [base[i + 1] - base[i] for i in range(len(col_rows) - 1) if is_prose[i] and is_prose[i + 1]]
         if len(prose) < 3:
             continue
         prose.sort()
         step = prose[len(prose) // 2]
+        piece = [n <= 3 and not w for n, w in zip(ns, words)]  # limits, an integral sign, a numerator
         for i, r in enumerate(col_rows):
             if not r.mathy or r.display or r.short or sum(x.strong for x in r.lines) < 2:
                 continue
-            # the nearest rows that are not pieces of this formula (limits, an integral sign, a numerator)
-            up = next((j for j in range(i - 1, -1, -1) if not _piece(col_rows[j])), None)
-            down = next((j for j in range(i + 1, len(col_rows)) if not _piece(col_rows[j])), None)
+            # the nearest rows that are not pieces of this formula
+            up = next((j for j in range(i - 1, -1, -1) if not piece[j]), None)
+            down = next((j for j in range(i + 1, len(col_rows)) if not piece[j]), None)
             if up is None or down is None:
                 continue
             size = max(x.size for x in r.lines)
@@ -301,14 +304,6 @@ def _set_apart(rows: list[Row]) -> None:
             below = base[down] - max(x.baseline for x in r.lines)
             if above >= step + 0.4 * size and below >= step + 0.4 * size:
                 r.display = True
-
-
-def _piece(r: Row) -> bool:
-    return r.n <= 3 and not any(x.words for x in r.lines)
-
-
-def _prose(r: Row) -> bool:
-    return r.n >= 20 and sum(x.words for x in r.lines) >= 0.6 * r.n
 
 
 def _attached(r: Row, rows: list[Row]) -> bool:
