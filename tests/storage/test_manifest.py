@@ -115,3 +115,70 @@ def test_commit_replaces_a_garbage_folder_left_by_a_killed_run(tmp_path):
     final = root.commit(staging, "pdf_pages", "fp")
     assert sorted(p.name for p in final.iterdir()) == ["pages.parquet"]
     assert not staging.exists()
+
+
+# -- s1 sql: a sandbox over the manifest's tables --------------------------------------------------------------------
+
+@pytest.mark.parametrize("query,why", [
+    ("COPY (SELECT 1) TO '{home}/manifest.duckdb'", "only SELECT / WITH"),
+    ("COPY artifacts TO '{home}/out.csv'", "only SELECT / WITH"),
+    ("ATTACH '{home}/other.duckdb' AS o", "only SELECT / WITH"),
+    ("SELECT * FROM read_text('/etc/hostname')", "disabled by configuration"),
+    ("SELECT * FROM read_csv('/etc/passwd')", "disabled by configuration"),
+    ("SELECT * FROM '/etc/passwd'", "only the manifest's tables"),
+    ("SELECT * FROM read_parquet('{home}/t.parquet')", "disabled by configuration"),
+    ("SELECT 1; DROP TABLE runs", "exactly one statement"),
+    ("SET enable_external_access = true", "only SELECT / WITH"),
+    ("INSTALL httpfs", "only SELECT / WITH"),
+    ("DELETE FROM runs", "only SELECT / WITH"),
+])
+def test_s1_sql_refuses_anything_but_a_select_over_the_manifest_and_leaves_every_file_as_it_was(manifest, query, why):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    home = manifest.path.parent
+    pq.write_table(pa.table({"a": [1]}), home / "t.parquet")
+    manifest.start_run("pdf", {})
+    before = {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()}
+    with pytest.raises(ManifestError, match=why) as e:
+        Manifest(manifest.path, read_only=True).select(query.format(home=home))
+    assert "\n" not in str(e.value).strip()  # one line
+    assert {p.name: p.read_bytes() for p in home.iterdir() if p.is_file()} == before
+
+
+def test_s1_sql_answers_select_and_with_queries_over_tables_and_views(manifest):
+    manifest.start_run("pdf", {})
+    ro = Manifest(manifest.path, read_only=True)
+    assert ro.select("SELECT count(*) AS n FROM runs") == [{"n": 1}]
+    assert ro.select("WITH r AS (SELECT flow FROM runs) SELECT flow FROM r") == [{"flow": "pdf"}]
+    assert ro.select("SELECT count(*) AS n FROM lineage") == [{"n": 0}]
+
+
+def test_a_writer_waits_for_a_reader_holding_the_manifest_open_then_writes(manifest):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('held', flush=True); "
+        "time.sleep(4)"), str(manifest.path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    t0 = time.monotonic()
+    run = Manifest(manifest.path, lock_timeout_s=60).start_run("web", {})  # a new flow's first write
+    assert time.monotonic() - t0 > 1.0  # it waited for the reader
+    holder.wait()
+    assert manifest.get_run(run)["flow"] == "web"
+
+
+def test_a_writer_blocked_past_its_bound_names_the_process_holding_the_lock(manifest):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1], read_only=True); print('held', flush=True); "
+        "time.sleep(30)"), str(manifest.path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    try:
+        with pytest.raises(ManifestError, match=rf"locked for 1 s by pid {holder.pid} .*close that session"):
+            Manifest(manifest.path, lock_timeout_s=1).start_run("web", {})
+    finally:
+        holder.kill()
