@@ -119,12 +119,59 @@ def route_pages(pdf: Path, pages: list[int], routers: dict[str, PdfPageRouter]) 
     return out
 
 
+def speed_vs(ref: str, build_dir: Path, repeat: int = 5) -> None:
+    """Cheap text (parse._cheap_text) with layout.py of commit `ref` vs the working tree, interleaved in one
+    process pinned to one core, best of `repeat`, pages per CPU second: the cost of the layout rules alone."""
+    import importlib.util
+    import tempfile
+
+    import s1data.pdf.layout as new_layout
+    import s1data.pdf.parse as parse
+
+    src = subprocess.run(["git", "show", f"{ref}:s1data/pdf/layout.py"], cwd=HERE.parent, capture_output=True,
+                         text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / "layout_ref.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location("layout_ref", path)
+    old_layout = importlib.util.module_from_spec(spec)
+    sys.modules["layout_ref"] = old_layout
+    spec.loader.exec_module(old_layout)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
+    corpora = {"latex": [build_dir / n / f"{n}.pdf" for n in ("apssamp", "aipsamp", "bare_jrnl", "sampkluw", "pmlr",
+                                                              "oup", "turnstile", "quantum_template", "aastex631",
+                                                              "injpsj2")],
+               "real": sorted(SHARED.glob("*.pdf"))}
+    for name, files in corpora.items():
+        docs = [pymupdf.open(f) for f in files if f.exists()]
+        best = {"ref": 0.0, "new": 0.0}
+        for _ in range(repeat):
+            for key, mod in (("ref", old_layout), ("new", new_layout)):
+                parse.display_rows, parse.display_groups, parse.PageCounts = (mod.display_rows, mod.display_groups,
+                                                                             mod.PageCounts)
+                t, n = time.process_time(), 0
+                for d in docs:
+                    for page in d:
+                        _cheap_text(page)
+                        n += 1
+                best[key] = max(best[key], n / (time.process_time() - t))
+        parse.display_rows, parse.display_groups, parse.PageCounts = (new_layout.display_rows,
+                                                                     new_layout.display_groups, new_layout.PageCounts)
+        print(f"cheap text pages/CPU-s, {name} ({n} pages): layout@{ref} {best['ref']:.1f}, working tree "
+              f"{best['new']:.1f}; load average {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
     ap.add_argument("--json", default=None)
     ap.add_argument("--splits", default="dev,seen,heldout", help="comma-separated splits to route (tune on dev,seen)")
+    ap.add_argument("--speed-vs", default=None, metavar="COMMIT",
+                    help="instead of routing: time the cheap text with layout.py of COMMIT vs the working tree")
     args = ap.parse_args()
+    if args.speed_vs:
+        speed_vs(args.speed_vs, Path(args.build_dir))
+        return
     labels = json.loads(LABELS.read_text())
     build_dir = Path(args.build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)

@@ -331,7 +331,7 @@ def _classified(segments: list[Row], cols: list[tuple[float, float]]) -> list[Ro
     beside its typeset result, as in package manuals, is not a table.)"""
     for r in segments:
         _classify(r, cols)
-    if _grid([x for r in segments for x in r.lines]):
+    if not any(r.numbered for r in segments) and _grid([x for r in segments for x in r.lines]):
         for r in segments:
             r.display = r.numbered = False
         return segments
@@ -346,7 +346,8 @@ def _classified(segments: list[Row], cols: list[tuple[float, float]]) -> list[Ro
 def _grid(band: list[LineInfo]) -> bool:
     """A row of a symbol chart or a table of short cells (`Γ ∆ Θ Λ Ξ Π Σ Υ`, `··· ··· ···`): six or more pieces
     side by side, nearly all of 1-3 characters and nearly all apart by 0.5 em or more. A matrix row has fewer
-    entries (or longer ones)."""
+    entries (or longer ones); a numbered row (`S = ◦, ◦, ◦ (1)` between drawn pieces) is a display whatever its
+    pieces."""
     if len(band) < 6:
         return False
     band = sorted(band, key=lambda x: x.x0)
