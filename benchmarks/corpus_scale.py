@@ -225,8 +225,43 @@ def main() -> None:
     finally:
         if a.tmp is None:
             shutil.rmtree(tmp, ignore_errors=True)
+    summary = fixed_and_marginal(results)
+    if summary:
+        print(json.dumps({"fixed_and_marginal": summary}), flush=True)
     if a.json:
-        Path(a.json).write_text(json.dumps(results, indent=1))
+        Path(a.json).write_text(json.dumps(results + ([{"fixed_and_marginal": summary}] if summary else []),
+                                           indent=1))
+
+
+def fixed_and_marginal(results: list[dict]) -> list[dict]:
+    """Per worker count, between the smallest and the largest scale: the marginal CPU cost per document (slope of
+    CPU-s over records) and the fixed CPU-s (intercept), for s1 (total and per stage) and datatrove."""
+    out = []
+    for w in sorted({r["workers"] for r in results}):
+        rs = sorted((r for r in results if r["workers"] == w), key=lambda r: r["corpus"]["records"])
+        if len(rs) < 2:
+            continue
+        lo, hi = rs[0], rs[-1]
+        dn = hi["corpus"]["records"] - lo["corpus"]["records"]
+        if dn <= 0:
+            continue
+
+        def fit(c_lo: float, c_hi: float) -> dict:
+            per_doc = (c_hi - c_lo) / dn
+            return {"marginal_docs_per_cpu_s": round(1 / per_doc, 1) if per_doc > 0 else None,
+                    "marginal_cpu_ms_per_doc": round(1000 * per_doc, 2),
+                    "fixed_cpu_s": round(c_lo - per_doc * lo["corpus"]["records"], 1)}
+
+        row = {"workers": w, "from_records": lo["corpus"]["records"], "to_records": hi["corpus"]["records"],
+               "s1": fit(lo["s1"]["cpu_s"], hi["s1"]["cpu_s"]),
+               "s1_stages": {k: fit(lo["s1"]["steps"][k]["cpu_s"], hi["s1"]["steps"][k]["cpu_s"])
+                             for k in lo["s1"]["steps"]}}
+        if "datatrove" in lo and "datatrove" in hi:
+            row["datatrove"] = fit(lo["datatrove"]["cpu_s"], hi["datatrove"]["cpu_s"])
+            a_, b_ = row["s1"]["marginal_cpu_ms_per_doc"], row["datatrove"]["marginal_cpu_ms_per_doc"]
+            row["s1_vs_datatrove_marginal"] = round(b_ / a_, 2) if a_ > 0 else None
+        out.append(row)
+    return out
 
 
 if __name__ == "__main__":

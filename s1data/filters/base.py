@@ -41,7 +41,7 @@ class BaseFilter:
         if self.memo_row_fields is None:
             return None
         sig = (type(self).__module__, type(self).__qualname__,
-               repr(sorted((k, v) for k, v in vars(self).items() if k != "stats")))
+               repr(sorted((k, v) for k, v in vars(self).items() if k not in ("stats", "_sig"))))
         memo = _MEMO.get(sig)
         if memo is None or _MEMO_CHARS[sig] > MEMO_MAX_CHARS or len(memo) > MEMO_MAX_ROWS:
             memo = _MEMO[sig] = {}
