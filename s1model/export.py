@@ -96,6 +96,18 @@ class _nullcontext:
         return False
 
 
+def _load(path: str):
+    """torch.load with weights_only=True (tensors, containers, primitives; no arbitrary pickled objects): DeepSpeed's
+    model-state files and the universal converter's fp32.pt need nothing more. A file that does is refused with the
+    globals it names, never loaded with pickle's full power (issue #18)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle.UnpicklingError with torch's explanation
+        names = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        raise ValueError(f"{path}: refusing to unpickle {names or 'non-tensor objects'} (weights_only=True); "
+                         "was it written by DeepSpeed's save_checkpoint?") from e
+
+
 def _from_dir(ckpt_dir: str, tag: str | None) -> tuple[dict, dict]:
     """Weights of a DeepSpeed checkpoint directory (root with `latest`, or a tag folder) of any ZeRO stage."""
     if tag is None and os.path.exists(os.path.join(ckpt_dir, "latest")):
@@ -106,11 +118,11 @@ def _from_dir(ckpt_dir: str, tag: str | None) -> tuple[dict, dict]:
     zero3_model_files = glob.glob(os.path.join(folder, "zero_pp_rank_*_mp_rank_*_model_states.pt"))
     if zero3_model_files:
         return _from_zero3_dir(folder)
-    states = torch.load(os.path.join(folder, "mp_rank_00_model_states.pt"), map_location="cpu", weights_only=False)
+    states = _load(os.path.join(folder, "mp_rank_00_model_states.pt"))
     dense = states["module"]
     per_expert: dict[str, dict[str, dict[int, torch.Tensor]]] = {}
     for path in glob.glob(os.path.join(folder, "layer_*_expert_*_mp_rank_00_model_states.pt")):
-        for key, t in torch.load(path, map_location="cpu", weights_only=False).items():
+        for key, t in _load(path).items():
             m = _EXPERT_KEY.match(key)
             if m:
                 per_expert.setdefault(m["prefix"], {}).setdefault(m["w"], {})[int(m["e"])] = t
@@ -126,8 +138,7 @@ def _from_zero3_dir(folder: str) -> tuple[dict, dict]:
     parameter, removed afterwards); point TMPDIR at a large disk for a big model."""
     from deepspeed.checkpoint.ds_to_universal import main as ds_to_universal
 
-    states = torch.load(glob.glob(os.path.join(folder, "zero_pp_rank_0_mp_rank_*_model_states.pt"))[0],
-                        map_location="cpu", weights_only=False)
+    states = _load(glob.glob(os.path.join(folder, "zero_pp_rank_0_mp_rank_*_model_states.pt"))[0])
     dtypes = {n: t.dtype for n, t in states["module"].items()}  # every tensor, stored empty, in its training dtype
     shapes = {n: tuple(shape) for group in states.get("param_shapes") or [] for n, shape in group.items()}
     with tempfile.TemporaryDirectory(prefix="s1-zero3-export-") as tmp:
@@ -143,7 +154,7 @@ def _from_zero3_dir(folder: str) -> tuple[dict, dict]:
                              "the live engine instead: export_hf(engine, out_dir)") from e
         full = {}
         for path in glob.glob(os.path.join(out, "zero", "*", "fp32.pt")):
-            saved = torch.load(path, map_location="cpu", weights_only=False)  # {"param": t, ...}, or t (ZeRO-3 merge)
+            saved = _load(path)  # {"param": t, ...}, or t (ZeRO-3 merge)
             full[os.path.basename(os.path.dirname(path))] = saved["param"] if isinstance(saved, dict) else saved
     missing = [n for n in dtypes if n not in full and not n.endswith(".mlp.gate.gate.weight")]
     if missing:
