@@ -203,7 +203,8 @@ class Manifest:
             raise ManifestError(f"s1 sql runs exactly one statement (got {len(statements)})")
         kind = statements[0].type
         if kind != duckdb.StatementType.SELECT:
-            raise ManifestError(f"s1 sql runs only SELECT / WITH queries over the manifest (got {kind.name})")
+            raise ManifestError(f"s1 sql is read-only: it runs only SELECT / WITH queries over the manifest "
+                                f"(got {kind.name})")
         deadline = time.monotonic() + self.lock_timeout_s
         while True:
             try:
