@@ -20,7 +20,7 @@ from flows.registry import FLOWS
 # (a flow missing here goes to `cpu`)
 MACHINE_CLASS = {"pdf": "cpu", "web": "cpu", "curate": "cpu", "bootcamp": "cpu", "tokenize": "cpu", "export-hf": "cpu",
                  "pretrain": "gpu", "rl": "gpu", "offline-rl": "gpu", "online-rl": "gpu", "tail-experiment": "gpu",
-                 "pipeline": "gpu"}
+                 "eval": "gpu", "pipeline": "gpu"}
 
 
 def _description(fn) -> str:

@@ -5,6 +5,7 @@
     WARCs -> web_pages ---------------+                                                             |
     bootcamp tasks -> sft_data / rl_prompts -----------------> offline_rl (best-of-N SFT) <---------+
                                                                    -> online_rl (MoR, Ray) -> rl_checkpoint
+                                                                   -> eval (held-out prompts, perplexity) -> eval_report
 Every stage is cached by fingerprint, so a rerun redoes only what changed or did not finish.
 """
 
@@ -18,6 +19,7 @@ from pydantic import Field
 from flows.bootcamp import BootcampExportConfig, bootcamp_stage
 from flows.context import RunParams, open_run, overrides_of
 from flows.curate import CurateConfig, curate_stage
+from flows.eval import eval_stage
 from flows.pdf import pdf_stage
 from flows.pretrain import LaunchConfig, pretrain_config, pretrain_stage
 from flows.rl import rl_stages
@@ -28,6 +30,7 @@ from s1data.shards import ShardConfig
 from s1data.tokenizer import TokenizerConfig
 from s1data.web import WebConfig
 from s1model.config import PretrainConfig
+from s1model.eval import EvalConfig
 from s1model.rl.config import OfflineRLConfig, OnlineRLConfig
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +62,8 @@ class PipelineParams(RunParams):
     online_rl: overrides_of(OnlineRLConfig) = Field(default_factory=dict,
                                                     description="OnlineRLConfig fields overriding the recipe.")
     ray_address: str | None = Field(None, description="Ray cluster address (default: a local Ray).")
+    eval: bool = Field(True, description="End with the evaluation of the last checkpoint (eval_report).")
+    eval_config: EvalConfig = Field(default_factory=EvalConfig, description="Evaluation settings (k, judge, ...).")
     seed: int = Field(0, description="Seed of mixture sampling.")
     dask_address: str | None = Field(None, description="tcp://host:8786 of a running Dask scheduler.")
     n_workers: int | None = Field(None, ge=1, description="Workers of the local Dask cluster.")
@@ -88,7 +93,10 @@ def demo_params(home: str) -> dict:
         "tokenizer": {"vocab_size": 1024, "smiles_vocab_size": 256, "protein_vocab_size": 256, "dna_vocab_size": 256},
         # short direct answers (ring counts 0-3), so the tiny model learns the task in a few SFT steps and the
         # online RL groups have mixed rewards to learn from
-        "bootcamp": {"tasks": ["chem_ring_count"], "n_per_config": 1, "max_configs": 64, "style": "direct"},
+        "bootcamp": {"tasks": ["chem_ring_count"], "n_per_config": 1, "max_configs": 64, "style": "direct",
+                     # a hashed fifth of the problems is held out for the eval step (bootcamp_eval)
+                     "train_buckets": ["S"], "eval_fraction": 0.2},
+        "eval_config": {"k": 4, "max_new_tokens": 16, "ppl_max_rows": 16},
         "recipe": "tiny", "pretrain": {"seq_len": 128, "max_steps": 12, "checkpoint_every": 6},
         "offline_rl": {"sft_steps": 40},
     }
@@ -131,4 +139,9 @@ def pipeline_flow(params: PipelineParams) -> dict:
                 out.update(rl_stages(ctx, cpt, tok, m.resolve_artifact(out["bootcamp"]["artifacts"]["rl_prompts"]),
                                      sft, params.rl_recipe, params.offline_rl, params.online_rl, False,
                                      params.ray_address))
+            if params.eval:  # the last checkpoint on the held-out bootcamp prompts and the token shards
+                last = out["online_rl"]["artifact"] if params.rl else out["pretrain"]["artifact"]
+                out["eval"] = eval_stage(ctx, m.resolve_artifact(last), tok,
+                                         m.resolve_artifact(out["bootcamp"]["artifacts"]["bootcamp_eval"]),
+                                         m.resolve_artifact(out["token_shards"]["artifact"]), params.eval_config)
         return out

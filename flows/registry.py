@@ -2,6 +2,7 @@
 
 from flows.bootcamp import BootcampFlowParams, bootcamp_flow
 from flows.curate import CurateFlowParams, curate_flow
+from flows.eval import EvalFlowParams, eval_flow
 from flows.pdf import PdfFlowParams, pdf_flow
 from flows.pipeline import PipelineParams, pipeline_flow
 from flows.pretrain import ExportFlowParams, PretrainFlowParams, export_flow, pretrain_flow
@@ -22,6 +23,7 @@ FLOWS = {
     "rl": (rl_flow, RLFlowParams),
     "offline-rl": (offline_rl_flow, OfflineRLFlowParams),
     "online-rl": (online_rl_flow, OnlineRLFlowParams),
+    "eval": (eval_flow, EvalFlowParams),
     "tail-experiment": (tail_experiment_flow, TailExperimentParams),
     "pipeline": (pipeline_flow, PipelineParams),
 }
