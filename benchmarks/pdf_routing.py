@@ -15,8 +15,9 @@ routed for OCR whatever their maths and are left out of both rates.
 
     apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
         texlive-science texlive-publishers texlive-plain-generic lmodern cm-super-minimal texlive-lang-german \
-        texlive-latex-base-doc texlive-science-doc texlive-publishers-doc
-    python benchmarks/pdf_routing.py [--build-dir /tmp/s1_pdf_routing] [--json out.json]
+        texlive-latex-base-doc texlive-science-doc texlive-publishers-doc texlive-fonts-extra
+    python benchmarks/pdf_routing.py [--build-dir /tmp/s1_pdf_routing] [--json out.json] [--splits dev,seen]
+    python benchmarks/pdf_routing.py --speed-vs COMMIT     # cheap-text speed, layout.py of COMMIT vs this one
 """
 
 from __future__ import annotations

@@ -17,6 +17,9 @@ too and agreed. Like the older labels, a display set with a display environment 
 manuals display command syntax with \\[ \\]). Output: benchmarks/labels/pdf_display_math.json
 (`--write`), split `heldout` for the new documents.
 
+Needs the TeX Live packages listed in benchmarks/pdf_routing.py (texlive-fonts-extra included: newtx, STIX2,
+kpfonts and mathdesign for several journal classes).
+
     python benchmarks/labels/label_pdf_display_math.py [--build-dir /tmp/s1_pdf_routing] [--write]
 """
 
