@@ -314,6 +314,49 @@ def cmd_inputs(args) -> dict:
     return report
 
 
+def cmd_web_overhead(args) -> dict:
+    """The watched child process's cost: every real WARC/ARC of ../shared/data/warc read in-process
+    (`isolate=False`) and isolated (`isolate=True`), `--repeat` times each, side by side in one run; plus one
+    larger WARC of the real pages of ../shared/data/html (`--records` records) to see the per-record heartbeat.
+    Wall seconds, and CPU seconds of this process plus its children (os.times), the machine being shared."""
+    from s1data.web import WebConfig, read_warc_partition
+
+    work = Path(tempfile.mkdtemp(prefix="s1-overhead-"))
+    pages = [gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+             for p in sorted((SHARED / "html").iterdir()) if p.is_file()]
+    big = work / "html-pages.warc.gz"
+    big.write_bytes(_warc([(f"http://page{i}.example/", pages[i % len(pages)]) for i in range(args.records)],
+                          gz=True))
+    files = sorted((SHARED / "warc").iterdir())
+    out = {"load_before": os.getloadavg()[0], "repeat": args.repeat}
+    for label, group in (("real_warcs", files), ("html_pages_warc", [big])):
+        res = {}
+        for isolate in (False, True):
+            cfg = WebConfig(isolate=isolate)
+            t = os.times()
+            w0 = time.perf_counter()
+            rows = 0
+            for r in range(args.repeat):
+                for f in group:
+                    rows += read_warc_partition(f, work / f"o{int(isolate)}-{r}-{f.name}", cfg)["pages"]
+            t1 = os.times()
+            res["isolated" if isolate else "in_process"] = {
+                "wall_s": round(time.perf_counter() - w0, 2),
+                "cpu_s": round((t1.user - t.user) + (t1.system - t.system) + (t1.children_user - t.children_user)
+                               + (t1.children_system - t.children_system), 2),
+                "pages": rows // args.repeat}
+        n = len(group) * args.repeat
+        res["overhead_per_file_wall_s"] = round((res["isolated"]["wall_s"] - res["in_process"]["wall_s"]) / n, 3)
+        res["overhead_per_file_cpu_s"] = round((res["isolated"]["cpu_s"] - res["in_process"]["cpu_s"]) / n, 3)
+        out[label] = res
+    out["files"] = {"real_warcs": len(files), "html_pages_warc_records": args.records}
+    out["load_after"] = os.getloadavg()[0]
+    import shutil
+
+    shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -323,10 +366,20 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=1200.0, help="a stage still running after this is 'hung'")
     p.add_argument("--out", type=Path, help="write the full JSON report here")
     p.add_argument("--keep", action="store_true", help="keep the generated inputs and homes")
+    o = sub.add_parser("web-overhead", help="cost of the watched web reader process, beside the in-process reader")
+    o.add_argument("--repeat", type=int, default=3)
+    o.add_argument("--records", type=int, default=500)
+    o.add_argument("--out", type=Path)
     # `kills`: kill -9 at random points of the pipeline flow, `s1 rerun`, compare artifacts and weights (its own
     # change adds it here as another sub-command)
     args = ap.parse_args()
-    report = cmd_inputs(args) if args.command == "inputs" else None
+    if args.command == "web-overhead":
+        report = cmd_web_overhead(args)
+        print(json.dumps(report, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1))
+        return
+    report = cmd_inputs(args)
     if args.out:
         args.out.write_text(json.dumps(report, indent=1, default=str))
     print(json.dumps({"summary": report["summary"], "by_family": report["by_family"], "runs": report["runs"]},
