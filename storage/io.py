@@ -245,11 +245,11 @@ def verify_digests(prefix: str | os.PathLike | UPath, recorded: dict[str, list],
     """None when the files under `prefix` are those recorded at commit, else what differs (one line).
 
     Every file's presence and size is checked (a listing); sha256 is re-computed for the files that fit in
-    `hash_budget_bytes` (default $S1_VERIFY_HASH_BYTES, 1 GiB), smallest first, so a multi-GB artifact costs a
+    `hash_budget_bytes` (default $S1_VERIFY_HASH_BYTES, 256 MiB), smallest first, so a multi-GB artifact costs a
     listing plus a bounded read. A file recorded without a hash (a writer's upload that was not read back) is
     checked by size."""
     if hash_budget_bytes is None:
-        hash_budget_bytes = int(os.environ.get("S1_VERIFY_HASH_BYTES", 1 << 30))
+        hash_budget_bytes = int(os.environ.get("S1_VERIFY_HASH_BYTES", 256 << 20))
     found = file_infos(prefix)
     missing = sorted(set(recorded) - set(found))
     if missing:
