@@ -98,3 +98,61 @@ def remove(folder: str) -> None:
     fs, p = filesystem(folder)
     if fs.exists(p):
         fs.rm(p, recursive=True)
+
+
+def file_sha256(path: str, chunk: int = 8 << 20) -> str:
+    """sha256 of a file's bytes (local path or URL): the content key of the partitions read from it."""
+    import hashlib
+
+    fs, p = filesystem(path)
+    h = hashlib.sha256()
+    with fs.open(p, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def attempt_folder(target: str) -> str:
+    """Where a worker writes one committed partition: on an object store a fresh unique prefix under `target`
+    (no rename there: the commit verifies it); locally `target` itself (a fresh staging folder, renamed on commit)."""
+    if "://" in str(target) and not str(target).startswith("file://"):
+        import uuid
+
+        return join(target, uuid.uuid4().hex)
+    os.makedirs(target, exist_ok=True)
+    return str(target)
+
+
+def write_folder(folder: str, tables: dict[str, pa.Table], **kwargs) -> dict:
+    """Write {file name: table} as zstd parquet under `folder`; returns what a commit verifies without reading the
+    files back: {"out_dir", "files": {name: bytes}, "content_sha256"} (the tree hash of `storage.io`)."""
+    import hashlib
+
+    from storage.io import tree_sha256_of
+
+    fs, root = filesystem(folder)
+    if "://" not in str(folder):
+        fs.makedirs(root, exist_ok=True)
+    sizes, shas = {}, {}
+    for name, table in tables.items():
+        buf = pa.BufferOutputStream()
+        pq.write_table(table, buf, compression="zstd", **kwargs)
+        body = buf.getvalue().to_pybytes()
+        with fs.open(join(root, name) if "://" not in str(folder) else posixpath.join(root, name), "wb") as f:
+            f.write(body)
+        sizes[name], shas[name] = len(body), hashlib.sha256(body).hexdigest()
+    return {"out_dir": str(folder), "files": sizes, "content_sha256": tree_sha256_of(shas)}
+
+
+def link_or_copy(src: str, dst: str) -> None:
+    """Put an immutable file at `dst` without rewriting it (hard link locally, server-side copy on one store)."""
+    from storage.io import link_or_copy as _link
+
+    _link(src, dst)
+
+
+def read_file(path: str, columns: list[str] | None = None) -> pa.Table:
+    """One whole parquet file (local path or URL): for small files (samples, assignments)."""
+    fs, p = filesystem(path)
+    with fs.open(p, "rb") as f:
+        return pq.read_table(f, columns=columns)

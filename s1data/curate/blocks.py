@@ -103,17 +103,11 @@ def decide_domains(samples: list[pa.Table], counts: Counter, cfg: CurateConfig) 
 
 # ---- pass 2 -------------------------------------------------------------------------------------------------------
 
-def filter_partition(part: dict, decisions: dict[str, str], cfg: CurateConfig, out_dir: str,
-                     out_exclusions: str) -> dict:
-    """Domain decisions, rewriting and the quality blocks over one partition.
-
-    Writes `filtered-PPPPP.parquet` (kept documents) under out_dir and `filters-PPPPP.parquet` (its exclusions)
-    under out_exclusions; returns counts per stage and reason, rewrite stats, and the partition's science sample
-    (bottom `science_sample_docs`).
-    """
+def filter_table(part: dict, decisions: dict[str, str], cfg: CurateConfig) -> dict:
+    """Domain decisions, rewriting and the quality blocks over one partition, in memory: {"kept", "excluded",
+    "counts" (per stage and reason), "rewrite" (stats), "science_sample" (bottom `science_sample_docs`)}."""
     from s1data.filters import curate
 
-    p = part["index"]
     t = parts.read(part, DOC_COLUMNS + ["domain"])
     url_domain = [d or "" for d in t.column("domain").to_pylist()] if "domain" in t.column_names else None
     docs = doc_columns(t)
@@ -136,12 +130,22 @@ def filter_partition(part: dict, decisions: dict[str, str], cfg: CurateConfig, o
     if q_excl.num_rows:
         excluded.append(exclusion_rows(q_excl))
     counts["after_quality"] = kept.num_rows
-    parts.write(kept, parts.join(out_dir, f"filtered-{p:05d}.parquet"))
     excl = pa.concat_tables(excluded) if excluded else empty_exclusions()
-    parts.write(excl, parts.join(out_exclusions, f"filters-{p:05d}.parquet"))
     counts.update(Counter(excl.column("reason").to_pylist()))
     sample = bottom_k(kept.select(["doc_id", "text"]), cfg.science_sample_docs, cfg.science.seed)
-    return {"index": p, "counts": dict(counts), "rewrite": rewrite_stats, "science_sample": sample,
+    return {"kept": kept, "excluded": excl, "counts": dict(counts), "rewrite": rewrite_stats,
+            "science_sample": sample}
+
+
+def filter_partition(part: dict, decisions: dict[str, str], cfg: CurateConfig, out_dir: str,
+                     out_exclusions: str) -> dict:
+    """`filter_table`, writing `filtered-PPPPP.parquet` (kept documents) under out_dir and `filters-PPPPP.parquet`
+    (its exclusions) under out_exclusions; returns counts, rewrite stats, the science sample and the kept file."""
+    p = part["index"]
+    r = filter_table(part, decisions, cfg)
+    parts.write(r["kept"], parts.join(out_dir, f"filtered-{p:05d}.parquet"))
+    parts.write(r["excluded"], parts.join(out_exclusions, f"filters-{p:05d}.parquet"))
+    return {"index": p, "counts": r["counts"], "rewrite": r["rewrite"], "science_sample": r["science_sample"],
             "filtered": parts.join(out_dir, f"filtered-{p:05d}.parquet")}
 
 
@@ -182,3 +186,55 @@ def label_partition(index: int, kept_path: str, excluded_path: str, model, cfg: 
 
 def decisions_map(decisions: pa.Table) -> dict[str, str]:
     return dict(zip(decisions.column("domain").to_pylist(), decisions.column("decision").to_pylist()))
+
+
+# ---- committed partition blocks ------------------------------------------------------------------------------------
+# Each writes its outputs into one partition folder (`target`: a fresh local folder, or a prefix on a store under
+# which it opens a unique attempt prefix) and returns {"written": what the commit verifies, "meta": small record}.
+# The driver commits the folder under the block's key, so an unchanged partition is never computed twice.
+
+def sample_block(part: dict, cfg: CurateConfig, target: str) -> dict:
+    """Pass 1 as a committed partition: `sample.parquet` (the bounded per-domain sample with verdicts)."""
+    r = sample_partition(part, cfg)
+    sample = r["sample"] if r["sample"] is not None else empty_exclusions().drop_columns(["filter"])
+    written = parts.write_folder(parts.attempt_folder(target), {"sample.parquet": sample})
+    return {"written": written, "meta": {"rows": r["rows"], "domain_counts": r["domain_counts"]}}
+
+
+def filter_block(part: dict, decisions: dict[str, str], cfg: CurateConfig, target: str) -> dict:
+    """Pass 2 as a committed partition: `filtered.parquet` (kept), `exclusions.parquet`, `science_sample.parquet`."""
+    r = filter_table(part, decisions, cfg)
+    written = parts.write_folder(parts.attempt_folder(target), {
+        "filtered.parquet": r["kept"], "exclusions.parquet": r["excluded"],
+        "science_sample.parquet": r["science_sample"]})
+    return {"written": written, "meta": {"counts": r["counts"], "rewrite": r["rewrite"],
+                                         "rows": r["counts"].get("after_quality", 0)}}
+
+
+def sign_block(filtered_path: str, cfg: CurateConfig, target: str) -> dict:
+    """Dedup step 1 as a committed partition: the position-free signature folder of one filtered partition."""
+    from s1data.dedup.parallel import sign_partition
+
+    folder = parts.attempt_folder(target)
+    r = sign_partition(filtered_path, folder, cfg.dedup, cfg.dedup_buckets)
+    return {"written": {"out_dir": folder, "files": r["files"]}, "meta": {"rows": r["docs"]}}
+
+
+def label_block(filtered_path: str, assign_path: str, model, cfg: CurateConfig, target: str) -> dict:
+    """Pass 3 as a committed partition: the dedup split of one filtered partition, science columns on its kept rows
+    -> `part.parquet` (curated) and `dedup_exclusions.parquet`."""
+    from s1data.dedup.parallel import split_by_assignment
+    from s1data.science import science_columns
+
+    table = parts.read({"path": filtered_path, "start": 0, "stop": parts.num_rows(filtered_path)})
+    assign = parts.read({"path": assign_path, "start": 0, "stop": parts.num_rows(assign_path)})
+    kept, excluded = split_by_assignment(table, assign)
+    labelled = science_columns(kept, model, cfg.science)
+    d_excl = exclusion_rows(excluded) if excluded.num_rows else empty_exclusions()
+    written = parts.write_folder(parts.attempt_folder(target), {"part.parquet": labelled,
+                                                                "dedup_exclusions.parquet": d_excl},
+                                 row_group_size=50_000)
+    domains = Counter(d or "general" for d in labelled.column("domain").to_pylist())
+    return {"written": written,
+            "meta": {"rows": labelled.num_rows, "domains": dict(domains),
+                     "dedup_reasons": dict(Counter(d_excl.column("reason").to_pylist()))}}

@@ -1,17 +1,22 @@
 """`curate_corpus`: the curation DAG over partitioned inputs, on a Dask client or in this process.
 
-    plan partitions (row ranges of the input parquet files)
-      -> pass 1: sample_partition per web partition   -> decide_domains (driver, bounded samples)
-      -> pass 2: filter_partition per partition        -> fit the science classifier (driver, bounded sample)
-      -> dedup_partitions over the filtered partitions (signatures per partition, shuffle by band, components)
-      -> pass 3: label_partition per partition         -> curated/part-PPPPP.parquet, exclusions/*.parquet
+    plan partitions (row ranges of the input parquet files, keyed by the sha256 of the file's bytes)
+      -> pass 1: sample_block per web partition   -> decide_domains (driver, bounded samples)
+      -> pass 2: filter_block per partition       -> fit the science classifier (driver, bounded sample)
+      -> dedup: sign_block per filtered partition -> assign_partitions (band shuffle over all signatures, components)
+      -> pass 3: label_block per partition        -> curated/part-PPPPP.parquet, exclusions/*.parquet
 
-The driver holds per-partition records only: counts, the domain and science samples (bounded by configuration),
-and the dedup's doc ids and edges. Outputs are partitioned datasets: many parquet files under one folder.
+Every block writes one committed partition, keyed by what it depends on (`s1data.curate.cache`): a rerun, or a run
+over a corpus that grew by one WARC, computes only the partitions whose key is new. The driver holds per-partition
+records only: counts, the domain and science samples (bounded by configuration), and the dedup's doc ids and edges.
+Outputs are partitioned datasets: many parquet files under one folder, linked (local) or copied server-side (store)
+from the committed partitions.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections import Counter
@@ -21,10 +26,12 @@ import pyarrow as pa
 
 from s1data import parts
 from s1data.curate import blocks
+from s1data.curate.cache import PartitionCache, ScratchCache
 from s1data.curate.config import CurateConfig
 
 log = logging.getLogger(__name__)
 
+BLOCK_VERSION = "curate-blocks-1"  # change when a block's output for the same key changes
 INPUT_PREFIXES = {"documents": ("documents", "part-"), "web_pages": ("pages", "part-")}
 
 
@@ -39,36 +46,85 @@ def plan_partitions(inputs: dict[str, list[str]], cfg: CurateConfig) -> list[dic
     return parts.plan(inputs, cfg.partition_docs)
 
 
-def run_tasks(client, fn: Callable, args_list: list[tuple], progress: Callable[[int], None] | None = None) -> list:
-    """fn(*args) for each args tuple, on the Dask client when there is one, else here; results in input order."""
-    if client is None:
-        out = []
-        for args in args_list:
-            out.append(fn(*args))
-            if progress:
-                progress(1)
-        return out
-    futures = [client.submit(fn, *args, pure=False) for args in args_list]
+def run_tasks(client, fn: Callable, args_list: list[tuple], progress: Callable[[int], None] | None = None,
+              on_result: Callable[[int, object], object] | None = None) -> list:
+    """fn(*args) for each args tuple, on the Dask client when there is one, else here; results in input order.
+    `on_result(i, result)` runs in this process as each result comes back (its return value replaces the result):
+    where partitions are committed, so a kill loses only the tasks still running."""
     results: dict = {}
-    for i, fut in enumerate(futures):  # gather one by one: progress advances as partitions come back
-        results[i] = client.gather(fut)
+
+    def done(i, res):
+        results[i] = on_result(i, res) if on_result else res
         if progress:
             progress(1)
-    return [results[i] for i in range(len(futures))]
+
+    if client is None:
+        for i, args in enumerate(args_list):
+            done(i, fn(*args))
+        return [results[i] for i in range(len(args_list))]
+    from distributed import as_completed
+
+    futures = {client.submit(fn, *args, pure=False): i for i, args in enumerate(args_list)}
+    for fut in as_completed(futures):
+        done(futures[fut], fut.result())
+    return [results[i] for i in range(len(args_list))]
+
+
+def _key(block: str, params, inputs: list[str]) -> str:
+    """A block partition's key: sha256 of the block, its code version, its parameters and its inputs' keys."""
+    h = hashlib.sha256()
+    for part in (block, BLOCK_VERSION, json.dumps(params, sort_keys=True, default=str), *inputs):
+        h.update(str(part).encode())
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _table_sha256(t: pa.Table, columns: list[str]) -> str:
+    h = hashlib.sha256()
+    for c in columns:
+        for v in t.column(c).to_pylist():
+            h.update((v or "").encode("utf-8", "surrogatepass"))
+            h.update(b"\x00")
+    return h.hexdigest()
+
+
+def _cached(cache: PartitionCache, client, block: str, keys: list[str], fn: Callable, args_list: list[tuple],
+            progress: Callable[[int], None] | None, sources: list[str | None]) -> tuple[list[dict], int]:
+    """[{"uri", "meta"}] of `block` for each key: committed ones from the cache, the others computed by
+    fn(*args, target) and committed as they come back. Returns (partitions, how many were computed)."""
+    out: list = [None] * len(keys)
+    todo = []
+    for i, k in enumerate(keys):
+        hit = cache.get(block, k)
+        if hit is not None:
+            out[i] = hit
+            if progress:
+                progress(1)
+        else:
+            todo.append(i)
+    computed = run_tasks(client, fn, [(*args_list[i], cache.target(block, keys[i])) for i in todo], progress,
+                         on_result=lambda j, r: cache.put(block, keys[todo[j]], r["written"], r["meta"],
+                                                          sources[todo[j]]))
+    for i, r in zip(todo, computed):
+        out[i] = r
+    return out, len(todo)
 
 
 def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: str, cfg: CurateConfig | None = None,
                   client=None, progress: Callable[[str, int, int], None] | None = None,
-                  plan: list[dict] | None = None) -> dict:
+                  plan: list[dict] | None = None, cache: PartitionCache | None = None) -> dict:
     """Curate {source: [parquet files]} into `out["curated"]` / `out["curation_exclusions"]` (partitioned) and
-    `out["web_domain_decisions"]/decisions.parquet`. `scratch`: a folder every worker can read and write (filtered
-    partitions, dedup work files). Returns the funnel: counts per step and reason, domains, timings."""
-    from s1data.dedup import dedup_partitions
+    `out["web_domain_decisions"]/decisions.parquet`. `scratch`: a folder every worker can read and write (the dedup
+    assignment). `cache`: where block partitions are committed and found again (default: none, under scratch).
+    Returns the funnel: counts per step and reason, domains, timings, and how many partitions each block computed."""
+    from s1data.dedup.parallel import assign_partitions
     from s1data.science import fit_science_model
 
     cfg = cfg or CurateConfig()
+    cache = cache or ScratchCache(parts.join(scratch, "blocks"))
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    computed: dict[str, int] = {}
 
     def step(name: str, total: int):
         done = [0]
@@ -80,70 +136,105 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
         return advance
 
     plan = plan if plan is not None else plan_partitions(inputs, cfg)
-    web = [p for p in plan if p["source"] == "web_pages"]
+    files = sorted({p["path"] for p in plan})
+    t = time.perf_counter()
+    file_keys = dict(zip(files, run_tasks(client, parts.file_sha256, [(f,) for f in files],
+                                          step("input keys", len(files)))))
+    base = [_key("input", {"source": p["source"], "start": p["start"], "stop": p["stop"]}, [file_keys[p["path"]]])
+            for p in plan]
+    srcs = [p["source"] for p in plan]
+    timings["keys_s"] = time.perf_counter() - t
 
     # pass 1: domain decisions from bounded per-partition samples
     t = time.perf_counter()
-    s1 = run_tasks(client, blocks.sample_partition, [(p, cfg) for p in web], step("domain samples", len(web)))
+    web = [i for i, p in enumerate(plan) if p["source"] == "web_pages"]
+    dom_cfg = cfg.domains.model_dump(mode="json")
+    s1, computed["domain_samples"] = _cached(
+        cache, client, "sample", [_key("sample", dom_cfg, [base[i]]) for i in web], blocks.sample_block,
+        [(plan[i], cfg) for i in web], step("domain samples", len(web)), [srcs[i] for i in web])
     counts: Counter = Counter()
     for r in s1:
-        counts.update(r["domain_counts"])
-    decisions = blocks.decide_domains([r["sample"] for r in s1], counts, cfg)
+        counts.update(r["meta"]["domain_counts"])
+    decisions = blocks.decide_domains([parts.read_file(parts.join(r["uri"], "sample.parquet")) for r in s1],
+                                      counts, cfg)
     parts.write(decisions, parts.join(out["web_domain_decisions"], "decisions.parquet"))
     decided = blocks.decisions_map(decisions)
+    domains_of = {i: sorted(r["meta"]["domain_counts"]) for i, r in zip(web, s1)}
     timings["domains_s"] = time.perf_counter() - t
 
     # pass 2: domain drop / rewrite, quality, PII per partition; the science sample
     t = time.perf_counter()
-    s2 = run_tasks(client, blocks.filter_partition,
-                   [(p, decided, cfg, parts.join(scratch, "filtered"), out["curation_exclusions"]) for p in plan],
-                   step("filters", len(plan)))
+    f_params = {"quality": {s: cfg.quality_for(s).model_dump(mode="json") for s in sorted(set(srcs))},
+                "rewrite": cfg.rewrite.model_dump(mode="json"), "science_sample_docs": cfg.science_sample_docs,
+                "seed": cfg.science.seed}
+    f_keys = [_key("filter", {**f_params, "quality": f_params["quality"][p["source"]],
+                              "decisions": [[d, decided.get(d, "keep")] for d in domains_of.get(i, [])]}, [base[i]])
+              for i, p in enumerate(plan)]
+    s2, computed["filters"] = _cached(cache, client, "filter", f_keys, blocks.filter_block,
+                                      [(p, decided, cfg) for p in plan], step("filters", len(plan)), srcs)
     timings["filters_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    samples = [r["science_sample"] for r in s2 if r["science_sample"].num_rows]
+    samples = [parts.read_file(parts.join(r["uri"], "science_sample.parquet")) for r in s2]
+    samples = [x for x in samples if x.num_rows]
     sample = blocks.bottom_k(pa.concat_tables(samples), cfg.science_sample_docs, cfg.science.seed) if samples \
         else pa.table({"doc_id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
     model, science_report = fit_science_model(sample, cfg.science, min_docs=cfg.min_classifier_docs)
+    model_key = _key("science_model", {"science": cfg.science.model_dump(mode="json"),
+                                       "min_docs": cfg.min_classifier_docs,
+                                       "seed_sha256": _seed_sha256(cfg)},
+                     [_table_sha256(sample, ["doc_id", "text"])])
     timings["science_fit_s"] = time.perf_counter() - t
 
-    # dedup over the filtered partitions, on the same client
+    # dedup: signatures per filtered partition (committed), then the band shuffle over all of them
     t = time.perf_counter()
-    filtered = [r["filtered"] for r in s2]
-    dedup = dedup_partitions(filtered, parts.join(scratch, "dedup"), cfg.dedup, client=client,
-                             num_buckets=cfg.dedup_buckets, work_dir=parts.join(scratch, "dedup_work")) \
-        if filtered else {"kept_paths": [], "excluded_paths": [], "seconds": {}}
+    filtered = [parts.join(r["uri"], "filtered.parquet") for r in s2]
+    d_params = {"dedup": cfg.dedup.model_dump(mode="json"), "buckets": cfg.dedup_buckets}
+    s_keys = [_key("sign", d_params, [k]) for k in f_keys]
+    sigs, computed["signatures"] = _cached(cache, client, "sign", s_keys, blocks.sign_block,
+                                           [(f, cfg) for f in filtered], step("dedup signatures", len(plan)), srcs)
+    dedup = assign_partitions([r["uri"] for r in sigs], parts.join(scratch, "dedup_work"), cfg.dedup, client,
+                              cfg.dedup_buckets) if sigs else {"assign_paths": [], "assign_sha256": []}
     timings["dedup_s"] = time.perf_counter() - t
 
-    # pass 3: science columns, the curated partitions and the dedup exclusions
+    # pass 3: the dedup split and science columns -> curated partitions and dedup exclusions
     t = time.perf_counter()
-    s3 = run_tasks(client, blocks.label_partition,
-                   [(i, k, e, model, cfg, out["curated"], out["curation_exclusions"])
-                    for i, (k, e) in enumerate(zip(dedup["kept_paths"], dedup["excluded_paths"]))],
-                   step("science labels", len(dedup["kept_paths"])))
+    l_keys = [_key("label", {"model": model_key}, [k, a]) for k, a in zip(f_keys, dedup["assign_sha256"])]
+    s3, computed["labels"] = _cached(cache, client, "label", l_keys, blocks.label_block,
+                                     [(f, a, model, cfg) for f, a in zip(filtered, dedup["assign_paths"])],
+                                     step("science labels", len(plan)), srcs)
+    timings["label_s"] = time.perf_counter() - t
+
+    # the outputs: partitioned datasets of the committed partitions' files (links or server-side copies)
+    t = time.perf_counter()
+    for i, (f, lab) in enumerate(zip(s2, s3)):
+        parts.link_or_copy(parts.join(lab["uri"], "part.parquet"), parts.join(out["curated"], f"part-{i:05d}.parquet"))
+        parts.link_or_copy(parts.join(f["uri"], "exclusions.parquet"),
+                           parts.join(out["curation_exclusions"], f"filters-{i:05d}.parquet"))
+        parts.link_or_copy(parts.join(lab["uri"], "dedup_exclusions.parquet"),
+                           parts.join(out["curation_exclusions"], f"dedup-{i:05d}.parquet"))
     if not s3:  # no input rows: the outputs are still datasets (one empty part), never missing
         parts.write(blocks.doc_columns(pa.table({"doc_id": pa.array([], pa.string())})),
                     parts.join(out["curated"], "part-00000.parquet"))
-    if not s2:
         parts.write(blocks.empty_exclusions(), parts.join(out["curation_exclusions"], "filters-00000.parquet"))
-    timings["label_s"] = time.perf_counter() - t
+    timings["outputs_s"] = time.perf_counter() - t
 
     funnel: Counter = Counter()
     rewrite: Counter = Counter()
     for r in s2:
-        funnel.update(r["counts"])
-        for k, v in (r["rewrite"] or {}).items():
+        funnel.update(r["meta"]["counts"])
+        for k, v in (r["meta"]["rewrite"] or {}).items():
             if k == "reasons":
                 rewrite.update({f"reason:{why}": n for why, n in v.items()})
             elif isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seconds":
                 rewrite[k] += v
     reasons = {k: v for k, v in funnel.items() if k not in ("input", "after_domains", "after_quality")}
     for r in s3:
-        for k, v in r["dedup_reasons"].items():
+        for k, v in r["meta"]["dedup_reasons"].items():
             reasons[k] = reasons.get(k, 0) + v
     domains: Counter = Counter()
     for r in s3:
-        domains.update(r["domains"])
-    kept = sum(r["rows"] for r in s3)
+        domains.update(r["meta"]["domains"])
+    kept = sum(r["meta"]["rows"] for r in s3)
     timings["total_s"] = time.perf_counter() - t0
     return {"input": funnel["input"], "after_domains": funnel["after_domains"],
             "after_quality": funnel["after_quality"], "after_dedup": kept, "kept": kept,
@@ -152,5 +243,14 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
             "science_labeller": science_report, "partitions": len(plan), "web_domains": len(decided),
             "domain_decisions": dict(Counter(decided.values())),
             "rewrite": {**dict(sorted(rewrite.items())), "endpoint": cfg.rewrite.url},
-            "dedup": {k: v for k, v in dedup.items() if k not in ("kept_paths", "excluded_paths")},
+            "dedup": {k: v for k, v in dedup.items() if k not in ("assign_paths", "assign_sha256")},
+            "computed_partitions": computed,
             "seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def _seed_sha256(cfg: CurateConfig) -> str | None:
+    if not cfg.science.seed_path:
+        return None
+    from s1data.science.seed import seed_set_sha256
+
+    return seed_set_sha256(cfg.science.seed_path)

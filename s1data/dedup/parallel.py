@@ -360,12 +360,17 @@ def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | 
     rep = _components(n, edges_E2, rank)
     code = np.where(dead, 1, np.where(rep != np.arange(n), 2, 0)).astype(np.int8)
     cluster_id = doc_ids.take(pa.array(rep))
-    assign_paths = []
+    assign_paths, assign_sha = [], []
     for i in range(len(sig_dirs)):
         lo, hi = int(offsets[i]), int(offsets[i + 1])
         assign_paths.append(_j(work, _part_name("assign", i, "parquet")))
-        _write_pq(pa.table({"cluster_id": cluster_id.slice(lo, hi - lo),
-                            "reason": pa.array(_REASONS[code[lo:hi]], pa.string())}), assign_paths[-1])
+        part = pa.table({"cluster_id": cluster_id.slice(lo, hi - lo),
+                         "reason": pa.array(_REASONS[code[lo:hi]], pa.string())})
+        _write_pq(part, assign_paths[-1])
+        h = hashlib.sha256(code[lo:hi].tobytes())  # what the partition's rows are assigned: reason and cluster
+        for v in part.column("cluster_id").to_pylist():
+            h.update(v.encode("utf-8", "surrogatepass") + b"\x00")
+        assign_sha.append(h.hexdigest())
     timings["components_s"] = time.perf_counter() - t
     counts = np.bincount(code, minlength=3)
     return {
@@ -380,6 +385,7 @@ def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | 
         "task_cpu_s": {"buckets": sum(r["cpu_s"] for r in step3)},
         "seconds": timings,
         "assign_paths": assign_paths,
+        "assign_sha256": assign_sha,
     }
 
 
@@ -427,7 +433,7 @@ def dedup_partitions(partition_paths: list[str], out_dir: str, config: DedupConf
     summary["seconds"] = {"signatures_s": sig_s, **summary["seconds"], "write_s": time.perf_counter() - t}
     if not keep_work:
         remove(work)
-    summary.pop("assign_paths")
+    summary.pop("assign_paths"), summary.pop("assign_sha256")
     summary["task_cpu_s"] = {"signatures": sum(r["cpu_s"] for r in step1), **summary["task_cpu_s"],
                              "write": sum(r["cpu_s"] for r in step5)}
     summary["kept_paths"] = [_j(out, _part_name("kept", i, "parquet")) for i in range(len(paths))]
