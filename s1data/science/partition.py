@@ -65,12 +65,25 @@ def silver_scores(texts: list[str], config: SilverLabelConfig | None = None
     return doms, subs, scores
 
 
+SILVER_COLUMNS = ("silver_label", "silver_confidence")  # optional columns of a science sample (`with_silver_labels`)
+
+
+def with_silver_labels(sample: pa.Table, cfg: ScienceConfig | None = None) -> pa.Table:
+    """`sample` (a `science_sample`, `text` column) plus `silver_label` (`none` | `domain/subdomain`) and
+    `silver_confidence`: the silver rules run where the sample is drawn (a partition's worker), so
+    `fit_science_model` in the driver reads them instead of labelling the whole pooled sample in one process."""
+    cfg = cfg or ScienceConfig()
+    labels, confs = silver_labels([t or "" for t in sample.column("text").to_pylist()], cfg.silver)
+    return sample.append_column(SILVER_COLUMNS[0], pa.array(labels, pa.string())) \
+        .append_column(SILVER_COLUMNS[1], pa.array(confs, pa.float64()))
+
+
 def fit_science_model(sample: pa.Table, cfg: ScienceConfig | None = None,
                       min_docs: int = 200) -> tuple[ScienceClassifier | None, dict]:
     """A ScienceClassifier trained on the sample's confident silver labels plus the seed set, or (None, report)
     with `report["reason"]` when there are fewer than `min_docs` training documents, fewer than
     `cfg.min_science_docs` science ones, or no not-science ones. `sample` needs a `text` column (a
-    `science_sample`)."""
+    `science_sample`); with the `SILVER_COLUMNS` (`with_silver_labels`) its silver labels are read, not recomputed."""
     from s1data.science.seed import load_seed_set
 
     cfg = cfg or ScienceConfig()
@@ -80,7 +93,12 @@ def fit_science_model(sample: pa.Table, cfg: ScienceConfig | None = None,
     report: dict = {"sample_docs": sample.num_rows, "seed_path": cfg.seed_path, "silver_training": cfg.silver_training}
     if cfg.silver_training and sample.num_rows:
         stexts = [t or "" for t in sample.column("text").to_pylist()]
-        slabels, confs = silver_labels(stexts, cfg.silver)
+        if SILVER_COLUMNS[0] in sample.column_names and SILVER_COLUMNS[1] in sample.column_names:
+            # labelled where the sample was drawn (`with_silver_labels`, in the workers): the same labels
+            slabels = sample.column(SILVER_COLUMNS[0]).to_pylist()
+            confs = sample.column(SILVER_COLUMNS[1]).to_pylist()
+        else:
+            slabels, confs = silver_labels(stexts, cfg.silver)
         ok = [i for i, c in enumerate(confs) if c >= cfg.min_silver_confidence]
         texts += [stexts[i] for i in ok]
         labels += [slabels[i] for i in ok]

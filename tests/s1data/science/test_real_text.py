@@ -150,3 +150,22 @@ def test_the_sample_is_bounded_deterministic_and_the_sample_of_samples(science_d
     parts = pa.concat_tables([science_sample(t.slice(0, 300), 100, 3), science_sample(t.slice(300), 100, 3)])
     assert sorted(science_sample(parts, 100, 3).column("doc_id").to_pylist()) == sorted(
         s.column("doc_id").to_pylist())
+
+
+def test_silver_labels_computed_where_the_sample_is_drawn_give_the_same_model_and_report(science_dev):
+    from s1data.science.partition import with_silver_labels
+
+    repos = HELDOUT_REPOS + ["mhjabreel/CharCnn_Keras", "openstax/osbooks-microbiology"]
+    corpus = [r for repo in repos for r in _take(science_dev, repo, 300)]
+    table = pa.table({"doc_id": [f"d{i}" for i in range(len(corpus))], "text": [r["text"] for r in corpus]})
+    sample = science_sample(table, 1000, seed=0)
+    model_a, report_a = fit_science_model(sample, ScienceConfig())
+    labelled = with_silver_labels(sample, ScienceConfig())
+    assert labelled.column("silver_label").null_count == 0 and "none" in labelled.column("silver_label").to_pylist()
+    model_b, report_b = fit_science_model(labelled, ScienceConfig())
+    drop = ("fit_seconds",)
+    assert {k: v for k, v in report_a.items() if k not in drop} == {k: v for k, v in report_b.items() if k not in drop}
+    assert model_a is not None and model_b is not None
+    a, b = science_columns(table, model_a), science_columns(table, model_b)
+    assert a.column("domain").to_pylist() == b.column("domain").to_pylist()
+    assert a.column("science_score").to_pylist() == b.column("science_score").to_pylist()
