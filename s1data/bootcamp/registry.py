@@ -13,7 +13,7 @@ from s1data.bootcamp.base import BaseTask, Verdict
 from s1data.bootcamp.science import SCIENCE_TASKS
 from s1data.bootcamp.tail import TAIL_TASKS
 
-REGISTRY: dict[str, type[BaseTask]] = {cls.name: cls for cls in TAIL_TASKS + SCIENCE_TASKS}
+REGISTRY: dict[str, type[BaseTask]] = {cls.name: cls for cls in tuple(TAIL_TASKS) + tuple(SCIENCE_TASKS)}
 
 
 def canonical_json(obj) -> str:

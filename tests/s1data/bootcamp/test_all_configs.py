@@ -1,6 +1,7 @@
 """Every config in the library generates, prompts, and verifies its own reference in every style it supports."""
 
 import json
+import random
 
 from s1data.bootcamp import REGISTRY
 from s1data.bootcamp.base import TEMPLATES
@@ -33,9 +34,12 @@ def test_every_config_rejects_a_perturbed_reference_answer(all_configs):
         task = cfg.build(seed=7)
         identity = task.case_generator()
         answer = task.solve(identity).answer
-        wrong = f"<think>x</think>\\boxed{{{perturb(answer)}}}"
+        # a family whose answers a generic perturbation could map onto another right one names a wrong one itself
+        hook = getattr(task, "wrong_answer", None)
+        wrong_answer = (hook(identity, random.Random(7)) if hook else None) or perturb(answer)
+        wrong = f"<think>x</think>\\boxed{{{wrong_answer}}}"
         if task.verify_score(wrong, identity) != 0.0:
-            accepted.append((cfg.config_id, answer, perturb(answer)))
+            accepted.append((cfg.config_id, answer, wrong_answer))
     assert accepted == []
 
 
