@@ -47,9 +47,10 @@ def test_a_numbered_display_routes_its_page_whatever_its_length_and_says_why():
     assert short.score == 1.0 and r.route(short) == "vlm" and r.reason(short) == "display_math"
 
 
-def test_unnumbered_display_maths_needs_eight_characters_at_the_default_threshold():
+def test_one_unnumbered_display_row_needs_four_characters_at_the_default_threshold():
     r = PdfPageRouter(threshold=0.5, high_cost_route="vlm")
-    tiny = r.features_from_counts(2000, 20, 5, 0, 612 * 792, 0.0, display_rows=1, display_chars=5)
+    # score = chars / 16 + 0.25 per display row: 3 / 16 + 0.25 < 0.5 <= 4 / 16 + 0.25
+    tiny = r.features_from_counts(2000, 20, 5, 0, 612 * 792, 0.0, display_rows=1, display_chars=3)
     enough = r.features_from_counts(2000, 20, 5, 0, 612 * 792, 0.0, display_rows=1, display_chars=8)
     assert (r.route(tiny), r.reason(tiny)) == ("cheap", "below_threshold")
     assert (r.route(enough), r.reason(enough)) == ("vlm", "display_math")
