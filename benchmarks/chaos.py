@@ -51,7 +51,8 @@ def _warc_record(w, uri: str | None, html: bytes, content_type: str = "text/html
 def _article(rng: random.Random) -> bytes:
     words = ["protein", "lattice", "entropy", "catalyst", "genome", "orbit", "theorem", "sediment", "alloy", "cell"]
     body = " ".join(rng.choice(words) for _ in range(rng.randint(80, 300)))
-    return f"<html><head><title>t{rng.random()}</title></head><body><article><p>{body}.</p></article></body></html>".encode()
+    return (f"<html><head><title>t{rng.random()}</title></head><body><article><p>{body}.</p></article></body>"
+            "</html>").encode()
 
 
 def _warc(records, gz: bool) -> bytes:
@@ -70,8 +71,8 @@ def _real(kind: str, rng: random.Random) -> Path:
 
 
 def warc_missing_target_uri(folder, rng, i):
-    data = _warc([("http://ok.example/a", _article(rng)), (None, _article(rng)), ("http://ok.example/b", _article(rng))],
-                 gz=rng.random() < 0.5)
+    data = _warc([("http://ok.example/a", _article(rng)), (None, _article(rng)),
+                  ("http://ok.example/b", _article(rng))], gz=rng.random() < 0.5)
     return _write(folder, f"nouri-{i}.warc" + (".gz" if data[:2] == b"\x1f\x8b" else ""), data)
 
 
@@ -224,8 +225,8 @@ def make_hostile_inputs(root: Path, seed: int = 0, per_family: int = 1, kinds=("
             if families and fam.__name__ not in families:
                 continue
             for i in range(per_family):
-                made = (fam(folder, rng, i, ".pdf" if kind == "pdf" else ".warc", kind) if fam.__name__.startswith("fs_")
-                        else fam(folder, rng, i))
+                suffix = ".pdf" if kind == "pdf" else ".warc"
+                made = fam(folder, rng, i, suffix, kind) if fam.__name__.startswith("fs_") else fam(folder, rng, i)
                 for e in made if isinstance(made, list) else [made]:
                     entries.append({"family": fam.__name__, **e})
         valid = SHARED / kind / ("submission_363.pdf" if kind == "pdf" else "example.warc.gz")

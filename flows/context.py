@@ -268,7 +268,8 @@ def discover_inputs(patterns: list[str], suffixes: tuple[str, ...]) -> tuple[lis
                 raise FileNotFoundError(f"--input {pat!r} matches no file")
             base = os.path.realpath(_glob_base(p))
             for h in sorted(hits):
-                consider(h, base, named=False) if not os.path.isdir(h) or os.path.islink(h) else None
+                if not os.path.isdir(h) or os.path.islink(h):
+                    consider(h, base, named=True)  # a glob names its files (any suffix), within its base folder
     seen: dict[str, dict] = {}
     for real in sorted(accepted):
         try:
