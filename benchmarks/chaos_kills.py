@@ -101,6 +101,19 @@ def _max_diff(a: dict, b: dict) -> float | None:
     return max(float((a[k].double() - b[k].double()).abs().max()) for k in a)
 
 
+def _owned(owner: str) -> list[int]:
+    from s1model.procs import tagged
+
+    return list(tagged(owner=owner))
+
+
+def _cmd(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def _survivors(owner: str, within_s: float) -> list[str]:
     from s1model.procs import tagged
 
@@ -177,14 +190,21 @@ def kills(args) -> dict:
         log = out / f"kill{i}.log"
         with open(log, "ab") as f:
             proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=f, stderr=subprocess.STDOUT)
-        owner = None
+        owner = tag_of(proc.pid)
         t0 = time.time()
-        while time.time() - t0 < at and proc.poll() is None:
-            if owner is None and os.path.isdir(home / "procs"):
-                owner = tag_of(proc.pid)  # the CLI names itself owner after its start-up sweep
+        # pretraining: kill after a random number of reported steps (0: while the trainer starts); data stages: at a
+        # random moment of the reference's stage window (the stage actually running is read back afterwards)
+        steps = rng.randrange(0, 12) if stage["stage"] == "pretrain" else None
+        while proc.poll() is None and time.time() - t0 < args.timeout:
+            if steps is None and time.time() - t0 >= at:
+                break
+            if steps is not None:
+                trainer = [p for p in _owned(owner) if "s1model.train_entry" in _cmd(p)]
+                lines = sum(len(open(f).readlines()) for f in (home / "work" / "pretrain").glob("*/metrics.jsonl"))
+                if trainer and lines >= steps:
+                    break
             time.sleep(0.05)
         finished_first = proc.poll() is not None
-        owner = owner or tag_of(proc.pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         killed_after = time.time() - t0
@@ -192,6 +212,9 @@ def kills(args) -> dict:
         sweep_orphans(str(home))  # do not let a survivor skew the next trial (counted above)
         runs = _manifest(home).query("SELECT run_id FROM runs ORDER BY started_at DESC LIMIT 1") \
             if (home / "manifest.duckdb").exists() else []
+        hit = [r["stage"] for r in _manifest(home).query(
+            "SELECT stage FROM stage_runs WHERE run_id = ? AND status = 'running' AND parent_stage_run_id IS NULL",
+            [runs[0]["run_id"]])] if runs else ["(before the run row)"]
         again = S1 + ["rerun", runs[0]["run_id"]] if runs else cmd
         rc, rerun_s = _run(again, env, args.timeout, log)
         arts = _artifacts(home) if (home / "manifest.duckdb").exists() else {}
@@ -199,22 +222,25 @@ def kills(args) -> dict:
         differ = sorted({k[0] for k, v in ref_arts.items() if k in arts and arts[k] != v})
         missing = sorted({k[0] for k in ref_arts if k not in arts})
         w = {n: _max_diff(ref_w[n], _weights(home, n)) for n in names}
-        t = {"kill": i, "stage": stage["stage"], "at_s": round(killed_after, 1), "ended_before_kill": finished_first,
+        t = {"kill": i, "stage": stage["stage"], "running_at_kill": hit, "at_step": steps,
+             "at_s": round(killed_after, 1), "ended_before_kill": finished_first,
              "survivors": survivors, "rerun": " ".join(again[3:]), "rerun_rc": rc, "rerun_s": round(rerun_s, 1),
              "artifacts_identical": len(same), "artifacts": len(ref_arts), "artifacts_differ": differ,
              "artifacts_missing": missing, "weights_max_abs_diff": w}
         trials.append(t)
         print(json.dumps(t), flush=True)
 
+    trials_all, trials = trials, [t for t in trials if not t["ended_before_kill"]]
     ok = [t for t in trials if t["rerun_rc"] == 0]
     summary = {
-        "kills": len(trials), "stages_killed": sorted({t["stage"] for t in trials}),
+        "kills": len(trials), "not_killed_ended_first": len(trials_all) - len(trials),
+        "stages_killed": sorted({s for t in trials for s in t["running_at_kill"]}),
         "left_processes_after_5s": sum(bool(t["survivors"]) for t in trials),
         "reruns_finished_unaided": len(ok),
         "all_artifacts_identical": sum(t["artifacts_identical"] == t["artifacts"] for t in ok),
         "weights_bit_identical": sum(all(v == 0.0 for v in t["weights_max_abs_diff"].values()) for t in ok),
         "reference_s": round(ref_s, 1), "loadavg_start": load0, "loadavg_end": os.getloadavg(),
-        "rl": args.rl, "seed": args.seed, "out": str(out), "trials": trials,
+        "rl": args.rl, "seed": args.seed, "out": str(out), "trials": trials_all,
     }
     print(json.dumps({k: v for k, v in summary.items() if k != "trials"}, indent=1))
     if args.json:

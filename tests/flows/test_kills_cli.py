@@ -31,12 +31,13 @@ def test_a_kill_9_of_s1_during_pretraining_leaves_no_process_and_rerun_breaks_th
     cfg.write_text(json.dumps(params))
     env = {k: v for k, v in os.environ.items() if k not in ("S1_OWNER", "PREFECT_API_URL")}
     env.update(S1_HOME=str(home), PREFECT_HOME=str(home / "prefect"))
-    cli = subprocess.Popen([*S1, "run", "pipeline", "--config", str(cfg)], env=env, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+    log = tmp_path / "run.log"
+    cli = subprocess.Popen([*S1, "run", "pipeline", "--config", str(cfg)], env=env, stdout=open(log, "w"),
+                           stderr=subprocess.STDOUT)
     owner = tag_of(cli.pid)
-    deadline, trainer = time.monotonic() + 600, None
+    deadline, trainer = time.monotonic() + 900, None
     while time.monotonic() < deadline and trainer is None:
-        assert cli.poll() is None, "the run ended before the trainer started"
+        assert cli.poll() is None, "the run ended before the trainer started: " + log.read_text()[-1500:]
         trainer = next((p for p in tagged(owner=owner) if "s1model.train_entry" in _cmdline(p)), None)
         time.sleep(0.2)
     assert trainer is not None
