@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 # Bump when the output of parsing a given file with given parameters changes: it invalidates cached partitions.
 PDF_CODE_VERSION = "pdf-5"  # pdf-2: lines of a text block joined into one paragraph; pdf-3: display-math routing,
@@ -22,7 +22,10 @@ class PdfConfig(BaseModel):
                              "vlm = an OpenAI-compatible vision endpoint (vlm_url); none = cheap route for all pages.")
     vlm_url: str | None = Field(None, description="Base URL of an OpenAI-compatible API (…/v1) for the vlm route.")
     vlm_model: str = Field("vlm", description="Model name sent to the vision endpoint.")
-    vlm_api_key: str | None = Field(None, description="Bearer token for the vision endpoint (or $S1_VLM_API_KEY).")
+    vlm_api_key: SecretStr | None = Field(None, description="Bearer token for the vision endpoint (a secret: masked "
+                                          "in the UI and in stored run parameters; prefer vlm_api_key_env).")
+    vlm_api_key_env: str | None = Field("S1_VLM_API_KEY", description="Name of the environment variable holding "
+                                        "the vision endpoint's bearer token, read at call time.")
     vlm_timeout_s: float = Field(60.0, gt=0, description="Timeout of one vision request.")
     vlm_max_retries: int = Field(
         3, ge=0, description="Retries of a vision request that timed out, could not connect or got 429/5xx.")
@@ -45,5 +48,5 @@ class PdfConfig(BaseModel):
 
     def cache_params(self) -> dict:
         """The parameters that change a partition's output (resource limits and batching do not)."""
-        return self.model_dump(exclude={"per_file_timeout_s", "max_memory_mb", "files_per_task", "vlm_api_key",
+        return self.model_dump(exclude={"per_file_timeout_s", "max_memory_mb", "files_per_task", "vlm_api_key", "vlm_api_key_env",
                                         "vlm_timeout_s", "vlm_max_retries", "vlm_backoff_s", "vlm_concurrency"})

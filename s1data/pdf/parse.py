@@ -536,7 +536,10 @@ def _truncation(path: str | Path, doc) -> str | None:
 def _vlm_client(config: PdfConfig):
     from s1data.pdf.vlm import VlmClient
 
-    return VlmClient(config.vlm_url, config.vlm_model, config.vlm_api_key, config.vlm_timeout_s,
+    key = config.vlm_api_key.get_secret_value() if config.vlm_api_key else None
+    if not key and config.vlm_api_key_env:
+        key = os.environ.get(config.vlm_api_key_env)
+    return VlmClient(config.vlm_url, config.vlm_model, key, config.vlm_timeout_s,
                      config.vlm_max_retries, config.vlm_concurrency, config.vlm_backoff_s,
                      max_tokens=config.vlm_max_tokens)
 

@@ -83,7 +83,9 @@ def _parse_batch(files: list[dict], config: PdfConfig, psutil) -> list[dict]:
     pending = list(files)
     results: dict[str, dict] = {}
     while pending:
-        job = json.dumps({"files": pending, "config": config.model_dump()})
+        cfg = config.model_dump()  # the secret travels to the child on its stdin, unmasked
+        cfg["vlm_api_key"] = config.vlm_api_key.get_secret_value() if config.vlm_api_key else None
+        job = json.dumps({"files": pending, "config": cfg})
         proc = subprocess.Popen([sys.executable, "-m", "s1data.pdf.worker"], stdin=subprocess.PIPE,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         proc.stdin.write(job)

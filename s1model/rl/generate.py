@@ -12,13 +12,14 @@ of the raw logits, temperature 1, no top-p), which is what the RL losses need as
 from __future__ import annotations
 
 import json
+import os
 import logging
 import urllib.request
 from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,10 @@ class GenerationConfig(BaseModel):
     max_batch_size: int = Field(64, ge=1, description="Rows per forward of the built-in engine.")
     openai_base_url: str = Field("http://127.0.0.1:8000/v1", description="Base URL of the OpenAI-compatible server.")
     openai_model: str = Field("policy", description="Model name sent to the server.")
-    openai_api_key: str | None = Field(None, description="Bearer token for the server, if it needs one.")
+    openai_api_key: SecretStr | None = Field(None, description="Bearer token for the server, if it needs one (a "
+                                             "secret: masked in the UI and stored parameters; prefer the _env one).")
+    openai_api_key_env: str | None = Field(None, description="Name of the environment variable holding the "
+                                           "server's bearer token (read at call time).")
     openai_timeout_s: float = Field(300.0, description="HTTP timeout of one completions request.")
 
 
@@ -345,8 +349,11 @@ class OpenAICompletionsClient:
 
     def _request(self, url: str, body: dict | None = None, timeout: float | None = None) -> dict:
         headers = {"Content-Type": "application/json"}
-        if self.config.openai_api_key:
-            headers["Authorization"] = f"Bearer {self.config.openai_api_key}"
+        key = self.config.openai_api_key.get_secret_value() if self.config.openai_api_key else None
+        if not key and self.config.openai_api_key_env:
+            key = os.environ.get(self.config.openai_api_key_env)
+        if key:
+            headers["Authorization"] = f"Bearer {key}"
         req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(), headers=headers,
                                      method="GET" if body is None else "POST")
         with urllib.request.urlopen(req, timeout=timeout or self.config.openai_timeout_s) as resp:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import fnmatch
 import json
+import os
 import logging
 import math
 import re
@@ -175,8 +176,10 @@ class OpenAIJudge:
     source = "openai_judge"
 
     def __init__(self, base_url: str, model: str, api_key: str | None = None, max_score: float = 10.0,
-                 http_timeout_s: float = 60.0, template: str = JUDGE_PROMPT):
-        self.base_url, self.model, self.api_key = base_url.rstrip("/"), model, api_key
+                 http_timeout_s: float = 60.0, template: str = JUDGE_PROMPT, api_key_env: str | None = None):
+        # api_key_env (the name of an environment variable) keeps the key out of the run's stored parameters
+        key = api_key or (os.environ.get(api_key_env) if api_key_env else None)
+        self.base_url, self.model, self.api_key = base_url.rstrip("/"), model, key
         self.max_score, self.http_timeout_s, self.template = max_score, http_timeout_s, template
 
     def __call__(self, sample: dict) -> tuple[float, str, str]:
