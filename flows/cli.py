@@ -44,6 +44,29 @@ def _env(home: Optional[str], verbose: bool = False, artifacts: Optional[str] = 
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
+    _attach_served_api(h)
+
+
+def _api_file(home: Path) -> Path:
+    return Path(home) / "prefect" / "api.json"
+
+
+def _attach_served_api(home: Path) -> None:
+    """When `s1 serve` runs for this home, flows started here use its Prefect API (they show in its UI, and no
+    embedded API has to start: the fixed cost of a small or cached run). A stale record is ignored."""
+    import json
+    import urllib.request
+
+    f = _api_file(home)
+    if os.environ.get("PREFECT_API_URL") or not f.is_file():
+        return
+    try:
+        rec = json.loads(f.read_text())
+        os.kill(int(rec["pid"]), 0)
+        urllib.request.urlopen(rec["url"] + "/health", timeout=0.5)
+    except Exception:
+        return
+    os.environ["PREFECT_API_URL"] = rec["url"]
 
 
 def _guard_processes() -> None:
@@ -498,12 +521,17 @@ def serve(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt
                     _fail("the Prefect server did not answer /api/health within 180 s")
                 time.sleep(1)
         err.print(f"Prefect UI: http://127.0.0.1:{port}/")
+        import json
+
+        _api_file(Path(os.environ["S1_HOME"])).write_text(json.dumps({"url": os.environ["PREFECT_API_URL"],
+                                                                      "pid": server.pid}))
     from flows.deployments import serve_all
 
     try:
         serve_all(os.environ["S1_HOME"], artifacts=os.environ.get("S1_ARTIFACTS"))
     finally:
         if server is not None:
+            _api_file(Path(os.environ["S1_HOME"])).unlink(missing_ok=True)
             server.terminate()
 
 

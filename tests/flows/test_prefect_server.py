@@ -271,3 +271,31 @@ def test_a_process_work_pool_per_machine_class_runs_the_deployment_on_a_worker(s
     [run] = _manifest(retried["pool_home"]).query("SELECT status, prefect_flow_run_id FROM runs")
     assert (run["status"], run["prefect_flow_run_id"]) == ("completed", fr["id"])
     assert _pages(retried["pool_home"]).equals(_pages(retried["ref"]))
+
+
+def test_a_cli_run_attaches_to_the_api_that_s1_serve_recorded_for_its_home(server, corpus, tmp_path):
+    """`s1 serve` records its API in <home>/prefect/api.json; `s1 run` in that home uses it (the run shows in the
+    server, no embedded API starts); a record whose process is gone is ignored."""
+    home = tmp_path / "home"
+    (home / "prefect").mkdir(parents=True)
+    (home / "prefect" / "api.json").write_text(json.dumps({"url": server.api, "pid": os.getpid()}))
+    env = {k: v for k, v in server.env.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    before = server.http.post("/flow_runs/count", json={}).json()
+    r = subprocess.run([sys.executable, "-m", "flows.cli", "run", "pdf", "--home", str(home), "--set",
+                        f'input=["{corpus}"]'], env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    assert server.http.post("/flow_runs/count", json={}).json() == before + 1
+    assert _manifest(home).query("SELECT prefect_flow_run_id FROM runs")[0]["prefect_flow_run_id"]
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (home / "prefect" / "api.json").write_text(json.dumps({"url": server.api, "pid": dead.pid}))
+    from flows.cli import _attach_served_api
+
+    saved = os.environ.pop("PREFECT_API_URL", None)
+    try:
+        _attach_served_api(home)
+        assert "PREFECT_API_URL" not in os.environ
+    finally:
+        if saved is not None:
+            os.environ["PREFECT_API_URL"] = saved
