@@ -199,7 +199,8 @@ def discover_inputs(patterns: list[str], suffixes: tuple[str, ...]) -> tuple[lis
     rejected input's bytes are never read:
     `input_symlink_outside` (a link leaving the folder or glob base it was found under), `input_symlink_loop`,
     `input_dangling_symlink`, `input_not_regular_file` (FIFO, socket, device: reading one could block forever),
-    `input_name_not_utf8` (a file name the manifest cannot hold), `input_unreadable` (permission, I/O error)."""
+    `input_name_not_utf8` (a file name the manifest cannot hold), `input_unreadable` (permission, I/O error),
+    `input_duplicate` (the same bytes as another input, which is the one source read)."""
     import glob
 
     from storage import file_sha256
@@ -277,7 +278,9 @@ def discover_inputs(patterns: list[str], suffixes: tuple[str, ...]) -> tuple[lis
         except OSError as e:
             reject(accepted[real], "input_unreadable", f"{type(e).__name__}: {e.strerror}")
             continue
-        seen.setdefault(sha, {"path": real, "sha256": sha, "bytes": size})
+        first = seen.setdefault(sha, {"path": real, "sha256": sha, "bytes": size})
+        if first["path"] != real:  # accounted for: read once, under the first path
+            reject(accepted[real], "input_duplicate", f"same bytes as {first['path']} (sha256 {sha[:16]}), read once")
     return sorted(seen.values(), key=lambda s: s["sha256"]), sorted(rejected.values(), key=lambda q: q["source_uri"])
 
 

@@ -35,6 +35,15 @@ def test_discovery_refuses_links_leaving_the_folder_loops_dangling_links_fifos_a
     assert all(q["source_uri"].encode("utf-8") for q in rejected)  # the manifest can hold every uri
 
 
+def test_the_same_bytes_under_two_names_are_read_once_and_the_other_name_is_accounted_for(tmp_path):
+    for name in ("a.warc", "b.warc", "c.warc"):
+        (tmp_path / name).write_bytes(b"")
+    sources, rejected = discover_inputs([str(tmp_path)], (".warc",))
+    assert [os.path.basename(s["path"]) for s in sources] == ["a.warc"]
+    assert [(os.path.basename(q["source_uri"]), q["reason"]) for q in rejected] == [
+        ("b.warc", "input_duplicate"), ("c.warc", "input_duplicate")]
+
+
 def test_a_glob_is_held_to_its_folder_and_a_named_fifo_is_refused_not_read(tmp_path):
     made = make_hostile_inputs(tmp_path, seed=0, per_family=1, kinds=("warc",), families={"fs_symlink_outside",
                                                                                        "fs_fifo"})["warc"]
