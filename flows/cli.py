@@ -45,6 +45,45 @@ def _env(home: Optional[str], verbose: bool = False, artifacts: Optional[str] = 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
     os.environ.setdefault("PREFECT_UI_ENABLED", "false")
     _attach_served_api(h)
+    _quiet_third_party(h, verbose)
+
+
+# Progress bars and notices of libraries s1 drives; set before they are imported (and inherited by the Dask, Ray and
+# DeepSpeed processes started from here). `-v` leaves every one of them alone.
+QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
+             "TRANSFORMERS_NO_ADVISORY_WARNINGS": "1", "DATASETS_VERBOSITY": "error", "TOKENIZERS_PARALLELISM": "false",
+             "RAY_DEDUP_LOGS": "1", "RAY_DISABLE_IMPORT_WARNING": "1", "RAY_USAGE_STATS_ENABLED": "0",
+             "RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO": "0", "DS_BUILD_OPS": "0", "PYTHONWARNINGS": "ignore"}
+# loggers whose records go to <home>/logs/s1.log only (not the console) unless -v
+QUIET_LOGGERS = ("py.warnings", "warcio", "DeepSpeed", "deepspeed", "ray", "transformers", "datasets",
+                 "huggingface_hub", "torch.distributed", "accelerate", "urllib3", "filelock", "distributed",
+                 "trafilatura", "htmldate", "courlan", "fsspec", "s3fs", "botocore", "numexpr")
+
+
+def _quiet_third_party(home: Path, verbose: bool) -> Path | None:
+    """Quiet by default: third-party warnings, notices and progress bars go to <home>/logs/s1.log, the console keeps
+    s1's own progress, summary and errors. Returns the log file (None with -v, where everything is shown)."""
+    import warnings
+
+    if verbose:
+        return None
+    for k, v in QUIET_ENV.items():
+        os.environ.setdefault(k, v)
+    log = Path(home) / "logs" / "s1.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(log, encoding="utf-8")
+    except OSError:
+        handler = logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.captureWarnings(True)  # warnings.warn -> logger py.warnings -> the file
+    warnings.simplefilter("default")  # once per location, into the file
+    for name in QUIET_LOGGERS:
+        lg = logging.getLogger(name)
+        lg.propagate = False
+        if not any(getattr(h, "baseFilename", None) == str(log) for h in lg.handlers):
+            lg.addHandler(handler)
+    return log
 
 
 def _api_file(home: Path) -> Path:
@@ -257,20 +296,14 @@ def _print_summary(result: dict, flow: str = "result") -> None:
     console.print(table)
 
 
-def _describe(name: str) -> None:
-    """Every `--set` key of a flow (nested models dotted) with its default and description."""
+def _describe_rows(model: type) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """Every `--set` key of a model, nested models dotted: (key, default as JSON, description), and notes."""
     from pydantic_core import PydanticUndefined
 
     from flows.context import OverridesOf, submodel
 
-    flows = _flows()
-    if name not in flows:
-        _fail(f"unknown flow {name!r}; flows: {', '.join(sorted(flows))}")
-    t = Table(title=f"s1 run {name} --set KEY=VALUE")
-    for c in ("key", "default", "description"):
-        t.add_column(c, overflow="fold", no_wrap=c == "key")
-
-    notes = []
+    out: list[tuple[str, str, str]] = []
+    notes: list[str] = []
 
     def rows(model: type, prefix: str = "") -> None:
         for k, f in model.model_fields.items():
@@ -284,18 +317,61 @@ def _describe(name: str) -> None:
                 rows(of, f"{prefix}{k}.")
                 continue
             default = f.default_factory() if f.default_factory else f.default
-            t.add_row(prefix + k, "(required)" if default is PydanticUndefined else json.dumps(default, default=str),
-                      f.description or "")
+            out.append((prefix + k, "(required)" if default is PydanticUndefined else
+                        json.dumps(default, default=str), f.description or ""))
 
-    rows(flows[name][1])
-    t.caption = " ".join(notes) or None
+    rows(model)
+    return out, notes
+
+
+def _describe(name: str, everything: bool = False, prefix: str = "") -> None:
+    """A flow's `--set` keys. Compact by default: the top-level keys with their defaults, then one line per nested
+    group (how many keys, the description of the group's field); `everything` lists every key; `prefix` (e.g.
+    `pdf.`) keeps the keys under it, in full."""
+    flows = _flows()
+    if name not in flows:
+        _fail(f"unknown flow {name!r}; flows: {', '.join(sorted(flows))}")
+    model = flows[name][1]
+    keys, notes = _describe_rows(model)
+    if prefix:
+        keys = [k for k in keys if k[0].startswith(prefix)]
+        if not keys:
+            _fail(f"no --set key of flow {name!r} starts with {prefix!r}")
+        everything = True
+    t = _narrow_table(f"s1 run {name} --set KEY=VALUE" + (f"  (keys {prefix}*)" if prefix else ""))
+    t.add_column("key", no_wrap=True, overflow="ellipsis", max_width=34)
+    t.add_column("default", overflow="ellipsis", no_wrap=True, max_width=18)
+    t.add_column("description", overflow="fold", ratio=1)
+    if everything:
+        for k, d, desc in keys:
+            t.add_row(k, d, desc)
+        t.caption = " ".join(n for n in notes if n.startswith(prefix)) or None
+        console.print(t)
+        return
+    groups: dict[str, list] = {}
+    for k, d, desc in keys:
+        if "." not in k:
+            t.add_row(k, d, desc)
+        else:
+            groups.setdefault(k.split(".", 1)[0], []).append(k)
+    for g, ks in groups.items():
+        f = model.model_fields.get(g)
+        desc = (f.description or "") if f is not None else ""
+        t.add_row(f"{g}.*", f"{len(ks)} keys", desc)
     console.print(t)
+    if groups:
+        err.print(f"--describe-all lists every key; --describe-keys {next(iter(groups))}. lists one group's")
 
 
 @app.command()
 def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --list shows them)."),
         list_: bool = typer.Option(False, "--list", help="List the flows and exit."),
-        describe: bool = typer.Option(False, "--describe", help="List the flow's parameters (--set keys) and exit."),
+        describe: bool = typer.Option(False, "--describe", help="The flow's parameters (--set keys), compact: "
+                                      "top-level keys and one line per nested group; then exit."),
+        describe_all: bool = typer.Option(False, "--describe-all", help="Every --set key with default and "
+                                          "description; then exit."),
+        describe_keys: Optional[str] = typer.Option(None, "--describe-keys", help="The --set keys starting with "
+                                                    "this prefix (e.g. pdf.), in full; then exit."),
         input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Input files, folders or globs."),
         config: Optional[Path] = typer.Option(None, "--config", help="JSON / TOML / YAML file of flow parameters."),
         set_: Optional[list[str]] = typer.Option(None, "--set", help="key=value (dotted keys, JSON values)."),
@@ -313,8 +389,8 @@ def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --lis
         if flow is None and not list_:
             raise typer.Exit(2)
         return
-    if describe:
-        _describe(flow)
+    if describe or describe_all or describe_keys:
+        _describe(flow, everything=describe_all, prefix=describe_keys or "")
         return
     params: dict = _load_config(config) if config else {}
     if input:
@@ -382,35 +458,79 @@ def _read_manifest(home: Optional[str], artifacts: Optional[str] = None):
         _fail(str(e))
 
 
+def _narrow_table(title: str | None = None) -> Table:
+    """A borderless table: columns separated by two spaces, so 80 columns hold ids and status words whole."""
+    from rich import box
+
+    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), title_justify="left")
+
+
+def _short_time(ts) -> str:
+    """`2026-12-04 20:31:07.123+00` -> `12-04 20:31`."""
+    return str(ts)[5:16] if ts else ""
+
+
+def _duration(start, end) -> str:
+    try:
+        s = (end - start).total_seconds()
+    except Exception:
+        return ""
+    return f"{s:.0f}s" if s < 100 else f"{s / 60:.0f}m" if s < 6000 else f"{s / 3600:.1f}h"
+
+
 @app.command()
 def runs(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt,
          limit: int = typer.Option(30, help="How many, newest first.")) -> None:
-    """List runs with their status and stage counts."""
+    """List runs with their status and the final state of their stages (done/cached/failed)."""
+    from dashboards.queries import run_stage_counts
+
     m = _read_manifest(home, artifacts)
     rows = m.list_runs(limit)
-    stages = {r["run_id"]: r for r in m.query(
-        "SELECT run_id, count(*) FILTER (WHERE status = 'completed') AS completed, "
-        "count(*) FILTER (WHERE status = 'cached') AS cached, count(*) FILTER (WHERE status = 'failed') AS failed "
-        "FROM stage_runs GROUP BY run_id")}
+    stages = run_stage_counts(m)  # a rerun's abandoned attempt is not counted: the stage's last state is
     for r in rows:
-        r.update({k: stages.get(r["run_id"], {}).get(k, 0) for k in ("completed", "cached", "failed")})
+        r.update({k: stages.get(r["run_id"], {}).get(k) or 0 for k in ("completed", "cached", "failed")})
     if as_json:
         console.print_json(json.dumps(rows, default=str))
         return
-    t = Table(title="runs")
-    for c in ("run_id", "flow", "status", "attempt", "started_at", "finished_at", "stages done/cached/failed"):
-        t.add_column(c, no_wrap=c == "run_id")  # whole, to copy into `s1 rerun`
+    t = _narrow_table("runs (s1 rerun RUN_ID finishes a failed or killed one)")
+    t.add_column("run_id", no_wrap=True)  # whole, to copy into `s1 rerun`
+    t.add_column("flow", overflow="fold")
+    t.add_column("status", no_wrap=True, min_width=9)  # never cut: completed, running, failed, killed
+    t.add_column("try", justify="right", no_wrap=True)
+    t.add_column("started", no_wrap=True)
+    t.add_column("took", justify="right", no_wrap=True)
+    t.add_column("d/c/f", justify="right", no_wrap=True)
     for r in rows:
-        t.add_row(r["run_id"], r["flow"], r["status"], str(r["attempt"]), str(r["started_at"])[:19],
-                  str(r["finished_at"] or "")[:19], f"{r['completed']}/{r['cached']}/{r['failed']}")
+        t.add_row(r["run_id"], r["flow"], r["status"], str(r["attempt"]), _short_time(r["started_at"]),
+                  _duration(r["started_at"], r["finished_at"]), f"{r['completed']}/{r['cached']}/{r['failed']}")
     console.print(t)
+    err.print("d/c/f: stages done / cached / failed (final state; a rerun's abandoned attempt is not counted)")
+
+
+def _relative_uri(uri: str, root: str) -> str:
+    """An artifact's URI relative to the artifacts root (`documents/3f2a…/`), else the URI itself."""
+    u, r = str(uri), str(root).rstrip("/")
+    return u[len(r) + 1:] if r and u.startswith(r + "/") else u
+
+
+def _middle(text: str, width: int) -> str:
+    """Shorten from the middle: the start (the name) and the end (the file) are what a reader needs."""
+    if len(text) <= width or width < 5:
+        return text
+    keep = width - 1
+    return text[:keep // 2] + "…" + text[len(text) - (keep - keep // 2):]
 
 
 @app.command()
 def lineage(artifact: str = typer.Argument(..., help="name (latest version), name:version, or artifact id."),
-            home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt) -> None:
-    """Every ancestor of an artifact, down to the source files and their sha256."""
-    from storage import ManifestError
+            home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt, as_json: bool = JsonOpt,
+            full: bool = typer.Option(False, "--full", help="Whole URIs and sha256, every partition artifact on "
+                                      "its own row.")) -> None:
+    """Every ancestor of an artifact, down to the source files and their sha256. URIs are shown relative to the
+    artifacts root, partition artifacts (web_partition, curate_filter, ...) and more than 8 sources of a name one row
+    per name; --full shows every one, whole."""
+    from dashboards.queries import is_partition_artifact
+    from storage import ManifestError, open_storage
 
     m = _read_manifest(home, artifacts)
     try:
@@ -421,16 +541,40 @@ def lineage(artifact: str = typer.Argument(..., help="name (latest version), nam
     if as_json:
         console.print_json(json.dumps({"artifact": a, "ancestors": anc}, default=str))
         return
-    t = Table(title=f"lineage of {a['name']}:{a['version']} (id {a['artifact_id']})")
-    for c in ("depth", "artifact", "id", "kind", "rows", "sha256 / fingerprint", "uri"):
-        t.add_column(c, overflow="fold")
-    t.add_row("0", f"{a['name']}:{a['version']}", str(a["artifact_id"]), a["kind"], str(a["rows"] or ""),
-              a["fingerprint"][:16], a["uri"])
-    for r in anc:
-        t.add_row(str(r["depth"]), f"{r['name']}:{r['version']}", str(r["artifact_id"]), r["kind"],
-                  str(r["rows"] or ""), r["content_sha256"] if r["kind"] == "source" else r["fingerprint"][:16],
-                  r["uri"])
+    root = open_storage(os.environ["S1_HOME"], read_only=True)[0].artifacts_url
+    rows: list[dict] = [{**a, "depth": 0}]
+    groups: dict[tuple, dict] = {}
+    from collections import Counter
+
+    many = Counter((r["depth"], r["name"]) for r in anc)
+    for r in anc:  # sources one per row up to 8 of a name, partitions always one row per name
+        if full or not is_partition_artifact(r["name"]) and (r["kind"] != "source" or many[r["depth"], r["name"]] <= 8):
+            rows.append(r)
+            continue
+        g = groups.get((r["depth"], r["name"]))
+        if g is None:
+            groups[(r["depth"], r["name"])] = g = {**r, "n": 0, "rows": 0}
+            rows.append(g)
+        g["n"] += 1
+        g["rows"] = (g["rows"] or 0) + (r["rows"] or 0)
+    t = _narrow_table(f"lineage of {a['name']}:{a['version']} (id {a['artifact_id']})")
+    t.add_column("d", justify="right", no_wrap=True)
+    t.add_column("artifact", overflow="fold")
+    t.add_column("id", justify="right", no_wrap=True)
+    t.add_column("rows", justify="right", no_wrap=True)
+    t.add_column("sha256" if full else "sha256 / fp", no_wrap=not full, overflow="fold")
+    t.add_column("uri", no_wrap=not full, overflow="fold")
+    width = max(20, console.width - 58)  # what the other columns leave for the URI at this terminal width
+    for r in rows:
+        n = r.get("n", 1)
+        sha = (r["content_sha256"] or "") if r["kind"] == "source" else r["fingerprint"] or ""
+        uri = r["uri"] if full else _relative_uri(r["uri"], root)
+        t.add_row(str(r["depth"]), f"{r['name']}:{r['version']}" if n == 1 else f"{r['name']} ×{n}",
+                  str(r["artifact_id"]) if n == 1 else "", f"{r['rows']:,}" if r["rows"] else "",
+                  sha if full else sha[:12], uri if full else (_middle(uri, width) if n == 1 else ""))
     console.print(t)
+    if not full:
+        err.print(f"URIs relative to {root}; partitions one row per name (--full: every one, whole)")
 
 
 @app.command()
@@ -484,11 +628,23 @@ def bootcamp_list(as_json: bool = JsonOpt, home: Optional[str] = HomeOpt,
         console.print_json(json.dumps(rows, default=str))
         return
     t = Table(title=f"{len(rows)} tasks, {len(list_configs())} task configs")
-    for c in ("name", "domain", "algorithm_class", "knobs"):
+    for c in ("name", "family", "domain", "algorithm_class", "configs", "knobs"):
         t.add_column(c, overflow="fold")
     for r in rows:
-        t.add_row(r["name"], r["domain"], str(r.get("algorithm_class") or ""), ", ".join(r.get("knobs", {})))
+        t.add_row(r["name"], str(r.get("family") or ""), r["domain"], str(r.get("algorithm_class") or ""),
+                  str(r.get("configs", "")), ", ".join(r.get("knobs", {})))
     console.print(t)
+    fam: dict[str, list[int]] = {}
+    for r in rows:
+        fam.setdefault(str(r.get("family") or ""), []).append(int(r.get("configs") or 0))
+    f = Table(title="task families by area (tail: TAIL length sweeps; every other row is one verifier)")
+    for c in ("area", "task families", "task configs"):
+        f.add_column(c)
+    for name, counts in sorted(fam.items()):
+        f.add_row(name, str(len(counts)), str(sum(counts)))
+    other = [c for n, cs in fam.items() if n != "tail" for c in cs]
+    f.add_row("all but tail", str(len(other)), str(sum(other)))
+    console.print(f)
 
 
 @app.command()
