@@ -8,13 +8,32 @@ from __future__ import annotations
 
 from storage import Manifest
 
-SQL_RUN_STAGE_COUNTS = """
+# A run's final state per stage (and per partition): a rerun or a Prefect Retry starts a stage again in the same
+# run, and the attempt its dead process left behind ('failed', "abandoned: ...") is history, not the outcome.
+SQL_RUN_FINAL_STAGES = """
+WITH last AS (
+  SELECT run_id, stage, status, parent_stage_run_id FROM stage_runs
+  QUALIFY row_number() OVER (PARTITION BY run_id, stage, coalesce(partition_key, '')
+                             ORDER BY started_at DESC NULLS LAST, stage_run_id DESC) = 1)
 SELECT run_id,
        count(*) FILTER (WHERE parent_stage_run_id IS NULL) AS stages,
        count(*) FILTER (WHERE parent_stage_run_id IS NOT NULL) AS partitions,
-       count(*) FILTER (WHERE status = 'failed') AS failed,
-       count(*) FILTER (WHERE status = 'cached') AS cached
-FROM stage_runs GROUP BY run_id"""
+       count(*) FILTER (WHERE parent_stage_run_id IS NULL AND status = 'completed') AS completed,
+       count(*) FILTER (WHERE parent_stage_run_id IS NULL AND status = 'cached') AS cached,
+       count(*) FILTER (WHERE parent_stage_run_id IS NULL AND status = 'failed') AS failed,
+       count(*) FILTER (WHERE parent_stage_run_id IS NULL AND status = 'running') AS running,
+       count(*) FILTER (WHERE parent_stage_run_id IS NOT NULL AND status = 'failed') AS failed_partitions
+FROM last GROUP BY run_id"""
+SQL_RUN_STAGE_COUNTS = SQL_RUN_FINAL_STAGES
+
+# artifacts recorded once per committed partition of a stage (grouped in lineage views)
+PARTITION_ARTIFACTS = ("pdf_partition", "web_partition", "token_shards_partition", "curate_sample", "curate_filter",
+                       "curate_sign", "curate_label")
+
+
+def is_partition_artifact(name: str) -> bool:
+    """An artifact that is one partition of a stage's output (`web_partition`, `curate_filter`, ...)."""
+    return name in PARTITION_ARTIFACTS or name.endswith("_partition")
 
 SQL_RUN_ARTIFACTS = """
 SELECT a.artifact_id, a.name, a.version, a.stage, a.kind, a.rows, a.bytes, a.tokens, a.created_at
@@ -87,6 +106,7 @@ WHERE e.parent_id = ? ORDER BY a.name, a.version"""
 
 
 def run_stage_counts(m: Manifest) -> dict[str, dict]:
+    """{run_id: counts of its stages' final states} (completed / cached / failed / running, partitions)."""
     return {r["run_id"]: r for r in m.query(SQL_RUN_STAGE_COUNTS)}
 
 

@@ -138,6 +138,17 @@ def _drop_computed(model: type, params: dict) -> dict:
     return params
 
 
+def _drop_masked(params: dict) -> dict:
+    """A stored run's secrets are masked (`**********`, pydantic SecretStr): drop them, so a rerun reads the key
+    from its environment variable (vlm_api_key_env, ...) instead of sending the mask as a key."""
+    for k in list(params):
+        if params[k] == "**********":
+            del params[k]
+        elif isinstance(params[k], dict):
+            _drop_masked(params[k])
+    return params
+
+
 def _flows() -> dict[str, tuple[Any, type]]:
     from flows.registry import FLOWS
 
@@ -270,18 +281,42 @@ _HIGHLIGHTS = ("files", "pages", "documents", "routes", "quarantined", "kept", "
                "uri")
 
 
+def _routes(routes: dict) -> str:
+    """Pages per parser route in the docs' words: `cheap 30, high-cost 2 (local 2)`."""
+    cheap = sum(v for k, v in routes.items() if str(k).startswith("cheap"))
+    high = {k: v for k, v in routes.items() if not str(k).startswith("cheap")}
+    out = [f"cheap {cheap}"] if cheap or not high else []
+    if high:
+        out.append(f"high-cost {sum(high.values())} (" + ", ".join(f"{k} {v}" for k, v in sorted(high.items())) + ")")
+    return ", ".join(out)
+
+
+def _figures(d: dict) -> str:
+    def fmt(k, v):
+        if k == "routes" and isinstance(v, dict):
+            return f"routes: {_routes(v)}"
+        if k == "pages_per_s":
+            return f"{v:,.1f} pages/s"
+        if isinstance(v, float):
+            return f"{k}={v:,.2f}"
+        if isinstance(v, dict):
+            return f"{k}=" + "{" + ", ".join(f"{a}: {b}" for a, b in v.items()) + "}"
+        return f"{k}={v}"
+
+    d = dict(d)
+    if d.get("pages_per_s") is None and d.get("pages") and not d.get("cached") and d.get("seconds"):
+        d["pages_per_s"] = d["pages"] / d["seconds"]  # the stage's wall time when the parse time is not recorded
+    return "; ".join(fmt(k, d[k]) for k in _HIGHLIGHTS if d.get(k) is not None)
+
+
 def _print_summary(result: dict, flow: str = "result") -> None:
     """One row per stage: cached or not, time, artifact, and its key figures (--json prints everything)."""
-    table = Table(title=f"run {result.get('run_id', '')}  ({result.get('wall_seconds', '?')} s)")
-    for c in ("stage", "cache", "seconds", "artifact", "figures"):
-        table.add_column(c, overflow="fold")
-
-    def fmt(v):
-        if isinstance(v, float):
-            return f"{v:,.2f}"
-        if isinstance(v, dict):
-            return "{" + ", ".join(f"{a}: {b}" for a, b in v.items()) + "}"
-        return str(v)
+    table = _narrow_table(f"run {result.get('run_id', '')}  ({result.get('wall_seconds', '?')} s)")
+    table.add_column("stage", overflow="fold")
+    table.add_column("cache", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("artifact", overflow="fold", max_width=22)
+    table.add_column("figures", overflow="fold", ratio=1)
 
     stages = {k: v for k, v in result.items()
               if isinstance(v, dict) and k != "artifacts" and ("cached" in v or "artifact" in v)}
@@ -289,10 +324,9 @@ def _print_summary(result: dict, flow: str = "result") -> None:
         stages = {flow: result}
     for name, d in stages.items():
         arts = d.get("artifact") or ", ".join((d.get("artifacts") or {}).values())
-        figures = "; ".join(f"{k}={fmt(d[k])}" for k in _HIGHLIGHTS if d.get(k) is not None)
         seconds = d.get("seconds")
         table.add_row(name, "cached" if d.get("cached") else "ran", f"{seconds:.1f}" if seconds else "",
-                      str(arts), figures)
+                      str(arts), _figures(d))
     console.print(table)
 
 
@@ -434,9 +468,15 @@ def rerun(run_id: str, home: Optional[str] = HomeOpt, artifacts: Optional[str] =
 
     _, m = open_storage(os.environ["S1_HOME"])
     row = m.get_run(run_id)
+    if row is None:  # a unique part of the id (its tail, as `s1 runs` may show it) is enough
+        like = [r for r in m.query("SELECT run_id FROM runs WHERE contains(run_id, ?)", [run_id])]
+        row = m.get_run(like[0]["run_id"]) if len(like) == 1 else None
+        if len(like) > 1:
+            _fail(f"{run_id!r} matches {len(like)} runs: " + ", ".join(r["run_id"] for r in like[:5]))
     if row is None:
         _fail(f"no run {run_id!r} in {os.environ['S1_HOME']}/manifest.duckdb (see `s1 runs`)")
-    params = json.loads(row["params_json"] or "{}")
+    run_id = row["run_id"]
+    params = _drop_masked(json.loads(row["params_json"] or "{}"))
     flows = _flows()
     if row["flow"] in flows:
         _drop_computed(flows[row["flow"]][1], params)
