@@ -21,7 +21,7 @@ from s1model.rl.config import RECIPES as RL_RECIPES
 from s1model.rl.config import OfflineRLConfig, OnlineRLConfig
 from storage import fingerprint, local_copy, loc, read_parquet
 
-RL_CODE_VERSION = "rl-1"
+RL_CODE_VERSION = "rl-2"  # rl-2: training on the DeepSpeed engine, trainer-side behaviour log-probs
 
 
 def _metric_rows(prefix: str, m: dict) -> list[tuple[str, int, float]]:
