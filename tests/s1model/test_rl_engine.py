@@ -100,6 +100,7 @@ def test_the_grad_norm_skip_happens_inside_the_deepspeed_step(sft_model_dir, tok
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
+@pytest.mark.timeout(1800)  # two launches of 2 ranks (DeepSpeed + Ray start-up each) on a shared 2-core box
 def test_online_rl_on_two_gloo_ranks_checkpoints_and_resumes_from_the_engine_state(
         sft_model_dir, tokenizer_dir, compare_data, tmp_path):
     import pyarrow.parquet as pq
@@ -107,7 +108,7 @@ def test_online_rl_on_two_gloo_ranks_checkpoints_and_resumes_from_the_engine_sta
     _, rl = compare_data
     pq.write_table(rl.slice(0, 32), tmp_path / "prompts.parquet")
     cfg = tiny_online()
-    cfg = cfg.model_copy(update={"steps": 2, "checkpoint_every": 1, "ray_num_cpus": 2,
+    cfg = cfg.model_copy(update={"steps": 1, "checkpoint_every": 1, "ray_num_cpus": 2,
                                  "optim": cfg.optim.model_copy(update={"zero_stage": 2})})
     out = str(tmp_path / "run")
 
@@ -124,12 +125,12 @@ def test_online_rl_on_two_gloo_ranks_checkpoints_and_resumes_from_the_engine_sta
 
     first = run(cfg, "first")
     assert first["trainer"] == "deepspeed" and first["resumed_from"] == 0
-    assert [m["step"] for m in first["metrics"]] == [1, 2]
-    assert sorted(os.listdir(os.path.join(out, "checkpoints", "ds"))) >= ["step1", "step2"]
-    assert open(os.path.join(out, "checkpoints", "latest")).read() == "step2"
-    second = run(cfg.model_copy(update={"steps": 3}), "second")
-    assert second["resumed_from"] == 2 and [m["step"] for m in second["metrics"]] == [3]
-    state = json.load(open(os.path.join(out, "checkpoints", "step3", "trainer_state.json")))
-    assert state["step"] == 3 and state["consumed"] > json.load(open(os.path.join(
-        out, "checkpoints", "step2", "trainer_state.json")))["consumed"]
+    assert [m["step"] for m in first["metrics"]] == [1]
+    assert "step1" in os.listdir(os.path.join(out, "checkpoints", "ds"))
+    assert open(os.path.join(out, "checkpoints", "latest")).read() == "step1"
+    second = run(cfg.model_copy(update={"steps": 2}), "second")
+    assert second["resumed_from"] == 1 and [m["step"] for m in second["metrics"]] == [2]
+    state = json.load(open(os.path.join(out, "checkpoints", "step2", "trainer_state.json")))
+    assert state["step"] == 2 and state["consumed"] > json.load(open(os.path.join(
+        out, "checkpoints", "step1", "trainer_state.json")))["consumed"]
     assert os.path.exists(os.path.join(second["hf_checkpoint"], "model.safetensors"))
