@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from s1model.procs import start_time, tag_of, tagged, torch_extensions_dir
 from storage import open_storage
 
@@ -21,6 +23,7 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+@pytest.mark.timeout(3000)  # the demo's data stages, then pretraining twice: minutes on a loaded 2-core machine
 def test_a_kill_9_of_s1_during_pretraining_leaves_no_process_and_rerun_breaks_the_locks(tmp_path, shared_data):
     from flows.pipeline import demo_params
 
