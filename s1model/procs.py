@@ -62,7 +62,8 @@ def tag_of(pid: int | None = None) -> str:
 def alive(tag: str) -> bool:
     """Whether the process named by `pid:start` still runs (the same process, not a reuse of its pid)."""
     pid, _, start = tag.partition(":")
-    return str(start_time(int(pid))) == start
+    now = start_time(int(pid)) if pid.isdigit() else None
+    return now is not None and str(now) == start
 
 
 def _environ(pid: int) -> dict[bytes, bytes]:

@@ -91,8 +91,9 @@ def test_the_next_owner_of_the_home_sweeps_what_a_dead_owner_left_and_spares_oth
 
 
 def _dead_tag() -> str:
-    p = subprocess.Popen(["true"])
+    p = subprocess.Popen(["sleep", "30"])
     tag = f"{p.pid}:{start_time(p.pid)}"
+    p.kill()
     p.wait()
     return tag
 
