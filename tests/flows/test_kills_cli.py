@@ -44,7 +44,7 @@ def test_a_kill_9_of_s1_during_pretraining_leaves_no_process_and_rerun_breaks_th
         trainer = next((p for p in tagged(owner=owner) if "s1model.train_entry" in _cmdline(p)), None)
         time.sleep(0.2)
     assert trainer is not None
-    children = tagged(owner=owner)
+    children = {p: (start_time(p), _cmdline(p)[:100]) for p in tagged(owner=owner)}
     assert any("uvicorn" in _cmdline(p) for p in children), "Prefect's ephemeral API server is a tagged child"
     cli.send_signal(signal.SIGKILL)  # the CLI alone, not its process group
     cli.wait()
@@ -54,7 +54,8 @@ def test_a_kill_9_of_s1_during_pretraining_leaves_no_process_and_rerun_breaks_th
         time.sleep(0.1)
     left = {p: _cmdline(p)[:100] for p in tagged(owner=owner)}
     assert left == {}, f"still running 6 s after the kill: {left}"
-    assert all(start_time(p) is None for p in children)
+    same = {p: c for p, (t, c) in children.items() if start_time(p) == t}  # (pid, start time): not a reused pid
+    assert same == {}, f"started by the killed run and still running: {same}"
 
     # what a kill during DeepSpeed's op build leaves: its lock file, no process holding it (torch's FileBaton would
     # wait on it forever)
