@@ -93,6 +93,10 @@ class Antiderivative(MathTask):
     def expected(self, identity):
         return _sp().sympify(identity["F"])
 
+    def wrong_answer(self, identity, rng):
+        # a changed constant term is still an antiderivative: the wrong answer adds a non-constant term instead
+        return self.render(self.expected(identity) + _x())
+
     def judge(self, answer, identity):
         g = _sp().diff(_sp().sympify(identity["F"]), _x())
         return check_expr(answer, g, transform=lambda e: _sp().diff(e, _x()))
@@ -124,11 +128,15 @@ class Limit(MathTask):
     instruction = "Give the exact value (a fraction if needed, oo for infinity)."
 
     def make(self, rng, level):
+        sp = _sp()
         a = rng.randint(-4, 4)
-        num = f"(x - {a})*({_rand_poly(rng, min(level, 3), 5)})"
-        den = f"(x - {a})*({_rand_poly(rng, min(level, 3), 5)})"
         at = "oo" if level >= 4 and rng.random() < 0.5 else str(a)
-        return {"num": num, "den": den, "at": at}
+        while True:  # the reduced denominator must not vanish at x = a: the limit exists (two-sided, finite)
+            d = _rand_poly(rng, min(level, 3), 5)
+            if at == "oo" or sp.sympify(d).subs(_x(), a) != 0:
+                break
+        num = f"(x - {a})*({_rand_poly(rng, min(level, 3), 5)})"
+        return {"num": num, "den": f"(x - {a})*({d})", "at": at}
 
     def question(self, identity):
         sp = _sp()
