@@ -53,6 +53,7 @@ def fuzz_family(args: tuple[str, int, int]) -> dict:
     """Fuzz one family; returns its record."""
     name, cases, seed = args
     from s1data.bootcamp import REGISTRY, list_configs
+    from s1data.bootcamp.registry import family_of
     from tests.s1data.bootcamp.conftest import perturb
 
     configs = list_configs([name])
@@ -92,7 +93,7 @@ def fuzz_family(args: tuple[str, int, int]) -> dict:
                 fails.append({"config": cfg.params, "reference_ok": ok, "wrong": wrong, "wrong_rejected": rejected,
                               "garbage_raised": bad[:2], "identity": identity})
     cpu = time.process_time() - cpu0
-    return {"task": name, "family": getattr(REGISTRY[name], "family", None) or ("tail" if tail else "other"),
+    return {"task": name, "family": family_of(REGISTRY[name]),
             "configs": len(configs), "cases": n, "reference_failed": ref_fail, "wrong_accepted": wrong_accepted,
             "garbage_calls": g_calls, "garbage_raised": raised, "garbage_max_ms": round(1000 * g_max, 2),
             "garbage_mean_ms": round(1000 * g_time / max(g_calls, 1), 3), "cpu_s": round(cpu, 2),
