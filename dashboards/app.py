@@ -24,7 +24,7 @@ from jinja2 import Undefined
 
 from dashboards import figures as F
 from dashboards import queries as Q
-from dashboards.lineage import render_svg
+from dashboards.lineage import group_partitions, render_svg
 from storage import Manifest, ManifestError, StorageRoot
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,16 @@ def create_app(home: str | None = None, lock_timeout_s: float = 3.0) -> FastAPI:
         figs = {k: (None if v is None else _fig_json(v)) for k, v in ctx.pop("figures", {}).items()}
         return templates.TemplateResponse(request, name, {
             "title": title, "pages": PAGES, "manifest_path": str(manifest.path), "figs": figs,
-            "rendered_at": datetime.now(timezone.utc), **ctx}, status_code=status_code)
+            "rendered_at": datetime.now(timezone.utc), "scope": None, **ctx}, status_code=status_code)
+
+    def scoped(request: Request, run: str | None) -> tuple[Q.RunScope, dict]:
+        """The run a per-run page shows (?run=ID; default the latest completed run; ?run=all: the whole manifest)
+        and the selector's context."""
+        scope = Q.run_scope(manifest, run)
+        if run and run != "all" and scope.run is None:
+            raise LookupError(run)
+        return scope, {"scope": scope, "choices": manifest.list_runs(limit=100), "selected": run or "",
+                       "path": request.url.path}
 
     def message(request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
         return page(request, "message.html", title, status_code=status_code, message=text,
@@ -87,14 +96,23 @@ def create_app(home: str | None = None, lock_timeout_s: float = 3.0) -> FastAPI:
     def healthz():
         return JSONResponse({"ok": True, "manifest": str(manifest.path), "exists": manifest.path.exists()})
 
+    @app.exception_handler(LookupError)
+    async def no_such_run(request: Request, exc: LookupError):
+        return message(request, "No such run", f"run {exc.args[0]!r} is not in the manifest; see the runs page", 404)
+
     @app.get("/", response_class=HTMLResponse)
     def runs(request: Request):
         rows = manifest.list_runs(limit=200)
         counts = Q.run_stage_counts(manifest)
-        latest = rows[0] if rows else None
+        # featured: the latest completed run; the newest run when it is not completed is shown above it with its
+        # error and the command that finishes it
+        latest = Q.latest_completed_run(manifest) or (rows[0] if rows else None)
+        newest = rows[0] if rows and latest and rows[0]["run_id"] != latest["run_id"] else None
+        problem = newest if newest and newest["status"] in ("failed", "killed") else None
         timeline = F.stage_timeline(manifest.stage_runs(latest["run_id"]), _now()) if latest else None
-        return page(request, "runs.html", "Runs", runs=rows, counts=counts, latest=latest,
-                    figures={"timeline": timeline})
+        return page(request, "runs.html", "Runs", runs=rows, counts=counts, latest=latest, problem=problem,
+                    problem_stages=[s for s in manifest.stage_runs(problem["run_id"]) if s["status"] == "failed"]
+                    if problem else [], figures={"timeline": timeline})
 
     @app.get("/runs/{run_id}", response_class=HTMLResponse)
     def run_detail(request: Request, run_id: str):
@@ -108,8 +126,9 @@ def create_app(home: str | None = None, lock_timeout_s: float = 3.0) -> FastAPI:
                     figures={"timeline": F.stage_timeline(stages, _now())})
 
     @app.get("/corpus", response_class=HTMLResponse)
-    def corpus(request: Request):
-        arts = Q.latest_with_meta(manifest)
+    def corpus(request: Request, run: str | None = None):
+        scope, sel = scoped(request, run)
+        arts = Q.latest_with_meta_in(manifest, scope)
         figs: dict[str, dict | None] = {"pdf": F.pdf_counts(arts)}
         curation = []
         for a in arts:
@@ -135,34 +154,42 @@ def create_app(home: str | None = None, lock_timeout_s: float = 3.0) -> FastAPI:
         routes = F.meta(pdf).get("routes") if pdf else None
         figs["routes"] = F.pie(f"PDF pages by parser route ({pdf['name']}:{pdf['version']})", routes) \
             if routes else None
-        figs["quarantine"] = F.quarantine_reasons(Q.quarantine_by_reason(manifest))
+        figs["quarantine"] = F.quarantine_reasons(Q.quarantine_by_reason_in(manifest, scope))
         return page(request, "corpus.html", "Corpus", curation=curation, comp=comp,
-                    sources=Q.sources_by_name(manifest), figures=figs)
+                    sources=Q.sources_by_name_in(manifest, scope), figures=figs, **sel)
 
     @app.get("/shards", response_class=HTMLResponse)
-    def shards(request: Request):
+    def shards(request: Request, run: str | None = None):
+        scope, sel = scoped(request, run)
         inv = Q.inventory(manifest)
         versions = Q.artifacts_by_name(manifest, "token_shards")
-        latest = versions[0] if versions else None
+        inside = [v for v in versions if scope.artifact_ids is None or v["artifact_id"] in scope.artifact_ids]
+        latest = inside[0] if inside else None
         files = F.shard_files(latest) if latest else []
         return page(request, "shards.html", "Shards", inventory=inv, versions=versions, latest=latest,
                     files=files, figures={"tokens": F.tokens_by_dataset(inv),
-                                          "shard-tokens": F.shard_tokens(latest, files) if latest else None})
+                                          "shard-tokens": F.shard_tokens(latest, files) if latest else None},
+                    **sel)
 
     @app.get("/training", response_class=HTMLResponse)
-    def training(request: Request):
-        rows = Q.train_series(manifest)
+    def training(request: Request, run: str | None = None):
+        scope, sel = scoped(request, run)
+        rows = scope.rows(Q.train_series(manifest))
         figs = F.training_curves(rows)
-        figs["expert-load"] = F.expert_heatmap(Q.expert_load_latest(manifest))
+        load = Q.expert_load_latest(manifest) if scope.stage_run_ids is None else _last_step(
+            scope.rows(Q.series(manifest, "train.expert_load.")))
+        figs["expert-load"] = F.expert_heatmap(load)
         return page(request, "training.html", "Training", curves=F.TRAIN_CURVES,
-                    other=F.other_training_metrics(rows), figures=figs)
+                    other=F.other_training_metrics(rows), figures=figs, **sel)
 
     @app.get("/rl", response_class=HTMLResponse)
-    def rl(request: Request):
-        pass_rows = Q.series(manifest, "rl.pass_rate.")
+    def rl(request: Request, run: str | None = None):
+        scope, sel = scoped(request, run)
+        pass_rows = scope.rows(Q.series(manifest, "rl.pass_rate."))
         return page(request, "rl.html", "RL", figures={
-            "rl-reward": F.reward_curves(Q.series(manifest, "rl.reward.")),
-            "rl-pass-bucket": F.pass_rate_by_bucket(pass_rows), "rl-pass-steps": F.pass_rate_curves(pass_rows)})
+            "rl-reward": F.reward_curves(scope.rows(Q.series(manifest, "rl.reward."))),
+            "rl-pass-bucket": F.pass_rate_by_bucket(pass_rows), "rl-pass-steps": F.pass_rate_curves(pass_rows)},
+            **sel)
 
     @app.get("/lineage", response_class=HTMLResponse)
     def lineage_index(request: Request, ref: str | None = None):
@@ -181,7 +208,8 @@ def create_app(home: str | None = None, lock_timeout_s: float = 3.0) -> FastAPI:
         ancestors = manifest.ancestors(art["artifact_id"])
         ids = [art["artifact_id"]] + [a["artifact_id"] for a in ancestors]
         edges = [(e["child_id"], e["parent_id"]) for e in Q.edges_among(manifest, ids)]
-        svg, drawn = render_svg(art, ancestors, edges, lambda aid: f"/lineage/{aid}")
+        shown, edges = group_partitions(ancestors, edges, Q.is_partition_artifact)  # web_partition ×N: one node
+        svg, drawn = render_svg(art, shown, edges, lambda aid: f"/lineage/{aid}")
         sources = [a for a in ancestors if a["kind"] == "source"]
         return page(request, "lineage.html", f"Lineage of {art['name']}:{art['version']}", art=art,
                     meta=json.dumps(F.meta(art), indent=2, sort_keys=True, default=str), ancestors=ancestors,
@@ -201,6 +229,15 @@ def serve(home: str | None = None, host: str = "127.0.0.1", port: int = 8050) ->
 
 
 # -- helpers --------------------------------------------------------------------------------------------------------
+def _last_step(rows: list[dict]) -> list[dict]:
+    """Expert-load rows of the latest stage run at its last step (what expert_load_latest picks, within a scope)."""
+    if not rows:
+        return []
+    sr = rows[-1]["stage_run_id"]
+    step = max(r["step"] for r in rows if r["stage_run_id"] == sr)
+    return [r for r in rows if r["stage_run_id"] == sr and r["step"] == step]
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 

@@ -125,16 +125,26 @@ def curation_counts(m: dict) -> dict[str, dict[str, int]] | None:
         for f, reasons in m["by_filter"].items():
             if isinstance(reasons, dict):
                 out[f] = {str(r): int(n) for r, n in reasons.items() if isinstance(n, (int, float))}
-    elif isinstance(m.get("by_reason"), dict):
-        for reason, n in m["by_reason"].items():
+    elif isinstance(m.get("by_reason") or m.get("exclusion_reasons"), dict):  # curate: reasons, stage totals
+        for reason, n in (m.get("by_reason") or m["exclusion_reasons"]).items():
             if isinstance(n, (int, float)):
                 out[str(reason).split("_", 1)[0]][str(reason)] = int(n)
     return dict(out) or None
 
 
+CURATE_STEPS = ("input", "after_domains", "after_quality", "after_dedup")  # what curate_corpus writes in meta
+
+
 def curation_funnel(row: dict, counts: dict[str, dict[str, int]]) -> dict | None:
     """Documents left after each filter. Filters are ordered by what they kept (a funnel only shrinks), so the
     order survives meta_json's sorted keys."""
+    m = meta(row)
+    if all(isinstance(m.get(k), (int, float)) for k in CURATE_STEPS):  # the curated artifact's stage totals
+        labels = ["input", "after domains", "after quality", "after dedup"]
+        values = [int(m[k]) for k in CURATE_STEPS]
+        return {"data": [{"type": "funnel", "y": labels, "x": values, "textinfo": "value+percent initial"}],
+                "layout": layout(f"Curation funnel ({row['name']}:{row['version']})", height=320,
+                                 yaxis={"automargin": True})}
     kept = {f: c["kept"] for f, c in counts.items() if "kept" in c}
     if not kept:
         return None
@@ -253,8 +263,13 @@ def line_figure(fig_title: str, y_title: str, series: dict[tuple[str, str | None
         label = name_of(name) + (f" · {labels.get(sr, sr)}" if many_runs else "")
         data.append({"type": "scatter", "mode": "lines+markers" if len(xs) < 60 else "lines", "name": label,
                      "x": xs, "y": ys, "meta": {"metric": name, "stage_run_id": sr}})
-    return {"data": data, "layout": layout(fig_title, xaxis={"title": {"text": "step"}},
-                                           yaxis={"title": {"text": y_title}})}
+    steps = [x for _, (xs, _) in series.items() for x in xs]
+    xaxis: dict = {"title": {"text": "step"}, "tickformat": "d"}  # steps are integers: no 2.5 tick
+    if steps and max(steps) - min(steps) <= 12:
+        xaxis.update(tickmode="linear", dtick=1)
+    # a single trace is named in the legend too (plotly hides a one-trace legend: an unlabelled line)
+    return {"data": data, "layout": layout(fig_title, xaxis=xaxis, yaxis={"title": {"text": y_title}},
+                                           showlegend=True)}
 
 
 def training_curves(rows: list[dict]) -> dict[str, dict | None]:

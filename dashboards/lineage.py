@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from html import escape
 
-NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 190, 44, 90, 16, 20
+NODE_W, NODE_H, GAP_X, GAP_Y, PAD = 170, 44, 50, 16, 20  # 6 layers fit 1400 px; wider scales down
 MAX_PER_LAYER = 40
 KIND_COLORS = {"source": "#fde2b8", "folder": "#d7e8fb", "parquet": "#d5f0d5", "file": "#eadcf5"}
 
@@ -33,6 +33,28 @@ def layers(root_id: int, edges: list[tuple[int, int]]) -> dict[int, int]:
             break
         frontier = nxt
     return depth
+
+
+def group_partitions(ancestors: list[dict], edges: list[tuple[int, int]], is_partition) -> tuple[list[dict], list]:
+    """One node per partition artifact name (`web_partition ×12`, `curate_filter ×3`): the group takes the smallest
+    id of its members, edges are redirected to it and deduplicated."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for a in ancestors:
+        if is_partition(a["name"]):
+            groups[a["name"]].append(a)
+    alias: dict[int, int] = {}
+    out = [a for a in ancestors if not is_partition(a["name"])]
+    for name, members in groups.items():
+        head = min(members, key=lambda a: a["artifact_id"])
+        if len(members) == 1:
+            out.append(head)
+            continue
+        for a in members:
+            alias[a["artifact_id"]] = head["artifact_id"]
+        out.append({**head, "group": len(members), "rows": sum(a.get("rows") or 0 for a in members) or None,
+                    "depth": min(a.get("depth") or 1 for a in members)})
+    moved = {(alias.get(c, c), alias.get(p, p)) for c, p in edges}
+    return out, sorted((c, p) for c, p in moved if c != p)
 
 
 def render_svg(root: dict, ancestors: list[dict], edges: list[tuple[int, int]], href) -> tuple[str, int]:
@@ -59,8 +81,10 @@ def render_svg(root: dict, ancestors: list[dict], edges: list[tuple[int, int]], 
     rows = max(len(ids) + (1 if d in folded else 0) for d, ids in columns.items())
     width = 2 * PAD + (max_depth + 1) * NODE_W + max_depth * GAP_X
     height = 2 * PAD + rows * NODE_H + (rows - 1) * GAP_Y
+    # wider than the page: scaled down to its width (text stays legible to ~2x), the .graph box scrolls beyond
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" id="lineage-graph" width="{width}" '
-           f'height="{height}" viewBox="0 0 {width} {height}">',
+           f'height="{height}" viewBox="0 0 {width} {height}" preserveAspectRatio="xMinYMin meet" '
+           f'style="max-width:100%;min-width:{min(width, 1400) // 2}px;height:auto">',
            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
            'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#888"/></marker></defs>']
     for child, parent in edges:
@@ -72,7 +96,7 @@ def render_svg(root: dict, ancestors: list[dict], edges: list[tuple[int, int]], 
                        f'd="M {x1} {y1} C {mid} {y1}, {mid} {y2}, {x2} {y2}" marker-end="url(#arrow)"/>')
     for aid, (x, y) in pos.items():
         a = nodes[aid]
-        label = f"{a['name']}:{a['version']}"
+        label = f"{a['name']} ×{a['group']}" if a.get("group") else f"{a['name']}:{a['version']}"
         sub = _subtitle(a)
         title = "\n".join(f"{k}: {a.get(k)}" for k in ("artifact_id", "kind", "stage", "rows", "tokens", "bytes",
                                                         "uri", "fingerprint") if a.get(k) is not None)

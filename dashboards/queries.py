@@ -105,6 +105,92 @@ SELECT a.artifact_id, a.name, a.version, a.kind FROM lineage_edges e JOIN artifa
 WHERE e.parent_id = ? ORDER BY a.name, a.version"""
 
 
+# The artifacts a run stands for: those its stages committed or found in cache (same stage and fingerprint), and
+# every ancestor of them (the manifest's `lineage` view). Every figure of a per-run page reads only these.
+SQL_RUN_SCOPE = """
+WITH own AS (
+  SELECT DISTINCT a.artifact_id FROM artifacts a JOIN stage_runs s
+    ON a.stage_run_id = s.stage_run_id OR (a.stage = s.stage AND a.fingerprint = s.fingerprint)
+  WHERE s.run_id = ?)
+SELECT artifact_id FROM own
+UNION SELECT l.ancestor_id AS artifact_id FROM lineage l JOIN own o ON l.artifact_id = o.artifact_id"""
+
+# the stage runs behind a run's scope (its own, and those that committed the artifacts it reused): their metrics
+# and quarantine rows belong to the run's figures
+SQL_SCOPE_STAGE_RUNS = """
+SELECT stage_run_id FROM stage_runs WHERE run_id = ?
+UNION SELECT stage_run_id FROM artifacts WHERE list_contains(?, artifact_id) AND stage_run_id IS NOT NULL
+UNION SELECT s.parent_stage_run_id FROM stage_runs s JOIN artifacts a ON a.stage_run_id = s.stage_run_id
+  WHERE list_contains(?, a.artifact_id) AND s.parent_stage_run_id IS NOT NULL"""
+
+SQL_LATEST_WITH_META_IN = """
+SELECT artifact_id, name, version, stage, kind, rows, bytes, tokens, meta_json, created_at
+FROM artifacts WHERE kind <> 'source' AND meta_json IS NOT NULL AND meta_json <> '{}' AND list_contains(?, artifact_id)
+QUALIFY row_number() OVER (PARTITION BY name ORDER BY version DESC) = 1
+ORDER BY artifact_id"""
+
+SQL_SOURCES_BY_NAME_IN = """
+SELECT name, count(*) AS files, sum(bytes) AS bytes FROM artifacts
+WHERE kind = 'source' AND list_contains(?, artifact_id) GROUP BY name ORDER BY name"""
+
+SQL_QUARANTINE_BY_REASON_IN = """
+SELECT reason, count(*) AS n FROM quarantine WHERE list_contains(?, stage_run_id)
+GROUP BY reason ORDER BY n DESC, reason"""
+
+SQL_LATEST_COMPLETED_RUN = """
+SELECT run_id FROM runs WHERE status = 'completed' ORDER BY started_at DESC LIMIT 1"""
+
+
+class RunScope:
+    """A run and what it stands for: `artifact_ids` (committed or reused by its stages, and their ancestors) and
+    `stage_run_ids` (the stage runs that produced them). `run` None: the whole manifest (no filter)."""
+
+    def __init__(self, m: Manifest, run: dict | None):
+        self.run = run
+        if run is None:
+            self.artifact_ids, self.stage_run_ids = None, None
+            return
+        self.artifact_ids = sorted(r["artifact_id"] for r in m.query(SQL_RUN_SCOPE, [run["run_id"]]))
+        self.stage_run_ids = {r["stage_run_id"] for r in m.query(
+            SQL_SCOPE_STAGE_RUNS, [run["run_id"], self.artifact_ids, self.artifact_ids])}
+
+    def rows(self, rows: list[dict]) -> list[dict]:
+        """Rows (metrics) whose stage_run_id is in the scope."""
+        return rows if self.stage_run_ids is None else [r for r in rows if r.get("stage_run_id") in
+                                                         self.stage_run_ids]
+
+
+def latest_completed_run(m: Manifest) -> dict | None:
+    rows = m.query(SQL_LATEST_COMPLETED_RUN)
+    return m.get_run(rows[0]["run_id"]) if rows else None
+
+
+def run_scope(m: Manifest, run_id: str | None) -> RunScope:
+    """The scope of `run_id`; None: the latest completed run; "all": the whole manifest."""
+    if run_id == "all":
+        return RunScope(m, None)
+    run = m.get_run(run_id) if run_id else latest_completed_run(m)
+    return RunScope(m, run)
+
+
+def latest_with_meta_in(m: Manifest, scope: RunScope) -> list[dict]:
+    if scope.artifact_ids is None:
+        return latest_with_meta(m)
+    return m.query(SQL_LATEST_WITH_META_IN, [scope.artifact_ids])
+
+
+def sources_by_name_in(m: Manifest, scope: RunScope) -> list[dict]:
+    if scope.artifact_ids is None:
+        return sources_by_name(m)
+    return m.query(SQL_SOURCES_BY_NAME_IN, [scope.artifact_ids])
+
+
+def quarantine_by_reason_in(m: Manifest, scope: RunScope) -> list[dict]:
+    if scope.stage_run_ids is None:
+        return quarantine_by_reason(m)
+    return m.query(SQL_QUARANTINE_BY_REASON_IN, [sorted(scope.stage_run_ids)])
+
+
 def run_stage_counts(m: Manifest) -> dict[str, dict]:
     """{run_id: counts of its stages' final states} (completed / cached / failed / running, partitions)."""
     return {r["run_id"]: r for r in m.query(SQL_RUN_STAGE_COUNTS)}

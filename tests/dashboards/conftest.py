@@ -23,6 +23,12 @@ RL_SOURCES = ("math", "chem")
 RL_BUCKETS = ("0-512", "512-2048", "2048-8192")
 CURATION_STATS = {"lang:kept": 4, "lang:lang_not_en": 0, "gopher:kept": 3, "gopher:gopher_short_doc": 1,
                   "c4:kept": 2, "c4:c4_too_few_sentences": 1}
+# the curated artifact's meta in the shape s1data.curate.run.curate_corpus returns and flows/curate.py commits
+# (stage totals, exclusion_reasons, by_reason, computed_partitions): 4 documents in, 1 short doc, 1 of too few sentences
+CURATION_META = {"input": 4, "after_domains": 4, "after_quality": 2, "after_dedup": 2, "kept": 2, "excluded": 2,
+                 "exclusion_reasons": {"c4_too_few_sentences": 1, "gopher_short_doc": 1},
+                 "by_reason": {"c4_too_few_sentences": 1, "gopher_short_doc": 1}, "computed_partitions": 1,
+                 "partitions": 1, "domains": {"physics": 2}}
 SHARDS = [{"path": "shards/shard-00000.parquet", "rows": 6, "tokens": 3000, "padding_tokens": 72, "bytes": 24000,
            "domains": {"physics": 2000, "chemistry": 1000}, "sources": {"pdf": 3000}},
           {"path": "shards/shard-00001.parquet", "rows": 4, "tokens": 1800, "padding_tokens": 248, "bytes": 16000,
@@ -59,7 +65,7 @@ def fill_manifest(home: Path) -> dict:
     sr = m.start_stage(curate_run, "curate", "fp-curate")
     curated = m.record_artifact(name="curated", stage="curate", fingerprint="fp-curate", kind="parquet",
                                 uri=str(home / "curated"), stage_run_id=sr, parents=[docs["artifact_id"]], rows=2,
-                                meta={"stats": CURATION_STATS})
+                                meta=CURATION_META)
     m.finish_stage(sr, "completed")
     sr = m.start_stage(curate_run, "shards", "fp-shards")
     shards = m.record_artifact(name="token_shards", stage="shards", fingerprint="fp-shards", kind="folder",
@@ -90,7 +96,7 @@ def fill_manifest(home: Path) -> dict:
     m.finish_stage(rl_sr, "completed")
     m.finish_run(rl_run, "completed")
     return {"curated": curated, "token_shards": shards, "train_run": train_run, "train_sr": train_sr,
-            "rl_run": rl_run}
+            "rl_run": rl_run, "curate_run": curate_run}
 
 
 @pytest.fixture(scope="package")
@@ -101,9 +107,14 @@ def filled(tmp_path_factory, shared_data) -> dict:
     from flows.pdf import PdfFlowParams, pdf_flow
 
     home = tmp_path_factory.mktemp("dashboard") / "s1-home"
+    small = tmp_path_factory.mktemp("one-pdf")
+    shutil.copy(shared_data / "pdf" / "two_pages.pdf", small / "two_pages.pdf")
     with prefect_test_harness(server_startup_timeout=180):
         summary = pdf_flow(PdfFlowParams(home=str(home), input=[str(shared_data / "pdf")], n_workers=2))
-    return {"home": home, "pdf": summary, **fill_manifest(home)}
+        filled = fill_manifest(home)
+        # then a small `s1 run pdf` of one file: the newest completed run, which per-run pages show by default
+        one = pdf_flow(PdfFlowParams(home=str(home), input=[str(small)], n_workers=1))
+    return {"home": home, "pdf": summary, "small_pdf": one, **filled}
 
 
 @contextmanager

@@ -51,3 +51,43 @@ def test_lineage_layers_are_longest_paths_so_every_edge_points_right():
     svg, drawn = render_svg(node(4, "documents"), [node(3, "pages"), node(1, "a"), node(2, "b")], edges,
                             lambda i: f"/lineage/{i}")
     assert drawn == 4 and svg.count('class="edge"') == 4 and 'href="/lineage/1"' in svg
+
+
+def test_the_curated_artifacts_stage_totals_draw_the_funnel_and_its_reasons_group_by_prefix():
+    from tests.dashboards.conftest import CURATION_META
+
+    row = {"name": "curated", "version": 3, "meta_json": __import__("json").dumps(CURATION_META)}
+    counts = F.curation_counts(F.meta(row))
+    assert counts == {"c4": {"c4_too_few_sentences": 1}, "gopher": {"gopher_short_doc": 1}}
+    fig = F.curation_funnel(row, counts)
+    assert fig["data"][0]["y"] == ["input", "after domains", "after quality", "after dedup"]
+    assert fig["data"][0]["x"] == [4, 4, 2, 2]
+    only_reasons = {"exclusion_reasons": {"dedup_near_duplicate": 3}}  # older rows without by_reason
+    assert F.curation_counts(only_reasons) == {"dedup": {"dedup_near_duplicate": 3}}
+
+
+def test_step_axes_have_integer_ticks_and_a_single_line_keeps_its_legend():
+    rows = [{"name": "rl.reward.chem", "stage_run_id": "sr1", "run_id": "r1", "step": s, "value": 0.1 * s}
+            for s in (1, 2, 3)]
+    fig = F.reward_curves(rows)
+    assert fig["layout"]["showlegend"] is True and fig["data"][0]["name"] == "chem"
+    assert fig["layout"]["xaxis"]["tickformat"] == "d" and fig["layout"]["xaxis"]["dtick"] == 1
+    long = [{**rows[0], "step": s} for s in range(0, 500, 10)]
+    assert "dtick" not in F.reward_curves(long)["layout"]["xaxis"]
+
+
+def test_partition_artifacts_are_one_lineage_node_per_name_with_edges_redirected():
+    from dashboards.lineage import group_partitions
+    from dashboards.queries import is_partition_artifact
+
+    anc = [{"artifact_id": 2, "name": "documents", "version": 1, "depth": 1, "rows": 4},
+           *[{"artifact_id": 10 + i, "name": "web_partition", "version": 1 + i, "depth": 2, "rows": 5}
+             for i in range(3)],
+           *[{"artifact_id": 20 + i, "name": "source_warc", "version": 1, "depth": 3, "kind": "source"}
+             for i in range(3)]]
+    edges = [(1, 2)] + [(2, 10 + i) for i in range(3)] + [(10 + i, 20 + i) for i in range(3)]
+    shown, moved = group_partitions(anc, edges, is_partition_artifact)
+    group = next(a for a in shown if a["name"] == "web_partition")
+    assert group["group"] == 3 and group["rows"] == 15 and group["artifact_id"] == 10
+    assert moved == sorted([(1, 2), (2, 10), (10, 20), (10, 21), (10, 22)])
+    assert is_partition_artifact("curate_filter") and not is_partition_artifact("curated")
