@@ -18,7 +18,7 @@ from flows.context import (RunContext, RunParams, StageProgress, commit_partitio
 from s1data.web import WebConfig
 from storage import fingerprint, link_or_copy, loc
 
-WEB_CODE_VERSION = "web-3"  # web-2: one partition per WARC/ARC file; web-3: hostile-input reasons, bounded reader
+WEB_CODE_VERSION = "web-4"  # web-2: one partition per WARC/ARC file; web-3: hostile-input reasons, bounded reader; web-4: a cut .gz tail always says warc_truncated
 WARC_SUFFIXES = (".warc", ".warc.gz", ".arc", ".arc.gz", ".warc.gz.bad")
 
 

@@ -23,6 +23,7 @@ import io
 import logging
 import signal
 import threading
+import zlib
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -179,6 +180,7 @@ class WarcReader:
                 quarantine.append({"source_uri": path, "reason": "warc_empty", "detail": "file has 0 bytes"})
                 return self._finish(rows, quarantine)
             self._read_stream(path, open(path, "rb"), rows, quarantine, offset_prefix="")
+            self._check_gzip_tail(path, quarantine)
         except _NonChunkedGzip:
             # One gzip stream around the whole file (not per-record members): re-read it decompressed. Offsets
             # then refer to the decompressed stream and are written `path#gz:OFFSET`.
@@ -192,6 +194,23 @@ class WarcReader:
         if not rows and not quarantine and not self._records:
             quarantine.append({"source_uri": path, "reason": "warc_empty", "detail": "no WARC/ARC record in the file"})
         return self._finish(rows, quarantine)
+
+    @staticmethod
+    def _check_gzip_tail(path: str, quarantine: list[dict]) -> None:
+        """A gzip file whose last member does not end (a cut download) is said so: warcio stops quietly at a cut
+        inside a member, or reports the cut as a parse error. One more decompression pass, in C, at the end."""
+        if any(q["reason"] == "warc_truncated" for q in quarantine):
+            return
+        end = _gzip_cut_at(path)
+        if end is None:
+            return
+        last = quarantine[-1] if quarantine else None
+        if last is not None and last["reason"] == "warc_malformed":  # the parse error is the cut, seen first
+            last["reason"] = "warc_truncated"
+            last["detail"] = ("the file ends inside a gzip member (cut tail); " + last["detail"])[:500]
+        else:
+            quarantine.append({"source_uri": f"{path}#{end}", "reason": "warc_truncated",
+                               "detail": "the file ends inside a gzip member (cut tail)"})
 
     def _finish(self, rows: list[dict], quarantine: list[dict]) -> tuple[pa.Table, list[dict]]:
         for q in quarantine:
@@ -341,6 +360,36 @@ class _NonChunkedGzip(Exception):
 
 class _HeaderLineTooLong(Exception):
     pass
+
+
+def _gzip_cut_at(path: str, chunk: int = 1 << 20) -> int | None:
+    """For a gzip file (one or many members): the offset of the member that the file ends inside, or None when
+    every member ends (or the file is not gzip, or is corrupt in another way: the parser reports that)."""
+    with open(path, "rb") as fh:
+        if fh.read(2) != b"\x1f\x8b":
+            return None
+        fh.seek(0)
+        d, member_start, pos = zlib.decompressobj(31), 0, 0
+        while True:
+            data = fh.read(chunk)
+            if not data:  # a member was begun (pos past its start) and did not end
+                return member_start if pos > member_start and not d.eof else None
+            while data:
+                try:
+                    d.decompress(data, 0)  # max_length 0: no bound; output is dropped as it is made
+                except zlib.error:
+                    return None
+                if d.eof:
+                    rest = d.unused_data
+                    pos += len(data) - len(rest)
+                    member_start = pos
+                    d = zlib.decompressobj(31)
+                    data = rest
+                    if rest and not rest.startswith(b"\x1f\x8b"):
+                        return None  # trailing garbage, not a cut
+                else:
+                    pos += len(data)
+                    data = b""
 
 
 class _LineLimited:

@@ -167,6 +167,8 @@ def train_groups(trainer, groups: list[dict], config: OnlineRLConfig, pad_id: in
     n_updates = skipped = 0
     sums = torch.zeros(5, device=device)  # loss, entropy sum, k3 sum, selected tokens, tokens (this rank)
     for bi, ((pairs, lps, rewards, gids), plan) in enumerate(zip(minibatches, plans)):
+        if not pairs:  # fewer kept groups than train_minibatches: every rank skips the same empty minibatch
+            continue
         rewards_B = torch.tensor(rewards, device=device)
         gids_B = torch.tensor(gids, device=device)
         adv_B = losses.group_advantages(rewards_B, gids_B, scale_by_std=config.loss == "grpo")

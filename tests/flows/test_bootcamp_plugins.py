@@ -86,7 +86,7 @@ def test_internbootcamp_tasks_run_through_s1_run_bootcamp_and_online_rl_with_the
         "--set", f"bootcamp.task_configs={json.dumps({WORDS: str(conf)})}", "--set", "bootcamp.n_per_config=4")
 
     _seed_model_and_tokenizer(home, [r["prompt"] for r in rl])
-    with StandInOpenAIServer(completion_text=COMPLETION) as server:
+    with StandInOpenAIServer(completion_text=COMPLETION, weight_sync=True) as server:
         online = {"steps": 1, "ray_num_cpus": 2,
                   "rollout": {"group_size": 4, "prompts_per_step": 6, "oversample": 1.0, "max_rounds": 1,
                               "sampling": {"max_new_tokens": 8, "temperature": 1.0, "seed": 0},
@@ -97,6 +97,7 @@ def test_internbootcamp_tasks_run_through_s1_run_bootcamp_and_online_rl_with_the
                       {"pattern": "*", "judge": "format"}]}}
         _s1(home, "run", "online-rl", "--set", "model=cpt_checkpoint", "--set", "prompts=rl_prompts:1",
             "--set", f"online={json.dumps(online)}")
+    assert server.loaded and server.weight_version is not None  # the policy was pushed through SGLang's API shape
 
     metrics = {r["name"]: r["value"] for r in m.query("SELECT name, value FROM metrics WHERE name LIKE 'rl.reward%'")}
     by_source = {k[len("rl.reward."):]: v for k, v in metrics.items() if k.startswith("rl.reward.")}
