@@ -81,31 +81,47 @@ def _quiet_third_party(home: Path, verbose: bool) -> Path | None:
     for name in QUIET_LOGGERS:
         lg = logging.getLogger(name)
         lg.propagate = False
+        for h in list(lg.handlers):  # a console handler the library added before this ran
+            if _is_console(h):
+                lg.removeHandler(h)
         if not any(getattr(h, "baseFilename", None) == str(log) for h in lg.handlers):
             lg.addHandler(handler)
+        if type(lg) is logging.Logger:
+            lg.__class__ = _FileOnlyLogger  # and one it adds later: DeepSpeed's stdout handler, added at import
     return log
 
 
+def _is_console(h: logging.Handler) -> bool:
+    return (type(h) is logging.StreamHandler
+            and getattr(h, "stream", None) in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__))
+
+
+class _FileOnlyLogger(logging.Logger):
+    """A quieted library logger: a console handler the library adds to it (DeepSpeed's logger gets a stdout
+    StreamHandler at import, which printed "Setting accelerator to CPU" on every run) is not added; its records
+    still reach <home>/logs/s1.log through the file handler set here."""
+
+    def addHandler(self, hdlr: logging.Handler) -> None:
+        if not _is_console(hdlr):
+            super().addHandler(hdlr)
+
+
 def _api_file(home: Path) -> Path:
-    return Path(home) / "prefect" / "api.json"
+    from flows.prefect_api import api_file
+
+    return api_file(home)
 
 
 def _attach_served_api(home: Path) -> None:
-    """When `s1 serve` runs for this home, flows started here use its Prefect API (they show in its UI, and no
-    embedded API has to start: the fixed cost of a small or cached run). A stale record is ignored."""
-    import json
-    import urllib.request
+    """When `s1 serve` or `s1 api start` runs for this home, flows started here use its Prefect API (they show in
+    its UI, and no API server has to start: the fixed cost of a small or cached run). A stale record is ignored."""
+    from flows.prefect_api import recorded
 
-    f = _api_file(home)
-    if os.environ.get("PREFECT_API_URL") or not f.is_file():
+    if os.environ.get("PREFECT_API_URL"):
         return
-    try:
-        rec = json.loads(f.read_text())
-        os.kill(int(rec["pid"]), 0)
-        urllib.request.urlopen(rec["url"] + "/health", timeout=0.5)
-    except Exception:
-        return
-    os.environ["PREFECT_API_URL"] = rec["url"]
+    rec = recorded(home)
+    if rec:
+        os.environ["PREFECT_API_URL"] = rec["url"]
 
 
 def _guard_processes() -> None:
@@ -118,6 +134,15 @@ def _guard_processes() -> None:
     if stopped:
         err.print(f"stopped {len(stopped)} process(es) left running by a killed s1 run in {home}")
     become_owner(home)
+
+
+def _start_work() -> None:
+    """Before a verb that runs a flow: guard the processes, then start the Prefect API now (unless one is recorded
+    for this home or named by $PREFECT_API_URL), so it boots while the flow's modules are imported."""
+    from flows.prefect_api import start_ephemeral
+
+    _guard_processes()
+    start_ephemeral(os.environ["S1_HOME"])  # a child: carries the owner tag, dies with this process
 
 
 def _drop_computed(model: type, params: dict) -> dict:
@@ -243,6 +268,29 @@ def _quiet_tracebacks() -> None:
                 h.setFormatter(_NoTraceback(h.formatter))
 
 
+def _is_manifest_error(e: BaseException) -> bool:
+    from storage import ManifestError
+
+    return isinstance(e, ManifestError)
+
+
+def _rerun_hint() -> str:
+    """`s1 rerun RUN_ID` for the run this process started, when some of its stages finished; else nothing (an
+    older run of the home, another process's, is not the one that failed here)."""
+    import socket
+
+    from storage import open_storage
+
+    try:
+        m = open_storage(os.environ["S1_HOME"])[1]
+        run = next(iter(m.query("SELECT run_id FROM runs WHERE pid = ? AND host = ? ORDER BY started_at DESC "
+                                "LIMIT 1", [os.getpid(), socket.gethostname()])), None)
+        done = run is not None and any(r["status"] == "completed" for r in m.stage_runs(run["run_id"]))
+    except Exception:  # no manifest yet, or it cannot be read: no hint rather than a second error
+        return ""
+    return f"; its finished stages are kept: fix the cause, then `s1 rerun {run['run_id']}`" if done else ""
+
+
 def run_flow(name: str, params: dict, verbose: bool = False) -> dict:
     from pydantic import ValidationError
 
@@ -258,16 +306,17 @@ def run_flow(name: str, params: dict, verbose: bool = False) -> dict:
             f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
     if not verbose:
         _quiet_tracebacks()
+    from flows.prefect_api import wait_ready
+
+    try:
+        wait_ready()
+    except RuntimeError as e:
+        _fail(str(e))
     t0 = time.perf_counter()
     try:
         result = fn(p)
     except Exception as e:
-        from storage import open_storage
-
-        m = open_storage(os.environ["S1_HOME"])[1]
-        run = next(iter(m.list_runs(1)), None)
-        done = run and any(r["status"] == "completed" for r in m.stage_runs(run["run_id"]))
-        hint = f"; its finished stages are kept: fix the cause, then `s1 rerun {run['run_id']}`" if done else ""
+        hint = "" if _is_manifest_error(e) else _rerun_hint()
         lines = [x.strip() for x in str(e).splitlines() if x.strip()] or [""]
         what = lines[0] + (f" … {lines[-1]}" if len(lines) > 1 else "")  # e.g. a trainer's log tail: its last line
         _fail(f"flow {name!r} failed: {type(e).__name__}: {what}{hint}" + ("" if verbose else
@@ -358,20 +407,33 @@ def _describe_rows(model: type) -> tuple[list[tuple[str, str, str]], list[str]]:
     return out, notes
 
 
-def _describe(name: str, everything: bool = False, prefix: str = "") -> None:
+def _describe(name: str, everything: bool = False, prefix: str = "", as_json: bool = False) -> None:
     """A flow's `--set` keys. Compact by default: the top-level keys with their defaults, then one line per nested
     group (how many keys, the description of the group's field); `everything` lists every key; `prefix` (e.g.
-    `pdf.`) keeps the keys under it, in full."""
+    `pdf.`) keeps the keys under it, in full. A prefix no key starts with fails naming the closest ones."""
     flows = _flows()
     if name not in flows:
         _fail(f"unknown flow {name!r}; flows: {', '.join(sorted(flows))}")
     model = flows[name][1]
     keys, notes = _describe_rows(model)
     if prefix:
-        keys = [k for k in keys if k[0].startswith(prefix)]
-        if not keys:
-            _fail(f"no --set key of flow {name!r} starts with {prefix!r}")
-        everything = True
+        hits = [k for k in keys if k[0].startswith(prefix)]
+        if not hits:
+            import difflib
+
+            names = [k[0] for k in keys]
+            groups = sorted({k.split(".", 1)[0] + "." for k in names if "." in k})
+            near = difflib.get_close_matches(prefix, names + groups, 3, 0.5)
+            _fail(f"no --set key of flow {name!r} starts with {prefix!r}" + (
+                f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else
+                f"; groups: {', '.join(groups)}" if groups else ""))
+        keys, everything = hits, True
+    if as_json:
+        console.print_json(json.dumps({"flow": name, "prefix": prefix or None, "keys": [
+            {"key": k, "default": json.loads(d) if d != "(required)" else None, "required": d == "(required)",
+             "description": desc} for k, d, desc in keys], "notes": [n for n in notes if n.startswith(prefix)]},
+            default=str))
+        return
     t = _narrow_table(f"s1 run {name} --set KEY=VALUE" + (f"  (keys {prefix}*)" if prefix else ""))
     t.add_column("key", no_wrap=True, overflow="ellipsis", max_width=34)
     t.add_column("default", overflow="ellipsis", no_wrap=True, max_width=18)
@@ -394,18 +456,34 @@ def _describe(name: str, everything: bool = False, prefix: str = "") -> None:
         t.add_row(f"{g}.*", f"{len(ks)} keys", desc)
     console.print(t)
     if groups:
-        err.print(f"--describe-all lists every key; --describe-keys {next(iter(groups))}. lists one group's")
+        err.print(f"s1 run {name} --describe {next(iter(groups))}. lists one group's keys; --describe-all every key")
+
+
+def _list_flows(as_json: bool) -> None:
+    rows = [{"flow": name, "what": ((fn.fn.__doc__ or "").strip().splitlines() or [""])[0]}
+            for name, (fn, _) in sorted(_flows().items())]
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    t = _narrow_table("flows (s1 run <flow>)")
+    t.add_column("flow", no_wrap=True)
+    t.add_column("what it does", ratio=1)
+    for r in rows:
+        t.add_row(r["flow"], r["what"])
+    console.print(t)
 
 
 @app.command()
 def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --list shows them)."),
+        key_prefix: Optional[str] = typer.Argument(None, metavar="[KEY_PREFIX]", help="With --describe: only the "
+                                                   "--set keys starting with this (e.g. pdf.), in full."),
         list_: bool = typer.Option(False, "--list", help="List the flows and exit."),
         describe: bool = typer.Option(False, "--describe", help="The flow's parameters (--set keys), compact: "
-                                      "top-level keys and one line per nested group; then exit."),
+                                      "top-level keys and one line per nested group; `--describe pdf.` the keys "
+                                      "under pdf.; then exit."),
         describe_all: bool = typer.Option(False, "--describe-all", help="Every --set key with default and "
                                           "description; then exit."),
-        describe_keys: Optional[str] = typer.Option(None, "--describe-keys", help="The --set keys starting with "
-                                                    "this prefix (e.g. pdf.), in full; then exit."),
+        describe_keys: Optional[str] = typer.Option(None, "--describe-keys", help="Same as --describe PREFIX."),
         input: Optional[list[str]] = typer.Option(None, "--input", "-i", help="Input files, folders or globs."),
         config: Optional[Path] = typer.Option(None, "--config", help="JSON / TOML / YAML file of flow parameters."),
         set_: Optional[list[str]] = typer.Option(None, "--set", help="key=value (dotted keys, JSON values)."),
@@ -414,18 +492,17 @@ def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --lis
     """Run one flow (pdf, pipeline, ...) and print its summary."""
     _env(home, verbose, artifacts)
     if list_ or flow is None:
-        t = Table(title="flows (s1 run <flow>)")
-        t.add_column("flow", no_wrap=True)
-        t.add_column("what it does")
-        for name, (fn, _) in sorted(_flows().items()):
-            t.add_row(name, ((fn.fn.__doc__ or "").strip().splitlines() or [""])[0])
-        console.print(t)
+        _list_flows(as_json)
         if flow is None and not list_:
             raise typer.Exit(2)
         return
     if describe or describe_all or describe_keys:
-        _describe(flow, everything=describe_all, prefix=describe_keys or "")
+        _describe(flow, everything=describe_all, prefix=describe_keys or key_prefix or "", as_json=as_json)
         return
+    if key_prefix is not None:
+        _fail(f"unexpected argument {key_prefix!r}: a key prefix goes with --describe (s1 run {flow} --describe "
+              f"{key_prefix}); inputs go with --input")
+    _start_work()  # the Prefect API boots while the flow's modules are imported below
     params: dict = _load_config(config) if config else {}
     if input:
         params["input"] = list(input)
@@ -437,9 +514,19 @@ def run(flow: Optional[str] = typer.Argument(None, help="Flow name (s1 run --lis
     params["home"] = os.environ["S1_HOME"]
     if os.environ.get("S1_ARTIFACTS"):
         params["artifacts"] = os.environ["S1_ARTIFACTS"]
-    _guard_processes()
     result = run_flow(flow, params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result, flow)
+
+
+@app.command("describe")
+def describe_cmd(flow: str = typer.Argument(..., help="Flow name (s1 run --list shows them)."),
+                 key_prefix: Optional[str] = typer.Argument(None, metavar="[KEY_PREFIX]", help="Only the keys "
+                                                            "starting with this (e.g. pdf.), in full."),
+                 all_: bool = typer.Option(False, "--all", help="Every key, in full."),
+                 home: Optional[str] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """A flow's --set keys (the same as `s1 run FLOW --describe [KEY_PREFIX]`)."""
+    _env(home)
+    _describe(flow, everything=all_, prefix=key_prefix or "", as_json=as_json)
 
 
 @app.command()
@@ -447,13 +534,13 @@ def demo(home: Optional[str] = HomeOpt, artifacts: Optional[str] = ArtifactsOpt,
          verbose: bool = typer.Option(False, "--verbose", "-v")) -> None:
     """Run the end-to-end pipeline on small real inputs (../shared/data when present, bundled samples otherwise)."""
     _env(home, verbose, artifacts)
+    _start_work()
     from flows.pipeline import demo_params
 
     params = demo_params(os.environ["S1_HOME"])
     if os.environ.get("S1_ARTIFACTS"):
         params["artifacts"] = os.environ["S1_ARTIFACTS"]
     err.print(f"s1 demo: storage root {os.environ['S1_HOME']}")
-    _guard_processes()
     result = run_flow("pipeline", params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result)
 
@@ -476,6 +563,7 @@ def rerun(run_id: str, home: Optional[str] = HomeOpt, artifacts: Optional[str] =
     if row is None:
         _fail(f"no run {run_id!r} in {os.environ['S1_HOME']}/manifest.duckdb (see `s1 runs`)")
     run_id = row["run_id"]
+    _start_work()
     params = _drop_masked(json.loads(row["params_json"] or "{}"))
     flows = _flows()
     if row["flow"] in flows:
@@ -483,7 +571,6 @@ def rerun(run_id: str, home: Optional[str] = HomeOpt, artifacts: Optional[str] =
     params.update(home=os.environ["S1_HOME"], rerun_of=run_id)
     if artifacts:
         params["artifacts"] = os.environ["S1_ARTIFACTS"]
-    _guard_processes()
     result = run_flow(row["flow"], params, verbose)
     console.print_json(json.dumps(result, default=str)) if as_json else _print_summary(result, row["flow"])
 
@@ -502,7 +589,8 @@ def _narrow_table(title: str | None = None) -> Table:
     """A borderless table: columns separated by two spaces, so 80 columns hold ids and status words whole."""
     from rich import box
 
-    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), title_justify="left")
+    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True,
+                 title_justify="left")
 
 
 def _short_time(ts) -> str:
@@ -685,6 +773,57 @@ def bootcamp_list(as_json: bool = JsonOpt, home: Optional[str] = HomeOpt,
     other = [c for n, cs in fam.items() if n != "tail" for c in cs]
     f.add_row("all but tail", str(len(other)), str(sum(other)))
     console.print(f)
+
+
+api_app = typer.Typer(help="A Prefect API kept running for a home, so each `s1 run` starts none.",
+                       no_args_is_help=True)
+app.add_typer(api_app, name="api")
+
+
+@api_app.command("start")
+def api_start(home: Optional[str] = HomeOpt, as_json: bool = JsonOpt,
+              idle_minutes: float = typer.Option(30.0, "--idle-minutes", help="Stop after this long without a "
+                                                 "request.")) -> None:
+    """Start (or find) this home's kept Prefect API: every later `s1 run`, `s1 demo`, `s1 rerun` of the home
+    attaches to it instead of starting a temporary one (seconds saved per command). Runs show in its database
+    (<home>/prefect); `s1 serve` starts one with a UI instead."""
+    from flows.prefect_api import start_kept
+
+    _env(home)
+    try:
+        rec = start_kept(os.environ["S1_HOME"], idle_minutes)
+    except RuntimeError as e:
+        _fail(str(e))
+    if as_json:
+        console.print_json(json.dumps(rec))
+        return
+    console.print(f"Prefect API {'started' if rec['started'] else 'already running'} at {rec['url']} (pid "
+                  f"{rec['pid']}); stops after {rec.get('idle_minutes', '?')} min idle or `s1 api stop`")
+
+
+@api_app.command("status")
+def api_status(home: Optional[str] = HomeOpt, as_json: bool = JsonOpt) -> None:
+    """The Prefect API this home's commands attach to, if any (kept by `s1 api start`, or `s1 serve`'s)."""
+    from flows.prefect_api import recorded
+
+    _env(home)
+    rec = recorded(os.environ["S1_HOME"])
+    if as_json:
+        console.print_json(json.dumps(rec))
+        return
+    console.print(f"{rec['url']} (pid {rec['pid']}, {'s1 api start' if rec.get('kept') else 's1 serve'})" if rec
+                  else "none: each run starts a temporary Prefect API (s1 api start keeps one)")
+
+
+@api_app.command("stop")
+def api_stop(home: Optional[str] = HomeOpt) -> None:
+    """Stop the Prefect API `s1 api start` kept for this home."""
+    from flows.prefect_api import stop_kept
+
+    _env(home)
+    rec = stop_kept(os.environ["S1_HOME"])
+    console.print(f"stopped the Prefect API at {rec['url']} (pid {rec['pid']})" if rec else
+                  "no kept Prefect API for this home (an `s1 serve` one stops with Ctrl-C)")
 
 
 @app.command()

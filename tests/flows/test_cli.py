@@ -98,6 +98,10 @@ def test_runs_lineage_and_sql_answer_from_the_command_line(tmp_path, shared_data
     table = _s1(home, "run", "pdf", "--input", str(shared_data / "pdf")).stdout
     assert "cached" in table and "pages=12" in table and "routes" not in table.split("figures")[0]
 
+    # a failure names a run to rerun only when this command started it: not the completed pdf run above
+    ident = _s1(home, "run", "export-hf", "--set", "checkpoint=999999", check=False)
+    assert "ManifestError" in _one_line(ident) and "s1 rerun" not in _one_line(ident)
+
 
 def _one_line(proc: subprocess.CompletedProcess) -> str:
     assert proc.returncode != 0 and "Traceback" not in proc.stdout + proc.stderr
@@ -107,8 +111,18 @@ def _one_line(proc: subprocess.CompletedProcess) -> str:
 def test_user_mistakes_get_one_line_errors_that_say_what_to_do(tmp_path):
     home = tmp_path / "home"
     assert "export-hf" in _s1(home, "run", "--list").stdout
-    keys = _s1(home, "run", "pretrain", "--describe").stdout
-    assert "launch.num_gpus" in keys and "pretrain.max_steps" in keys and "pretrain.model.hidden_size" in keys
+    # --describe is compact (one line per group, issue #23); a group's keys in full with the prefix form
+    compact = _s1(home, "run", "pretrain", "--describe").stdout
+    assert "launch.*" in compact and "pretrain.*" in compact and "launch.num_gpus" not in compact
+    launch = _s1(home, "run", "pretrain", "--describe", "launch.").stdout
+    assert "launch.num_gpus" in launch and "pretrain.max_steps" not in launch
+    every = _s1(home, "run", "pretrain", "--describe-all").stdout
+    assert "launch.num_gpus" in every and "pretrain.max_steps" in every and "pretrain.model.hidden_size" in every
+    # a mistyped key or prefix names the nearest real one
+    near = _s1(home, "run", "pretrain", "--set", "launch.num_gpu=2", check=False)
+    assert "unknown parameter 'launch.num_gpu'; did you mean 'launch.num_gpus'?" in _one_line(near)
+    prefix = _s1(home, "run", "pretrain", "--describe", "lanch.", check=False)
+    assert "no --set key of flow 'pretrain' starts with 'lanch.'; did you mean 'launch.'" in _one_line(prefix)
     typo = _s1(home, "run", "pdf", "--input", str(tmp_path), "--set", "route_threshold=0.3", check=False)
     assert "unknown parameter 'route_threshold'; did you mean 'pdf.route_threshold'?" in _one_line(typo)
     # an artifact id is a number on the command line, and the field is text: it must reach the manifest lookup

@@ -95,3 +95,42 @@ def test_describe_is_compact_at_80_columns_and_describe_all_lists_every_key(tmp_
     assert int(n) == len(every)  # the group's line counts its keys
     assert keys(group.stdout, "launch.") == keys(full.stdout, "launch.") and not keys(group.stdout, "pretrain.")
     assert len(short.stdout.splitlines()) * 4 < len(full.stdout.splitlines())
+    # the issue's form: `--describe pdf.` (the --describe-keys spelling is the same listing), and `s1 describe`
+    prefix = _s1(home, "run", "pretrain", "--describe", "launch.")
+    verb = _s1(home, "describe", "pretrain", "launch.")
+    assert prefix.returncode == verb.returncode == 0, prefix.stderr
+    assert prefix.stdout == group.stdout == verb.stdout
+
+
+def test_every_listing_verb_answers_json_with_what_its_table_shows(home):
+    def js(*args: str):
+        out = _s1(home, *args, "--json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    runs = js("runs")
+    assert {r["flow"] for r in runs} == {"pdf", "curate"} and all(r["run_id"] in _s1(home, "runs").stdout
+                                                                  for r in runs)
+    lin = js("lineage", "documents")
+    assert lin["artifact"]["name"] == "documents" and {a["name"] for a in lin["ancestors"]} >= {"pdf_pages",
+                                                                                               "source_pdf"}
+    rows = js("sql", "SELECT name, rows FROM artifacts WHERE name = 'pdf_pages'")
+    assert rows == [{"name": "pdf_pages", "rows": 12}]
+    tasks = js("bootcamp", "list")
+    assert len(tasks) > 50 and {"name", "domain", "configs"} <= set(tasks[0])
+    flows = js("run", "--list")
+    assert {"pdf", "pipeline", "eval", "export-hf"} <= {f["flow"] for f in flows}
+
+    pdf = js("run", "pdf", "--describe", "pdf.")
+    table = _s1(home, "run", "pdf", "--describe", "pdf.").stdout
+    assert pdf["prefix"] == "pdf." and pdf["keys"] and all(k["key"].startswith("pdf.") for k in pdf["keys"])
+    assert [k["key"] for k in pdf["keys"]] == [line.split()[0] for line in table.splitlines()
+                                               if line.startswith(" pdf.")]
+    route = next(k for k in pdf["keys"] if k["key"] == "pdf.route_threshold")
+    from s1data.pdf import PdfConfig
+
+    assert route["default"] == PdfConfig().route_threshold and route["description"]
+    every = js("describe", "pretrain", "--all")
+    assert "launch.num_gpus" in {k["key"] for k in every["keys"]}
+    required = js("describe", "pdf")
+    assert next(k for k in required["keys"] if k["key"] == "input")["required"] is True

@@ -62,3 +62,30 @@ def test_the_pdf_summary_shows_pages_per_second_and_the_high_cost_route_at_80_co
     assert "2.0 pages/s" in cli._figures({**result, "pages_per_s": None})
     assert "pages/s" not in cli._figures({**result, "pages_per_s": None, "cached": True})
     assert cli._routes({"local": 1}) == "high-cost 1 (local 1)"
+
+
+DEEPSPEED = """
+import sys
+from flows.cli import _env
+_env(sys.argv[1], verbose=sys.argv[2] == "1")
+import deepspeed  # its logger gets a stdout handler at import, and logs the accelerator it detects
+from deepspeed.accelerator import get_accelerator
+print("accelerator=" + get_accelerator()._name)
+"""
+
+
+def test_deepspeeds_accelerator_line_goes_to_the_log_file_not_the_console(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DS_ACCELERATOR", "PREFECT_API_URL")}
+    quiet = subprocess.run([sys.executable, "-c", DEEPSPEED, str(tmp_path / "q"), "0"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    accelerator = quiet.stdout.split("accelerator=")[1].strip()
+    assert "Setting" not in quiet.stdout + quiet.stderr
+    log = (tmp_path / "q" / "logs" / "s1.log").read_text()
+    if accelerator == "cpu":  # DeepSpeed says so only when it finds no accelerator
+        assert "Setting accelerator to CPU" in log
+    loud = subprocess.run([sys.executable, "-c", DEEPSPEED, str(tmp_path / "v"), "1"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0, loud.stderr
+    if accelerator == "cpu":
+        assert "Setting accelerator to CPU" in loud.stdout + loud.stderr  # -v leaves DeepSpeed's console alone
