@@ -144,6 +144,22 @@ class PretrainConfig(BaseModel):
                                                        "model_impl='s1' uses AutoEP only when ep_size > 1.")
     ep_size: int = Field(1, description="Ranks one layer's experts are spread over (divides world size and E).")
     autoep: AutoEPOptions = Field(default_factory=AutoEPOptions, description="DeepSpeed AutoEP's layer switches.")
+    sharded_init: Literal["auto", "on", "off"] = Field(
+        "auto", description="ZeRO-3 loading (s1model/load.py). on: build the model under deepspeed.zero.Init, so "
+        "each rank allocates only its partition of every parameter, in the training dtype, and stream init_from's "
+        "safetensors straight into those partitions (each rank reads only its slice; new tokenizer rows are written "
+        "into the partitions too); no rank ever holds the whole model or an fp32 copy of it. off: every rank builds "
+        "the whole model in fp32, DeepSpeed partitions it afterwards. auto: on for ZeRO-3 without AutoEP (AutoEP "
+        "swaps modules after the build, which partitioned parameters do not allow).")
+    offload_optimizer: Literal["none", "cpu"] = Field(
+        "none", description="ZeRO-3 with sharded_init: keep this rank's fp32 master weights, Adam moments and fp32 "
+        "gradients (16 bytes per parameter / world size) in host memory and step AdamW there (DeepSpeed "
+        "ZeRO-Offload); the GPU keeps the bf16 partitions and activations.")
+    offload_param: Literal["none", "cpu"] = Field(
+        "none", description="ZeRO-3 with sharded_init: keep the bf16 parameter partitions in host memory too, "
+        "fetched to the GPU layer by layer (ZeRO-Infinity); for models whose bf16 weights / world size do not fit.")
+    offload_pin_memory: bool = Field(True, description="Page-locked host buffers for the offloaded states (faster "
+                                     "copies; pinned memory cannot be swapped).")
 
     checkpoint_every: int = Field(100, ge=0, description="Save a DeepSpeed checkpoint every N optimizer steps "
                                   "and at the last step; 0 saves none (benchmarks).")
@@ -155,6 +171,12 @@ class PretrainConfig(BaseModel):
         only when ep_size > 1 (on one rank its own grouped-GEMM experts are faster and need no dispatch)."""
         return self.expert_parallel == "autoep" and (self.model_impl == "hf" or self.ep_size > 1)
 
+    def uses_sharded_init(self) -> bool:
+        """The model is built under deepspeed.zero.Init and loaded partition by partition (s1model.load)."""
+        if self.sharded_init == "auto":
+            return self.zero_stage == 3 and not self.uses_autoep()
+        return self.sharded_init == "on"
+
     @model_validator(mode="after")
     def _check(self) -> "PretrainConfig":
         m = self.model
@@ -165,6 +187,12 @@ class PretrainConfig(BaseModel):
         if self.seq_len > m.max_position_embeddings:
             raise ValueError(f"seq_len={self.seq_len} exceeds max_position_embeddings="
                              f"{m.max_position_embeddings}; raise the latter.")
+        if self.sharded_init == "on" and (self.zero_stage != 3 or self.uses_autoep()):
+            raise ValueError("sharded_init='on' needs zero_stage=3 and no AutoEP (expert_parallel='none', or "
+                             "model_impl='s1' with ep_size=1); set sharded_init='off' or change those.")
+        if (self.offload_optimizer != "none" or self.offload_param != "none") and not self.uses_sharded_init():
+            raise ValueError("offload_optimizer / offload_param need the sharded ZeRO-3 path: zero_stage=3, no AutoEP "
+                             "and sharded_init 'auto' or 'on'.")
         if self.expert_parallel == "none" and self.ep_size != 1:
             raise ValueError("ep_size > 1 needs expert_parallel='autoep'.")
         if self.fast_moe.ep_dispatch == "padded" and self.ep_size > 1 and self.model_impl != "s1":

@@ -15,8 +15,10 @@ ZeRO-3) into `zero/<name>/fp32.pt`, which the export then reads.
 from __future__ import annotations
 
 import contextlib
+import copy
 import glob
 import io
+import json
 import os
 import re
 import tempfile
@@ -181,6 +183,8 @@ def export_hf(source, out_dir: str, hf_config: Qwen3MoeConfig | None = None, tag
     directory of any ZeRO stage (its `hf_config.json` gives the architecture unless hf_config is passed).
     Weights are saved in `dtype` (default: the dtype they were trained in). Returns out_dir.
     """
+    if not isinstance(source, (str, os.PathLike)) and _is_plain_zero3(source):
+        return export_hf_streaming(source, out_dir, hf_config or source.module.config, dtype)
     if isinstance(source, (str, os.PathLike)):
         dense, experts = _from_dir(str(source), tag)
         if hf_config is None:
@@ -194,3 +198,89 @@ def export_hf(source, out_dir: str, hf_config: Qwen3MoeConfig | None = None, tag
         return out_dir
     dtype = dtype or next(iter(dense.values())).dtype
     return _save(_to_hf(dense, experts), hf_config, out_dir, dtype)
+
+
+# --- ZeRO-3, streamed -------------------------------------------------------------------------------------------------
+
+def hf_original_items(name: str, t: torch.Tensor) -> list[tuple[str, torch.Tensor]]:
+    """A parameter of transformers 5.x's in-memory Qwen3-MoE as the tensors of the layout published on the Hub
+    (what `save_pretrained` writes): fused experts split per expert, gate_up_proj [E, 2F, D] into
+    `experts.{e}.gate_proj.weight` [F, D] and `up_proj.weight`, down_proj [E, D, F] into `down_proj.weight`."""
+    m = re.match(r"^(?P<prefix>.*\.mlp\.experts)\.(?P<w>gate_up_proj|down_proj)$", name)
+    if m is None:
+        return [(name, t)]
+    p = m["prefix"]
+    if m["w"] == "down_proj":
+        return [(f"{p}.{e}.down_proj.weight", t[e]) for e in range(t.shape[0])]
+    F_ = t.shape[1] // 2
+    return [item for e in range(t.shape[0])
+            for item in ((f"{p}.{e}.gate_proj.weight", t[e, :F_]), (f"{p}.{e}.up_proj.weight", t[e, F_:]))]
+
+
+def _is_plain_zero3(engine) -> bool:
+    """A ZeRO-3 engine whose parameters are the model's own (no AutoEP expert layers): export it streamed."""
+    return (engine.zero_optimization_stage() == 3 and getattr(engine, "_autoep_folding_spec", None) is None
+            and not any(_EXPERT_PARAM.match(n) for n, _ in engine.module.named_parameters()))
+
+
+def shard_plan(params: list[tuple[str, tuple[int, ...]]], bytes_per_value: int, shard_bytes: int
+               ) -> list[list[str]]:
+    """Parameter names grouped into consecutive safetensors files of at most `shard_bytes` (a larger parameter
+    gets a file of its own); a parameter's per-expert pieces stay in one file."""
+    plan, cur, cur_bytes = [], [], 0
+    for name, shape in params:
+        n = bytes_per_value
+        for d in shape:
+            n *= d
+        if cur and cur_bytes + n > shard_bytes:
+            plan.append(cur)
+            cur, cur_bytes = [], 0
+        cur.append(name)
+        cur_bytes += n
+    if cur:
+        plan.append(cur)
+    return plan
+
+
+def export_hf_streaming(engine, out_dir: str, hf_config: Qwen3MoeConfig, dtype: torch.dtype | None = None,
+                        shard_bytes: int = 5 * 2**30) -> str:
+    """HF export of a ZeRO-3 engine one parameter at a time (collective: every rank gathers each parameter in
+    turn; rank 0 copies it to the host and writes a safetensors file whenever `shard_bytes` are collected). No rank
+    ever holds more than one full parameter on the GPU and one file's worth on the host. Writes the Hub layout
+    (`hf_original_items`), `model.safetensors.index.json` and config.json. Returns out_dir."""
+    import deepspeed
+    from safetensors.torch import save_file
+
+    rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+    named = list(engine.module.named_parameters())  # distinct parameters: a tied lm_head appears once
+    by_name = dict(named)
+    dtype = dtype or named[0][1].dtype
+    plan = shard_plan([(n, tuple(getattr(p, "ds_shape", p.shape))) for n, p in named],
+                      torch.empty((), dtype=dtype).element_size(), shard_bytes)
+    files = [f"model-{i + 1:05d}-of-{len(plan):05d}.safetensors" for i in range(len(plan))]
+    if rank == 0:
+        os.makedirs(out_dir, exist_ok=True)
+    weight_map, total = {}, 0
+    for names, fname in zip(plan, files):
+        tensors = {}
+        for name in names:
+            p = by_name[name]
+            with deepspeed.zero.GatheredParameters([p], modifier_rank=None):
+                if rank == 0:
+                    full = p.data.detach().to("cpu", dtype).reshape(getattr(p, "ds_shape", p.shape))
+                    for key, t in hf_original_items(name, full):
+                        tensors[key] = t.contiguous().clone()
+        if rank == 0:
+            save_file(tensors, os.path.join(out_dir, fname), metadata={"format": "pt"})
+            for key, t in tensors.items():
+                weight_map[key] = fname
+                total += t.numel() * t.element_size()
+    if rank == 0:
+        with open(os.path.join(out_dir, "model.safetensors.index.json"), "w") as f:
+            json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+        cfg = copy.deepcopy(hf_config)
+        cfg.dtype = dtype
+        cfg.save_pretrained(out_dir)
+    if torch.distributed.is_initialized():
+        torch.distributed.barrier()
+    return out_dir

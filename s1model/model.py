@@ -38,12 +38,19 @@ def hf_config(m: ModelConfig, attn_implementation: str = "sdpa") -> Qwen3MoeConf
     return cfg
 
 
-def build_model(config: PretrainConfig) -> torch.nn.Module:
+def build_model(config: PretrainConfig, load_weights: bool = True) -> torch.nn.Module:
     """Qwen3-MoE in fp32 from `config.init_from` (HF dir) or from `config.model`; seeded by `config.seed`.
 
     Weights stay fp32 here: DeepSpeed casts to bf16 when `dtype` resolves to bf16 and keeps fp32 master weights.
     model_impl="s1" returns a FastQwen3Moe holding the very tensors of the HF model built here (same init).
+    With `config.uses_sharded_init()` (ZeRO-3) the model is built partitioned, in the training dtype, and loaded
+    partition by partition instead (s1model.load.build_sharded_model; load_weights=False skips the read, for a
+    resume that overwrites the weights).
     """
+    if config.uses_sharded_init():
+        from s1model.load import build_sharded_model
+
+        return build_sharded_model(config, load_weights=load_weights)
     torch.manual_seed(config.seed)
     if config.init_from is None:
         model = Qwen3MoeForCausalLM(hf_config(config.model, config.attn_implementation))
@@ -69,19 +76,31 @@ def build_model(config: PretrainConfig) -> torch.nn.Module:
 
 # --- embedding resize ----------------------------------------------------------------------------------------------
 
+def new_embedding_rows(mean_D: torch.Tensor, std_D: torch.Tensor, n_new: int, noise: float,
+                       gen: torch.Generator) -> torch.Tensor:
+    """n_new rows of mean_D + N(0, (noise * std_D)^2) (fp32), drawn from `gen`."""
+    eps_ND = torch.randn(n_new, mean_D.shape[0], generator=gen) * (noise * std_D)
+    return mean_D + eps_ND
+
+
 @torch.no_grad()
 def _grow_rows(weight_VD: torch.Tensor, new_vocab: int, noise: float, gen: torch.Generator) -> torch.Tensor:
     """Old rows unchanged; new rows = mean of old rows + N(0, (noise * per-dimension std of old rows)^2).
 
     The mean row keeps a new token's input close to the average token and, for the lm_head, its logit close to the
     average logit, so the model's initial distribution barely moves (Hewitt 2021); the noise breaks the symmetry
-    between new tokens. Statistics are taken in fp32.
+    between new tokens. Statistics are accumulated in fp64 over chunks of rows (s1model.load.row_stats, which the
+    sharded ZeRO-3 load uses on the checkpoint file, so both give the same rows); the result is written into one new
+    matrix, with no concatenated copy.
     """
-    old_VD = weight_VD.float()
-    mean_D, std_D = old_VD.mean(0), old_VD.std(0)
-    n_new = new_vocab - old_VD.shape[0]
-    eps_ND = torch.randn(n_new, old_VD.shape[1], generator=gen) * (noise * std_D)
-    return torch.cat([old_VD, mean_D + eps_ND]).to(weight_VD.dtype)
+    from s1model.load import row_stats
+
+    old_V, D = weight_VD.shape
+    mean_D, std_D = row_stats(lambda a, b: weight_VD[a:b], old_V)
+    out_VD = torch.empty(new_vocab, D, dtype=weight_VD.dtype)
+    out_VD[:old_V] = weight_VD
+    out_VD[old_V:] = new_embedding_rows(mean_D, std_D, new_vocab - old_V, noise, gen).to(weight_VD.dtype)
+    return out_VD
 
 
 def resize_embeddings(model: Qwen3MoeForCausalLM, new_vocab: int, noise: float = 0.02, seed: int = 0) -> None:

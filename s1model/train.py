@@ -153,14 +153,20 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
 
     Run on every rank (the `deepspeed` launcher, see s1model.launch) or alone. `on_step(metrics)` is called on rank
     0 after each optimizer step. Returns {"final_step", "resumed_from", "checkpoints": [{"path", "step"}],
-    "hf_export": path | None, "metrics": [per-step dicts of this run], "world_size"}.
+    "hf_export": path | None, "metrics": [per-step dicts of this run], "world_size", "timings": {"build_model_s",
+    "engine_s", "resume_s" (when resumed), "checkpoint_s": [per save], "export_s" (when exported)}}.
     """
     init_distributed()
     layout = ParallelLayout.current(config.ep_size)
     ckpt_dir = os.path.join(out_dir, "checkpoints")
     os.makedirs(ckpt_dir, exist_ok=True)
 
-    model = build_model(config)  # seeds torch with config.seed
+    resuming = resume and os.path.exists(os.path.join(ckpt_dir, "latest"))
+    timings: dict = {"checkpoint_s": []}
+    t_build = time.perf_counter()
+    # seeds torch with config.seed; a sharded (ZeRO-3) resume skips reading init_from: the checkpoint overwrites it
+    model = build_model(config, load_weights=not resuming)
+    timings["build_model_s"] = time.perf_counter() - t_build
     _seed_host_rngs(config.seed, layout.rank)
     hf_cfg = model.config
     if config.stream_window_row_groups:
@@ -171,12 +177,21 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
         hf_cfg.to_json_file(os.path.join(ckpt_dir, HF_CONFIG_NAME))
         with open(os.path.join(ckpt_dir, "pretrain_config.json"), "w") as f:
             f.write(config.model_dump_json(indent=2))
-    engine = ds_glue.build_engine(model, config, layout.world_size)
+    t_engine = time.perf_counter()
+    if config.uses_sharded_init():
+        from s1model import load
+
+        engine = load.build_engine(model, config, layout.world_size)
+    else:
+        engine = ds_glue.build_engine(model, config, layout.world_size)
+    timings["engine_s"] = time.perf_counter() - t_engine
     device = engine.device
 
     start = 0
-    if resume and os.path.exists(os.path.join(ckpt_dir, "latest")):
+    if resuming:
+        t_resume = time.perf_counter()
         _, client = engine.load_checkpoint(ckpt_dir)
+        timings["resume_s"] = time.perf_counter() - t_resume
         start = int(client["step"])
         if not load_rng_state(_rng_path(ckpt_dir, _tag(start), layout.rank)):
             log.warning("checkpoint %s has no RNG state for rank %d: random draws after it may differ",
@@ -243,16 +258,20 @@ def pretrain(config: PretrainConfig, shard_paths: list[str], out_dir: str, resum
         if config.checkpoint_every and (done % config.checkpoint_every == 0 or done == config.max_steps):
             emit(pending)  # a checkpoint's step is reported before it is saved
             pending = None
+            t_save = time.perf_counter()
             save_rng_state(_rng_path(ckpt_dir, _tag(done), layout.rank))  # before `latest` names the tag
             engine.save_checkpoint(ckpt_dir, tag=_tag(done), client_state={"step": done})
+            timings["checkpoint_s"].append(time.perf_counter() - t_save)
             log.info("step %d: loss %.4f, checkpoint %s", done, metrics_log[-1]["loss"], _tag(done))
     if pending is not None:
         emit(pending)
 
     hf_export = None
     if config.export_hf:
+        t_export = time.perf_counter()
         hf_export = export_hf(engine, os.path.join(out_dir, "hf"), hf_config=hf_cfg)
+        timings["export_s"] = time.perf_counter() - t_export
     torch.distributed.barrier()
     return {"final_step": max(start, config.max_steps), "resumed_from": start,
             "checkpoints": list_checkpoints(ckpt_dir), "hf_export": hf_export, "metrics": metrics_log,
-            "world_size": layout.world_size}
+            "world_size": layout.world_size, "timings": timings}
