@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 PAGES = [("/", "Runs"), ("/corpus", "Corpus"), ("/shards", "Shards"), ("/training", "Training"), ("/rl", "RL"),
-         ("/lineage", "Lineage")]
+         ("/eval", "Eval"), ("/lineage", "Lineage")]
 
 
 def plotly_js_path() -> Path:
@@ -190,6 +190,28 @@ def create_app(home: str | None = None, lock_timeout_s: float = 3.0) -> FastAPI:
             "rl-reward": F.reward_curves(scope.rows(Q.series(manifest, "rl.reward."))),
             "rl-pass-bucket": F.pass_rate_by_bucket(pass_rows), "rl-pass-steps": F.pass_rate_curves(pass_rows)},
             **sel)
+
+    @app.get("/eval", response_class=HTMLResponse)
+    def eval_report(request: Request, run: str | None = None, report: str | None = None):
+        """The eval report of the run (its eval_report artifact, or the newest one in its lineage), or the one named
+        by ?report=name:version / id; every version listed."""
+        scope, sel = scoped(request, run)
+        versions = [{**v, "checkpoint": (F.meta(v).get("lineage") or {}).get("checkpoint")}
+                    for v in Q.artifacts_by_name(manifest, "eval_report")]
+        if report:
+            try:
+                art = manifest.resolve_artifact(report)
+            except ManifestError as e:
+                if not manifest.path.exists() or "locked" in str(e):
+                    raise
+                return message(request, "No such eval report", str(e), 404)
+        else:
+            art = next((v for v in versions if scope.artifact_ids is None or v["artifact_id"] in scope.artifact_ids),
+                       None)
+        m = F.meta(art) if art else {}
+        k = F.eval_k(m)
+        return page(request, "eval.html", "Eval", report=art, m=m, k=k, versions=versions,
+                    figures={"eval-tasks": F.eval_per_task(m), "eval-ppl": F.eval_perplexity(m)}, **sel)
 
     @app.get("/lineage", response_class=HTMLResponse)
     def lineage_index(request: Request, ref: str | None = None):

@@ -366,3 +366,38 @@ def pass_rate_curves(rows: list[dict]) -> dict | None:
         return f"{task} {bucket}"
 
     return line_figure("Pass rate over steps", "pass rate", _group_series(rows), _run_label(rows), name_of)
+
+
+# -- eval -----------------------------------------------------------------------------------------------------------
+def eval_k(meta_: dict) -> int | None:
+    """k of an eval_report's avg@k / pass@k columns (the report's own keys: `avg@4` -> 4)."""
+    for key in (meta_.get("overall") or {}):
+        if key.startswith("avg@") and key[4:].isdigit():
+            return int(key[4:])
+    for row in meta_.get("per_task") or []:
+        for key in row:
+            if key.startswith("avg@") and key[4:].isdigit():
+                return int(key[4:])
+    return None
+
+
+def eval_per_task(meta_: dict) -> dict | None:
+    """Grouped bars per task: avg@k, pass@1, pass@k and the greedy pass rate, as the report holds them."""
+    rows, k = meta_.get("per_task") or [], eval_k(meta_)
+    if not rows or k is None:
+        return None
+    tasks = [str(r.get("task")) for r in rows]
+    data = [{"type": "bar", "name": label, "x": tasks, "y": [r.get(key) for r in rows]}
+            for key, label in ((f"avg@{k}", f"avg@{k}"), ("pass@1", "pass@1"), (f"pass@{k}", f"pass@{k}"),
+                               ("greedy_pass_rate", "greedy"))]
+    return {"data": data, "layout": layout("Verifier scores per task", barmode="group",
+                                           yaxis={"range": [0, 1], "title": {"text": "rate"}})}
+
+
+def eval_perplexity(meta_: dict) -> dict | None:
+    rows = meta_.get("perplexity") or []
+    if not rows:
+        return None
+    return {"data": [{"type": "bar", "x": [r["domain"] for r in rows], "y": [r["perplexity"] for r in rows],
+                      "text": [f"{r['tokens']:,} tokens" for r in rows]}],
+            "layout": layout("Perplexity per domain", yaxis={"title": {"text": "perplexity"}}, height=320)}

@@ -187,3 +187,53 @@ def page(browser):
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
     yield pg
     pg.close()
+
+
+@pytest.fixture(scope="package")
+def eval_home(tmp_path_factory) -> dict:
+    """A home holding a real eval_report: the eval flow (s1 run eval) on a tiny Qwen3-MoE checkpoint built from
+    config, a BPE tokenizer, held-out tail_compare prompts and a token shard the checkpoint was trained on."""
+    import json
+    import shutil
+
+    import pyarrow.parquet as pq
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.context import RunParams, open_run, single_stage
+    from flows.eval import EvalFlowParams, eval_flow
+    from s1data.bootcamp import export, list_configs
+    from s1data.tokenizer import TokenizerConfig, load_tokenizer, train_tokenizer
+    from s1model.config import tiny
+    from s1model.model import build_model
+    from storage import open_storage
+    from tests.s1model.conftest import write_shard
+
+    configs = [c for c in list_configs() if c.task == "tail_compare" and not c.params["decimal"]][:2]
+    sft, rl, _ = export(configs, n_per_config=16, seed=0, style="direct")
+    tok_dir = tmp_path_factory.mktemp("eval-tok")
+    texts = [p + "\n" + r for p, r in zip(sft["prompt"].to_pylist(), sft["response"].to_pylist())] * 4
+    train_tokenizer(texts, tok_dir, TokenizerConfig(vocab_size=512, smiles_vocab_size=256, protein_vocab_size=256,
+                                                    dna_vocab_size=256, detect_smiles=False, detect_sequences=False))
+    cfg = tiny()
+    cfg.model.vocab_size = load_tokenizer(str(tok_dir)).vocab_size
+    model_dir = tmp_path_factory.mktemp("eval-model")
+    build_model(cfg).save_pretrained(str(model_dir))
+
+    home = str(tmp_path_factory.mktemp("eval") / "s1-home")
+
+    def commit(ctx, name: str, parents: list[dict], fill) -> dict:
+        arts, _ = single_stage(ctx, f"setup_{name}", "t", {"name": name}, parents, {name: "folder"},
+                               lambda dirs: (fill(dirs[name]), {})[1])
+        return arts[name]
+
+    with prefect_test_harness(server_startup_timeout=180):
+        with open_run("setup", RunParams(home=home)) as ctx:
+            tok = commit(ctx, "tokenizer", [], lambda d: shutil.copytree(tok_dir, d, dirs_exist_ok=True))
+            shards = commit(ctx, "token_shards", [tok], lambda d: write_shard(str(d / "part-0.parquet"), 4, 64, 256))
+            commit(ctx, "bootcamp_eval", [], lambda d: pq.write_table(rl.slice(0, 6), d / "prompts.parquet"))
+            commit(ctx, "rl_checkpoint", [tok, shards], lambda d: shutil.copytree(model_dir, d, dirs_exist_ok=True))
+        out = eval_flow(EvalFlowParams(home=home, eval={"k": 2, "max_new_tokens": 8, "ppl_max_rows": 4}))
+    _, m = open_storage(home)
+    report = m.resolve_artifact("eval_report")
+    return {"home": home, "run_id": out["run_id"] if "run_id" in out else None, "report": report,
+            "meta": json.loads(report["meta_json"])}

@@ -246,3 +246,55 @@ def test_the_lineage_graph_fits_1400_px_and_900_px_windows(page, dashboard, fill
         right = page.evaluate("document.getElementById('lineage-graph').getBoundingClientRect().right")
         assert right <= width
         assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def _cells(page, table: str) -> list[dict]:
+    """Every row of a table as {data-key: float(data-value)} (plus the row's data-task / data-domain)."""
+    return page.eval_on_selector_all(f"#{table} tbody tr", """rows => rows.map(r => Object.assign(
+        {label: r.dataset.task || r.dataset.domain || null},
+        Object.fromEntries(Array.from(r.querySelectorAll('td[data-key]')).map(
+            c => [c.dataset.key, parseFloat(c.dataset.value)]))))""")
+
+
+def test_eval_page_shows_the_eval_reports_numbers_and_figures(page, eval_home, screenshots):
+    from dashboards.app import create_app
+
+    meta, report = eval_home["meta"], eval_home["report"]
+    k = 2
+    with running(create_app(eval_home["home"])) as url:
+        for width in (1400, 900):
+            page.set_viewport_size({"width": width, "height": 1000})
+            load(page, url + "/eval", screenshots, f"eval-{width}")
+            assert page.inner_text("#eval-artifact") == f"eval_report:{report['version']}"
+            assert page.inner_text("#eval-checkpoint") == meta["lineage"]["checkpoint"]
+            assert meta["lineage"]["shards_in_training_lineage"] and page.locator("#eval-trained-on").count() == 1
+            (overall,) = _cells(page, "eval-overall")
+            keys = ("prompts", "samples", f"avg@{k}", "pass@1", f"pass@{k}", "greedy_pass_rate")
+            assert {key: overall[key] for key in keys} == {key: float(meta["overall"][key]) for key in keys}
+            assert overall["prompts"] == 6 and overall["samples"] == 12
+            tasks = _cells(page, "eval-per-task")
+            assert [t["label"] for t in tasks] == [r["task"] for r in meta["per_task"]] == ["tail_compare"]
+            assert [[t[key] for key in keys] for t in tasks] == [[float(r[key]) for key in keys]
+                                                                  for r in meta["per_task"]]
+            ppl = _cells(page, "eval-perplexity")
+            assert [(p["label"], p["tokens"], p["perplexity"]) for p in ppl] == [
+                (r["domain"], float(r["tokens"]), float(r["perplexity"])) for r in meta["perplexity"]]
+            bars = {t["name"]: t["y"] for t in plot(page, "fig-eval-tasks")}
+            assert bars[f"pass@{k}"] == [r[f"pass@{k}"] for r in meta["per_task"]]
+            assert bars[f"avg@{k}"] == [r[f"avg@{k}"] for r in meta["per_task"]]
+            (drawn,) = plot(page, "fig-eval-ppl")
+            assert drawn["x"] == [r["domain"] for r in meta["perplexity"]]
+            assert drawn["y"] == [r["perplexity"] for r in meta["perplexity"]]
+            assert page.evaluate("document.documentElement.scrollWidth") <= width  # nothing runs off the page
+        # the report by version, from the versions table
+        load(page, f"{url}/eval?report=eval_report:{report['version']}", screenshots, "eval-by-ref")
+        assert page.inner_text("#eval-artifact") == f"eval_report:{report['version']}"
+        missing = page.goto(f"{url}/eval?report=eval_report:99")
+        assert missing.status == 404
+    assert page.errors == []
+
+
+def test_eval_page_of_a_run_without_an_eval_report_says_so(page, dashboard, screenshots):
+    load(page, dashboard + "/eval", screenshots, "eval-empty")
+    assert "no eval_report artifact" in page.inner_text("#empty-eval")
+    assert page.errors == []

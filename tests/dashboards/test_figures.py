@@ -91,3 +91,22 @@ def test_partition_artifacts_are_one_lineage_node_per_name_with_edges_redirected
     assert group["group"] == 3 and group["rows"] == 15 and group["artifact_id"] == 10
     assert moved == sorted([(1, 2), (2, 10), (10, 20), (10, 21), (10, 22)])
     assert is_partition_artifact("curate_filter") and not is_partition_artifact("curated")
+
+
+def test_eval_figures_read_the_reports_own_keys():
+    from dashboards import figures as F
+
+    meta = {"overall": {"prompts": 4, "samples": 16, "avg@4": 0.5, "pass@1": 0.5, "pass@4": 0.75,
+                        "greedy_pass_rate": 0.25},
+            "per_task": [{"task": "a", "prompts": 2, "samples": 8, "avg@4": 0.25, "pass@1": 0.25, "pass@4": 0.5,
+                          "greedy_pass_rate": 0.0},
+                         {"task": "b", "prompts": 2, "samples": 8, "avg@4": 0.75, "pass@1": 0.75, "pass@4": 1.0,
+                          "greedy_pass_rate": 0.5}],
+            "perplexity": [{"domain": "physics", "tokens": 1200, "nll": 2.0, "perplexity": 7.389}]}
+    assert F.eval_k(meta) == 4 and F.eval_k({"per_task": meta["per_task"]}) == 4 and F.eval_k({}) is None
+    bars = {t["name"]: (t["x"], t["y"]) for t in F.eval_per_task(meta)["data"]}
+    assert bars == {"avg@4": (["a", "b"], [0.25, 0.75]), "pass@1": (["a", "b"], [0.25, 0.75]),
+                    "pass@4": (["a", "b"], [0.5, 1.0]), "greedy": (["a", "b"], [0.0, 0.5])}
+    (ppl,) = F.eval_perplexity(meta)["data"]
+    assert (ppl["x"], ppl["y"], ppl["text"]) == (["physics"], [7.389], ["1,200 tokens"])
+    assert F.eval_per_task({"overall": {}}) is None and F.eval_perplexity({}) is None
