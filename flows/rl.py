@@ -17,17 +17,45 @@ from pydantic import Field
 
 from flows.context import RunContext, RunParams, open_run, overrides_of
 from flows.pretrain import _copy_tree, hf_dir
+from s1model.procs import OwnerLock
 from s1model.rl.config import RECIPES as RL_RECIPES
 from s1model.rl.config import OfflineRLConfig, OnlineRLConfig
 from storage import fingerprint, local_copy, loc, read_parquet
 
 RL_CODE_VERSION = "rl-2"  # rl-2: training on the DeepSpeed engine, trainer-side behaviour log-probs
+RL_LOCK_TIMEOUT_S = 120.0  # a live RL stage of another run in the same work folder: wait this long, then fail
+# per-step metrics that measure the machine, not the run: kept in the manifest's metrics, left out of the online_rl
+# artifact so that its bytes (content_sha256) are the same for every run of one fingerprint, killed and resumed or not
+_TIMING_PREFIX, _TIMING_SUFFIX = "time_", "tokens_per_s"
 
 
 def _metric_rows(prefix: str, m: dict) -> list[tuple[str, int, float]]:
     step = int(m.get("step", 0))
     return [(f"{prefix}.{k.replace('/', '.')}", step, float(v)) for k, v in m.items()
             if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)]
+
+
+def _recorder(ctx: RunContext, stage, fp: str, prefix: str, probe: str):
+    """on_step for a resumable RL stage: records a step's metrics unless an earlier (killed) attempt of this
+    fingerprint already recorded that step, so that every step is in the manifest once."""
+    done = ctx.manifest.query(
+        "SELECT coalesce(max(m.step), 0) AS s FROM metrics m JOIN stage_runs r USING (stage_run_id) "
+        "WHERE r.stage = ? AND r.fingerprint = ? AND m.name = ?", [stage.stage, fp, f"{prefix}.{probe}"])[0]["s"]
+
+    def on_step(m: dict) -> None:
+        if int(m.get("step", 0)) > done:
+            ctx.manifest.record_metrics(stage.stage_run_id, _metric_rows(prefix, m))
+
+    return on_step
+
+
+def _work_lock(work: Path, what: str) -> OwnerLock:
+    """One RL stage per work folder; a killed owner's lock is broken (its processes are the reaper's)."""
+    return OwnerLock(str(work / "rl.lock"), timeout_s=RL_LOCK_TIMEOUT_S, what=what).acquire()
+
+
+def _content_metrics(m: dict) -> dict:
+    return {k: v for k, v in m.items() if not k.startswith(_TIMING_PREFIX) and not k.endswith(_TIMING_SUFFIX)}
 
 
 def _table(art: dict, file: str):
@@ -46,17 +74,20 @@ def offline_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, rl_prompts: 
             a = stage.artifacts["offline_rl"]
             return {**json.loads(a["meta_json"]), "cached": True, "artifact": f"offline_rl:{a['version']}"}
         out = ctx.root.local_staging()  # the trainer writes local files; uploaded on commit to a store
+        work = ctx.root.work_path("offline_rl", fp)  # selection + SFT checkpoints: a killed attempt resumes here
         tok_dir = str(local_copy(tokenizer["uri"]))
-
-        def on_step(m: dict) -> None:
-            ctx.manifest.record_metrics(stage.stage_run_id, _metric_rows("offline", m))
-
-        res = offline_rl(config, hf_dir(model), tok_dir, _table(rl_prompts, "prompts.parquet"),
-                         _table(sft_data, "sft.parquet") if sft_data else None, str(out), on_step=on_step,
-                         ray_address=ray_address)
+        lock = _work_lock(work, f"offline RL work folder {work}")
+        try:
+            res = offline_rl(config, hf_dir(model), tok_dir, _table(rl_prompts, "prompts.parquet"),
+                             _table(sft_data, "sft.parquet") if sft_data else None, str(out),
+                             on_step=_recorder(ctx, stage, fp, "offline", "sft_loss"), ray_address=ray_address,
+                             work_dir=str(work))
+        finally:
+            lock.release()
         for f in Path(tok_dir).glob("*.json"):
             shutil.copy2(f, out / "hf" / f.name)
-        meta = {"counts": res.get("counts"), "mixture": res.get("mixture"), "timings": res.get("timings")}
+        meta = {"counts": res.get("counts"), "mixture": res.get("mixture"), "timings": res.get("timings"),
+                "resumed_from": res.get("resumed_from")}
         aid = stage.commit(out, "offline_rl", "hf", [p["artifact_id"] for p in parents], meta=meta,
                            rows=(res.get("counts") or {}).get("kept"))
         a = ctx.manifest.resolve_artifact(aid)
@@ -81,17 +112,23 @@ def online_rl_stage(ctx: RunContext, model: dict, tokenizer: dict, prompts: dict
         table = _table(prompts, "rl_prompts_kept.parquet" if (p / "rl_prompts_kept.parquet").exists()
                        else "prompts.parquet")
         tok_dir = str(local_copy(tokenizer["uri"]))
-
-        def on_step(m: dict) -> None:
-            ctx.manifest.record_metrics(stage.stage_run_id, _metric_rows("rl", m))
-
-        res = online_rl(config, hf_dir(model), tok_dir, table, str(work), on_step=on_step,
-                        ray_address=ray_address)
+        lock = _work_lock(work, f"online RL work folder {work}")
+        try:
+            res = online_rl(config, hf_dir(model), tok_dir, table, str(work),
+                            on_step=_recorder(ctx, stage, fp, "rl", "reward_mean"), ray_address=ray_address)
+        finally:
+            lock.release()
         report = ctx.root.local_staging()
-        last = (res.get("metrics") or [{}])[-1]
+        history = res.get("history") or res.get("metrics") or []
+        last = (history or [{}])[-1]
+        averaged = [Path(p).name for p in res.get("averaged_from") or []]
         meta = {"final_step": res.get("final_step"), "resumed_from": res.get("resumed_from"),
-                "averaged_from": res.get("averaged_from"), "last_step_metrics": last, "prompts": table.num_rows}
-        (report / "online_rl.json").write_text(json.dumps({**meta, "metrics": res.get("metrics")}, default=str))
+                "averaged_from": averaged, "last_step_metrics": last, "prompts": table.num_rows}
+        # the file holds what the run computed (every step, timings left out), so that a resumed run's artifact is
+        # byte-identical to an uninterrupted one's; timings and where it resumed are in the meta and the metrics
+        content = {"final_step": res.get("final_step"), "averaged_from": averaged, "prompts": table.num_rows,
+                   "metrics": [_content_metrics(m) for m in history]}
+        (report / "online_rl.json").write_text(json.dumps(content, default=str, sort_keys=True))
         run_id = stage.commit(report, "online_rl", "json", [p["artifact_id"] for p in parents], meta=meta)
         ckpt = ctx.root.local_staging()
         _copy_tree(Path(res["hf_checkpoint"]), ckpt)

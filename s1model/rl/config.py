@@ -97,6 +97,8 @@ class OfflineRLConfig(BaseModel):
                                                    "filter keeps.")
     sft_steps: int = Field(200, ge=0, description="SFT optimizer steps (0 only selects and filters).")
     sft_batch_size: int = Field(16, ge=1, description="Sequences per SFT optimizer step.")
+    checkpoint_every: int = Field(50, ge=0, description="Save the SFT trainer state every N steps, so a killed run "
+                                  "resumes there (0: never; a rerun then starts SFT again).")
     ray_num_cpus: int | None = Field(None, description="num_cpus of a local Ray started here (None: all cores).")
 
 
@@ -114,10 +116,10 @@ def tiny_online() -> OnlineRLConfig:
 
 
 def tiny_offline() -> OfflineRLConfig:
-    """CPU test size: 4 samples per prompt, 8 new tokens, 30 SFT steps of 16 sequences."""
+    """CPU test size: 4 samples per prompt, 8 new tokens, 30 SFT steps of 16 sequences, a checkpoint every 10."""
     return OfflineRLConfig(n_samples=4, rollout=_tiny_rollout(4),
                            optim=OptimConfig(lr=3e-3, warmup_steps=3, micro_batch_size=16, max_seq_len=256),
-                           sft_steps=30, sft_batch_size=16)
+                           sft_steps=30, sft_batch_size=16, checkpoint_every=10)
 
 
 def tiny() -> tuple[OfflineRLConfig, OnlineRLConfig]:

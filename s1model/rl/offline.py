@@ -13,9 +13,11 @@ s1model.rl.trainer) or a plain torch AdamW loop ("torch").
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
+import shutil
 import time
 from collections import defaultdict
 from typing import Callable
@@ -104,20 +106,30 @@ def sft_train(model, pairs: list[tuple[list[int], list[int]]], optim: OptimConfi
 
 
 def sft_train_on(trainer, pairs: list[tuple[list[int], list[int]]], optim: OptimConfig, steps: int,
-                 batch_size: int, pad_id: int, seed: int = 0, on_step: Callable[[dict], None] | None = None
-                 ) -> list[dict]:
+                 batch_size: int, pad_id: int, seed: int = 0, on_step: Callable[[dict], None] | None = None,
+                 start: int = 0, state: dict | None = None, checkpoint_every: int = 0,
+                 checkpoint: Callable[[int, dict], None] | None = None) -> list[dict]:
     """`steps` optimizer steps of a PolicyTrainer (s1model.rl.trainer: DeepSpeed engine or torch) of next-token loss
     on response tokens only (token mean over the step's batch; the batch's sequences split over data-parallel
-    ranks, the same order on every rank)."""
-    from s1model.rl.online import _micro_plan
+    ranks, the same order on every rank).
+
+    Resume: `start` steps are already done and `state` is the data position the checkpoint recorded (the shuffled
+    order left and the shuffler's RNG). `checkpoint(step, state)` (every rank) is called after every
+    `checkpoint_every`-th step before the last; the torch global seed of each step is (seed, step, rank)."""
+    from s1model.rl.online import _micro_plan, step_seed
 
     device = trainer.device
     rng = random.Random(seed)
     order: list[int] = []
+    if state is not None:
+        version, internal, gauss = state["rng"]
+        rng.setstate((version, tuple(internal), gauss))
+        order = list(state["order"])
     trainer.train()
     log_rows = []
-    for step in range(steps):
+    for step in range(start, steps):
         t0 = time.perf_counter()
+        torch.manual_seed(step_seed(seed, step, trainer.rank))
         if len(order) < batch_size:
             perm = list(range(len(pairs)))
             rng.shuffle(perm)
@@ -146,6 +158,9 @@ def sft_train_on(trainer, pairs: list[tuple[list[int], list[int]]], optim: Optim
         log_rows.append(m)
         if on_step is not None and trainer.rank == 0:
             on_step(m)
+        if checkpoint is not None and checkpoint_every and (step + 1) % checkpoint_every == 0 and step + 1 < steps:
+            version, internal, gauss = rng.getstate()
+            checkpoint(step + 1, {"order": list(order), "rng": [version, list(internal), gauss]})
     return log_rows
 
 
@@ -155,29 +170,55 @@ def _write(rows: list[dict], path: str, schema_from: pa.Schema | None = None) ->
     return path
 
 
+SELECTION = "selection"  # work_dir/selection/: the best-of-N outputs and selection.json (SFT pairs, counts)
+SFT_CKPT = "sft_checkpoints"  # work_dir/sft_checkpoints/: ds/step{N} (trainer state) + latest
+
+
+def _load_selection(sel_dir: str) -> dict | None:
+    path = os.path.join(sel_dir, "selection.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        sel = json.load(f)
+    sel["pairs"] = [(p, r) for p, r in sel["pairs"]]
+    return sel
+
+
 def offline_rl(config: OfflineRLConfig, model_dir: str, tokenizer_dir: str, rl_prompts: pa.Table,
                sft_data: pa.Table | None, out_dir: str, on_step: Callable[[dict], None] | None = None,
-               ray_address: str | None = None) -> dict:
+               ray_address: str | None = None, work_dir: str | None = None) -> dict:
     """Best-of-N + difficulty filtering over rl_prompts, then SFT from model_dir (see module doc).
 
-    Returns {"hf_checkpoint", "best_of_n", "rl_prompts_kept", "exclusions" (paths), "mixture": [rows],
-    "counts": {...}, "metrics": [per-SFT-step dicts], "timings": {...}}.
+    Resumable from work_dir (default out_dir): a finished selection (work_dir/selection/) is read back, not sampled
+    again; SFT continues from the last trainer checkpoint (every config.checkpoint_every steps: weights, optimizer,
+    scheduler, the shuffled order and its RNG), so a run killed at any step and called again ends with the weights
+    of an uninterrupted one. work_dir/metrics.jsonl holds every SFT step's metrics (re-run steps replaced).
+
+    Returns {"hf_checkpoint", "best_of_n", "rl_prompts_kept", "exclusions" (paths in out_dir), "mixture": [rows],
+    "counts": {...}, "metrics": [per-SFT-step dicts of this call], "history": [every step's], "resumed_from",
+    "timings": {...}}.
     """
     import ray
 
     from s1data.tokenizer import load_tokenizer
 
-    from s1model.rl.online import init_ray
+    from s1model.rl.online import _latest, _write_latest, append_history, init_ray, read_history
 
+    work = work_dir or out_dir
+    sel_dir = os.path.join(work, SELECTION)
+    ckpt_dir = os.path.join(work, SFT_CKPT)
+    ds_dir = os.path.join(ckpt_dir, "ds")
+    history_path = os.path.join(work, "metrics.jsonl")
     tok = load_tokenizer(tokenizer_dir)
     torch.manual_seed(config.seed)
     trainer = make_trainer(model_dir, config.optim)  # first: it joins the launcher's process group
 
     def select() -> dict:
-        """Rank 0: best-of-N on Ray, the difficulty filter, the output tables, the SFT pairs."""
-        os.makedirs(out_dir, exist_ok=True)
-        with open(os.path.join(out_dir, "offline_rl_config.json"), "w") as f:
-            f.write(config.model_dump_json(indent=2))
+        """Rank 0: best-of-N on Ray, the difficulty filter, the output tables, the SFT pairs; written to a temporary
+        folder renamed to work_dir/selection/, so a selection that exists is complete."""
+        tmp = sel_dir + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
         rollout = config.rollout.model_copy(update={"group_size": config.n_samples,
                                                     "sampling": config.rollout.sampling.model_copy(
                                                         update={"seed": config.seed})})
@@ -202,15 +243,12 @@ def offline_rl(config: OfflineRLConfig, model_dir: str, tokenizer_dir: str, rl_p
         keep_cols = list(rl_prompts.column_names)
         bon_rows = [{**{c: r[c] for c in keep_cols}, "response": r["best_response"], "reward": r["best_reward"],
                      "reason": r["best_reason"], "pass_rate": r["pass_rate"]} for r in chosen]
-        paths = {
-            "best_of_n": _write(bon_rows, os.path.join(out_dir, "best_of_n.parquet")),
-            "rl_prompts_kept": _write([{**{c: r[c] for c in keep_cols}, "pass_rate": r["pass_rate"]} for r in kept],
-                                      os.path.join(out_dir, "rl_prompts_kept.parquet"),
-                                      rl_prompts.schema.append(pa.field("pass_rate", pa.float64()))),
-            "exclusions": _write(excl, os.path.join(out_dir, "exclusions.parquet"),
-                                 pa.schema([(c, pa.string()) for c in ("sample_id", "task", "data_source", "reason",
-                                                                       "detail")])),
-        }
+        _write(bon_rows, os.path.join(tmp, "best_of_n.parquet"))
+        _write([{**{c: r[c] for c in keep_cols}, "pass_rate": r["pass_rate"]} for r in kept],
+               os.path.join(tmp, "rl_prompts_kept.parquet"), rl_prompts.schema.append(pa.field("pass_rate",
+                                                                                              pa.float64())))
+        _write(excl, os.path.join(tmp, "exclusions.parquet"),
+               pa.schema([(c, pa.string()) for c in ("sample_id", "task", "data_source", "reason", "detail")]))
 
         texts = [(r["prompt"], r["best_response"]) for r in chosen]
         n_ref = 0
@@ -222,27 +260,72 @@ def offline_rl(config: OfflineRLConfig, model_dir: str, tokenizer_dir: str, rl_p
         enc_p = tok.encode_batch([template.format(prompt=p) for p, _ in texts])
         enc_r = tok.encode_batch([r for _, r in texts])
         pairs = [(p, r + [tok.eos_id]) for p, r in zip(enc_p, enc_r)]
+        reasons: dict[str, int] = defaultdict(int)
+        for e in excl:
+            reasons[e["reason"]] += 1
+        counts = {"prompts": len(rows), "kept": len(kept), "best_of_n": len(chosen), "reference_traces": n_ref,
+                  "sft_sequences": len(pairs), **{f"dropped/{k}": v for k, v in reasons.items()}}
+        sel = {"pairs": pairs, "counts": counts, "mixture": mixture_report(scored, kept), "best_of_n_s": t1 - t0}
+        with open(os.path.join(tmp, "selection.json"), "w") as f:
+            json.dump(sel, f)
+        shutil.rmtree(sel_dir, ignore_errors=True)
+        os.replace(tmp, sel_dir)
+        return sel
 
-        return {"scored": scored, "kept": kept, "excl": excl, "chosen": chosen, "paths": paths, "n_ref": n_ref,
-                "pairs": pairs, "rows": len(rows), "t0": t0, "t1": t1}
-
+    t0 = time.perf_counter()
     if trainer.rank == 0:
-        sel = select()
+        os.makedirs(out_dir, exist_ok=True)
+        with open(os.path.join(out_dir, "offline_rl_config.json"), "w") as f:
+            f.write(config.model_dump_json(indent=2))
+        sel = _load_selection(sel_dir)
+        if sel is not None:
+            log.info("offline RL: best-of-N selection read back from %s", sel_dir)
+        else:
+            sel = select()
     if trainer.world_size > 1:
         box = [sel if trainer.rank == 0 else None]
         torch.distributed.broadcast_object_list(box, src=0)
         sel = box[0]
-    pairs, excl, kept, t0, t1 = sel["pairs"], sel["excl"], sel["kept"], sel["t0"], sel["t1"]
+    pairs = sel["pairs"]
+    t1 = time.perf_counter()
+
+    start, state = 0, None
+    latest = _latest(ckpt_dir) if pairs else None
+    if latest:
+        state = trainer.load(ds_dir, os.path.basename(latest))
+        start = int(state["step"])
+        log.info("offline RL: SFT resumed from %s at step %d", latest, start)
+    if trainer.rank == 0:
+        read_history(history_path, upto=start)
+
+    def checkpoint(step: int, st: dict) -> None:
+        tag = f"step{step}"
+        trainer.save(ds_dir, tag, {"step": step, **st})
+        if trainer.world_size > 1:
+            torch.distributed.barrier()
+        if trainer.rank == 0:
+            _write_latest(ckpt_dir, tag)
+            for old in os.listdir(ds_dir):  # only the latest is needed to resume
+                if old.startswith("step") and old != tag and os.path.isdir(os.path.join(ds_dir, old)):
+                    shutil.rmtree(os.path.join(ds_dir, old), ignore_errors=True)
+
+    def logged(m: dict) -> None:
+        append_history(history_path, m)
+        if on_step is not None:
+            on_step(m)
+
     metrics = sft_train_on(trainer, pairs, config.optim, config.sft_steps, config.sft_batch_size, tok.pad_id,
-                           config.seed, on_step) if pairs else []
+                           config.seed, logged, start=start, state=state, checkpoint_every=config.checkpoint_every,
+                           checkpoint=checkpoint) if pairs else []
     t2 = time.perf_counter()
     hf_dir = trainer.export_hf(os.path.join(out_dir, "hf"))
-    reasons = defaultdict(int)
-    for e in excl:
-        reasons[e["reason"]] += 1
-    counts = {"prompts": sel["rows"], "kept": len(kept), "best_of_n": len(sel["chosen"]),
-              "reference_traces": sel["n_ref"], "sft_sequences": len(pairs),
-              **{f"dropped/{k}": v for k, v in reasons.items()}}
-    return {"hf_checkpoint": hf_dir, **sel["paths"], "mixture": mixture_report(sel["scored"], kept),
-            "counts": counts, "metrics": metrics, "timings": {"best_of_n_s": t1 - t0, "sft_s": t2 - t1},
+    paths = {}
+    for name in ("best_of_n", "rl_prompts_kept", "exclusions"):
+        paths[name] = os.path.join(out_dir, f"{name}.parquet")
+        if trainer.rank == 0 and os.path.abspath(sel_dir) != os.path.abspath(out_dir):
+            shutil.copy2(os.path.join(sel_dir, f"{name}.parquet"), paths[name])
+    return {"hf_checkpoint": hf_dir, **paths, "mixture": sel["mixture"], "counts": sel["counts"],
+            "metrics": metrics, "history": read_history(history_path) if trainer.rank == 0 else [],
+            "resumed_from": start, "timings": {"best_of_n_s": sel["best_of_n_s"], "sft_s": t2 - t1,
+                                               "total_s": t2 - t0},
             "trainer": trainer.kind}

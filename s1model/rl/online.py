@@ -78,6 +78,37 @@ def init_ray(ray_address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
+def step_seed(seed: int, step: int, rank: int = 0) -> int:
+    """The torch global seed of one training step on one rank: anything drawing from the global RNG (dropout) is a
+    pure function of (seed, step, rank), so a resumed run draws what the uninterrupted one drew."""
+    return (seed * 1_000_003 + step) * 131 + rank
+
+
+def read_history(path: str, upto: int | None = None) -> list[dict]:
+    """Per-step metrics from a metrics.jsonl (one JSON object per line, "step" in each); with `upto`, the file is
+    cut to steps <= upto first (a resumed run re-runs the later ones), atomically. A torn last line is dropped."""
+    rows = []
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    break
+    if upto is not None:
+        rows = [r for r in rows if int(r["step"]) <= upto]
+        with open(path + ".tmp", "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+        os.replace(path + ".tmp", path)
+    return rows
+
+
+def append_history(path: str, m: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(m) + "\n")
+        f.flush()
+
+
 def _latest(ckpt_dir: str) -> str | None:
     path = os.path.join(ckpt_dir, "latest")
     return os.path.join(ckpt_dir, open(path).read().strip()) if os.path.exists(path) else None
@@ -245,7 +276,9 @@ def _push(actors: list, trainer, config: OnlineRLConfig, out_dir: str, step: int
 
     if config.rollout.generation.backend != "openai":
         state = trainer.hf_state_dict()
-        return push_weights(actors, state)[0] if actors else 0
+        if actors:
+            push_weights(actors, state)
+        return step  # the policy after `step` updates, however many pushes this process made (resume)
     if policy_dir is None:
         policy_dir = os.path.join(out_dir, "serve_weights", f"step{step}")
         trainer.export_hf(policy_dir)
@@ -270,7 +303,12 @@ def online_rl(config: OnlineRLConfig, model_dir: str, tokenizer_dir: str, prompt
     are verified and samples of another version are refused (s1model.rl.rollout.WeightSyncError).
 
     Returns {"hf_checkpoint", "checkpoints": [{"path", "step"}], "averaged_from", "final_step", "resumed_from",
-    "metrics": [per-step dicts of this run]}. `on_step(metrics)` is called after every step (rank 0).
+    "metrics": [per-step dicts of this run], "history": [every step's dict, 1..final_step, earlier attempts
+    included]}. `on_step(metrics)` is called after every step (rank 0); out_dir/metrics.jsonl holds the history.
+
+    Resume (kill -9 at any step, then the same call): weights, optimizer, scheduler and step from the last
+    checkpoint; the prompt position from its `consumed`; rollout sampling seeded by (seed, step, round); the torch
+    global seed by (seed, step, rank); steps after the checkpoint are re-run and their history lines replaced.
     """
     from s1data.tokenizer import load_tokenizer
 
@@ -302,6 +340,9 @@ def online_rl(config: OnlineRLConfig, model_dir: str, tokenizer_dir: str, prompt
         start, consumed, saved = st["step"], st["consumed"], st["saved"]
         log.info("resumed online RL from %s at step %d", latest, start)
     stream = PromptStream(prompts.to_pylist(), config.seed, consumed)
+    history_path = os.path.join(out_dir, "metrics.jsonl")
+    if rank == 0:
+        read_history(history_path, upto=start)  # steps after the checkpoint are re-run and re-logged
 
     actors: list = []
     started_ray = False
@@ -317,10 +358,12 @@ def online_rl(config: OnlineRLConfig, model_dir: str, tokenizer_dir: str, prompt
                 require_weight_sync(actors)
         for step in range(start, config.steps):
             t0 = time.perf_counter()
+            torch.manual_seed(step_seed(config.seed, step, rank))
             if openai:
                 version = _push(actors, trainer, config, out_dir, step, policy_dir if step == start else None)
             else:
-                version = _push(actors, trainer, config, out_dir, step, None) if step > start else 0
+                # the actors started from policy_dir (the checkpoint of step `start`): no push before the first step
+                version = _push(actors, trainer, config, out_dir, step, None) if step > start else step
             batch = None
             if rank == 0:
                 batch = collect_batch(actors, stream, lambda s: score_with_ray(config.rewards, s), config.rollout,
@@ -349,6 +392,7 @@ def online_rl(config: OnlineRLConfig, model_dir: str, tokenizer_dir: str, prompt
                      "train_tokens_per_s": train["train_tokens"] / max(t2 - t1, 1e-9),
                      "tokens_per_s": (batch.generated_tokens + train["train_tokens"]) / max(t2 - t0, 1e-9)}
                 metrics_log.append(m)
+                append_history(history_path, m)
                 if on_step is not None:
                     on_step(m)
             if done % config.checkpoint_every == 0 or done == config.steps:
@@ -389,4 +433,4 @@ def online_rl(config: OnlineRLConfig, model_dir: str, tokenizer_dir: str, prompt
     return {"hf_checkpoint": hf_dir, "averaged_from": averaged, "final_step": max(start, config.steps),
             "resumed_from": start, "trainer": trainer.kind,
             "checkpoints": [{"path": p, "step": int(os.path.basename(p)[4:])} for p in saved],
-            "metrics": metrics_log}
+            "metrics": metrics_log, "history": read_history(history_path) if rank == 0 else []}

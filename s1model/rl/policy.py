@@ -115,7 +115,9 @@ def average_checkpoints(dirs: list[str], out_dir: str) -> str:
 
     tmp = out_dir + ".tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(dirs[-1], tmp, ignore=shutil.ignore_patterns("*.safetensors", TRAINER_STATE))
+    # trainer state (optimizer, absolute paths) stays behind: the average is an HF checkpoint whose bytes depend on
+    # the weights only, wherever the run's home is
+    shutil.copytree(dirs[-1], tmp, ignore=shutil.ignore_patterns("*.safetensors", TRAINER_STATE, "trainer_state.json"))
     for path in sorted(glob.glob(os.path.join(dirs[-1], "*.safetensors"))):
         name = os.path.basename(path)
         with safe_open(path, "pt") as f:
@@ -136,7 +138,7 @@ def average_checkpoints(dirs: list[str], out_dir: str) -> str:
         save_file({k: (v / len(dirs)).to(_DT.get(dtypes[k], torch.float32)).contiguous() for k, v in total.items()},
                   os.path.join(tmp, name), metadata=metadata)
     with open(os.path.join(tmp, "averaged_from.json"), "w") as f:
-        json.dump(dirs, f)
+        json.dump([os.path.basename(os.path.normpath(d)) for d in dirs], f)  # names (step{N}), not paths
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(tmp, out_dir)
     return out_dir

@@ -276,6 +276,26 @@ class TorchTrainer:
     def hf_state_dict(self) -> dict[str, torch.Tensor]:
         return self.model.state_dict()
 
+    # --- checkpoints (the EngineTrainer's interface: a folder per tag) ---
+    def save(self, ckpt_dir: str, tag: str, client_state: dict) -> None:
+        """Weights, optimizer, scheduler and client_state in ckpt_dir/tag/trainer.pt (loadable weights_only)."""
+        path = os.path.join(ckpt_dir, tag)
+        os.makedirs(path, exist_ok=True)
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(), "client": client_state},
+                   os.path.join(path, "trainer.pt.tmp"))
+        os.replace(os.path.join(path, "trainer.pt.tmp"), os.path.join(path, "trainer.pt"))
+
+    def load(self, ckpt_dir: str, tag: str) -> dict:
+        path = os.path.join(ckpt_dir, tag, "trainer.pt")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no torch trainer checkpoint {path}")
+        st = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(st["model"])
+        self.optimizer.load_state_dict(st["optimizer"])
+        self.scheduler.load_state_dict(st["scheduler"])
+        return st["client"]
+
 
 def make_trainer(model_dir: str, optim, skip_norm: float | None = None):
     """EngineTrainer or TorchTrainer by optim.trainer."""
