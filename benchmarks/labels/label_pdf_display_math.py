@@ -15,12 +15,13 @@ with no environment pair: a display from a macro the `b`/`e` hooks do not see) a
 decided by looking at the rendered page (label_source=visual, `VISUAL` below); a sample of marked pages was looked at
 too and agreed. Like the older labels, a display set with a display environment counts whatever it holds (a few
 manuals display command syntax with \\[ \\]). Output: benchmarks/labels/pdf_display_math.json
-(`--write`), split `heldout` for the new documents.
+(`--write`): `--set heldout` the 26 documents of 2026-12-04 (split `heldout`), `--set fresh` the documents of
+2026-12-05 (split `fresh`: labelled and committed before the router ever ran on them).
 
 Needs the TeX Live packages listed in benchmarks/pdf_routing.py (texlive-fonts-extra included: newtx, STIX2,
 kpfonts and mathdesign for several journal classes).
 
-    python benchmarks/labels/label_pdf_display_math.py [--build-dir /tmp/s1_pdf_routing] [--write]
+    python benchmarks/labels/label_pdf_display_math.py [--build-dir /tmp/s1_pdf_routing] [--set fresh] [--write]
 """
 
 from __future__ import annotations
@@ -83,6 +84,60 @@ NEW_SOURCES = {
     "teubner": ("teubner", "teubner-doc.tex"),
 }
 
+# The fresh split (chosen 2026-12-05, part 4 follow-up 2, before the router ever ran on them; none of these
+# directories was used before): journal and conference classes (Elsevier elsarticle and CAS, IEEEtran, amsart
+# through hep-paper, ACM acmart, revtex through hep-paper, EJP, SMF, CMP, ASME, AIAA, ASCE, JACoW, LNCS, Optical
+# Engineering, NRC, Quantum's revquantum, gammas, jwjournal, ICSV, AFP, MCM, IEEE PES, ASAE, IMAC, computational
+# complexity, ekaia), exams and problem sets, and maths package manuals (derivative, interval, commath, eqexpl, jkmath,
+# nath, delimset, extarrows, glosmathtools, complexity, mathsemantics, simples-matrices).
+FRESH_SOURCES = {
+    "elsarticle_num": ("elsarticle", "elsarticle-template-num.tex"),
+    "bare_conf": ("ieeetran", "bare_conf.tex"),
+    "bare_adv": ("ieeetran", "bare_adv.tex"),
+    "hep_revtex": ("hep-paper", "hep-paper-test-revtex.tex"),
+    "acmsmall": ("acmart/samples", "sample-acmsmall.tex"),
+    "ejpecp": ("ejpecp", "sample.tex"),
+    "ascexmpl": ("ascelike", "ascexmpl.tex"),
+    "nrc_guide": ("nrc", "userguide.tex"),
+    "revquantum": ("revquantum", "example.tex"),
+    "gammas": ("gammas", "gammas_template.tex"),
+    "icsv": ("icsv", "icsv-example.tex"),
+    "interval": ("interval", "interval.tex"),
+    "commath": ("commath", "commath.tex"),
+    "eqexpl": ("eqexpl", "eqexpl.tex"),
+    "jkmath": ("jkmath", "jkmath.tex"),
+    "nathguide": ("nath", "nathguide.tex"),
+    "dlmssamp": ("delimset", "dlmssamp.tex"),
+    "extarrows": ("extarrows", "extarrows-test.tex"),
+    "glosmathtools": ("glosmathtools", "sample_glosmathtools_en.tex"),
+    "mcmthesis": ("mcmthesis", "mcmthesis-demo.tex"),
+    "ieeepes": ("ieeepes", "ieeepes_skel.tex"),
+    "asaetr": ("asaetr", "asaetr.tex"),
+    "cctemplate": ("computational-complexity", "cctemplate.tex"),
+    "complexity": ("complexity", "complexity.tex"),
+    "mathsemantics": ("mathsemantics", "mathsemantics-documentation.tex"),
+    "simples_matrices": ("simples-matrices", "simples-matrices-eng.tex"),
+    "brandeis_ps": ("brandeis-problemset", "example.tex"),
+    "kfupm_exam": ("kfupm-math-exam", "kfupm-math-exam.tex"),
+    "cesenaexam": ("cesenaexam", "cesenaexam_example.tex"),
+    "l2kurz": ("lshort-german", "l2kurz.tex"),
+    "ltubguid": ("tugboat", "ltubguid.ltx"),
+    "mathpunctspace": ("mathpunctspace", "mathpunctspace.tex"),
+    "hepunits": ("hepunits", "hepunits.tex"),
+    "nuc": ("nuc", "nuc.tex"),
+    "matrix_skeleton": ("matrix-skeleton", "example.tex"),
+    "principia": ("principia", "principia.tex"),
+    "tensind": ("tensind", "tensind.tex"),
+    "boldtensors": ("boldtensors", "boldtensors.tex"),
+    "ucalgmthesis": ("ucalgmthesis", "sample-thesis.tex"),
+    "gaceta": ("gaceta", "plantilla-articulo-suelto.tex"),
+}
+# Tried and not built here (a TeX package Debian splits elsewhere is missing, or the source needs files it does not
+# ship): els-cas-templates, hep-paper-test-amsart, smflatex, cmpj, asmeconf, aiaa, jacow, llncsdoc, opteng,
+# jwjournal, afparticle, derivative (needs XeTeX), imac, ekaia, schulmathematik, srdp-mathematik, brandeis-problemset's
+# manual, simpler-wick, eqnnumwarn, delimseasy, lgrmath, lie-hasse, sansmath, chs-physics-report,
+# nicematrix-french.
+
 # Pages the marks leave open, decided by looking at the rendered page (2026-12-04, before any router ran on them).
 VISUAL = {
     "asmejour": {4: True},  # appendix equations (A1), (A2) at the foot of the right column
@@ -90,6 +145,14 @@ VISUAL = {
     "mecaso": {4: False},  # introduction, no display; the $$ display is on page 5
     "prftreedoc": {28: True},  # rows of displayed proof trees
     "euclidgeom": {10: False},  # the display before the break ends on page 9
+}
+
+
+# The same for the fresh split (2026-12-05, before any router ran on them).
+VISUAL_FRESH: dict[str, dict[int, bool]] = {
+    "commath": {6: False},  # \sVert / \envert examples in a tabular; the display is on page 7
+    "nathguide": {16: False, 20: True},  # 16: code and a command table; 20: the p q r array display at its foot
+    "complexity": {15: False},  # the extended example is verbatim code ($$ shown, not typeset)
 }
 
 
@@ -174,39 +237,44 @@ def label_document(pdf: Path) -> tuple[dict[int, bool], list[tuple[int, str]]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
-    ap.add_argument("--write", action="store_true", help="add the new documents to the label file (split heldout)")
+    ap.add_argument("--set", choices=("heldout", "fresh"), default="fresh",
+                    help="heldout: the 26 documents of 2026-12-04; fresh: the documents of 2026-12-05")
+    ap.add_argument("--write", action="store_true", help="add the documents to the label file (split = --set)")
     args = ap.parse_args()
     build_dir = Path(args.build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
+    sources, visual = (NEW_SOURCES, VISUAL) if args.set == "heldout" else (FRESH_SOURCES, VISUAL_FRESH)
     new_pages, new_sources = [], {}
-    for name, (d, main_tex) in NEW_SOURCES.items():
+    for name, (d, main_tex) in sources.items():
         pdf = build(name, d, main_tex, build_dir)
-        if pdf is None or "Fatal error" in (pdf.parent / f"{name}.log").read_text(errors="replace"):
+        log = pdf.parent / f"{name}.log" if pdf is not None else None
+        if pdf is None or "Fatal error" in log.read_text(errors="replace"):
             print(f"{name}: NOT BUILT")
             continue
         labels, ambiguous = label_document(pdf)
-        vis = VISUAL.get(name, {})
+        vis = visual.get(name, {})
         n_pos = sum(labels.values())
         left = [(p, why) for p, why in ambiguous if p not in vis]
         print(f"{name}: {len(labels)} pages, {n_pos} display (marks); looked at {sorted(vis)}; still open: {left}")
-        new_sources[name] = {"texlive_doc_dir": d, "main": main_tex, "split": "heldout", "marker": "v2"}
+        new_sources[name] = {"texlive_doc_dir": d, "main": main_tex, "split": args.set, "marker": "v2"}
         for p, v in labels.items():
             src = "source_marks"
             if p in vis:
                 src, v = "visual", vis[p]
-            new_pages.append({"file": name, "page": p, "has_display_math": bool(v), "split": "heldout",
+            new_pages.append({"file": name, "page": p, "has_display_math": bool(v), "split": args.set,
                               "label_source": src})
     print(f"total: {len(new_sources)} documents, {len(new_pages)} pages, "
           f"{sum(e['has_display_math'] for e in new_pages)} display pages")
     if args.write:
         data = json.loads(LABELS.read_text())
-        for e in data["pages"]:
-            if e["split"] == "heldout" and e["file"] not in NEW_SOURCES:
-                e["split"], e["was_split"] = "seen", "heldout"
-        for k, s in data["sources"].items():
-            if s["split"] == "heldout" and k not in NEW_SOURCES:
-                s["split"], s["was_split"] = "seen", "heldout"
-        data["pages"] = [e for e in data["pages"] if e["file"] not in NEW_SOURCES] + new_pages
+        if args.set == "heldout":  # 2026-12-04: the first held-out split became seen when this one was made
+            for e in data["pages"]:
+                if e["split"] == "heldout" and e["file"] not in NEW_SOURCES:
+                    e["split"], e["was_split"] = "seen", "heldout"
+            for k, s in data["sources"].items():
+                if s["split"] == "heldout" and k not in NEW_SOURCES:
+                    s["split"], s["was_split"] = "seen", "heldout"
+        data["pages"] = [e for e in data["pages"] if e["file"] not in sources] + new_pages
         data["sources"].update(new_sources)
         LABELS.write_text(json.dumps(data, indent=0) + "\n")
 
