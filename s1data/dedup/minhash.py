@@ -203,6 +203,15 @@ def _signatures_from_words(words: list[list[bytes]], config: DedupConfig,
     while d0 < n:  # docs [d0, d1) hold about chunk_shingles shingles (at least one doc); 8k × 128 × 8 B fits L2
         d1 = int(np.searchsorted(offsets, offsets[d0] + chunk_shingles, side="right")) - 1
         d1 = min(max(d1, d0 + 1), n)
+        if offsets[d1] - offsets[d0] > chunk_shingles:  # one long document: the min over chunks of its shingles,
+            m_P = None                                   # so memory stays P × chunk_shingles, not P × its length
+            for s0 in range(int(offsets[d0]), int(offsets[d1]), chunk_shingles):
+                v_PC = np.multiply(a_P[:, None], x_S[s0:min(s0 + chunk_shingles, int(offsets[d1]))][None, :])
+                v_PC += b_P[:, None]
+                m_P = v_PC.min(axis=1) if m_P is None else np.minimum(m_P, v_PC.min(axis=1))
+            out[d0] = m_P >> np.uint64(32)
+            d0 = d1
+            continue
         x_C = x_S[offsets[d0]:offsets[d1]]
         v_PC = np.multiply(a_P[:, None], x_C[None, :])  # wraps mod 2^64 by design
         v_PC += b_P[:, None]
