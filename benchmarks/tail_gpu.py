@@ -1,12 +1,18 @@
 """TAIL length generalization on one GPU: every addition arm, trained from scratch, greedy-evaluated on S / M / L.
 
     python benchmarks/tail_gpu.py --out $OUT [--task tail_addition] [--arms tail,reversed,...] [--steps 1000]
+        [--position hf|rope|nope|rope_random|fire] [--abacus] [--arm-train-s 30]
 
-Per arm: bootcamp data on S in the arm's style → shards with one shared digit-level tokenizer → the same dense
-Qwen3 decoder (s1model.tail_experiment.build_decoder) trained with the plain torch loop for the same number of
-steps x rows x seq_len (equal training tokens) → greedy KV-cache decoding of fresh prompts per bucket → the exact
-verifier. Writes tail_<task>.json and tail_<task>.md to --out; prints the table last. Stops starting arms when the
-wall-clock budget would be overrun (the JSON says which were skipped).
+Per arm: bootcamp data on S in the arm's style → shards with one shared digit-level tokenizer → the same decoder
+trained with the plain torch loop for the same number of steps x rows x seq_len (equal training tokens) → greedy
+KV-cache decoding of fresh prompts per bucket → the exact verifier. Writes tail_<task>.json and tail_<task>.md to
+--out; prints the table last. Stops starting arms when the wall-clock budget would be overrun (the JSON says which
+were skipped).
+
+Model: --position hf is the first attempt's dense HF Qwen3 (RoPE); any other value builds s1model.tail_model's
+TailDecoder with that position scheme, --abacus adding per-digit index embeddings. --arm-train-s gives the *first*
+arm a training time budget (its step count is cut to what fits) and every later arm the same step count, so arms
+keep equal training tokens and the whole call fits the device's limit.
 """
 
 from __future__ import annotations
@@ -68,6 +74,16 @@ def main() -> None:
     p.add_argument("--eval-per-bucket", type=int, default=500)
     p.add_argument("--slack", type=float, default=1.15)
     p.add_argument("--budget-s", type=float, default=480.0, help="stop starting arms past this wall time")
+    p.add_argument("--arm-train-s", type=float, default=None,
+                   help="training time budget of the first arm; later arms run the same number of steps")
+    p.add_argument("--position", default="hf", choices=["hf", "rope", "nope", "rope_random", "fire"],
+                   help="hf: HF Qwen3 with RoPE (first attempt); else TailDecoder with this position scheme")
+    p.add_argument("--abacus", action="store_true", help="TailDecoder: add Abacus per-digit index embeddings")
+    p.add_argument("--abacus-offset-max", type=int, default=100)
+    p.add_argument("--random-gap-max", type=int, default=4)
+    p.add_argument("--eval-batch", type=int, default=512)
+    p.add_argument("--max-new-tokens-cap", type=int, default=None, help="cap the decoding budget (CPU smoke runs)")
+    p.add_argument("--tokenizer-docs", type=int, default=3000, help="documents per arm for the tokenizer")
     p.add_argument("--max-examples", type=int, default=40_000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-seed", type=int, default=1)
@@ -106,9 +122,9 @@ def main() -> None:
     # the tokenizer sees every arm of the task (not only those run here), so arms run in separate calls share it
     tok_arms = [a for a in te.ARM_STYLES if a in args.tokenizer_arms.split(",")]
     sample = [t for arm in tok_arms for t in te.arm_documents(
-        te.build_train_data(args.task, te.ARM_STYLES[arm], 3000, args.seed)[0], arm).column("text").to_pylist()]
+        te.build_train_data(args.task, te.ARM_STYLES[arm], args.tokenizer_docs, args.seed)[0], arm).column("text").to_pylist()]
     if args.warmup_steps or args.generic_mix:
-        sample += te.generic_documents(3000, args.seed).column("text").to_pylist()
+        sample += te.generic_documents(args.tokenizer_docs, args.seed).column("text").to_pylist()
     train_tokenizer(te.digit_split_texts(sample), tok_dir, te.tokenizer_config(1024))
     tok = load_tokenizer(tok_dir)
     te.check_digit_tokens(tok)
@@ -123,6 +139,19 @@ def main() -> None:
                        num_heads=args.hidden // 32, num_kv_heads=max(1, args.hidden // 64), head_dim=32,
                        num_experts=1, top_k=2, moe_intermediate_size=2 * args.hidden, rope_theta=10000.0,
                        max_position_embeddings=8192)
+    digit_ids = None
+    if args.position != "hf":
+        from s1model.tail_model import digit_token_ids
+
+        digit_ids = digit_token_ids(tok)
+
+    def new_model():
+        if args.position == "hf":
+            return te.build_decoder(mcfg, seed=args.seed, dense=True)
+        return te.build_tail_decoder(mcfg, seed=args.seed, position=args.position, abacus=args.abacus,
+                                     digit_ids=digit_ids, abacus_offset_max=args.abacus_offset_max,
+                                     abacus_max=max(256, args.abacus_offset_max + 128),
+                                     random_gap_max=args.random_gap_max)
     warm_state, warm_info = None, None
     if args.warmup_steps:  # one task-free warm-up checkpoint shared by every arm
         from s1data.shards import ShardConfig, write_shards
@@ -132,7 +161,7 @@ def main() -> None:
         n_docs = generic.num_rows
         info = write_shards(generic, tok_dir, os.path.join(work, "shards-warmup"),
                             ShardConfig(seq_len=args.seq_len, remainder="drop"), args.seed)
-        model = te.build_decoder(mcfg, seed=args.seed, dense=True)
+        model = new_model()
         tr = te.train_torch(model, [s["path"] for s in info], os.path.join(work, "ckpt-warmup"),
                             seq_len=args.seq_len, batch_rows=args.batch_rows, max_steps=args.warmup_steps,
                             lr=args.lr, seed=args.seed, warmup_steps=min(100, args.warmup_steps // 10),
@@ -144,6 +173,7 @@ def main() -> None:
         print(f"warm-up: {warm_info}", flush=True)
         del model
     results, skipped, arm_seconds, all_rows = {}, [], [], []
+    steps, budget = args.steps, args.arm_train_s
     for arm in arms:
         elapsed = time.perf_counter() - t_start
         est = max(arm_seconds) if arm_seconds else 0.0
@@ -151,24 +181,28 @@ def main() -> None:
             skipped.append(arm)
             continue
         t0 = time.perf_counter()
-        model = te.build_decoder(mcfg, seed=args.seed, dense=True)
+        model = new_model()
         if warm_state is not None:
             model.load_state_dict(warm_state)
         tr = te.train_torch(model, shards[arm]["paths"], os.path.join(work, f"ckpt-{arm}"), seq_len=args.seq_len,
-                            batch_rows=args.batch_rows, max_steps=args.steps, lr=args.lr, seed=args.seed,
-                            warmup_steps=min(100, args.steps // 10), log_every=max(1, args.steps // 5),
+                            batch_rows=args.batch_rows, max_steps=steps, lr=args.lr, seed=args.seed,
+                            warmup_steps=min(100, steps // 10), log_every=max(1, steps // 5),
+                            time_budget_s=budget,
                             on_step=lambda m, a=arm: print(f"  {a} step {m['step']} loss {m['loss']:.4f} "
                                                           f"{m['elapsed_s']:.0f}s", flush=True))
+        steps, budget = tr["steps"], None  # every later arm: the same number of steps (equal training tokens)
         t1 = time.perf_counter()
         model = model.to(torch.bfloat16).eval()
-        model.config.use_cache = True
-        rows = te.evaluate(model, tok, prompts, args.task, te.ARM_STYLES[arm], max_batch_size=512, slack=args.slack)
+        if args.position == "hf":
+            model.config.use_cache = True
+        rows = te.evaluate(model, tok, prompts, args.task, te.ARM_STYLES[arm], max_batch_size=args.eval_batch,
+                           slack=args.slack, max_new_tokens_cap=args.max_new_tokens_cap)
         acc = te.accuracy_by_bucket(rows)
         t2 = time.perf_counter()
         arm_seconds.append(t2 - t0)
         samples = {b: [r for r in rows.to_pylist() if r["length_bucket"] == b][:2] for b in te.BUCKETS}
         diag = None
-        if args.task == "tail_addition" and te.ARM_STYLES[arm] in ("tail", "tail_no_fetch"):
+        if args.task == "tail_addition" and te.ARM_STYLES[arm] in ("tail", "tail_no_fetch", "tail_no_linear"):
             s_max = max(c.params["length"] for c in te.bucket_configs(args.task, "S"))
             diag = te.fetch_diagnostics(rows, prompts, s_max)
             print(f"  {arm} fetch diagnostics: {diag}", flush=True)
@@ -186,10 +220,15 @@ def main() -> None:
         torch.cuda.empty_cache()
 
     accs = {a: r["accuracy"] for a, r in results.items()}
-    setup = {"model": f"dense Qwen3 D={args.hidden} L={args.layers} heads={args.hidden // 32}x32 "
+    model_name = "dense Qwen3 (HF, RoPE)" if args.position == "hf" else (
+        f"TailDecoder position={args.position}" + (f" + abacus (offset 0-{args.abacus_offset_max})"
+                                                    if args.abacus else ""))
+    setup = {"model": f"{model_name} D={args.hidden} L={args.layers} heads={args.hidden // 32}x32 "
                       f"kv={max(1, args.hidden // 64)} F={2 * args.hidden * 2}",
+             "position": args.position, "abacus": args.abacus,
              "params": next(iter(results.values()))["train"]["params"] if results else None,
-             "train_tokens_per_arm": train_tokens, "steps": args.steps, "batch_rows": args.batch_rows,
+             "train_tokens_per_arm": steps * args.batch_rows * args.seq_len, "steps": steps,
+             "arm_train_s": args.arm_train_s, "batch_rows": args.batch_rows,
              "seq_len": args.seq_len, "lr": args.lr, "seed": args.seed, "eval_seed": args.eval_seed,
              "eval_per_bucket": args.eval_per_bucket, "trainer": "plain torch loop, bf16 autocast",
              "warmup": warm_info, "generic_mix": args.generic_mix,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 from prefect import flow
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from flows.context import RunContext, RunParams, open_run, overrides_of, single_stage
 from flows.pretrain import pretrain_stage
@@ -27,7 +27,7 @@ from flows.tokens import shard_paths
 from s1model.config import PretrainConfig
 
 TAIL_EXPERIMENT_CODE_VERSION = "tail-experiment-2"
-Arm = Literal["tail", "direct", "reversed", "index_hints", "tail_no_fetch"]
+Arm = Literal["tail", "direct", "reversed", "index_hints", "tail_no_fetch", "tail_no_linear", "tail_no_atomic"]
 
 
 class TailExperimentParams(RunParams):
@@ -35,7 +35,7 @@ class TailExperimentParams(RunParams):
                       "exist for tail_addition only).")
     arms: list[Arm] = Field(["tail", "direct", "reversed", "index_hints", "tail_no_fetch"],
                             description="Training formats: TAIL-CoT, answer only, the paper's baselines, and TAIL "
-                                        "without memory fetch (ablation).")
+                                        "without memory fetch / linear transition / atomic states (ablations).")
     train_examples: int = Field(20000, ge=1, description="Training problems per arm (bucket S).")
     eval_per_bucket: int = Field(500, ge=1, description="Fresh evaluation prompts per bucket S / M / L.")
     seed: int = Field(0, description="Seed of training data, model init and data order (the same in every arm).")
@@ -58,6 +58,21 @@ class TailExperimentParams(RunParams):
                                "to the same task-free corpus (replay), e.g. 0.1.")
     slack: float = Field(1.25, gt=0, description="Decoding budget = slack x longest reference of the bucket + 16.")
     max_new_tokens_cap: int | None = Field(None, ge=1, description="Hard cap on new tokens (CPU tests).")
+    position: Literal["hf", "rope", "nope", "rope_random", "fire"] = Field(
+        "hf", description="Model of the torch trainer. hf: dense HF Qwen3 with RoPE (the first attempt); else the "
+        "experiment's own decoder (s1model.tail_model) with this position scheme: rope, nope (none), rope_random "
+        "(random gaps between training positions), fire (learned relative bias). Needs trainer=torch.")
+    abacus: bool = Field(False, description="Own decoder: add Abacus per-digit index embeddings (random offset while "
+                         "training). Needs trainer=torch.")
+    abacus_offset_max: int = Field(100, ge=0, description="Largest random Abacus offset while training.")
+    random_gap_max: int = Field(4, ge=1, description="rope_random: training gaps between positions in 1..this.")
+
+    @model_validator(mode="after")
+    def _own_decoder_needs_torch(self):
+        if (self.position != "hf" or self.abacus) and self.trainer != "torch":
+            raise ValueError(f"position={self.position!r} / abacus={self.abacus} use the experiment's own decoder, "
+                             "which only the plain loop trains: set trainer='torch'")
+        return self
 
 
 def _pq(art: dict, name: str):
@@ -167,16 +182,28 @@ def warmup_shards_stage(ctx: RunContext, p: TailExperimentParams, tok: dict, tok
     return arts["token_shards"]
 
 
-def torch_train_stage(ctx: RunContext, cfg: PretrainConfig, shards: dict, tok: dict, init: dict | None = None) -> dict:
-    """The plain torch loop (dense Qwen3, or continued from the `init` checkpoint) -> an HF checkpoint with the
-    tokenizer files beside it."""
+def torch_train_stage(ctx: RunContext, cfg: PretrainConfig, shards: dict, tok: dict, init: dict | None = None,
+                      model_opts: dict | None = None) -> dict:
+    """The plain torch loop (dense Qwen3, or the experiment's own decoder when `model_opts` names a position scheme,
+    or continued from the `init` checkpoint) -> a checkpoint with the tokenizer files beside it."""
     import shutil
 
+    from s1data.tokenizer import load_tokenizer
     from s1model import tail_experiment as te
+    from s1model.tail_model import digit_token_ids
+
+    opts = dict(model_opts or {})
 
     def build(dirs):
         if init is not None:
             model = te.load_model(_local(init), device="cpu").float().train()
+        elif opts.get("position", "hf") != "hf" or opts.get("abacus"):
+            digits = digit_token_ids(load_tokenizer(_local(tok)))
+            model = te.build_tail_decoder(cfg.model, seed=cfg.seed, position=opts.get("position", "rope"),
+                                          abacus=bool(opts.get("abacus")), digit_ids=digits,
+                                          abacus_offset_max=opts.get("abacus_offset_max", 100),
+                                          abacus_max=max(256, opts.get("abacus_offset_max", 100) + 128),
+                                          random_gap_max=opts.get("random_gap_max", 4))
         else:
             model = te.build_decoder(cfg.model, seed=cfg.seed, dense=True)
         out = te.train_torch(model, shard_paths(shards), str(dirs["cpt_checkpoint"]), seq_len=cfg.seq_len,
@@ -186,9 +213,13 @@ def torch_train_stage(ctx: RunContext, cfg: PretrainConfig, shards: dict, tok: d
             shutil.copy2(f, dirs["cpt_checkpoint"] / f.name)
         metrics = [("train.loss", m["step"], m["loss"]) for m in out["history"]]
         return {"cpt_checkpoint": {"tokens": out["tokens"], "metrics": metrics,
-                                   "meta": {k: v for k, v in out.items() if k != "history"} | {"layout": "hf"}}}
+                                   "meta": {k: v for k, v in out.items() if k != "history"}
+                                   | {"layout": "hf" if type(model).__name__ != "TailDecoder" else "tail_model",
+                                      "model_opts": opts}}}
 
-    arts, _ = single_stage(ctx, "tail_train_torch", TAIL_EXPERIMENT_CODE_VERSION, cfg,
+    key = cfg if not opts or (opts.get("position", "hf") == "hf" and not opts.get("abacus")) else {
+        "pretrain": cfg.model_dump(), "tail_model": opts}
+    arts, _ = single_stage(ctx, "tail_train_torch", TAIL_EXPERIMENT_CODE_VERSION, key,
                            [shards, tok] + ([init] if init else []), {"cpt_checkpoint": "hf"}, build)
     return arts["cpt_checkpoint"]
 
@@ -202,7 +233,8 @@ def eval_stage(ctx: RunContext, p: TailExperimentParams, arm: str, ckpt: dict, p
 
     def build(dirs):
         model = te.load_model(_local(ckpt))
-        model.config.use_cache = True
+        if hasattr(model.config, "use_cache"):
+            model.config.use_cache = True
         rows = te.evaluate(model, load_tokenizer(_local(tok)), _pq(prompts, "prompts.parquet"), p.task,
                            te.ARM_STYLES[arm], slack=p.slack, max_new_tokens_cap=p.max_new_tokens_cap)
         pq.write_table(rows, dirs["tail_eval"] / "outputs.parquet")
@@ -268,7 +300,10 @@ def tail_experiment_flow(params: TailExperimentParams) -> dict:
         def train(shards: dict, config: PretrainConfig, init: dict | None) -> dict:
             if params.trainer == "deepspeed":
                 return ctx.manifest.resolve_artifact(pretrain_stage(ctx, shards, tok, config, init=init)["artifact"])
-            return torch_train_stage(ctx, config, shards, tok, init=init)
+            return torch_train_stage(ctx, config, shards, tok, init=init, model_opts=model_opts)
+
+        model_opts = {"position": params.position, "abacus": params.abacus,
+                      "abacus_offset_max": params.abacus_offset_max, "random_gap_max": params.random_gap_max}
 
         warm = None
         if params.warmup_steps:  # one task-free checkpoint shared by every arm
@@ -290,7 +325,8 @@ def tail_experiment_flow(params: TailExperimentParams) -> dict:
                  "train_tokens_per_arm": cfg.max_steps * cfg.micro_batch_size * cfg.seq_len,
                  "steps": cfg.max_steps, "seq_len": cfg.seq_len, "seed": params.seed, "eval_seed": params.eval_seed,
                  "train_examples": params.train_examples, "eval_per_bucket": params.eval_per_bucket,
-                 "warmup_steps": params.warmup_steps, "generic_mix": params.generic_mix}
+                 "warmup_steps": params.warmup_steps, "generic_mix": params.generic_mix,
+                 "position": params.position, "abacus": params.abacus}
         report, md = report_stage(ctx, params, evals, setup)
         ctx.log.info("tail experiment:\n%s", md)
         return {"run_id": ctx.run_id, "report": report["artifact_id"], "report_uri": report["uri"],

@@ -25,11 +25,15 @@ import pyarrow as pa
 log = logging.getLogger(__name__)
 
 # Arm name -> bootcamp style. TAIL-CoT and the paper's two addition baselines (reversed digits, index hints), the
-# answer-only format, and TAIL without the memory-fetch part (Table 2's ablation).
+# answer-only format, and TAIL without one of its three modules (Table 2's ablations: memory fetch, linear
+# transition, atomic states; s1data.bootcamp.tail.ablations).
 ARM_STYLES = {"tail": "tail", "direct": "direct", "reversed": "reversed", "index_hints": "index_hints",
-              "tail_no_fetch": "tail_no_fetch"}
+              "tail_no_fetch": "tail_no_fetch", "tail_no_linear": "tail_no_linear",
+              "tail_no_atomic": "tail_no_atomic"}
 ARM_LABELS = {"tail": "TAIL-CoT", "direct": "direct answer", "reversed": "reversed digits",
-              "index_hints": "index hints", "tail_no_fetch": "TAIL w/o memory fetch"}
+              "index_hints": "index hints", "tail_no_fetch": "TAIL w/o memory fetch",
+              "tail_no_linear": "TAIL w/o linear transition", "tail_no_atomic": "TAIL w/o atomic states"}
+ABLATION_ARMS = ("tail_no_fetch", "tail_no_linear", "tail_no_atomic")
 # Table 1 of the paper (Qwen2.5-7B, large-number addition, exact match %, S / M / L).
 PAPER_ADDITION = {"tail": (97.0, 92.5, 86.5), "reversed": (39.5, 35.5, 35.0), "index_hints": (57.0, 34.5, 24.0)}
 BUCKETS = ("S", "M", "L")
@@ -58,10 +62,11 @@ def bucket_configs(task: str, bucket: str) -> list:
 def _export_n(task: str, bucket: str, n: int, seed: int, style: str) -> tuple[pa.Table, pa.Table, pa.Table]:
     """Export about `n` samples spread evenly over the bucket's configs, cut to exactly n (fewer if duplicates)."""
     from s1data.bootcamp import export
+    from s1data.bootcamp.tail.ablations import ABLATION_STYLES, export_ablation
 
     configs = bucket_configs(task, bucket)
     per = max(1, math.ceil(n * 1.02 / len(configs)))
-    sft, rl, excl = export(configs, per, seed, style)
+    sft, rl, excl = (export_ablation if style in ABLATION_STYLES else export)(configs, per, seed, style)
     return sft.slice(0, n), rl.slice(0, n), excl
 
 
@@ -237,15 +242,39 @@ def build_decoder(model_cfg, seed: int, dense: bool = True, attn_implementation:
     return Qwen3ForCausalLM(cfg)
 
 
+def build_tail_decoder(model_cfg, seed: int, position: str = "rope", abacus: bool = False,
+                       digit_ids: list[int] | None = None, **extra):
+    """The experiment's own decoder (s1model.tail_model.TailDecoder) with a position scheme built for length
+    extrapolation: position in rope / nope / rope_random / fire, abacus=True adds per-digit index embeddings (needs the
+    tokenizer's digit_ids). Same width, depth, heads and MLP width as build_decoder(dense=True); tied embeddings."""
+    import torch
+
+    from s1model.tail_model import TailDecoder, TailModelConfig
+
+    torch.manual_seed(seed)
+    m = model_cfg
+    cfg = TailModelConfig(vocab_size=m.vocab_size, hidden_size=m.hidden_size, num_layers=m.num_layers,
+                          num_heads=m.num_heads, num_kv_heads=m.num_kv_heads, head_dim=m.head_dim,
+                          intermediate_size=m.moe_intermediate_size * m.top_k, position=position,
+                          rope_theta=m.rope_theta, abacus=abacus, digit_token_ids=list(digit_ids or []),
+                          rms_norm_eps=m.rms_norm_eps, initializer_range=m.initializer_range, **extra)
+    return TailDecoder(cfg)
+
+
 def param_count(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
 def train_torch(model, shard_paths: list[str], out_dir: str, *, seq_len: int, batch_rows: int, max_steps: int,
                 lr: float, seed: int, warmup_steps: int = 100, weight_decay: float = 0.1,
-                on_step: Callable[[dict], None] | None = None, log_every: int = 50) -> dict:
+                on_step: Callable[[dict], None] | None = None, log_every: int = 50,
+                time_budget_s: float | None = None, probe_steps: int = 10) -> dict:
     """Plain single-device loop over token shards: packed rows with document masking, AdamW, warm-up + cosine to
-    10%, bf16 autocast on CUDA (fp32 master weights). Saves the HF model to out_dir. Returns metrics."""
+    10%, bf16 autocast on CUDA (fp32 master weights). Saves the model to out_dir. Returns metrics.
+
+    time_budget_s: after `probe_steps` steps the loop times them and cuts max_steps to what fits the budget (the
+    schedule is then laid over the new step count; warm-up shrinks to a tenth of it if longer); "steps" in the
+    result is the count actually run, so a caller can give the next arm the same number of steps."""
     import numpy as np
     import torch
 
@@ -273,7 +302,16 @@ def train_torch(model, shard_paths: list[str], out_dir: str, *, seq_len: int, ba
         "cpu", enabled=False)
     history, t0 = [], time.perf_counter()
     loss_sum = torch.zeros((), device=device)
-    for step in range(max_steps):
+    step = 0
+    while step < max_steps:
+        if time_budget_s is not None and step == probe_steps:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            per = (time.perf_counter() - t0) / probe_steps
+            max_steps = max(probe_steps + 1, min(max_steps, int(time_budget_s / per)))
+            warmup_steps = min(warmup_steps, max(1, max_steps // 10))
+            log_every = min(log_every, max(1, max_steps // 5))
+            log.info("time budget %.0fs at %.3fs/step: %d steps", time_budget_s, per, max_steps)
         idx = order[step * batch_rows:(step + 1) * batch_rows]
         ids_BS = torch.from_numpy(rows.input_ids_NS[idx]).long().to(device, non_blocking=True)
         pos_BS, mask_BS = packed_inputs([rows.doc_lens[i] for i in idx], seq_len)
@@ -295,6 +333,7 @@ def train_torch(model, shard_paths: list[str], out_dir: str, *, seq_len: int, ba
             history.append(m)
             if on_step:
                 on_step(m)
+        step += 1
     os.makedirs(out_dir, exist_ok=True)
     model.save_pretrained(out_dir)
     return {"steps": max_steps, "tokens": max_steps * batch_rows * seq_len, "seconds": time.perf_counter() - t0,
@@ -303,12 +342,16 @@ def train_torch(model, shard_paths: list[str], out_dir: str, *, seq_len: int, ba
 
 
 def load_model(checkpoint_dir: str, device: str | None = None):
-    """An HF export (dense or MoE) for inference, on CUDA in bf16 when available."""
+    """An HF export (dense or MoE) or a TailDecoder checkpoint for inference, on CUDA in bf16 when available."""
     import torch
     from transformers import AutoModelForCausalLM
 
+    from s1model.tail_model import TailDecoder, is_tail_checkpoint
+
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if is_tail_checkpoint(checkpoint_dir):
+        return TailDecoder.from_pretrained(checkpoint_dir).to(device=device, dtype=dtype).eval()
     return AutoModelForCausalLM.from_pretrained(checkpoint_dir, dtype=dtype).to(device).eval()
 
 
@@ -333,6 +376,8 @@ def evaluate(model, tokenizer, prompts: pa.Table, task: str, style: str, *, max_
     """
     from s1data.bootcamp import REGISTRY, verify
     from s1model.rl.generate import SamplingParams, generate
+    from s1model.tail_model import TailDecoder
+    from s1model.tail_model import generate as generate_tail
 
     solver = REGISTRY[task]()
     buckets = prompts.column("length_bucket").to_pylist()
@@ -346,8 +391,12 @@ def evaluate(model, tokenizer, prompts: pa.Table, task: str, style: str, *, max_
         if max_new_tokens_cap:
             budget = min(budget, max_new_tokens_cap)
         t0 = time.perf_counter()
-        comps = generate(model, [enc[i] for i in idx], SamplingParams(max_new_tokens=budget, temperature=0.0),
-                         eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, max_batch_size=max_batch_size)
+        if isinstance(model, TailDecoder):
+            comps = generate_tail(model, [enc[i] for i in idx], budget, tokenizer.eos_id, tokenizer.pad_id,
+                                  max_batch_size=max_batch_size)
+        else:
+            comps = generate(model, [enc[i] for i in idx], SamplingParams(max_new_tokens=budget, temperature=0.0),
+                             eos_id=tokenizer.eos_id, pad_id=tokenizer.pad_id, max_batch_size=max_batch_size)
         t1 = time.perf_counter()
         for i, c in zip(idx, comps):
             toks = [t for t in c.token_ids if t != tokenizer.eos_id]
@@ -418,13 +467,14 @@ def fetch_diagnostics(results: pa.Table, prompts: pa.Table, train_max_len: int) 
     return out
 
 
-def goal_check(acc: dict[str, dict[str, dict]], main: str = "tail", ablation: str = "tail_no_fetch",
-               margin: float = 20.0, s_floor: float = 80.0) -> dict:
-    """The issue's goal: `main` >= s_floor on S and beats every baseline by >= margin on M and L; the ablation
-    lands between the best baseline and `main` on M and L."""
+def goal_check(acc: dict[str, dict[str, dict]], main: str = "tail",
+               ablation: str | tuple[str, ...] = ABLATION_ARMS, margin: float = 20.0, s_floor: float = 80.0) -> dict:
+    """The issue's goal: `main` >= s_floor on S and beats every baseline by >= margin on M and L; each ablation
+    lands between the best baseline and `main` on M and L ("ablation_between": all of them; "ablations": each)."""
+    ablations = (ablation,) if isinstance(ablation, str) else tuple(ablation)
     if main not in acc:
-        return {"met": False, "why": [f"arm {main} not run"], "ablation_between": None}
-    baselines = [a for a in acc if a not in (main, ablation)]
+        return {"met": False, "why": [f"arm {main} not run"], "ablation_between": None, "ablations": {}}
+    baselines = [a for a in acc if a != main and a not in ablations]
     why = [] if baselines else ["no baseline arm run (the goal compares TAIL-CoT with the baselines)"]
     s = acc[main].get("S", {}).get("accuracy", 0.0)
     if s < s_floor:
@@ -435,13 +485,15 @@ def goal_check(acc: dict[str, dict[str, dict]], main: str = "tail", ablation: st
             o = acc[a].get(b, {}).get("accuracy", 0.0)
             if m - o < margin:
                 why.append(f"{b}: {main} {m:.1f} - {a} {o:.1f} < {margin}")
-    ablation_between = None
-    if ablation in acc and baselines:
-        ablation_between = all(
-            max(acc[a].get(b, {}).get("accuracy", 0.0) for a in baselines)
-            <= acc[ablation].get(b, {}).get("accuracy", 0.0) <= acc[main].get(b, {}).get("accuracy", 0.0)
-            for b in ("M", "L"))
-    return {"met": not why, "why": why, "ablation_between": ablation_between}
+    per = {}
+    if baselines:
+        for ab in ablations:
+            if ab in acc:
+                per[ab] = all(
+                    max(acc[a].get(b, {}).get("accuracy", 0.0) for a in baselines)
+                    <= acc[ab].get(b, {}).get("accuracy", 0.0) <= acc[main].get(b, {}).get("accuracy", 0.0)
+                    for b in ("M", "L"))
+    return {"met": not why, "why": why, "ablation_between": all(per.values()) if per else None, "ablations": per}
 
 
 def report_markdown(task: str, acc: dict[str, dict[str, dict]], setup: dict) -> str:
@@ -458,6 +510,7 @@ def report_markdown(task: str, acc: dict[str, dict[str, dict]], setup: dict) -> 
     g = goal_check(acc)
     lines += ["", f"Goal (TAIL-CoT >= 80 on S, beats every baseline by >= 20 on M and L): "
               f"**{'met' if g['met'] else 'not met'}**" + ("" if g["met"] else f" ({'; '.join(g['why'])})"),
-              f"Ablation between the best baseline and TAIL-CoT on M and L: {g['ablation_between']}", "",
+              f"Ablations between the best baseline and TAIL-CoT on M and L: {g['ablation_between']} "
+              f"({', '.join(f'{ARM_LABELS.get(k, k)}: {v}' for k, v in g['ablations'].items()) or 'none run'})", "",
               "Setup: " + ", ".join(f"{k}={v}" for k, v in setup.items()), ""]
     return "\n".join(lines)

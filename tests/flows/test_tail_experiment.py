@@ -83,3 +83,24 @@ def test_warm_up_checkpoint_is_shared_by_every_arm_and_replay_is_in_their_shards
         assert any(d.startswith(f"{arm}:") for d in doc_ids)
     report = json.loads((Path(manifest.resolve_artifact(out["report"])["uri"]) / "report.json").read_text())
     assert report["setup"]["warmup_steps"] == 2 and report["setup"]["generic_mix"] == 0.25
+
+
+def test_own_decoder_with_abacus_trains_evaluates_and_keeps_the_ablation_arms_style(home):
+    params = TailExperimentParams(home=str(home), arms=["tail", "tail_no_linear", "tail_no_atomic"], train_examples=30,
+                                  eval_per_bucket=2, vocab_size=400, trainer="torch", position="nope", abacus=True,
+                                  pretrain=TINY, max_new_tokens_cap=16)
+    out = tail_experiment_flow(params)
+    _, manifest = open_storage(str(home), read_only=True)
+    report = manifest.resolve_artifact(out["report"])
+    md = (Path(report["uri"]) / "report.md").read_text()
+    assert "| TAIL w/o linear transition |" in md and "| TAIL w/o atomic states |" in md
+    for arm, ids in out["lineage"].items():
+        ckpt = manifest.resolve_artifact(ids["checkpoint"])
+        meta = json.loads(ckpt["meta_json"])
+        assert meta["layout"] == "tail_model" and meta["model_opts"]["position"] == "nope"
+        cfg = json.loads((Path(ckpt["uri"]) / "tail_model.json").read_text())
+        assert cfg["abacus"] and len(cfg["digit_token_ids"]) == 10
+        train = pq.read_table(Path(manifest.resolve_artifact(ids["train_data"])["uri"]) / "sft.parquet")
+        assert set(train.column("style").to_pylist()) == {arm}
+        ev = manifest.resolve_artifact(ids["eval"])
+        assert pq.read_table(Path(ev["uri"]) / "outputs.parquet").num_rows == 6

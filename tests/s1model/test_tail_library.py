@@ -95,7 +95,8 @@ def _acc(s, m, l):  # noqa: E741
 def test_goal_check_needs_baselines_the_margin_on_m_and_l_and_reports_the_ablation():
     paper_like = {"tail": _acc(97, 92.5, 86.5), "reversed": _acc(39.5, 35.5, 35),
                   "index_hints": _acc(57, 34.5, 24), "tail_no_fetch": _acc(90, 60, 50)}
-    assert te.goal_check(paper_like) == {"met": True, "why": [], "ablation_between": True}
+    assert te.goal_check(paper_like) == {"met": True, "why": [], "ablation_between": True,
+                                         "ablations": {"tail_no_fetch": True}}
     alone = te.goal_check({"tail": _acc(91.8, 0, 0)})
     assert not alone["met"] and "no baseline" in alone["why"][0]
     close = te.goal_check({"tail": _acc(98.6, 49.0, 13.4), "direct": _acc(58.8, 22.2, 13.6)})
@@ -104,3 +105,8 @@ def test_goal_check_needs_baselines_the_margin_on_m_and_l_and_reports_the_ablati
     assert low_s["why"] == ["tail S = 70.0 < 80.0"]
     assert te.goal_check({**paper_like, "tail_no_fetch": _acc(90, 95, 50)})["ablation_between"] is False
     assert te.goal_check({"direct": _acc(1, 1, 1)})["why"] == ["arm tail not run"]
+    # the new ablations are no baselines: each is judged on its own, and one outside the band fails the conjunction
+    three = te.goal_check({**paper_like, "tail_no_linear": _acc(80, 40, 36), "tail_no_atomic": _acc(90, 93, 80)})
+    assert three["met"] and three["ablations"] == {"tail_no_fetch": True, "tail_no_linear": True,
+                                                   "tail_no_atomic": False}
+    assert three["ablation_between"] is False

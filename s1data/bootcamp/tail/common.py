@@ -13,6 +13,14 @@ class TailTask(BaseTask):
     domain = "tail"
     BUCKETS: ClassVar[dict[str, tuple[int, int]]] = {}
 
+    def reference_solution(self, identity: dict, style: str = "tail") -> str:
+        """Every base style, plus the Table 2 ablations ``tail_no_linear`` / ``tail_no_atomic`` (see ablations)."""
+        from s1data.bootcamp.tail.ablations import ABLATION_STYLES, render
+
+        if style in ABLATION_STYLES:
+            return render(self, identity, style)
+        return super().reference_solution(identity, style)
+
     def length_bucket(self) -> str:
         return bucket_of(self.BUCKETS, self.params.length)  # type: ignore[attr-defined]
 

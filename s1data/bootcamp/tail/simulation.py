@@ -90,7 +90,31 @@ class Addition(TailTask):
         idx = [f"a = {hint(A)}", f"b = {hint(B)}",
                "s = " + hint("".join(str(d) for d in reversed(out))),
                f"read back (point before the last {f} digits): {ans}"]
-        return Solution(ans, states, extra={"reversed": "\n".join(rev), "index_hints": "\n".join(idx)})
+        return Solution(ans, states, extra={"reversed": "\n".join(rev), "index_hints": "\n".join(idx),
+                                            "tail_no_atomic": self._chunked_trace(identity, A, B, f, out, ans)})
+
+    @staticmethod
+    def _chunked_trace(identity: dict, A: str, B: str, f: int, out: list[int], ans: str) -> str:
+        """TAIL without atomic states: each state adds ATOMIC_GROUP digit columns at once as multi-digit numbers."""
+        from s1data.bootcamp.tail.ablations import ATOMIC_GROUP
+
+        L, k = len(A), ATOMIC_GROUP
+        lines = [f"[S1] fetch a={identity['a']}, b={identity['b']} | align: a={A}, b={B}, fraction digits={f} | -> S2"]
+        carry, label = 0, 2
+        for lo in range(0, L, k):
+            hi = min(L, lo + k) - 1
+            ca, cb = A[L - 1 - hi:L - lo], B[L - 1 - hi:L - lo]
+            t = int(ca) + int(cb) + carry
+            w = hi - lo + 1
+            s_chunk, c = str(t % 10 ** w).zfill(w), t // 10 ** w
+            lines.append(f"[S{label}] fetch a[{hi}:{lo}]={ca}, b[{hi}:{lo}]={cb}, c={carry} | "
+                         f"{ca}+{cb}+{carry}={t}; s[{hi}:{lo}]={s_chunk}, c={c} | -> S{label + 1}")
+            carry, label = c, label + 1
+        if carry:
+            lines.append(f"[S{label}] fetch c={carry} | s[{L}]={carry} | -> S{label + 1}")
+            label += 1
+        lines.append(f"[S{label}] fetch s={''.join(str(d) for d in reversed(out))} | read result = {ans} | -> HALT")
+        return "\n".join(lines)
 
     def check(self, answer, identity):
         try:

@@ -1,0 +1,119 @@
+"""Position schemes of the TAIL experiment's own decoder (s1model/tail_model.py): the helpers, the KV-cache engine
+against a no-cache reference for every scheme, and a toy copy task where the schemes built for length extrapolation
+copy strings longer than any seen in training and plain RoPE does not."""
+
+import random
+
+import pytest
+import torch
+
+from s1model.model import lm_loss, packed_inputs
+from s1model.tail_model import (POSITIONS, TailDecoder, TailModelConfig, digit_run_index, generate,
+                                greedy_reference, random_positions)
+
+EQ, EOS, PAD = 10, 11, 12  # toy vocabulary: digits 0-9, '=', end, padding
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # the CI box has 2 shared cores; tiny models are fastest single-threaded
+    yield
+    torch.set_num_threads(n)
+
+
+def _cfg(position: str, abacus: bool = False, **kw) -> TailModelConfig:
+    base = dict(vocab_size=13, hidden_size=64, num_layers=2, num_heads=4, num_kv_heads=2, head_dim=16,
+                intermediate_size=256, position=position, abacus=abacus, digit_token_ids=list(range(10)),
+                abacus_max=64, abacus_offset_max=20, random_gap_max=4)
+    return TailModelConfig(**{**base, **kw})
+
+
+def test_digit_run_index_counts_digits_inside_each_number_and_restarts_at_a_document_start():
+    ids = torch.tensor([[10, 3, 4, 5, 10, 7, 1, 2, 10]])
+    pos = torch.tensor([[0, 1, 2, 3, 4, 5, 0, 1, 2]])  # a second document starts at the 7th token ("1")
+    is_digit = ids < 10
+    assert digit_run_index(is_digit, pos).tolist() == [[0, 1, 2, 3, 0, 1, 1, 2, 0]]
+
+
+def test_random_positions_increase_by_one_to_gap_max_and_restart_at_zero_per_document():
+    pos = torch.tensor([list(range(50)) + list(range(30))])
+    g = torch.Generator().manual_seed(0)
+    r = random_positions(pos, 4, generator=g)
+    assert r[0, 0] == 0 and r[0, 50] == 0
+    steps = torch.cat([r[0, 1:50].diff(prepend=r[0, :1]), r[0, 51:].diff(prepend=r[0, 50:51])])
+    assert steps.min() >= 1 and steps.max() <= 4 and len(set(steps.tolist())) > 1
+
+
+def test_config_rejects_an_unknown_scheme_and_abacus_without_digit_ids():
+    with pytest.raises(ValueError, match="position"):
+        TailModelConfig(position="alibi")
+    with pytest.raises(ValueError, match="digit_token_ids"):
+        TailModelConfig(abacus=True)
+
+
+@pytest.mark.parametrize("position,abacus", [(p, False) for p in POSITIONS] + [("nope", True), ("rope", True)])
+def test_kv_cache_decoding_equals_a_full_forward_per_token_for_every_scheme(position, abacus):
+    torch.manual_seed(0)
+    m = TailDecoder(_cfg(position, abacus, initializer_range=0.3)).eval()
+    rng = random.Random(1)
+    prompts = [[rng.randint(0, 10) for _ in range(n)] for n in (3, 9, 6)]  # unequal lengths: left padding
+    comps = generate(m, prompts, max_new_tokens=12, eos_id=EOS, pad_id=PAD, check_every=4)
+    for p, c in zip(prompts, comps):
+        ref = greedy_reference(m, p, 12, EOS)
+        assert c.token_ids == ref, (position, abacus)
+
+
+def test_checkpoint_round_trip_keeps_the_scheme_and_the_logits(tmp_path):
+    m = TailDecoder(_cfg("fire", abacus=True)).eval()
+    ids = torch.tensor([[1, 2, 3, EQ, 1, 2]])
+    m.save_pretrained(str(tmp_path))
+    m2 = TailDecoder.from_pretrained(str(tmp_path)).eval()
+    assert m2.config.position == "fire" and m2.config.abacus
+    torch.testing.assert_close(m(ids).logits, m2(ids).logits)
+
+
+# --- toy copy task ---------------------------------------------------------------------------------------------------
+
+def _copy_batch(rng: random.Random, rows: int, seq: int, lo: int, hi: int):
+    ids = torch.full((rows, seq), PAD)
+    lens = []
+    for b in range(rows):
+        row, doc_lens = [], []
+        while True:
+            x = [rng.randint(0, 9) for _ in range(rng.randint(lo, hi))]
+            d = x + [EQ] + x + [EOS]
+            if len(row) + len(d) > seq:
+                break
+            row += d
+            doc_lens.append(len(d))
+        if len(row) < seq:
+            doc_lens.append(seq - len(row))
+            row += [PAD] * (seq - len(row))
+        ids[b] = torch.tensor(row)
+        lens.append(doc_lens)
+    pos, mask = packed_inputs(lens, seq)
+    return ids, pos, mask
+
+
+def _train_copy(position: str, abacus: bool, steps: int, max_len: int = 8, seed: int = 0) -> tuple[TailDecoder, list]:
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    m = TailDecoder(_cfg(position, abacus))
+    opt = torch.optim.AdamW(m.parameters(), lr=3e-3, weight_decay=0.0)
+    losses = []
+    for _ in range(steps):
+        ids, pos, mask = _copy_batch(rng, 16, 96, 1, max_len)
+        loss = lm_loss(m(ids, pos).logits, ids, mask)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        losses.append(loss.item())
+    return m, losses
+
+
+def _copy_accuracy(m: TailDecoder, n: int, count: int = 50) -> float:
+    rng = random.Random(100 + n)
+    xs = [[rng.randint(0, 9) for _ in range(n)] for _ in range(count)]
+    comps = generate(m, [x + [EQ] for x in xs], n + 2, EOS, PAD)
+    return sum(c.token_ids[:n + 1] == x + [EOS] for c, x in zip(comps, xs)) / count
