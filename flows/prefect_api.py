@@ -192,6 +192,9 @@ def _serve_kept(home: Path, port: int, idle_minutes: float) -> None:
         me, born = os.getpid(), time.monotonic()
         while not server.should_exit:
             time.sleep(2.0)
+            if not server.started:  # the idle clock starts once it listens
+                last[0] = time.monotonic()
+                continue
             try:
                 mine = json.loads(api_file(home).read_text()).get("pid") == me
             except Exception:
