@@ -12,7 +12,9 @@ Steps, all on PyMuPDF lines (a line = spans on one baseline):
 3. rows: lines of one column whose vertical extents overlap (sub/superscripts, big operators, the equation
    number) merged left to right;
 4. a row is a display row if it is math (>= 2 math characters, <= 35% prose-word characters) and centred in its
-   column or numbered.
+   column or numbered;
+5. not a display (unless numbered): a row holding code, table cells beside code or prose (in one band, or >= 3 rows of
+   a column each sharing its strip with a code/prose cell), a typeset result right under a centred line of code.
 """
 
 from __future__ import annotations
@@ -266,7 +268,73 @@ def display_rows(page_dict: dict, page_width: float | None = None,
     for r in rows:
         if r.display and not r.numbered and r.n <= 4 and _attached(r, rows):
             r.display = r.mathy = r.short = False
+    _not_beside_code(rows, lines, cols)
     return rows, lines
+
+
+# A column holding this many candidate display rows that each share their strip with a code or text cell is a table
+# (a command table of a package manual, a code | result table), not displays; 1-2 such rows are kept: a display set
+# beside its own source in a manual's example (amsmath's guide) is a display by the labels' rule.
+TABLE_CELLS = 3
+
+
+def _not_beside_code(rows: list[Row], lines: list[LineInfo], cols: list[tuple[float, float]]) -> None:
+    """Unnumbered display rows that are really cells of a table or the typeset result of a code example.
+
+    - table cells: >= TABLE_CELLS display rows of one column each with a code or prose cell on its strip (the
+      vertical extent of its main line), whatever their baselines (a big operator or a multi-row cell shifts the
+      math cell off the baseline of its neighbours, so the band test of `_classified` does not see them);
+    - a code result: a row right under a centred line of code with no display skip between them (a `center` block
+      of code followed by its typeset result, as numerica's manual sets `\eval{...} ==> result`): TeX puts
+      \abovedisplayskip above a display, a centred block stacks its lines at the baseline distance.
+    A numbered row is a display whatever its neighbours."""
+    cand = [r for r in rows if r.display and not r.numbered]
+    if not cand:
+        return
+    beside = [r for r in cand if _beside(r, lines)]
+    for c in {r.column for r in beside}:
+        cells = [r for r in beside if r.column == c]
+        if len(cells) >= TABLE_CELLS:
+            for r in cells:
+                r.display = False
+    for r in cand:
+        if r.display and r.column >= 0 and _after_code(r, lines, cols[r.column]):
+            r.display = False
+
+
+def _code_or_prose(x: LineInfo) -> bool:
+    """Code (mostly monospaced) or prose (mostly words in text fonts); digits, operators and `sin` are neither."""
+    return (x.mono >= 2 and x.mono >= 0.5 * x.n) or (x.n >= 4 and x.words - x.mono >= 0.6 * x.n)
+
+
+def _beside(r: Row, lines: list[LineInfo]) -> bool:
+    """A code or prose line of the same column shares the row's strip (overlaps >= half the smaller height). Lines
+    much taller or larger than the row (a rotated watermark, a sideways table's caption) are not neighbours."""
+    own = {id(x) for x in r.lines}
+    core = max(r.lines, key=lambda x: x.n)
+    for x in lines:
+        if id(x) in own or x.column != r.column or (x.eqno_x0 is not None and x.n <= 8):
+            continue
+        ov = min(core.y1, x.y1) - max(core.y0, x.y0)
+        if (ov >= 0.5 * min(core.height, x.height) and x.height <= 2.5 * core.height and x.size <= 1.5 * core.size
+                and _code_or_prose(x)):
+            return True
+    return False
+
+
+def _after_code(r: Row, lines: list[LineInfo], col: tuple[float, float]) -> bool:
+    """A centred line of code (>= 5 monospaced characters, most of the line) ends less than 0.6 em above the row."""
+    top = min(x.y0 for x in r.lines)
+    size = max(x.size for x in r.lines)
+    return any(x.column == r.column and top - 0.6 * size < x.y1 <= top + 0.2 * size and x.mono >= 5
+               and x.mono >= 0.5 * x.n and _centred(x.x0, x.x1, col) for x in lines)
+
+
+def _centred(x0: float, x1: float, col: tuple[float, float]) -> bool:
+    """Centred in the column (as `_classify` asks of a short display) and not flush with its left edge."""
+    left, right = col
+    width = right - left
+    return abs((x0 + x1) / 2 - (left + right) / 2) <= 0.06 * width and x0 - left >= 0.04 * width
 
 
 def _set_apart(rows: list[Row]) -> None:
@@ -326,9 +394,10 @@ def _attached(r: Row, rows: list[Row]) -> bool:
 
 
 def _classified(segments: list[Row], cols: list[tuple[float, float]]) -> list[Row]:
-    """Classify the segments of one band. A band with a segment of text or numbers beside a math segment is a
-    table row (a header cell `sigma_calc` beside `1168`), not a display: the math cells are left as text. (Code
-    beside its typeset result, as in package manuals, is not a table.)"""
+    """Classify the segments of one band. A band with a segment of text, code or numbers beside a math segment is a
+    table row (a header cell `sigma_calc` beside `1168`, a code cell `$a.b$` beside its typeset `a.b`), not a
+    display: the math cells are left as text. (Before 2026-12-05 a code cell did not count: command tables of
+    package manuals were routed as displays.)"""
     for r in segments:
         _classify(r, cols)
     if not any(r.numbered for r in segments) and _grid([x for r in segments for x in r.lines]):
@@ -336,7 +405,7 @@ def _classified(segments: list[Row], cols: list[tuple[float, float]]) -> list[Ro
             r.display = r.numbered = False
         return segments
     if len(segments) > 1 and any(r.display for r in segments) and any(
-            not r.mathy and sum(x.mono for x in r.lines) < 0.5 * r.n
+            not r.mathy
             and not all(x.eqno_x0 is not None and x.n <= 8 for x in r.lines) for r in segments):
         for r in segments:
             r.display = r.numbered = False
@@ -393,6 +462,10 @@ def _classify(r: Row, cols: list[tuple[float, float]]) -> None:
         return
     short = body_n < 3 or math < 2
     if short and (words or body_n > 2):
+        return
+    # code in the row: a formula set beside its source (a table row `$a.b$  a.b  a.b`); TeX's displays hold no
+    # monospaced text (a numbered row is kept whatever it holds)
+    if sum(x.mono for x in r.lines) >= 2 and not eqno:
         return
     r.mathy = not short
     if r.column < 0:  # a line wider than its column: a long display with its number, or a line across columns
