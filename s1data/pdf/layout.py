@@ -273,8 +273,9 @@ def display_rows(page_dict: dict, page_width: float | None = None,
 
 
 # A column holding this many candidate display rows that each share their strip with a code or text cell is a table
-# (a command table of a package manual, a code | result table), not displays; 1-2 such rows are kept: a display set
-# beside its own source in a manual's example (amsmath's guide) is a display by the labels' rule.
+# (a command table of a package manual, a code | result table), not displays; 1-2 such rows off the code's baseline
+# are kept (a display environment set beside its source in a manual, amsmath's guide, is a display by the labels'
+# rule). Known loss: such a display on the same baseline as its code is taken for a table row by `_classified`.
 TABLE_CELLS = 3
 
 

@@ -1,3 +1,5 @@
+import pytest
+
 from s1data.pdf.detect import PdfPageRouter, is_math_font
 
 
@@ -66,3 +68,113 @@ def test_latin_modern_newtx_and_euler_math_fonts_are_math_fonts():
     assert all(is_math_font(f) for f in ["LMMathItalic10-Regular", "LMMathExtension10-Regular", "rntxmi", "txsys",
                                          "EURM10", "PazoMath", "MSAM10"])
     assert not any(is_math_font(f) for f in ["LMRoman10-Regular", "NimbusRomNo9L-ReguItal", "CMTT10"])
+
+
+# --- Decisions on real compiled pages (issue #16 part 4): code examples and command tables of package manuals are not
+# displays; displays are, also next to code. pdflatex with texlive-latex-base only (article, amsmath, CM fonts).
+
+_PROSE = ("This paragraph is ordinary running text of the kind a manual has between its examples, with a variable "
+          "$x$ and a ratio $a/b$ set inline, and it goes on for a few lines so that the page has a text column "
+          "whose edges the layout can find from its justified lines, as on any real page of a manual. ")
+
+_MANUAL = r"""\documentclass{article}
+\usepackage{amsmath}
+\begin{document}
+%(p)s
+
+%(p)s
+
+\begin{center}
+\begin{tabular}{l|l|l}
+\texttt{x \textbackslash meet y} & $x \wedge y$ & Meet operation \\
+\texttt{\textbackslash Meet\_\{i\textbackslash in\textbackslash omega\} x\_i} & $\bigwedge_{i\in\omega} x_i$ & \\
+\texttt{x \textbackslash join y} & $x \vee y$ & Join operation \\
+\texttt{\textbackslash Join\_\{i\textbackslash in\textbackslash omega\} x\_i} & $\bigvee_{i\in\omega} x_i$ & \\
+\texttt{\textbackslash Union\_\{i\textbackslash in\textbackslash omega\} X\_i} & $\bigcup_{i\in\omega} X_i$ & Union \\
+\texttt{\textbackslash Isect\_\{i\textbackslash in\textbackslash omega\} X\_i} & $\bigcap_{i\in\omega} X_i$ &
+  Intersection \\
+\end{tabular}
+\end{center}
+
+%(p)s
+
+\begin{center}
+\begin{tabular}{rrrr}
+input & \LaTeX & package & expected \\
+\texttt{\$a.b\$} & $a.b$ & $a.b$ & $a.b$ \\
+\texttt{\$a+1\$} & $a + 1$ & $a + 1$ & $a + 1$ \\
+\texttt{\$1-a\$} & $1 - a$ & $1 - a$ & $1 - a$ \\
+\end{tabular}
+\end{center}
+\newpage
+%(p)s
+\begin{center}
+\texttt{\$ V\_C=\textbackslash eval\{ \textbackslash pi r\^{}2h \}[h=4/3,r=1] \$} $\Longrightarrow$ \\
+$V_C = 4.18879,\quad (h = 4/3,\ r = 1)$.
+\end{center}
+%(p)s
+\begin{center}
+\texttt{\textbackslash eval\{\$ \textbackslash sqrt\{s(s-a)(s-b)(s-c)\} \$\}} \\
+$\Longrightarrow \sqrt{s(s-a)(s-b)(s-c)} = 6, \quad (s = \tfrac12(a+b+c),\ a = 3,\ b = 4,\ c = 5)$.
+\end{center}
+%(p)s
+\newpage
+%(p)s
+\begin{verbatim}
+\[ \sum_{i=1}^n a_i = \int_0^1 f(x)\,dx \]
+\end{verbatim}
+gives
+\[ \sum_{i=1}^n a_i = \int_0^1 f(x)\,dx \]
+%(p)s
+%(p)s
+\end{document}
+""" % {"p": _PROSE}
+
+
+@pytest.fixture(scope="module")
+def manual_pages(tmp_path_factory):
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
+    pymupdf = pytest.importorskip("pymupdf")
+    from s1data.pdf.parse import _cheap_text
+
+    d = tmp_path_factory.mktemp("manual")
+    (d / "manual.tex").write_text(_MANUAL)
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", "manual.tex"], cwd=d, capture_output=True, timeout=120)
+    if not (d / "manual.pdf").exists():
+        pytest.skip("manual.tex did not compile (a texlive-latex-base package missing?)")
+    router = PdfPageRouter(0.5, "vlm")
+    out = []
+    with pymupdf.open(d / "manual.pdf") as doc:
+        assert doc.page_count == 3
+        for page in doc:
+            c = _cheap_text(page)
+            k = c.counts
+            f = router.features_from_counts(k.n, k.math_font, k.math_symbols, k.bad, abs(page.rect), 0.0,
+                                            c.display_rows, c.display_chars, c.numbered_displays)
+            out.append((c, f, router.route(f), router.reason(f)))
+    return out
+
+
+def test_command_tables_with_code_beside_typeset_math_stay_on_the_cheap_route(manual_pages):
+    """A rec-thy style table (code | big operator | words: the math cell sits off its neighbours' baseline) and an
+    ionumbers style table (code | typeset | typeset | typeset) are tables, not displays."""
+    c, f, route, reason = manual_pages[0]
+    assert "⋀" in c.text or "∧" in c.text  # the page was read (math fonts mapped), not skipped
+    assert f.display_rows == 0 and (route, reason) == ("cheap", "below_threshold")
+
+
+def test_a_result_centred_under_its_code_is_not_a_display(manual_pages):
+    """numerica's `center` blocks: a code line, then its typeset result one baseline below (no display skip)."""
+    c, f, route, reason = manual_pages[1]
+    assert "4.18879" in c.text
+    assert f.display_rows == 0 and (route, reason) == ("cheap", "below_threshold")
+
+
+def test_a_display_after_a_verbatim_block_of_its_source_still_routes(manual_pages):
+    c, f, route, reason = manual_pages[2]
+    assert f.display_rows >= 1 and (route, reason) == ("vlm", "display_math")
+
