@@ -24,9 +24,10 @@ def _s1(home: Path, *args: str) -> dict:
 
 
 def _local_files(home: Path) -> list[Path]:
-    """Files under the local home other than the manifest and Prefect's own (what a worker or a commit left)."""
+    """Files under the local home other than the manifest, Prefect's own, the CLI's log file and the pid files of
+    s1 processes (procs/, removed by each owner's reaper once it is gone): what a worker or a commit left."""
     return [p for p in home.rglob("*") if p.is_file() and not p.name.startswith("manifest.duckdb")
-            and "prefect" not in p.relative_to(home).parts]
+            and not {"prefect", "logs", "procs"} & set(p.relative_to(home).parts)]
 
 
 def test_s1_run_pdf_then_web_on_s3_records_lineage_and_reruns_from_cache(tmp_path, shared_data, s3_artifacts):

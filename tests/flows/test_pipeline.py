@@ -8,7 +8,8 @@ from flows.pipeline import PipelineParams, demo_params, pipeline_flow
 from s1data.parts import list_parquet
 from storage import file_sha256, open_storage
 
-STAGES = ["pdf", "web", "bootcamp", "curate", "tokenizer", "token_shards", "pretrain", "offline_rl", "online_rl"]
+STAGES = ["pdf", "web", "bootcamp", "curate", "tokenizer", "token_shards", "pretrain", "offline_rl", "online_rl",
+          "eval"]
 
 
 def test_the_demo_pipeline_goes_from_pdfs_and_warcs_to_an_rl_checkpoint_and_reruns_from_cache(home, shared_data):
