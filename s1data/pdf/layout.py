@@ -19,6 +19,7 @@ Steps, all on PyMuPDF lines (a line = spans on one baseline):
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 
@@ -292,14 +293,23 @@ def _not_beside_code(rows: list[Row], lines: list[LineInfo], cols: list[tuple[fl
     cand = [r for r in rows if r.display and not r.numbered]
     if not cand:
         return
-    beside = [r for r in cand if _beside(r, lines)]
+    cols_of = {r.column for r in cand}
+    # the only lines that can veto: code or prose lines of a column with a candidate (none in most paper columns)
+    cells = [x for x in lines if x.column in cols_of and not (x.eqno_x0 is not None and x.n <= 8) and _code_or_prose(x)]
+    if not cells:
+        return
+    cells.sort(key=lambda x: x.y0)
+    tops = [x.y0 for x in cells]
+    beside = [r for r in cand if _beside(r, cells, tops)]
     for c in {r.column for r in beside}:
-        cells = [r for r in beside if r.column == c]
-        if len(cells) >= TABLE_CELLS:
-            for r in cells:
+        in_col = [r for r in beside if r.column == c]
+        if len(in_col) >= TABLE_CELLS:
+            for r in in_col:
                 r.display = False
+    code = [x for x in cells if x.mono >= 5 and x.mono >= 0.5 * x.n and x.column >= 0
+            and _centred(x.x0, x.x1, cols[x.column])]
     for r in cand:
-        if r.display and r.column >= 0 and _after_code(r, lines, cols[r.column]):
+        if r.display and code and _after_code(r, code):
             r.display = False
 
 
@@ -308,27 +318,29 @@ def _code_or_prose(x: LineInfo) -> bool:
     return (x.mono >= 2 and x.mono >= 0.5 * x.n) or (x.n >= 4 and x.words - x.mono >= 0.6 * x.n)
 
 
-def _beside(r: Row, lines: list[LineInfo]) -> bool:
-    """A code or prose line of the same column shares the row's strip (overlaps >= half the smaller height). Lines
-    much taller or larger than the row (a rotated watermark, a sideways table's caption) are not neighbours."""
+def _beside(r: Row, cells: list[LineInfo], tops: list[float]) -> bool:
+    """A code or prose line (`cells`, sorted by top, `tops` their tops) of the same column shares the row's strip
+    (overlaps >= half the smaller height). Lines much taller or larger than the row (a rotated watermark, a
+    sideways table's caption) are not neighbours."""
     own = {id(x) for x in r.lines}
     core = max(r.lines, key=lambda x: x.n)
-    for x in lines:
-        if id(x) in own or x.column != r.column or (x.eqno_x0 is not None and x.n <= 8):
+    lo = bisect.bisect_left(tops, core.y0 - 2.5 * core.height)  # a neighbour is at most 2.5 row heights tall
+    hi = bisect.bisect_right(tops, core.y1)
+    for x in cells[lo:hi]:
+        if x.column != r.column or id(x) in own:
             continue
         ov = min(core.y1, x.y1) - max(core.y0, x.y0)
-        if (ov >= 0.5 * min(core.height, x.height) and x.height <= 2.5 * core.height and x.size <= 1.5 * core.size
-                and _code_or_prose(x)):
+        if ov >= 0.5 * min(core.height, x.height) and x.height <= 2.5 * core.height and x.size <= 1.5 * core.size:
             return True
     return False
 
 
-def _after_code(r: Row, lines: list[LineInfo], col: tuple[float, float]) -> bool:
-    """A centred line of code (>= 5 monospaced characters, most of the line) ends less than 0.6 em above the row."""
+def _after_code(r: Row, code: list[LineInfo]) -> bool:
+    """A centred line of code (`code`: >= 5 monospaced characters, most of the line) ends less than 0.6 em above
+    the row."""
     top = min(x.y0 for x in r.lines)
     size = max(x.size for x in r.lines)
-    return any(x.column == r.column and top - 0.6 * size < x.y1 <= top + 0.2 * size and x.mono >= 5
-               and x.mono >= 0.5 * x.n and _centred(x.x0, x.x1, col) for x in lines)
+    return any(x.column == r.column and top - 0.6 * size < x.y1 <= top + 0.2 * size for x in code)
 
 
 def _centred(x0: float, x1: float, col: tuple[float, float]) -> bool:
