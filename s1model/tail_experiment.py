@@ -304,11 +304,16 @@ def train_torch(model, shard_paths: list[str], out_dir: str, *, seq_len: int, ba
     loss_sum = torch.zeros((), device=device)
     step = 0
     while step < max_steps:
-        if time_budget_s is not None and step == probe_steps:
+        if time_budget_s is not None and step in (3, probe_steps + 3):  # time steps 3.., past the first-call costs
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            per = (time.perf_counter() - t0) / probe_steps
-            max_steps = max(probe_steps + 1, min(max_steps, int(time_budget_s / per)))
+            t_probe = time.perf_counter()
+        if time_budget_s is not None and step == 3:
+            t_probe3 = t_probe
+        if time_budget_s is not None and step == probe_steps + 3:
+            per = (t_probe - t_probe3) / probe_steps
+            time_budget_s -= t_probe - t0  # what the first steps already took
+            max_steps = max(step + 1, min(max_steps, step + int(time_budget_s / per)))
             warmup_steps = min(warmup_steps, max(1, max_steps // 10))
             log_every = min(log_every, max(1, max_steps // 5))
             log.info("time budget %.0fs at %.3fs/step: %d steps", time_budget_s, per, max_steps)
