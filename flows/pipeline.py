@@ -115,11 +115,19 @@ def pipeline_flow(params: PipelineParams) -> dict:
         if params.web_input:
             out["web"] = web_stage(ctx, params.web_input, params.web, params.dask_address, params.n_workers)
             parents["web_pages"] = m.resolve_artifact(out["web"]["artifacts"]["web_pages"])
-        out["bootcamp"] = bootcamp_stage(ctx, params.bootcamp)
+        # open-ended prompts (bootcamp.open_ended.curated set) are drawn from this run's curated documents, so the
+        # bootcamp stage then runs after curation; otherwise it does not depend on the corpus and runs first
+        open_ended = bool(params.bootcamp.open_ended.curated)
         if not (params.pdf_input or params.web_input):
+            named = m.resolve_artifact(params.bootcamp.open_ended.curated) if open_ended else None
+            out["bootcamp"] = bootcamp_stage(ctx, params.bootcamp, named)
             return out
+        if not open_ended:
+            out["bootcamp"] = bootcamp_stage(ctx, params.bootcamp)
         out["curate"] = curate_stage(ctx, parents, params.curate, params.dask_address, params.n_workers)
         curated = m.resolve_artifact(out["curate"]["artifacts"]["curated"])
+        if open_ended:
+            out["bootcamp"] = bootcamp_stage(ctx, params.bootcamp, curated)
         sft = m.resolve_artifact(out["bootcamp"]["artifacts"]["sft_data"])
         from storage import loc, read_parquet
 

@@ -61,3 +61,20 @@ def test_open_ended_prompts_from_curated_documents_join_the_mixture_with_three_r
         if r["data_source"].startswith("open/"):
             assert res.score == 1.0  # the reference itself is a perfect answer for both stand-ins
     assert sources == {"bootcamp", "reward_model_standin", "llm_judge_standin"}
+
+
+def test_the_pipeline_draws_open_ended_prompts_from_its_own_curated_documents(home, shared_data):
+    """With bootcamp.open_ended.curated set, the pipeline runs the bootcamp stage after curation on this run's
+    curated artifact (the PDFs and WARCs of ../shared/data), so rl_prompts descends from it."""
+    from flows.pipeline import PipelineParams, demo_params, pipeline_flow
+
+    params = demo_params(str(home))
+    params.update(train=False, bootcamp={**params["bootcamp"], "open_ended": {"curated": "curated", "max_docs": 20}})
+    out = pipeline_flow(PipelineParams(**params))
+    assert out["curate"]["kept"] >= 4
+    assert out["bootcamp"]["open_ended"]["open_rm"] > 0 and "bootcamp" in out["bootcamp"]["data_sources"]
+
+    _, m = open_storage(home)
+    curated = m.resolve_artifact(out["curate"]["artifacts"]["curated"])
+    ancestors = {a["artifact_id"] for a in m.ancestors(m.resolve_artifact("rl_prompts")["artifact_id"])}
+    assert curated["artifact_id"] in ancestors
