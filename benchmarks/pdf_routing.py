@@ -9,14 +9,17 @@ detection (density score only: display features zero).
 
 Splits: dev (features and thresholds chosen on it), seen (built as held out, but its errors were looked at during
 development: the first held-out split, `was_split: heldout`, is in it since 2026-12-04), heldout (26 documents
-labelled from their source by benchmarks/labels/label_pdf_display_math.py before the detector ever ran on them).
+labelled from their source by benchmarks/labels/label_pdf_display_math.py before the detector ever ran on them; its
+false routings were read on 2026-12-05 to find their cause, so it is no longer blind), fresh (40 documents of
+2026-12-05, labelled and committed before the router ran on them, run once at the end).
 `--splits dev,seen` routes only the pages one may tune on. Pages of a scan (`scanned` in the labels) are
 routed for OCR whatever their maths and are left out of both rates.
 
     apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
         texlive-science texlive-publishers texlive-plain-generic lmodern cm-super-minimal texlive-lang-german \
         texlive-latex-base-doc texlive-science-doc texlive-publishers-doc texlive-fonts-extra
-    python benchmarks/pdf_routing.py [--build-dir /tmp/s1_pdf_routing] [--json out.json] [--splits dev,seen]
+    python benchmarks/pdf_routing.py [--build-dir /tmp/s1_pdf_routing] [--json out.json] [--splits dev,seen] \
+        [--previous COMMIT]                                # also the router with layout.py of COMMIT, side by side
     python benchmarks/pdf_routing.py --speed-vs COMMIT     # cheap-text speed, layout.py of COMMIT vs this one
 """
 
@@ -103,7 +106,23 @@ def marker_pages(mathpages: Path) -> set[int]:
     return sure
 
 
-def route_pages(pdf: Path, pages: list[int], routers: dict[str, PdfPageRouter]) -> dict[int, dict]:
+def load_layout(ref: str):
+    """layout.py as it was at commit `ref` (git show), as a module: the previous router, side by side."""
+    import importlib.util
+    import tempfile
+
+    src = subprocess.run(["git", "show", f"{ref}:s1data/pdf/layout.py"], cwd=HERE.parent, capture_output=True,
+                         text=True, check=True).stdout
+    path = Path(tempfile.mkdtemp()) / f"layout_{ref}.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(f"layout_{ref}", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def route_pages(pdf: Path, pages: list[int], routers: dict[str, PdfPageRouter], ref_layout=None) -> dict[int, dict]:
     out = {}
     with pymupdf.open(pdf) as doc:
         for p in pages:
@@ -111,9 +130,16 @@ def route_pages(pdf: Path, pages: list[int], routers: dict[str, PdfPageRouter]) 
             c = _cheap_text(page)
             _, cover = _image_infos(page, 96, False)
             k = c.counts
+            ref = (0, 0, 0)
+            if ref_layout is not None:
+                rows, _ = ref_layout.display_rows(page.get_text("dict", flags=pymupdf.TEXTFLAGS_TEXT),
+                                                  page.rect.width, ref_layout.PageCounts())
+                disp = [r for r in rows if r.display]
+                ref = (len(disp), sum(r.n for r in disp), sum(r.numbered for r in disp))
             res = {}
             for name, r in routers.items():
-                disp = (c.display_rows, c.display_chars, c.numbered_displays) if name == "s1" else (0, 0, 0)
+                disp = ((c.display_rows, c.display_chars, c.numbered_displays) if name == "s1" else ref
+                        if name == "previous" else (0, 0, 0))
                 f = r.features_from_counts(k.n, k.math_font, k.math_symbols, k.bad, abs(page.rect), cover, *disp)
                 res[name] = {"routed": r.route(f) != "cheap", "reason": r.reason(f), "score": round(f.score, 3)}
             out[p] = res
@@ -166,7 +192,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--splits", default="dev,seen,heldout", help="comma-separated splits to route (tune on dev,seen)")
+    ap.add_argument("--splits", default="dev,seen,heldout,fresh", help="comma-separated splits to route (tune on dev,seen)")
+    ap.add_argument("--previous", default=None, metavar="COMMIT",
+                    help="also route with layout.py of COMMIT (the previous router), side by side")
     ap.add_argument("--speed-vs", default=None, metavar="COMMIT",
                     help="instead of routing: time the cheap text with layout.py of COMMIT vs the working tree")
     args = ap.parse_args()
@@ -178,6 +206,10 @@ def main() -> None:
     build_dir.mkdir(parents=True, exist_ok=True)
     cfg = PdfConfig()
     routers = {"s1": PdfPageRouter(cfg.route_threshold, "vlm"), "before": PdfPageRouter(cfg.route_threshold, "vlm")}
+    ref_layout = None
+    if args.previous:
+        ref_layout = load_layout(args.previous)
+        routers["previous"] = PdfPageRouter(cfg.route_threshold, "vlm")
 
     splits = args.splits.split(",")
     by_file: dict[str, list[dict]] = defaultdict(list)
@@ -204,7 +236,7 @@ def main() -> None:
             for e in entries:
                 if e["label_source"] == "source_marks" and (e["page"] in marks) != e["has_display_math"]:
                     marker_mismatch.append((f, e["page"]))
-        routed = route_pages(pdf, [e["page"] for e in entries], routers)
+        routed = route_pages(pdf, [e["page"] for e in entries], routers, ref_layout)
         for e in entries:
             results.append(dict(e, **{k: v for k, v in routed[e["page"]].items()}))
     seconds = time.process_time() - t0
@@ -215,8 +247,9 @@ def main() -> None:
         print(f"NOT BUILT (missing TeX Live packages or sources): {missing}")
     if marker_mismatch:
         print(f"WARNING markers disagree with labels: {marker_mismatch}")
+    prev = f" | {'recall previous':>15} {'ordinary routed previous':>24}" if ref_layout is not None else ""
     print(f"{'split':8} {'pages':>5} {'display':>7} {'ordinary':>8} | {'recall s1':>9} {'ordinary routed s1':>18} | "
-          f"{'recall before':>13} {'ordinary routed before':>22}")
+          f"{'recall before':>13} {'ordinary routed before':>22}{prev}")
     summary = {}
     for split in splits + ["all"]:
         rows = [r for r in results if split == "all" or r["split"] == split]
@@ -231,7 +264,9 @@ def main() -> None:
         summary[split] = dict(pages=len(rows), display=len(pos), ordinary=len(neg), **s)
         print(f"{split:8} {len(rows):5d} {len(pos):7d} {len(neg):8d} | {100 * s['s1']['recall']:8.1f}% "
               f"{100 * s['s1']['ordinary_routed']:17.1f}% | {100 * s['before']['recall']:12.1f}% "
-              f"{100 * s['before']['ordinary_routed']:21.1f}%")
+              f"{100 * s['before']['ordinary_routed']:21.1f}%" + (
+                  f" | {100 * s['previous']['recall']:14.1f}% {100 * s['previous']['ordinary_routed']:23.1f}%"
+                  if ref_layout is not None else ""))
     for split in splits:
         fn = [(r["file"], r["page"], r["s1"]["score"]) for r in results if r["split"] == split
               and r["has_display_math"] and not r["s1"]["routed"]]
