@@ -40,6 +40,7 @@ import random
 import re
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 WHOLE_PATTERN = r"[\s\S]+"  # ByteLevel(use_regex=False): the whole string is one word (the science sub-vocabularies)
 BACKEND_ENV = "S1_TEXT_BPE"  # auto (default) | hf | tiktoken (tiktoken: raise instead of falling back)
+PROBE_PREFIXES = ("regex pieces differ", "ids differ")  # the probe's verdicts (kept across processes)
 
 
 @lru_cache(maxsize=1)
@@ -203,11 +205,65 @@ def _normalizer(spec: dict) -> tuple[str | None, str]:
 
 
 _BUILT: dict[str, tuple] = {}  # sha256 of the tokenizer.json -> (TiktokenBPE without its HF tokenizer, or None; why)
+CACHE_ENV = "S1_CACHE_DIR"  # where the probe's verdicts are kept across processes (default ~/.cache/s1)
+
+
+def verdict_path(state: str) -> Path:
+    """The file holding the probe's verdict for `state` (`_probe_state`: the tokenizer's sha256 and everything the
+    probe's outcome depends on: the regex, normaliser, added-token split, the ranks, this code and the library
+    versions): under $S1_CACHE_DIR, else $XDG_CACHE_HOME/s1 or ~/.cache/s1. The probe costs ~1.5 CPU-s per
+    process; every Dask worker that loads the same tokenizer then reads the verdict instead."""
+    root = os.environ.get(CACHE_ENV) or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "s1")
+    return Path(root) / "tiktoken-verdicts" / f"{state}.json"
+
+
+@lru_cache(maxsize=1)
+def _code_sha256() -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
+def _probe_state(key: str, pat_str: str, normalize: str | None, splitter: "_AddedSplitter | None",
+                 ranks: dict[bytes, int], dropped: int) -> str:
+    import hashlib
+
+    import tiktoken
+    import tokenizers
+
+    h = hashlib.sha256()
+    split = [None if r is None else r.pattern for r in (splitter._raw, splitter._normed)] if splitter else None
+    h.update(json.dumps([key, pat_str, normalize, split, dropped, tiktoken.__version__, tokenizers.__version__,
+                         unicodedata.unidata_version, _code_sha256()]).encode())
+    for tok, rank in sorted(ranks.items(), key=lambda kv: kv[1]):
+        h.update(rank.to_bytes(8, "little") + len(tok).to_bytes(4, "little") + tok)
+    return h.hexdigest()
+
+
+def _read_verdict(state: str) -> str | None:
+    try:
+        return json.loads(verdict_path(state).read_text())["why"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_verdict(state: str, why: str) -> None:
+    path = verdict_path(state)
+    try:  # atomic: a concurrent reader sees the whole file or none
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"why": why}))
+        os.replace(tmp, path)
+    except OSError as e:  # a read-only home: the probe simply runs again in the next process
+        log.debug("tiktoken verdict not cached at %s: %s", path, e)
 
 
 def tiktoken_backend(spec: dict, hf, key: str | None = None) -> tuple[TiktokenBPE | None, str]:
     """A TiktokenBPE exactly equal to `hf` (a `tokenizers.Tokenizer` of `spec`, encode_special_tokens=True), or
-    (None, the reason it is not used). `key` (e.g. the sha256 of the file) memoises the verdict in this process.
+    (None, the reason it is not used). `key` (the sha256 of the tokenizer.json) memoises the verdict in this
+    process and, across processes, the probe's verdict in a file (`verdict_path`): a later process builds the
+    backend (configuration and exhaustive merge checks included) and reads the probe's outcome.
     Environment S1_TEXT_BPE: `auto` (default), `hf` (never tiktoken), `tiktoken` (raise rather than fall back)."""
     mode = os.environ.get(BACKEND_ENV, "auto").lower()
     if mode == "hf":
@@ -215,7 +271,7 @@ def tiktoken_backend(spec: dict, hf, key: str | None = None) -> tuple[TiktokenBP
     if key is not None and key in _BUILT:
         fast, why = _BUILT[key]
     else:
-        fast, why = _build_checked(spec, hf)
+        fast, why = _build_checked(spec, hf, key)
         if key is not None:  # the memo keeps no HF tokenizer alive
             _BUILT[key] = (fast.with_hf(None) if fast is not None else None, why)
     if fast is None:
@@ -225,7 +281,7 @@ def tiktoken_backend(spec: dict, hf, key: str | None = None) -> tuple[TiktokenBP
     return fast.with_hf(hf), ""
 
 
-def _build_checked(spec: dict, hf) -> tuple[TiktokenBPE | None, str]:
+def _build_checked(spec: dict, hf, key: str | None = None) -> tuple[TiktokenBPE | None, str]:
     try:
         import tiktoken
     except ImportError:
@@ -259,7 +315,11 @@ def _build_checked(spec: dict, hf) -> tuple[TiktokenBPE | None, str]:
     try:
         encoding = tiktoken.Encoding(name="s1-text-bpe", pat_str=pat_str, mergeable_ranks=ranks, special_tokens={})
         fast = TiktokenBPE(encoding, hf, normalize, splitter, dropped)
-        why = _probe_mismatch(fast, hf, spec, pat_str)
+        state = _probe_state(key, pat_str, normalize, splitter, ranks, dropped) if key is not None else None
+        known = _read_verdict(state) if state is not None else None
+        why = known if known is not None else _probe_mismatch(fast, hf, spec, pat_str)
+        if state is not None and known is None and (not why or why.startswith(PROBE_PREFIXES)):
+            _write_verdict(state, why)
     except Exception as e:  # noqa: BLE001 - e.g. a regex fancy-regex rejects
         why = f"tiktoken could not be built or run: {type(e).__name__}: {e}"
     if why:
