@@ -188,6 +188,25 @@ def decisions_map(decisions: pa.Table) -> dict[str, str]:
     return dict(zip(decisions.column("domain").to_pylist(), decisions.column("decision").to_pylist()))
 
 
+def label_science_sample(sample_path: str, rows: list[int], cfg: CurateConfig) -> pa.Table:
+    """Rows `rows` of a partition's `science_sample.parquet` (doc_id, text) with their silver labels
+    (`with_silver_labels`): the classifier's training sample is labelled in the workers, one task per partition."""
+    from s1data.science.partition import with_silver_labels
+
+    t = parts.read_file(sample_path, ["doc_id", "text"]).take(pa.array(rows, pa.int64()))
+    return with_silver_labels(t, cfg.science)
+
+
+def _worker() -> str | None:
+    """The address of the Dask worker running this block, or None outside one."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None
+
+
 # ---- committed partition blocks ------------------------------------------------------------------------------------
 # Each writes its outputs into one partition folder (`target`: a fresh local folder, or a prefix on a store under
 # which it opens a unique attempt prefix) and returns {"written": what the commit verifies, "meta": small record}.
@@ -198,7 +217,8 @@ def sample_block(part: dict, cfg: CurateConfig, target: str) -> dict:
     r = sample_partition(part, cfg)
     sample = r["sample"] if r["sample"] is not None else empty_exclusions().drop_columns(["filter"])
     written = parts.write_folder(parts.attempt_folder(target), {"sample.parquet": sample})
-    return {"written": written, "meta": {"rows": r["rows"], "domain_counts": r["domain_counts"]}}
+    return {"written": written, "meta": {"rows": r["rows"], "domain_counts": r["domain_counts"]},
+            "worker": _worker()}
 
 
 def filter_block(part: dict, decisions: dict[str, str], cfg: CurateConfig, target: str) -> dict:
@@ -208,7 +228,7 @@ def filter_block(part: dict, decisions: dict[str, str], cfg: CurateConfig, targe
         "filtered.parquet": r["kept"], "exclusions.parquet": r["excluded"],
         "science_sample.parquet": r["science_sample"]})
     return {"written": written, "meta": {"counts": r["counts"], "rewrite": r["rewrite"],
-                                         "rows": r["counts"].get("after_quality", 0)}}
+                                         "rows": r["counts"].get("after_quality", 0)}, "worker": _worker()}
 
 
 def sign_block(filtered_path: str, cfg: CurateConfig, target: str) -> dict:

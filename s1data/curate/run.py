@@ -47,10 +47,13 @@ def plan_partitions(inputs: dict[str, list[str]], cfg: CurateConfig) -> list[dic
 
 
 def run_tasks(client, fn: Callable, args_list: list[tuple], progress: Callable[[int], None] | None = None,
-              on_result: Callable[[int, object], object] | None = None) -> list:
+              on_result: Callable[[int, object], object] | None = None,
+              workers: list[str | None] | None = None) -> list:
     """fn(*args) for each args tuple, on the Dask client when there is one, else here; results in input order.
     `on_result(i, result)` runs in this process as each result comes back (its return value replaces the result):
-    where partitions are committed, so a kill loses only the tasks still running."""
+    where partitions are committed, so a kill loses only the tasks still running. `workers[i]`: the address of the
+    worker that computed an earlier block of task i's partition (its per-process memos then answer); a preference
+    only, ignored when that worker is gone."""
     results: dict = {}
 
     def done(i, res):
@@ -64,7 +67,13 @@ def run_tasks(client, fn: Callable, args_list: list[tuple], progress: Callable[[
         return [results[i] for i in range(len(args_list))]
     from distributed import as_completed
 
-    futures = {client.submit(fn, *args, pure=False): i for i, args in enumerate(args_list)}
+    live = set(client.scheduler_info().get("workers", {})) if workers else set()
+
+    def where(i: int) -> dict:
+        w = workers[i] if workers and i < len(workers) else None
+        return {"workers": [w], "allow_other_workers": True} if w in live else {}
+
+    futures = {client.submit(fn, *args, pure=False, **where(i)): i for i, args in enumerate(args_list)}
     for fut in as_completed(futures):
         done(futures[fut], fut.result())
     return [results[i] for i in range(len(args_list))]
@@ -89,9 +98,11 @@ def _table_sha256(t: pa.Table, columns: list[str]) -> str:
 
 
 def _cached(cache: PartitionCache, client, block: str, keys: list[str], fn: Callable, args_list: list[tuple],
-            progress: Callable[[int], None] | None, sources: list[str | None]) -> tuple[list[dict], int]:
-    """[{"uri", "meta"}] of `block` for each key: committed ones from the cache, the others computed by
-    fn(*args, target) and committed as they come back. Returns (partitions, how many were computed)."""
+            progress: Callable[[int], None] | None, sources: list[str | None],
+            workers: list[str | None] | None = None) -> tuple[list[dict], int]:
+    """[{"uri", "meta", "worker"}] of `block` for each key: committed ones from the cache (worker None), the others
+    computed by fn(*args, target) (on `workers[i]` when it is still there) and committed as they come back.
+    Returns (partitions, how many were computed)."""
     out: list = [None] * len(keys)
     todo = []
     for i, k in enumerate(keys):
@@ -103,11 +114,39 @@ def _cached(cache: PartitionCache, client, block: str, keys: list[str], fn: Call
         else:
             todo.append(i)
     computed = run_tasks(client, fn, [(*args_list[i], cache.target(block, keys[i])) for i in todo], progress,
-                         on_result=lambda j, r: cache.put(block, keys[todo[j]], r["written"], r["meta"],
-                                                          sources[todo[j]]))
+                         on_result=lambda j, r: {**cache.put(block, keys[todo[j]], r["written"], r["meta"],
+                                                             sources[todo[j]]), "worker": r.get("worker")},
+                         workers=[workers[i] for i in todo] if workers else None)
     for i, r in zip(todo, computed):
         out[i] = r
     return out, len(todo)
+
+
+def science_sample(client, filtered: list[dict], cfg: CurateConfig,
+                   progress: Callable[[int], Callable[[int], None]] | None = None) -> pa.Table:
+    """The classifier's training sample with its silver labels: `bottom_k` over the partitions' science samples
+    (the same rows, in the same order, as `bottom_k(concat(samples))`), found from their doc ids alone (this
+    process holds at most `science_sample_docs` keys and texts), the silver rules run by one task per partition
+    that contributes, on the worker that filtered it (`blocks.label_science_sample`)."""
+    k, seed = cfg.science_sample_docs, cfg.science.seed
+    best: list[tuple[bytes, int, int]] = []  # (sample key, partition, row): the k smallest so far
+    for p, r in enumerate(filtered):
+        ids = parts.read_file(parts.join(r["uri"], "science_sample.parquet"), ["doc_id"]).column("doc_id")
+        best = sorted(best + [(blocks.sample_key(seed, str(d)), p, i) for i, d in enumerate(ids.to_pylist())])[:k]
+    rows: dict[int, list[int]] = {}
+    for _, p, i in best:
+        rows.setdefault(p, []).append(i)
+    order = sorted(rows)
+    labelled = run_tasks(client, blocks.label_science_sample,
+                         [(parts.join(filtered[p]["uri"], "science_sample.parquet"), sorted(rows[p]), cfg)
+                          for p in order], progress(len(order)) if progress else None,
+                         workers=[filtered[p].get("worker") for p in order])
+    if not labelled:
+        from s1data.science.partition import SILVER_COLUMNS
+
+        return pa.table({"doc_id": pa.array([], pa.string()), "text": pa.array([], pa.string()),
+                         SILVER_COLUMNS[0]: pa.array([], pa.string()), SILVER_COLUMNS[1]: pa.array([], pa.float64())})
+    return pa.concat_tables(labelled)
 
 
 def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: str, cfg: CurateConfig | None = None,
@@ -152,6 +191,8 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
     s1, computed["domain_samples"] = _cached(
         cache, client, "sample", [_key("sample", dom_cfg, [base[i]]) for i in web], blocks.sample_block,
         [(plan[i], cfg) for i in web], step("domain samples", len(web)), [srcs[i] for i in web])
+    # pass 2 of a web partition goes to the worker that sampled it: its filter memo answers the sampled pages
+    sampled_on = {i: r.get("worker") for i, r in zip(web, s1)}
     counts: Counter = Counter()
     for r in s1:
         counts.update(r["meta"]["domain_counts"])
@@ -171,13 +212,11 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
                               "decisions": [[d, decided.get(d, "keep")] for d in domains_of.get(i, [])]}, [base[i]])
               for i, p in enumerate(plan)]
     s2, computed["filters"] = _cached(cache, client, "filter", f_keys, blocks.filter_block,
-                                      [(p, decided, cfg) for p in plan], step("filters", len(plan)), srcs)
+                                      [(p, decided, cfg) for p in plan], step("filters", len(plan)), srcs,
+                                      workers=[sampled_on.get(i) for i in range(len(plan))])
     timings["filters_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    samples = [parts.read_file(parts.join(r["uri"], "science_sample.parquet")) for r in s2]
-    samples = [x for x in samples if x.num_rows]
-    sample = blocks.bottom_k(pa.concat_tables(samples), cfg.science_sample_docs, cfg.science.seed) if samples \
-        else pa.table({"doc_id": pa.array([], pa.string()), "text": pa.array([], pa.string())})
+    sample = science_sample(client, s2, cfg, lambda n: step("science sample labels", n))
     model, science_report = fit_science_model(sample, cfg.science, min_docs=cfg.min_classifier_docs)
     model_key = _key("science_model", {"science": cfg.science.model_dump(mode="json"),
                                        "min_docs": cfg.min_classifier_docs,
@@ -190,9 +229,14 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
     filtered = [parts.join(r["uri"], "filtered.parquet") for r in s2]
     d_params = {"dedup": cfg.dedup.model_dump(mode="json"), "buckets": cfg.dedup_buckets}
     s_keys = [_key("sign", d_params, [k]) for k in f_keys]
+    # the LSH bands x rows resolved here, once (scipy), not again in every worker process; the same pair
+    bands, rows = cfg.dedup.lsh_bands_rows
+    dedup_cfg = cfg.dedup.model_copy(update={"bands": bands, "rows": rows})
+    sign_cfg = cfg.model_copy(update={"dedup": dedup_cfg})
     sigs, computed["signatures"] = _cached(cache, client, "sign", s_keys, blocks.sign_block,
-                                           [(f, cfg) for f in filtered], step("dedup signatures", len(plan)), srcs)
-    dedup = assign_partitions([r["uri"] for r in sigs], parts.join(scratch, "dedup_work"), cfg.dedup, client,
+                                           [(f, sign_cfg) for f in filtered], step("dedup signatures", len(plan)),
+                                           srcs, workers=[r.get("worker") for r in s2])
+    dedup = assign_partitions([r["uri"] for r in sigs], parts.join(scratch, "dedup_work"), dedup_cfg, client,
                               cfg.dedup_buckets) if sigs else {"assign_paths": [], "assign_sha256": []}
     timings["dedup_s"] = time.perf_counter() - t
 
@@ -201,7 +245,8 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
     l_keys = [_key("label", {"model": model_key}, [k, a]) for k, a in zip(f_keys, dedup["assign_sha256"])]
     s3, computed["labels"] = _cached(cache, client, "label", l_keys, blocks.label_block,
                                      [(f, a, model, cfg) for f, a in zip(filtered, dedup["assign_paths"])],
-                                     step("science labels", len(plan)), srcs)
+                                     step("science labels", len(plan)), srcs,
+                                     workers=[r.get("worker") for r in s2])
     timings["label_s"] = time.perf_counter() - t
 
     # the outputs: partitioned datasets of the committed partitions' files (links or server-side copies)

@@ -142,3 +142,32 @@ def test_domain_decisions_from_partition_samples_equal_decisions_over_the_whole_
     whole = pq.read_table(Path(corpus["web_pages"]) / "pages.parquet")
     want = domain_decisions(whole, cfg.domains)
     assert got.to_pylist() == want.to_pylist()
+
+
+def test_science_sample_from_doc_ids_is_bottom_k_of_the_pooled_samples_with_their_silver_labels(shared_data,
+                                                                                                tmp_path):
+    """The classifier's sample is found from the partitions' doc ids (bounded keys in the driver) and labelled per
+    partition: the same rows in the same order as bottom_k over the concatenated samples, the same silver labels."""
+    from s1data.curate.run import science_sample
+    from s1data.science.label import silver_labels
+
+    texts = _real_texts(shared_data, 90)
+    ids = _ids(90)
+    filtered = []
+    for p, (a, b) in enumerate([(0, 40), (40, 40), (40, 75), (75, 90)]):  # one partition contributes nothing
+        folder = tmp_path / f"f{p}"
+        folder.mkdir()
+        pq.write_table(pa.table({"doc_id": ids[a:b], "text": texts[a:b]}, schema=pa.schema(
+            [("doc_id", pa.string()), ("text", pa.string())])), folder / "science_sample.parquet")
+        filtered.append({"uri": str(folder), "meta": {}, "worker": None})
+    cfg = CurateConfig(science_sample_docs=100)
+    for k in (30, 100):
+        cfg = cfg.model_copy(update={"science_sample_docs": k})
+        got = science_sample(None, filtered, cfg)
+        pooled = pa.concat_tables([pq.read_table(Path(f["uri"]) / "science_sample.parquet") for f in filtered])
+        want = blocks.bottom_k(pooled, k, cfg.science.seed)
+        assert got.select(["doc_id", "text"]).equals(want)
+        assert got.num_rows == min(k, 90)
+        labels, confs = silver_labels(want.column("text").to_pylist(), cfg.science.silver)
+        assert got.column("silver_label").to_pylist() == labels
+        assert got.column("silver_confidence").to_pylist() == confs
