@@ -132,6 +132,29 @@ FRESH_SOURCES = {
     "ucalgmthesis": ("ucalgmthesis", "sample-thesis.tex"),
     "gaceta": ("gaceta", "plantilla-articulo-suelto.tex"),
 }
+# A second fresh split (chosen 2026-12-05 after the run of `fresh`, before the router ran on them): thesis classes
+# and their sample chapters, exams, and maths / physics package manuals not used before.
+FRESH2_SOURCES = {
+    "unifith_phd": ("unifith/examples", "Dottorato.tex"),
+    "kdg_course": ("kdgdocs", "kdgcoursetext-example.tex"),
+    "anu_exam": ("anufinalexam", "ANUfinalexam.tex"),
+    "begriff": ("begriff", "examples.tex"),
+    "hepnames": ("hepnames", "hepnames.tex"),
+    "zx_calculus": ("zx-calculus", "zx-calculus.tex"),
+    "longdivision": ("longdivision", "longdivision_manual.tex"),
+    "rank2roots": ("rank-2-roots", "rank-2-roots.tex"),
+    "proof_at_end": ("proof-at-the-end", "proof-at-the-end_demo.tex"),
+    "hepparticles": ("hepparticles", "hepparticles.tex"),
+    "uwthesis": ("uwthesis", "uwthesis.tex"),
+    "t_angles": ("t-angles", "t-manual.tex"),
+}
+# Tried and not built: pascaltriangle, prooftrees, hepthesis, sapthesis, ucbthesis, erdc, classicthesis, arsclassica,
+# yquant.
+VISUAL_FRESH2 = {
+    "uwthesis": {17: False},  # chapter 2 opening, prose only; the display is on page 18
+    "t_angles": {1: False},  # title page and contents; the usage box holds code
+}
+
 # Tried and not built here (a TeX package Debian splits elsewhere is missing, or the source needs files it does not
 # ship): els-cas-templates, hep-paper-test-amsart, smflatex, cmpj, asmeconf, aiaa, jacow, llncsdoc, opteng,
 # jwjournal, afparticle, derivative (needs XeTeX), imac, ekaia, schulmathematik, srdp-mathematik, brandeis-problemset's
@@ -237,13 +260,14 @@ def label_document(pdf: Path) -> tuple[dict[int, bool], list[tuple[int, str]]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
-    ap.add_argument("--set", choices=("heldout", "fresh"), default="fresh",
-                    help="heldout: the 26 documents of 2026-12-04; fresh: the documents of 2026-12-05")
+    ap.add_argument("--set", choices=("heldout", "fresh", "fresh2"), default="fresh2",
+                    help="heldout: the 26 documents of 2026-12-04; fresh, fresh2: the documents of 2026-12-05")
     ap.add_argument("--write", action="store_true", help="add the documents to the label file (split = --set)")
     args = ap.parse_args()
     build_dir = Path(args.build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
-    sources, visual = (NEW_SOURCES, VISUAL) if args.set == "heldout" else (FRESH_SOURCES, VISUAL_FRESH)
+    sources, visual = {"heldout": (NEW_SOURCES, VISUAL), "fresh": (FRESH_SOURCES, VISUAL_FRESH),
+                       "fresh2": (FRESH2_SOURCES, VISUAL_FRESH2)}[args.set]
     new_pages, new_sources = [], {}
     for name, (d, main_tex) in sources.items():
         pdf = build(name, d, main_tex, build_dir)
