@@ -39,6 +39,7 @@ def _env(home: Optional[str], verbose: bool = False, artifacts: Optional[str] = 
     if artifacts:
         os.environ["S1_ARTIFACTS"] = uri_of(artifacts)
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")  # Prefect's client telemetry (milestones, events) off
     os.environ.setdefault("PREFECT_HOME", str(h / "prefect"))
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
