@@ -79,21 +79,45 @@ def _pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 
 
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    return int(stat[stat.rfind(b")") + 2:].split()[1])
+
+
 def tagged(owner: str | None = None, home: str | None = None) -> dict[int, str]:
     """{pid: owner tag} of the live processes whose environment carries an owner tag (this process excluded);
-    `owner` keeps one owner's, `home` those started under S1_HOME=home."""
-    me, found = os.getpid(), {}
+    `owner` keeps one owner's, `home` those started under S1_HOME=home.
+
+    A live descendant of a tagged process whose environment shows no tag counts as its parent's: a process that
+    sets its title over its environment block (setproctitle: Ray's `ray::DashboardAgent` and `ray::RuntimeEnvAgent`,
+    children of the raylet) erases the tag from /proc/PID/environ although it inherited it."""
+    me, found, untagged = os.getpid(), {}, []
     for pid in _pids():
         if pid == me:
             continue
         env = _environ(pid)
         tag = env.get(OWNER_ENV.encode())
-        if tag is None or (owner is not None and tag.decode() != owner):
+        if tag is None:
+            untagged.append(pid)
+            continue
+        if owner is not None and tag.decode() != owner:
             continue
         if home is not None and env.get(b"S1_HOME", b"").decode() != home:
             continue
         if start_time(pid) is not None:
             found[pid] = tag.decode()
+    parents = {pid: _ppid(pid) for pid in untagged}
+    grew = True
+    while grew:  # children of tagged processes, then their children...
+        grew = False
+        for pid, ppid in parents.items():
+            if pid not in found and ppid in found and start_time(pid) is not None:
+                found[pid] = found[ppid]
+                grew = True
     return found
 
 

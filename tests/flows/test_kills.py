@@ -16,8 +16,9 @@ from s1model.procs import (OWNER_ENV, LockTimeout, OwnerLock, alive, break_stale
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# An owner like `s1 run`: takes ownership of HOME, then starts a child, a grandchild through a shell, and a child in a
-# session of its own (as Prefect's server or Ray's raylet would be), prints their pids and waits to be killed.
+# An owner like `s1 run`: takes ownership of HOME, then starts a child, a grandchild through a shell, a child in a
+# session of its own (as Prefect's server or Ray's raylet would be), and a grandchild whose environment shows no tag
+# (as Ray's agents, which set their title over their environment block), prints their pids and waits to be killed.
 OWNER = textwrap.dedent("""
     import json, os, subprocess, sys, time
     sys.path.insert(0, {repo!r})
@@ -26,10 +27,13 @@ OWNER = textwrap.dedent("""
     become_owner({home!r}, reaper={reaper!r})
     kids = [subprocess.Popen(["sleep", "300"]),
             subprocess.Popen(["sh", "-c", "sleep 301 & echo $! > {home}/grandchild; wait"]),
-            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(302)"], start_new_session=True)]
-    while not os.path.exists({home!r} + "/grandchild") or not open({home!r} + "/grandchild").read().strip():
-        time.sleep(0.02)
-    print(json.dumps([k.pid for k in kids] + [int(open({home!r} + "/grandchild").read())]), flush=True)
+            subprocess.Popen([sys.executable, "-c", "import time; time.sleep(302)"], start_new_session=True),
+            subprocess.Popen(["sh", "-c", "env -i sleep 303 & echo $! > {home}/untagged; wait"])]
+    for name in ("grandchild", "untagged"):
+        while not os.path.exists({home!r} + "/" + name) or not open({home!r} + "/" + name).read().strip():
+            time.sleep(0.02)
+    later = [int(open({home!r} + "/" + n).read()) for n in ("grandchild", "untagged")]
+    print(json.dumps([k.pid for k in kids] + later), flush=True)
     time.sleep(300)
 """)
 
@@ -56,7 +60,8 @@ def _survivors(pids, within_s: float) -> list[int]:
 def test_every_process_an_owner_started_dies_within_seconds_of_a_kill_9_of_the_owner(tmp_path):
     owner, kids = _start_owner(tmp_path / "home")
     assert all(start_time(p) is not None for p in kids)
-    assert set(kids) <= set(tagged(owner=tag_of(owner.pid)))  # child, grandchild, other session: all tagged
+    assert b"S1_OWNER" not in open(f"/proc/{kids[-1]}/environ", "rb").read()
+    assert set(kids) <= set(tagged(owner=tag_of(owner.pid)))  # child, grandchild, other session, untagged grandchild
     owner.send_signal(signal.SIGKILL)
     owner.wait()
     assert _survivors(kids, within_s=5.0) == []
