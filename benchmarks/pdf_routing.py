@@ -11,7 +11,8 @@ Splits: dev (features and thresholds chosen on it), seen (built as held out, but
 development: the first held-out split, `was_split: heldout`, is in it since 2026-12-04), heldout (26 documents
 labelled from their source by benchmarks/labels/label_pdf_display_math.py before the detector ever ran on them; its
 false routings were read on 2026-12-05 to find their cause, so it is no longer blind), fresh (40 documents of
-2026-12-05, labelled and committed before the router ran on them, run once at the end).
+2026-12-05, labelled and committed before the router ran on them, run once; its errors were then read), fresh2 (12
+documents, labelled and committed after the run of fresh, before the router ran on them).
 `--splits dev,seen` routes only the pages one may tune on. Pages of a scan (`scanned` in the labels) are
 routed for OCR whatever their maths and are left out of both rates.
 
@@ -192,7 +193,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--splits", default="dev,seen,heldout,fresh", help="comma-separated splits to route (tune on dev,seen)")
+    ap.add_argument("--splits", default="dev,seen,heldout,fresh,fresh2", help="comma-separated splits to route (tune on dev,seen)")
     ap.add_argument("--previous", default=None, metavar="COMMIT",
                     help="also route with layout.py of COMMIT (the previous router), side by side")
     ap.add_argument("--speed-vs", default=None, metavar="COMMIT",
