@@ -7,10 +7,11 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 
 # Bump when the output of parsing a given file with given parameters changes: it invalidates cached partitions.
-PDF_CODE_VERSION = "pdf-5"  # pdf-2: lines of a text block joined into one paragraph; pdf-3: display-math routing,
+PDF_CODE_VERSION = "pdf-6"  # pdf-2: lines of a text block joined into one paragraph; pdf-3: display-math routing,
 # TeX glyph mapping, display rows kept as lines, VLM route with retries; pdf-4: truncated files marked or quarantined
 # (pdf_truncated), partition folders hold content only (timings beside them); pdf-5: short and flush-left displays
-# routed (score chars/16 + 0.25 per display row), more maths fonts and extension glyphs
+# routed (score chars/16 + 0.25 per display row), more maths fonts and extension glyphs; pdf-6: code cells, command
+# tables and a result set under its code line are not displays
 
 
 class PdfConfig(BaseModel):
