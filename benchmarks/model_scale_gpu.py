@@ -15,12 +15,16 @@ processes, results appended to --out as they finish:
   cycle    the same at --cycle-layers: 2 steps + checkpoint; a fresh process resumes and trains step 3 + exports; a
            third trains 3 steps straight; the resumed step-3 loss must equal the straight one, transformers'
            from_pretrained must load the export and hold its values.
+  load     (--phases load) build_model alone at --layers, plain (from_pretrained in fp32 on the rank, then ZeRO-3
+           partitions it) against sharded, each in a fresh process: load time, peak host memory.
   scale_s1 (with --s1) the scale run's steps with model_impl="s1" (grouped-GEMM experts, fused CE; uncompiled
            under ZeRO-3), no export.
 Measured per run: checkpoint write time, load time (build_model: zero.Init + streamed partitions), engine set-up,
 step time and tokens/s (the trainer's per-step CUDA-event time, median of the steps after the first; and the whole
 loop's average, warm-up step included), peak host RSS (sampled every 0.2 s, and ru_maxrss), peak GPU memory
 (allocator), checkpoint save / resume / export times.
+
+`--plan` prints the capacity tables of docs/capacity.md (arithmetic, no GPU).
 
 CPU smoke test of the whole script (tiny widths, every phase):
     python benchmarks/model_scale_gpu.py --tiny --layers 2 --cycle-layers 1 --steps 2 --ga 1 --s1
@@ -161,6 +165,30 @@ def write_shards(folder: str, rows: int, seq_len: int, vocab: int) -> list[str]:
     return [path]
 
 
+# --- loading alone, plain against sharded ---
+
+def load_child(a) -> dict:
+    """build_model alone: the plain path (from_pretrained in fp32 on every rank; what ZeRO-3 got before) or the
+    sharded one (zero.Init partitions in bf16 filled from the safetensors); time and peak host memory."""
+    import torch
+
+    from s1model.config import ModelConfig, PretrainConfig
+    from s1model.model import build_model
+    from s1model.parallel import init_distributed
+
+    peak = HostPeak()
+    init_distributed()
+    vocab = (TINY if a.tiny else QWEN3_30B_A3B)["vocab_size"] + a.new_ids
+    cfg = PretrainConfig(model=ModelConfig(vocab_size=vocab), init_from=a.ckpt, expert_parallel="none", zero_stage=3,
+                         sharded_init="on" if a.impl == "sharded" else "off", dtype="bf16")
+    t0 = time.perf_counter()
+    model = build_model(cfg)
+    dt = time.perf_counter() - t0
+    n = sum(getattr(p, "ds_numel", p.numel()) for p in model.parameters())
+    dtypes = sorted({str(getattr(p, "ds_tensor", p).dtype) for p in model.parameters()})
+    return {"way": a.impl, "load_s": dt, "params": n, "dtypes": dtypes, **peak.read(), **gpu_peak()}
+
+
 # --- one training process --------------------------------------------------------------------------------------------
 
 def train_child(a) -> dict:
@@ -232,6 +260,71 @@ def check_export(folder: str, a) -> dict:
     return out
 
 
+# --- capacity on paper -----------------------------------------------------------------------------------------------
+
+QWEN3_235B_A22B = dict(QWEN3_30B_A3B, hidden_size=4096, num_attention_heads=64, num_key_value_heads=4,
+                       moe_intermediate_size=1536, intermediate_size=12288, num_hidden_layers=94)
+# measured on nvidia-h100-x1 (benchmarks/results/model_scale_h100.json), HF Qwen3-MoE forward, micro-batch 4 x 2048,
+# no activation checkpointing: GPU peak less bf16 params and grads = 15.0 GiB at 2 layers, 17.8 GiB at 8 layers
+ACT_FIXED_GIB, ACT_PER_LAYER_GIB = 14.0, 0.47
+# host under ZeRO-Offload, same runs: 46.0 GiB at 1.87B and 120.8 GiB at 5.61B parameters, ~20 bytes per parameter
+# (fp32 master + 2 moments + fp32 gradients = 16, the rest DeepSpeed's buffers) plus the mapped checkpoint pages
+HOST_BYTES_PER_PARAM = 20
+
+
+def plan_tables(mfus=(0.20, 0.30, 0.40), seq_len: int = 4096) -> str:
+    """Markdown: memory per GPU of Qwen3-30B-A3B (48 layers) under ZeRO-3 on 1-16 GPUs, and the 235B-A22B plan on
+    N nodes of 8 GPUs (memory per GPU under ZeRO-3 + EP, tokens/s at a given MFU, days per trillion tokens)."""
+    from transformers import Qwen3MoeConfig
+
+    from s1model.model import active_params, train_flops
+
+    lines = []
+    cfg30 = Qwen3MoeConfig(**QWEN3_30B_A3B, num_hidden_layers=48)
+    P30 = _total_params(cfg30)
+    act30 = ACT_FIXED_GIB + 48 * ACT_PER_LAYER_GIB
+    lines += [f"Qwen3-30B-A3B, 48 layers: {P30 / 1e9:.2f}B parameters, {active_params(cfg30) / 1e9:.2f}B active; "
+              f"activations at micro-batch 4 x 2048 without checkpointing ~{act30:.0f} GiB (measured fit).", "",
+              "| GPUs | ZeRO-3 states / GPU (16 B/param) | + activations | optimizer offloaded: GPU states / GPU | "
+              f"host per machine of min(GPUs, 8) ({HOST_BYTES_PER_PARAM} B/param / GPU, measured) |", "|---:|---:|---:|---:|---:|"]
+    for n in (1, 2, 4, 8, 16, 32):
+        st = P30 * 16 / n / 2**30
+        off_gpu = P30 * 4 / n / 2**30
+        host_node = P30 * HOST_BYTES_PER_PARAM / n * min(n, 8) / 2**30
+        lines.append(f"| {n} | {st:.1f} GiB | {st + act30:.1f} GiB | {off_gpu:.1f} GiB (+ {act30:.0f}) | "
+                     f"{host_node:.0f} GiB |")
+    cfg235 = Qwen3MoeConfig(**QWEN3_235B_A22B)
+    P235, A235 = _total_params(cfg235), active_params(cfg235)
+    E, L, D = cfg235.num_experts, cfg235.num_hidden_layers, cfg235.hidden_size
+    expert_params = L * E * 3 * D * cfg235.moe_intermediate_size
+    flops_tok = train_flops(cfg235, 1, seq_len) / seq_len
+    lines += ["", f"Qwen3-235B-A22B (Intern-S1's base): {P235 / 1e9:.1f}B parameters ({expert_params / 1e9:.1f}B in "
+              f"experts), {A235 / 1e9:.1f}B active, {flops_tok / 1e9:.0f} GFLOP per token at seq {seq_len} "
+              "(s1model.model.train_flops).", "",
+              "| nodes x 8 GPUs | EP | ZeRO-3 states / GPU | one layer's local experts, bf16 (EP working set) | "
+              + " | ".join(f"tokens/s at {m:.0%} MFU" for m in mfus) + " | "
+              + " | ".join(f"days / 1T tokens at {m:.0%}" for m in mfus) + " |",
+              "|---:|---:|---:|---:|" + "---:|" * (2 * len(mfus))]
+    for nodes in (4, 8, 16, 32, 64, 128):
+        n = nodes * 8
+        st = P235 * 16 / n / 2**30
+        ep = 8
+        local_experts = (E // ep) * 3 * D * cfg235.moe_intermediate_size * 2 / 2**30
+        tps = [m * 989e12 * n / flops_tok for m in mfus]
+        lines.append(f"| {nodes} x 8 = {n} | {ep} | {st:.1f} GiB | {local_experts:.2f} GiB | "
+                     + " | ".join(f"{t:,.0f}" for t in tps) + " | "
+                     + " | ".join(f"{1e12 / t / 86400:.1f}" for t in tps) + " |")
+    return "\n".join(lines)
+
+
+def _total_params(cfg) -> int:
+    import torch
+    from transformers import Qwen3MoeForCausalLM
+
+    with torch.device("meta"):
+        return sum(p.numel() for p in Qwen3MoeForCausalLM(cfg).parameters())
+
+
 # --- orchestration ---------------------------------------------------------------------------------------------------
 
 def run_child(args: list[str], log_path: str, timeout: float) -> dict:
@@ -287,11 +380,12 @@ def main() -> None:
     ap.add_argument("--s1", action="store_true", help="add the scale_s1 phase")
     ap.add_argument("--activation-checkpointing", action="store_true")
     ap.add_argument("--tiny", action="store_true", help="CPU smoke test widths")
+    ap.add_argument("--plan", action="store_true", help="print the capacity tables (docs/capacity.md) and exit")
     ap.add_argument("--work", default=None, help="scratch folder (default: a temp folder)")
     ap.add_argument("--phase-timeout", type=float, default=420)
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "model_scale.json"))
     # child-only
-    ap.add_argument("--child", choices=["write", "train"])
+    ap.add_argument("--child", choices=["write", "train", "load"])
     ap.add_argument("--child-out")
     ap.add_argument("--ckpt")
     ap.add_argument("--run-dir")
@@ -305,8 +399,12 @@ def main() -> None:
     if a.tiny:
         a.seq_len, a.micro_batch = min(a.seq_len, 64), min(a.micro_batch, 2)
 
+    if a.plan:
+        print(plan_tables())
+        return
     if a.child:
-        res = write_checkpoint(a.ckpt, a.layers, a.tiny) if a.child == "write" else train_child(a)
+        res = (write_checkpoint(a.ckpt, a.layers, a.tiny) if a.child == "write"
+               else load_child(a) if a.child == "load" else train_child(a))
         with open(a.child_out, "w") as f:
             json.dump(res, f)
         return
@@ -344,7 +442,11 @@ def main() -> None:
             if "error" in res["write"]:
                 continue
         base = ["--child", "train", "--ckpt", ckpt, "--layers", str(layers), "--shards", *shards] + common
-        if phase in ("scale", "scale_s1"):
+        if phase == "load":  # build_model alone, plain then sharded, each in a fresh process
+            for way in ("plain", "sharded"):
+                res[way] = run_child(base[:1] + ["load"] + base[2:] + ["--impl", way], log, a.phase_timeout)
+                save()
+        elif phase in ("scale", "scale_s1"):
             impl = "s1" if phase == "scale_s1" else "hf"
             run_dir = os.path.join(work, f"run_{phase}")
             res["train"] = run_child(base + ["--run-dir", run_dir, "--impl", impl, "--max-steps", str(a.steps)]
