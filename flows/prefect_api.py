@@ -98,12 +98,22 @@ _started: EphemeralApi | None = None
 def start_ephemeral(home: str | Path) -> EphemeralApi | None:
     """Start the temporary API now (no-op when $PREFECT_API_URL names one already) and point Prefect at it."""
     global _started
-    if os.environ.get("PREFECT_API_URL"):
+    if os.environ.get("PREFECT_API_URL") or _profile_names_an_api():
         return None
     if _started is None:
         _started = EphemeralApi(home)
         os.environ["PREFECT_API_URL"] = _started.url
     return _started
+
+
+def _profile_names_an_api() -> bool:
+    """Whether a Prefect profile may set PREFECT_API_URL (then Prefect's own settings decide, as before)."""
+    prefect_home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home / "profiles.toml")
+    try:
+        return "PREFECT_API_URL" in profiles.read_text()
+    except OSError:
+        return False
 
 
 def wait_ready(timeout: float = 180.0) -> None:
