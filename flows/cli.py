@@ -139,10 +139,19 @@ def _guard_processes() -> None:
 
 def _start_work() -> None:
     """Before a verb that runs a flow: guard the processes, then start the Prefect API now (unless one is recorded
-    for this home or named by $PREFECT_API_URL), so it boots while the flow's modules are imported."""
-    from flows.prefect_api import start_ephemeral
+    for this home or named by $PREFECT_API_URL), so it boots while the flow's modules are imported. With
+    $S1_KEEP_API_MINUTES set, the API started is a kept one (`s1 api start --idle-minutes N`) that later commands of
+    the home attach to."""
+    from flows.prefect_api import start_ephemeral, start_kept
 
     _guard_processes()
+    keep = os.environ.get("S1_KEEP_API_MINUTES")
+    if keep and not os.environ.get("PREFECT_API_URL"):
+        try:
+            os.environ["PREFECT_API_URL"] = start_kept(os.environ["S1_HOME"], float(keep))["url"]
+        except (RuntimeError, ValueError) as e:
+            _fail(f"S1_KEEP_API_MINUTES={keep}: {e}")
+        return
     start_ephemeral(os.environ["S1_HOME"])  # a child: carries the owner tag, dies with this process
 
 

@@ -116,3 +116,20 @@ def test_a_kept_api_stops_by_itself_when_idle(tmp_path):
         _s1(home, "api", "stop")
         pytest.fail("the kept API was still running 60 s after a 3 s idle limit")
     assert not (home / "prefect" / "api.json").exists()
+
+
+def test_s1_keep_api_minutes_makes_a_run_start_a_kept_api_that_the_next_run_attaches_to(tmp_path, shared_data):
+    home = tmp_path / "home"
+    env = dict(_env(home), S1_KEEP_API_MINUTES="10")
+    pdf = ["run", "pdf", "--input", str(shared_data / "pdf" / "two_pages.pdf"), "--set", "n_workers=1", "--json"]
+    first = subprocess.run([*S1, *pdf], env=env, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    rec = json.loads(_s1(home, "api", "status", "--json").stdout)
+    try:
+        assert rec["kept"] and _pid_alive(rec["pid"])  # outlived the run that started it
+        second = subprocess.run([*S1, *pdf], env=env, capture_output=True, text=True, timeout=600)
+        assert second.returncode == 0 and json.loads(second.stdout)["cached"], second.stderr
+        assert json.loads(_s1(home, "api", "status", "--json").stdout)["pid"] == rec["pid"]
+        assert len(_flow_runs(rec["url"])) == 2
+    finally:
+        _s1(home, "api", "stop")
