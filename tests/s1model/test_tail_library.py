@@ -110,3 +110,6 @@ def test_goal_check_needs_baselines_the_margin_on_m_and_l_and_reports_the_ablati
     assert three["met"] and three["ablations"] == {"tail_no_fetch": True, "tail_no_linear": True,
                                                    "tail_no_atomic": False}
     assert three["ablation_between"] is False
+    # all zeros (the NoPE + Abacus run): no band between baselines and TAIL-CoT, so no verdict on the ablations
+    zeros = te.goal_check({"tail": _acc(0, 0, 0), "direct": _acc(0, 0, 0), "tail_no_linear": _acc(0, 0, 0)})
+    assert zeros["ablations"] == {"tail_no_linear": None} and zeros["ablation_between"] is None
