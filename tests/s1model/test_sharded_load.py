@@ -215,3 +215,29 @@ def test_two_gloo_ranks_each_hold_their_half_of_every_parameter(hf_checkpoint, t
     outs = [p.communicate(timeout=300)[0] for p in procs]
     for r, (p, out) in enumerate(zip(procs, outs)):
         assert p.returncode == 0 and f"RANK_OK {r}" in out, out[-3000:]
+
+
+def test_from_scratch_partitions_train_the_same_with_and_without_offloading_everything(tiny_shards, tmp_path):
+    """init_from None: transformers' init drawn per partition (norms 1, matrices N(0, 0.02)); offloading the
+    optimizer and the parameters to the host changes where the numbers live, not the losses."""
+    from s1model.train import pretrain
+
+    base = tiny().model_copy(update={"zero_stage": 3, "expert_parallel": "none", "max_steps": 3,
+                                     "checkpoint_every": 0, "export_hf": False})
+    init_distributed()
+    weights = _gathered(build_model(base))
+    assert torch.equal(weights["model.norm.weight"], torch.ones(64))
+    assert abs(float(weights["model.layers.0.mlp.experts.gate_up_proj"].std()) - 0.02) < 0.002
+    plain = pretrain(base, tiny_shards, str(tmp_path / "gpu_states"))["metrics"]
+    offloaded = pretrain(base.model_copy(update={"offload_optimizer": "cpu", "offload_param": "cpu"}), tiny_shards,
+                         str(tmp_path / "host_states"))["metrics"]
+    assert [m["loss"] for m in offloaded] == pytest.approx([m["loss"] for m in plain], rel=1e-6)
+
+
+def test_offload_without_the_sharded_path_is_refused_with_the_fix():
+    from s1model.config import PretrainConfig
+
+    with pytest.raises(ValueError, match="zero_stage=3"):
+        PretrainConfig(**{**tiny().model_dump(), "offload_optimizer": "cpu"})  # ZeRO-1
+    with pytest.raises(ValueError, match="sharded_init='off'"):
+        PretrainConfig(**{**tiny().model_dump(), "zero_stage": 3, "sharded_init": "on"})  # AutoEP (model_impl hf)
