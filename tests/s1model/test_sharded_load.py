@@ -82,9 +82,10 @@ def test_a_param_source_reads_any_row_range_across_segments():
     assert partition_range(10, 4, 2) == (8, 10) and partition_range(10, 4, 3) == (12, 10)
 
 
-def test_sharded_load_equals_the_plain_load_grown_rows_included(hf_checkpoint):
+@pytest.mark.parametrize("impl", ["hf", "s1"])
+def test_sharded_load_equals_the_plain_load_grown_rows_included(hf_checkpoint, impl):
     init_distributed()
-    cfg = _sharded_config(hf_checkpoint)
+    cfg = _sharded_config(hf_checkpoint, model_impl=impl)
     assert cfg.uses_sharded_init()
     sharded = build_model(cfg)
     plain = dict(build_model(cfg.model_copy(update={"sharded_init": "off"})).named_parameters())
