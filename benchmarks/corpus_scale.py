@@ -16,6 +16,7 @@ runs anyway, so s1 does strictly more work). Each run prints one JSON line; `--j
 
     python benchmarks/corpus_scale.py --base-mb 20 --scales 1 4 16 --workers 2
     python benchmarks/corpus_scale.py --base-mb 20 --scales 4 --workers 1 2        # 1 -> 2 workers
+    python benchmarks/corpus_scale.py --base-mb 8 --scales 4 --workers 1 2 --file-mb 8   # 4 partitions
 """
 
 from __future__ import annotations
@@ -201,6 +202,7 @@ def main() -> None:
     ap.add_argument("--base-mb", type=float, default=20)
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
+    ap.add_argument("--file-mb", type=float, default=64, help="WARC file size (one web / curation partition each)")
     ap.add_argument("--no-datatrove", action="store_true")
     ap.add_argument("--tmp", default=None, help="scratch folder (default: a temporary folder, removed)")
     ap.add_argument("--json", default=None, help="also write the results to this file")
@@ -210,7 +212,7 @@ def main() -> None:
     try:
         for scale in a.scales:
             warcs = tmp / f"warc-{scale}x"
-            corpus = make_corpus(warcs, int(a.base_mb * scale * 2**20))
+            corpus = make_corpus(warcs, int(a.base_mb * scale * 2**20), file_bytes=int(a.file_mb * 2**20))
             for w in a.workers:
                 r = {"scale": scale, "workers": w, "corpus": corpus,
                      "s1": run_s1(warcs, tmp / f"home-{scale}x-{w}w", w)}
