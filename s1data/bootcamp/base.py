@@ -28,7 +28,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-STYLES = ("tail", "tail_nl", "tail_no_fetch", "direct", "reversed", "index_hints")
+STYLES = ("tail", "tail_nl", "tail_no_fetch", "direct", "reversed", "index_hints",
+          "tail_no_linear", "tail_no_atomic")  # the last two: TAIL Table 2 ablations (TAIL tasks only)
 """Reference-solution renderings: TAIL symbolic, TAIL natural-language, TAIL without memory fetch (ablation),
 answer only, and the two addition baselines of the TAIL paper (reversed digits; index hints)."""
 

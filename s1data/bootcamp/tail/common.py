@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from s1data.bootcamp.base import BaseTask
+from s1data.bootcamp.base import BASE_STYLES, BaseTask
 
 
 class TailTask(BaseTask):
@@ -12,6 +12,7 @@ class TailTask(BaseTask):
 
     domain = "tail"
     BUCKETS: ClassVar[dict[str, tuple[int, int]]] = {}
+    supported_styles: ClassVar[frozenset[str]] = BASE_STYLES | {"tail_no_linear", "tail_no_atomic"}
 
     def reference_solution(self, identity: dict, style: str = "tail") -> str:
         """Every base style, plus the Table 2 ablations ``tail_no_linear`` / ``tail_no_atomic`` (see ablations)."""

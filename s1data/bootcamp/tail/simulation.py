@@ -27,7 +27,8 @@ class Addition(TailTask):
     name = "tail_addition"
     algorithm_class = "simulation"
     BUCKETS = {"S": (10, 30), "M": (31, 40), "L": (41, 50)}
-    supported_styles = frozenset({"tail", "tail_nl", "tail_no_fetch", "direct", "reversed", "index_hints"})
+    supported_styles = frozenset({"tail", "tail_nl", "tail_no_fetch", "direct", "reversed", "index_hints",
+                                  "tail_no_linear", "tail_no_atomic"})
     instruction = "Give the exact sum."
 
     class Params(BaseParams):

@@ -86,3 +86,16 @@ def test_export_ablation_keeps_the_tail_exports_problems_and_prompts_and_marks_t
             assert REGISTRY[r["task"]]().verify(r["response"], json.loads(r["identity_json"])).score == 1.0
     with pytest.raises(ValueError, match="ablation style"):
         export_ablation(configs, 1, 0, "tail")
+
+
+def test_export_takes_the_ablation_styles_for_tail_tasks_and_refuses_them_elsewhere_with_a_reason():
+    from s1data.bootcamp import export
+    from s1data.bootcamp.registry import TaskConfig
+
+    for style in ABLATION_STYLES:
+        sft, rl, excl = export([TaskConfig(task="tail_addition", params={"length": 12})], 3, 0, style)
+        assert sft.num_rows == rl.num_rows == 3 and excl.num_rows == 0
+        assert all("\\boxed{" in r and "</think>" in r for r in sft.column("response").to_pylist())
+        assert set(sft.column("style").to_pylist()) == {style}
+        _, _, excl = export([TaskConfig(task="chem_ring_count", params={})], 1, 0, style)
+        assert excl.column("reason").to_pylist() == ["bootcamp_style_unsupported"]
