@@ -100,13 +100,13 @@ def tagged(owner: str | None = None, home: str | None = None) -> dict[int, str]:
         if pid == me:
             continue
         env = _environ(pid)
-        tag = env.get(OWNER_ENV.encode())
-        if tag is None:
+        tag, h = env.get(OWNER_ENV.encode()), env.get(b"S1_HOME")
+        if tag is None or (home is not None and h is None and owner is None):  # (part of) the block overwritten
             untagged.append(pid)
             continue
         if owner is not None and tag.decode() != owner:
             continue
-        if home is not None and env.get(b"S1_HOME", b"").decode() != home:
+        if home is not None and h is not None and h.decode() != home:
             continue
         if start_time(pid) is not None:
             found[pid] = tag.decode()
@@ -211,11 +211,25 @@ def start_reaper(owner: str, home: str, pid_file: str | None = None) -> subproce
                             stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
 
 
-def reap(owner: str, home: str | None, pid_file: str | None = None, poll_s: float = 0.2) -> list[int]:
-    """The reaper's body: wait for the owner to be gone, stop its processes, remove its pid file."""
+def reap(owner: str, home: str | None, pid_file: str | None = None, poll_s: float = 0.2,
+         snapshot_s: float = 2.0) -> list[int]:
+    """The reaper's body: wait for the owner to be gone, stop its processes, remove its pid file.
+
+    While the owner lives, its processes are listed every `snapshot_s` and remembered by (pid, start time): a
+    process whose environment no longer shows the tag is only recognisable through a live tagged parent, and that
+    parent may die with the owner (Ray starts its raylet with PDEATHSIG; the raylet's agents, whose titles overwrite
+    their environment, outlive it by seconds). Those still running when the owner is gone are stopped first."""
+    known: dict[int, int | None] = {}
+    next_snapshot = 0.0
     while alive(owner):
+        if time.monotonic() >= next_snapshot:
+            known.update({p: start_time(p) for p in tagged(owner, home)})
+            known = {p: s for p, s in known.items() if s is not None and start_time(p) == s}
+            next_snapshot = time.monotonic() + snapshot_s
         time.sleep(poll_s)
-    stopped = stop_owned(owner, home)
+    left = [p for p, s in known.items() if s is not None and start_time(p) == s]
+    stopped = stop(left) if left else []
+    stopped += stop_owned(owner, home)
     if pid_file:
         try:
             os.remove(pid_file)

@@ -157,3 +157,38 @@ def test_a_torch_extension_build_lock_no_process_holds_open_is_removed_and_a_hel
         builder.kill()
         builder.wait()
     assert break_stale_build_locks(str(tmp_path / "torch_extensions")) == [str(held)]  # its builder was killed
+
+
+# An owner whose child dies with it (PDEATHSIG, as Ray's raylet) and leaves a grandchild whose environment shows no
+# tag (as the raylet's agents): once the parent is dead, nothing but the reaper's earlier snapshot names it.
+ORPHANING_OWNER = textwrap.dedent("""
+    import json, os, subprocess, sys, time
+    sys.path.insert(0, {repo!r})
+    from s1model.procs import become_owner, die_with_parent
+    os.environ["S1_HOME"] = {home!r}
+    become_owner({home!r})
+    subprocess.Popen(["sh", "-c", "env -i sleep 304 & echo $! > {home}/orphan; wait"], preexec_fn=die_with_parent)
+    while not os.path.exists({home!r} + "/orphan") or not open({home!r} + "/orphan").read().strip():
+        time.sleep(0.02)
+    print(open({home!r} + "/orphan").read().strip(), flush=True)
+    time.sleep(300)
+""")
+
+
+def test_an_untagged_grandchild_whose_parent_dies_with_the_owner_is_stopped_by_the_reaper(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != OWNER_ENV}
+    owner = subprocess.Popen([sys.executable, "-c", ORPHANING_OWNER.format(repo=REPO, home=str(home))],
+                             stdout=subprocess.PIPE, text=True, env=env)
+    orphan = int(owner.stdout.readline())
+    try:
+        assert b"S1_OWNER" not in open(f"/proc/{orphan}/environ", "rb").read()
+        assert orphan in tagged(owner=tag_of(owner.pid))  # through its live, tagged parent
+        time.sleep(3.0)  # the reaper lists the owner's processes every 2 s
+        owner.send_signal(signal.SIGKILL)
+        owner.wait()
+        assert _survivors([orphan], within_s=5.0) == []
+    finally:
+        if start_time(orphan) is not None:
+            os.kill(orphan, signal.SIGKILL)

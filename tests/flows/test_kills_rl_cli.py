@@ -109,11 +109,14 @@ def test_a_kill_9_of_s1_during_online_rl_leaves_no_process_and_rerun_resumes_wit
     cli.send_signal(signal.SIGKILL)  # the CLI alone, not its process group
     cli.wait()
 
-    deadline = time.monotonic() + 6
-    while time.monotonic() < deadline and (tagged(owner=owner) or _home_procs(home)):
+    # the reaper: SIGTERM, 2 s grace, SIGKILL, again until none is left; Ray's agents take seconds to stop on a loaded
+    # machine, hence 15 s (the 2-core CI box runs other jobs)
+    t_kill = time.monotonic()
+    while time.monotonic() < t_kill + 15 and (tagged(owner=owner) or _home_procs(home)):
         time.sleep(0.1)
-    assert {p: _cmdline(p)[:100] for p in tagged(owner=owner)} == {}, "tagged processes left 6 s after the kill"
-    assert _home_procs(home) == {}, "processes of this home left 6 s after the kill"
+    gone_s = time.monotonic() - t_kill
+    assert {p: _cmdline(p)[:100] for p in tagged(owner=owner)} == {}, f"tagged processes left {gone_s:.1f} s after"
+    assert _home_procs(home) == {}, f"processes of this home left {gone_s:.1f} s after the kill"
 
     from storage import open_storage
 
