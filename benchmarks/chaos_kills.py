@@ -332,7 +332,8 @@ def rl_kills(args) -> dict:
 
     trials = []
     for i in range(args.kills):
-        stage = RL_STAGES[i % len(RL_STAGES)]
+        stages = args.stages.split(",") if args.stages else list(RL_STAGES)
+        stage = stages[i % len(stages)]
         total = sft_steps if stage == "offline_rl" else online_steps
         steps = rng.randrange(0, total)
         delay = rng.uniform(1.0, 15.0)
@@ -421,6 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     r = sub.add_parser("rl", help="kill -9 during offline and online RL of `s1 run rl`, then s1 rerun; compare")
     r.add_argument("--kills", type=int, default=4, help="number of kills (offline and online RL in turn)")
     r.add_argument("--seed", type=int, default=0, help="seeds the kill moments")
+    r.add_argument("--stages", help=f"comma-separated stages to kill in, in turn (default: {','.join(RL_STAGES)})")
     r.add_argument("--sft-steps", type=int, default=40, help="offline SFT steps (the demo's 40; a checkpoint every 10)")
     r.add_argument("--timeout", type=float, default=1800, help="limit for each run and rerun, seconds")
     r.add_argument("--out", help="working folder (default: a new temporary one); a finished base and reference "
