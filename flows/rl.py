@@ -177,17 +177,19 @@ def rl_configs(recipe: str, offline: dict, online: dict) -> tuple[OfflineRLConfi
     return (OfflineRLConfig(**{**off.model_dump(), **offline}), OnlineRLConfig(**{**on.model_dump(), **online}))
 
 
-def online_prompts(ctx: RunContext, offline: dict) -> dict:
+def online_prompts(ctx: RunContext, offline: dict, warn: bool = True) -> dict:
     """The prompts online RL takes from an offline_rl artifact: its difficulty-filtered mixture, or, when the filter
-    kept none (the model solves none or all), the unfiltered rl_prompts it read."""
+    kept none (the model solves none or all), the unfiltered rl_prompts it read. The fallback is a warning when the
+    offline stage just ran (warn) and an info line when it came from cache (said once, by the run that made it)."""
     if (json.loads(offline["meta_json"] or "{}").get("counts") or {}).get("kept"):
         return offline
     unfiltered = [a for a in ctx.manifest.ancestors(offline["artifact_id"]) if a["name"] == "rl_prompts"]
     if not unfiltered:
         raise ValueError(f"offline_rl:{offline['version']} kept no prompt and has no rl_prompts parent; "
                          "pass prompts=rl_prompts")
-    ctx.log.warning("offline_rl:%s kept no prompt (the model solves none or all); online RL uses the unfiltered "
-                    "rl_prompts:%s", offline["version"], unfiltered[0]["version"])
+    (ctx.log.warning if warn else ctx.log.info)(
+        "offline_rl:%s kept no prompt (the model solves none or all); online RL uses the unfiltered rl_prompts:%s",
+        offline["version"], unfiltered[0]["version"])
     return unfiltered[0]
 
 
@@ -199,7 +201,7 @@ def rl_stages(ctx: RunContext, model: dict, tokenizer: dict, rl_prompts: dict, s
     if not skip_offline:
         out["offline_rl"] = offline_rl_stage(ctx, model, tokenizer, rl_prompts, sft_data, off_cfg, ray_address)
         model = ctx.manifest.resolve_artifact(out["offline_rl"]["artifact"])
-        prompts = online_prompts(ctx, model)
+        prompts = online_prompts(ctx, model, warn=not out["offline_rl"]["cached"])
         if prompts is not model:
             out["offline_rl"]["online_prompts"] = "unfiltered: the difficulty filter kept none"
     out["online_rl"] = online_rl_stage(ctx, model, tokenizer, prompts, on_cfg, ray_address)
