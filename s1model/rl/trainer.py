@@ -169,9 +169,15 @@ class EngineTrainer:
 
     # --- weights out ---
     def export_hf(self, out_dir: str) -> str:
-        """The policy in HF layout (collective; rank 0 writes), in fp32 for rollouts and averaging."""
-        from s1model.export import _from_engine, _to_hf
+        """The policy in HF layout (collective; rank 0 writes), in fp32 for rollouts and averaging. Under plain ZeRO-3
+        one parameter is gathered at a time (a real-size policy never whole on one rank)."""
+        from s1model.export import _from_engine, _is_plain_zero3, _to_hf, export_hf_streaming
 
+        if _is_plain_zero3(self.engine):
+            export_hf_streaming(self.engine, out_dir, self.hf_config, torch.float32)
+            if torch.distributed.is_initialized():
+                torch.distributed.barrier()
+            return out_dir
         dense, experts = _from_engine(self.engine)
         state = _to_hf(dense, experts)
         if self.rank == 0:

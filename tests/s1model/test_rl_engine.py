@@ -134,3 +134,19 @@ def test_online_rl_on_two_gloo_ranks_checkpoints_and_resumes_from_the_engine_sta
     assert state["step"] == 2 and state["consumed"] > json.load(open(os.path.join(
         out, "checkpoints", "step1", "trainer_state.json")))["consumed"]
     assert os.path.exists(os.path.join(second["hf_checkpoint"], "model.safetensors"))
+
+
+def test_a_zero3_policy_is_exported_one_parameter_at_a_time_with_the_same_weights(sft_model_dir, tmp_path):
+    """Under ZeRO-3 the RL trainer's export streams (export_hf_streaming: sharded files + index) instead of gathering
+    every parameter at once; the written checkpoint loads back with the weights the trainer holds."""
+    from transformers import AutoModelForCausalLM
+
+    cfg = _config(zero_stage=3)
+    trainer = EngineTrainer(sft_model_dir, cfg.optim, None)
+    assert trainer.engine.zero_optimization_stage() == 3
+    out = trainer.export_hf(str(tmp_path / "policy"))
+    assert (tmp_path / "policy" / "model.safetensors.index.json").is_file()  # the streamed writer's layout
+    loaded = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).state_dict()
+    held = trainer.hf_state_dict()
+    assert set(held) <= set(loaded)
+    assert all(torch.equal(held[k], loaded[k]) for k in held)
