@@ -78,3 +78,16 @@ def test_the_funnel_drops_planted_duplicates_with_reasons_and_labels_planted_sci
     assert sum(got[n] is None for n in other) >= 0.9 * len(other)
     lineage = {a["name"] for a in m.ancestors(m.resolve_artifact("curated")["artifact_id"])}
     assert {"documents", "pdf_pages", "pdf_partition", "source_pdf"} <= lineage
+
+    # the dashboard's curation figures read the meta this real run committed (not a hand-typed fixture)
+    from dashboards.figures import curation_counts, curation_funnel, exclusion_reasons, meta
+
+    row = m.resolve_artifact("curated")
+    counts = curation_counts(meta(row))
+    funnel = curation_funnel(row, counts)
+    assert funnel is not None and funnel["data"][0]["x"][0] == out["input"]
+    assert funnel["data"][0]["x"] == [meta(row)[k] for k in ("input", "after_domains", "after_quality", "after_dedup")]
+    assert funnel["data"][0]["x"][-1] >= out["kept"]
+    bars = exclusion_reasons("why", counts)
+    shown = {r: n for trace in bars["data"] for r, n in zip(trace["x"], trace["y"])}
+    assert shown == {r: n for r, n in reasons.items() if n}
