@@ -45,6 +45,13 @@ def test_shared_pdfs_become_page_and_document_artifacts_and_a_second_run_is_all_
                     {"stage": "pdf.partition", "status": "cached", "n": 4}]
     assert m.query("SELECT count(*) AS n FROM artifacts WHERE name = 'pdf_pages'")[0]["n"] == 1
 
+    # the dashboard's PDF mining figure reads the meta this real run committed
+    from dashboards.figures import pdf_counts
+
+    fig = pdf_counts([m.resolve_artifact("pdf_pages")])
+    assert dict(zip(fig["data"][0]["y"], fig["data"][0]["x"])) == {
+        "PDF files": 4, "files parsed": 4, "pages": 12, "pages after dedup": 12, "documents": 4}
+
 
 def test_adding_one_pdf_redoes_only_that_files_partition(home, tmp_path, shared_data):
     inputs = tmp_path / "in"
