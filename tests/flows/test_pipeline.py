@@ -35,6 +35,17 @@ def test_the_demo_pipeline_goes_from_pdfs_and_warcs_to_an_rl_checkpoint_and_reru
     assert losses[-1]["value"] < losses[0]["value"]
     assert m.query("SELECT count(*) AS n FROM metrics WHERE name LIKE 'train.expert_load.%'")[0]["n"] > 0
     assert m.query("SELECT count(*) AS n FROM metrics WHERE name LIKE 'rl.%'")[0]["n"] > 0
+    # the dashboard's training and RL figures read the metrics this real run recorded
+    from dashboards import figures as F
+    from dashboards import queries as Q
+
+    curves = F.training_curves(Q.train_series(m))
+    assert any(list(t["x"]) == list(range(1, 13)) and list(t["y"]) == [r["value"] for r in losses]
+               for t in curves["train-loss"]["data"])
+    heat = F.expert_heatmap(Q.expert_load_latest(m))
+    assert heat is not None and heat["data"][0]["z"] and all(v is not None for row in heat["data"][0]["z"] for v in row)
+    rewards = F.reward_curves(Q.series(m, "rl.reward."))
+    assert rewards is not None and {t["name"] for t in rewards["data"]}
     ds_ckpts = m.query("SELECT meta_json FROM artifacts WHERE name = 'cpt_checkpoint' AND kind = 'deepspeed'")
     assert len(ds_ckpts) == 2  # every 6 of 12 steps
 
