@@ -3,7 +3,8 @@
 Built-in engine, in reading order: sort prompts by length → left-pad a chunk → one prefill forward into a
 `DynamicCache` → decode one token per forward for every unfinished row → drop finished rows from the cache
 (`batch_select_indices`), so a row that hit EOS costs nothing afterwards (HF `generate` keeps computing it).
-Shape legend: B rows in flight, L prompt length after padding, V vocab.
+On CUDA the decode step of `StaticKVEngine` runs as one captured CUDA graph (fixed shapes; see `_StaticDecode`).
+Shape legend: B rows in flight, L prompt length after padding, N = L + new tokens (cache columns), V vocab.
 
 Numerics: logits are taken in fp32; `logprobs` are the *policy* log-probabilities of the sampled tokens (log-softmax
 of the raw logits, temperature 1, no top-p), which is what the RL losses need as behaviour log-probs.
@@ -22,6 +23,8 @@ import torch
 from pydantic import BaseModel, Field, SecretStr
 
 log = logging.getLogger(__name__)
+
+DecodeMode = Literal["auto", "graph", "static", "eager"]
 
 
 class SamplingParams(BaseModel):
@@ -111,9 +114,16 @@ class StaticKVEngine:
     computes MoE layers for a handful of decode tokens densely over all experts (one einsum instead of HF's sort +
     grouped GEMMs; the routing weights are zero outside the top-k, so the result equals the sparse block), keeps tokens and log-probs on the device, and syncs
     only every `check_every` steps to stop early and to drop finished rows from the batch and the cache.
+
+    decode: how a decode step runs. "eager": the forward above over the filled prefix. "static": the fixed-shape step
+    that a CUDA graph replays (`_StaticDecode`: attention over all N cache columns under a mask, K/V written at a
+    device-side column index, MoE dense over the experts), run eagerly, so CPU tests check what the graph computes.
+    "graph": that step captured once per batch-size bucket and replayed (CUDA only; raises elsewhere). "auto": graph
+    on CUDA, eager otherwise; a capture that fails falls back to eager with the reason logged and in `stats`.
+    Finished rows leave a static batch when the rows in flight fit a smaller power-of-two bucket (a new capture).
     """
 
-    def __init__(self, model, check_every: int = 32):
+    def __init__(self, model, check_every: int = 32, decode: DecodeMode = "auto"):
         from transformers.models.qwen3.modeling_qwen3 import apply_rotary_pos_emb
 
         self._rope = apply_rotary_pos_emb
@@ -123,6 +133,8 @@ class StaticKVEngine:
         self.moe = hasattr(base.layers[0].mlp, "experts")
         self.n_kv, self.head_dim = cfg.num_key_value_heads, cfg.head_dim
         self.eps = cfg.rms_norm_eps
+        self.decode = decode
+        self.stats: dict = {}
 
     @staticmethod
     def supports(model) -> bool:
@@ -133,12 +145,28 @@ class StaticKVEngine:
         weights. Many tokens (prefill, large decode batches): HF's own block (its experts implementation)."""
         if h_TD.shape[0] > 4 * mlp.experts.num_experts:
             return mlp(h_TD[None])[0]
+        return self._moe_dense(mlp, h_TD)
+
+    @staticmethod
+    def _moe_dense(mlp, h_TD: torch.Tensor) -> torch.Tensor:
+        """Every expert on every token, weighted by the routing weights (zero outside the top-k): fixed shapes and no
+        host sync, so it can be captured in a CUDA graph. Costs E / top_k times the active FLOPs, which a decode
+        batch (memory-bound: every expert's weights are read either way once B x top_k >= E) does not notice."""
         _, w_TK, idx_TK = mlp.gate(h_TD)
         w_TE = torch.zeros(h_TD.shape[0], mlp.experts.num_experts, dtype=h_TD.dtype, device=h_TD.device)
         w_TE.scatter_(1, idx_TK, w_TK.to(h_TD.dtype))
         gate_TEF, up_TEF = torch.einsum("td,efd->tef", h_TD, mlp.experts.gate_up_proj).chunk(2, dim=-1)
         y_TED = torch.einsum("tef,edf->ted", mlp.experts.act_fn(gate_TEF) * up_TEF, mlp.experts.down_proj)
         return (y_TED * w_TE[..., None]).sum(1)
+
+    def _qkv(self, a, h_BTD: torch.Tensor, cos, sin) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys, values B x H x T x Dh of one attention block, normed and rotated as the HF layer does."""
+        B, T, _ = h_BTD.shape
+        q = a.q_norm(a.q_proj(h_BTD).view(B, T, -1, self.head_dim)).transpose(1, 2)
+        k = a.k_norm(a.k_proj(h_BTD).view(B, T, -1, self.head_dim)).transpose(1, 2)
+        v = a.v_proj(h_BTD).view(B, T, -1, self.head_dim).transpose(1, 2)
+        q, k = self._rope(q, k, cos, sin)
+        return q, k, v
 
     def _forward(self, ids_BT: torch.Tensor, pos_BT: torch.Tensor, start: int, keys_ok_BN: torch.Tensor,
                  cache: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
@@ -155,11 +183,7 @@ class StaticKVEngine:
         mask_B1QN = ok_BQN[:, None]
         for layer, (k_cache, v_cache) in zip(self.base.layers, cache):
             a = layer.self_attn
-            h_BTD = layer.input_layernorm(x_BTD)
-            q = a.q_norm(a.q_proj(h_BTD).view(B, T, -1, self.head_dim)).transpose(1, 2)
-            k = a.k_norm(a.k_proj(h_BTD).view(B, T, -1, self.head_dim)).transpose(1, 2)
-            v = a.v_proj(h_BTD).view(B, T, -1, self.head_dim).transpose(1, 2)
-            q, k = self._rope(q, k, cos, sin)
+            q, k, v = self._qkv(a, layer.input_layernorm(x_BTD), cos, sin)
             k_cache[:, :, start:n] = k
             v_cache[:, :, start:n] = v
             if T == 1:  # decode: the query heads sharing a KV head become that head's queries (no K/V copies)
@@ -177,29 +201,75 @@ class StaticKVEngine:
                 x_BTD = x_BTD + layer.mlp(h_BTD)
         return self.model.lm_head(self.base.norm(x_BTD[:, -1])).float()
 
+    def _decode_static(self, st: "_StaticDecode") -> torch.Tensor:
+        """One decode step over fixed shapes, reading and writing only st's buffers (what a CUDA graph captures):
+        token st.tok_B at position st.pos_B; its K/V go to cache column st.start_1 (a device index); attention over
+        all N columns, masked to the valid prompt columns and those <= start; fp32 logits B x V."""
+        B = st.tok_B.shape[0]
+        x_B1D = self.base.embed_tokens(st.tok_B[:, None])
+        cos, sin = self.base.rotary_emb(x_B1D, st.pos_B[:, None])
+        mask_B11N = (st.ok_BN & (st.cols_N <= st.start_1))[:, None, None, :]
+        for layer, (k_cache, v_cache) in zip(self.base.layers, st.cache):
+            a = layer.self_attn
+            q, k, v = self._qkv(a, layer.input_layernorm(x_B1D), cos, sin)
+            k_cache.index_copy_(2, st.start_1, k)
+            v_cache.index_copy_(2, st.start_1, v)
+            o = torch.nn.functional.scaled_dot_product_attention(
+                q.reshape(B, self.n_kv, -1, self.head_dim), k_cache, v_cache, attn_mask=mask_B11N,
+                scale=a.scaling).reshape(B, -1, 1, self.head_dim)
+            x_B1D = x_B1D + a.o_proj(o.transpose(1, 2).reshape(B, 1, -1))
+            h_B1D = layer.post_attention_layernorm(x_B1D)
+            if self.moe:
+                x_B1D = x_B1D + self._moe_dense(layer.mlp, h_B1D.reshape(B, -1)).view(B, 1, -1)
+            else:
+                x_B1D = x_B1D + layer.mlp(h_B1D)
+        return self.model.lm_head(self.base.norm(x_B1D[:, -1])).float()
+
+    def _mode(self, device: torch.device) -> str:
+        if self.decode == "graph" and device.type != "cuda":
+            raise ValueError(f"decode='graph' needs a CUDA device; the model is on {device}")
+        if self.decode == "auto":
+            if device.type != "cuda":
+                self.stats["graph_fallback"] = f"CUDA graphs need a CUDA device (model on {device}): eager decode"
+                log.debug(self.stats["graph_fallback"])
+                return "eager"
+            return "graph"
+        return self.decode
+
     @torch.no_grad()
     def run(self, prompts: list[list[int]], params: SamplingParams, eos_id: int, pad_id: int,
             gen: torch.Generator | None) -> list[Completion]:
         device = next(self.model.parameters()).device
         dtype = self.base.embed_tokens.weight.dtype
+        mode = self._mode(device)
+        self.stats.update(decode=mode, captures=0, capture_s=0.0, shrinks=[])
         ids_BL, ok_BL, pos_BL = _left_pad(prompts, pad_id, device)
         (B, L), new = ids_BL.shape, params.max_new_tokens
         # generated columns are always valid keys; attention reads only the filled prefix [:L + t + 1]
         ok_BN = torch.cat([ok_BL, torch.ones(B, new, dtype=torch.bool, device=device)], dim=1)
-        cache = [(torch.empty(B, self.n_kv, L + new, self.head_dim, dtype=dtype, device=device),
-                  torch.empty(B, self.n_kv, L + new, self.head_dim, dtype=dtype, device=device))
-                 for _ in self.base.layers]
+        st = None
+        if mode == "eager":
+            cache = [(torch.empty(B, self.n_kv, L + new, self.head_dim, dtype=dtype, device=device),
+                      torch.empty(B, self.n_kv, L + new, self.head_dim, dtype=dtype, device=device))
+                     for _ in self.base.layers]
+        else:
+            st = _StaticDecode(self, B, L + new, dtype, device)
+            st.ok_BN.copy_(ok_BN)
+            cache = st.cache
         logits_BV = self._forward(ids_BL, pos_BL, 0, ok_BN, cache)
         pos_B = pos_BL[:, -1] + 1
+        if st is not None:
+            st.pos_B.copy_(pos_B)
 
         tokens_BN = torch.full((B, new), pad_id, dtype=torch.long, device=device)  # every row's outputs
         logp_BN = torch.zeros(B, new, dtype=torch.float32, device=device)
         rows_R = torch.arange(B, device=device)  # original row of each row still in flight
         done_R = torch.zeros(B, dtype=torch.bool, device=device)
+        live = B  # rows in flight; a static batch may hold more (padding rows, whose outputs are ignored)
         steps = new
         for t in range(new):
-            tok_R = _sample(logits_BV, params, gen)
-            logp_R = _token_logprob(logits_BV, tok_R)
+            tok_S = _sample(logits_BV, params, gen)  # S = rows of the batch as computed (live, or a static bucket)
+            tok_R, logp_R = tok_S[:live], _token_logprob(logits_BV[:live], tok_S[:live])
             tokens_BN[rows_R, t] = torch.where(done_R, pad_id, tok_R)
             logp_BN[rows_R, t] = logp_R
             done_R = done_R | (tok_R == eos_id)
@@ -210,12 +280,27 @@ class StaticKVEngine:
                 if keep_R.numel() == 0:
                     steps = t + 1
                     break
-                if keep_R.numel() <= 0.75 * done_R.numel():
-                    rows_R, tok_R, pos_B, done_R = rows_R[keep_R], tok_R[keep_R], pos_B[keep_R], done_R[keep_R]
+                if st is None and keep_R.numel() <= 0.75 * live:
+                    rows_R, tok_S, pos_B, done_R = rows_R[keep_R], tok_S[keep_R], pos_B[keep_R], done_R[keep_R]
                     ok_BN = ok_BN[keep_R]
                     cache = [(k[keep_R], v[keep_R]) for k, v in cache]
-            logits_BV = self._forward(tok_R[:, None], pos_B[:, None], L + t, ok_BN, cache)
-            pos_B = pos_B + 1
+                    live = keep_R.numel()
+                elif st is not None and _bucket(keep_R.numel(), B) < st.size:
+                    live = keep_R.numel()
+                    pick_S = torch.cat([keep_R, keep_R[:1].expand(_bucket(live, B) - live)])
+                    st = st.select(pick_S)
+                    self.stats["shrinks"].append((live, st.size))
+                    rows_R, tok_S, done_R = rows_R[keep_R], tok_S[pick_S], done_R[keep_R]
+            if st is None:
+                logits_BV = self._forward(tok_S[:, None], pos_B[:, None], L + t, ok_BN, cache)
+                pos_B = pos_B + 1
+            else:
+                st.tok_B.copy_(tok_S)
+                st.start_1.fill_(L + t)
+                logits_BV = st.step(mode == "graph")
+                if st.graph is None and mode == "graph" and self.decode == "auto":  # capture failed: eager from now
+                    mode = self.stats["decode"] = "static"
+                st.pos_B += 1
 
         tokens, logps = tokens_BN[:, :steps].tolist(), logp_BN[:, :steps].tolist()
         out = []
@@ -226,11 +311,98 @@ class StaticKVEngine:
         return out
 
 
+def _bucket(rows: int, cap: int) -> int:
+    """Static batch size for `rows` rows in flight: the next power of two, at most cap."""
+    return min(cap, 1 << max(0, rows - 1).bit_length())
+
+
+class _StaticDecode:
+    """The buffers of a fixed-shape decode step of S rows over N cache columns, and its CUDA graph once captured.
+
+    Inputs are written in place before each step (tok_B, pos_B, start_1); the graph reads the same memory, so a
+    replay is one launch instead of ~1,000. The K/V cache is zero-filled: masked columns must hold finite numbers
+    (a masked NaN still poisons the attention output)."""
+
+    def __init__(self, engine: StaticKVEngine, S: int, N: int, dtype: torch.dtype, device: torch.device):
+        self.engine, self.size = engine, S
+        self.tok_B = torch.zeros(S, dtype=torch.long, device=device)
+        self.pos_B = torch.zeros(S, dtype=torch.long, device=device)
+        self.start_1 = torch.zeros(1, dtype=torch.long, device=device)
+        self.ok_BN = torch.zeros(S, N, dtype=torch.bool, device=device)
+        self.cols_N = torch.arange(N, device=device)
+        self.cache = [(torch.zeros(S, engine.n_kv, N, engine.head_dim, dtype=dtype, device=device),
+                       torch.zeros(S, engine.n_kv, N, engine.head_dim, dtype=dtype, device=device))
+                      for _ in engine.base.layers]
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.logits_BV: torch.Tensor | None = None
+        self.failed = False
+
+    def select(self, pick_S: torch.Tensor) -> "_StaticDecode":
+        """A new static batch holding rows pick_S of this one (cache, mask, positions); this one is released."""
+        S, N = pick_S.numel(), self.cols_N.numel()
+        out = _StaticDecode(self.engine, S, N, self.cache[0][0].dtype, self.cols_N.device)
+        out.ok_BN.copy_(self.ok_BN[pick_S])
+        out.pos_B.copy_(self.pos_B[pick_S])
+        out.start_1.copy_(self.start_1)
+        for (k2, v2), (k, v) in zip(out.cache, self.cache):
+            k2.copy_(k[pick_S])
+            v2.copy_(v[pick_S])
+        self.cache, self.graph = [], None
+        return out
+
+    def _capture(self) -> None:
+        import time
+
+        t0 = time.perf_counter()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):  # warm-up off the capture: lazy inits, cuBLAS workspaces, autotuning
+            self.engine._decode_static(self)  # writes this step's K/V column, which the replay writes again
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self.logits_BV = self.engine._decode_static(self)
+        self.graph = graph
+        torch.cuda.synchronize()
+        self.engine.stats["captures"] += 1
+        self.engine.stats["capture_s"] += time.perf_counter() - t0
+
+    def step(self, use_graph: bool) -> torch.Tensor:
+        """fp32 logits S x V of this step: a replay of the captured graph, or the same step run eagerly."""
+        if use_graph and self.graph is None and not self.failed:
+            try:
+                self._capture()
+            except Exception as exc:  # noqa: BLE001 -- any capture error: decode eagerly, say why
+                if self.engine.decode == "graph":
+                    raise
+                self.failed = True
+                self.graph = None
+                reason = f"CUDA graph capture failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+                self.engine.stats["graph_fallback"] = reason + ": static decode run eagerly"
+                log.warning("%s; decoding eagerly", reason)
+        if self.graph is not None:
+            self.graph.replay()
+            return self.logits_BV
+        return self.engine._decode_static(self)
+
+
 @torch.no_grad()
 def _generate_chunk(model, prompts: list[list[int]], params: SamplingParams, eos_id: int, pad_id: int,
-                    gen: torch.Generator | None, engine: str = "auto", check_every: int = 32) -> list[Completion]:
+                    gen: torch.Generator | None, engine: str = "auto", check_every: int = 32,
+                    decode: DecodeMode = "auto", stats: dict | None = None) -> list[Completion]:
     if engine == "static" or (engine == "auto" and StaticKVEngine.supports(model)):
-        return StaticKVEngine(model, check_every).run(prompts, params, eos_id, pad_id, gen)
+        eng = StaticKVEngine(model, check_every, decode)
+        out = eng.run(prompts, params, eos_id, pad_id, gen)
+        if stats is not None:
+            stats["decode"] = eng.stats["decode"]
+            stats["captures"] = stats.get("captures", 0) + eng.stats["captures"]
+            stats["capture_s"] = stats.get("capture_s", 0.0) + eng.stats["capture_s"]
+            stats.setdefault("shrinks", []).extend(eng.stats["shrinks"])  # (rows in flight, static batch size)
+            if "graph_fallback" in eng.stats:
+                stats["graph_fallback"] = eng.stats["graph_fallback"]
+        return out
+    if stats is not None:
+        stats["decode"] = "hf_cache"
     return _generate_chunk_hf(model, prompts, params, eos_id, pad_id, gen)
 
 
@@ -281,12 +453,15 @@ def _generate_chunk_hf(model, prompts: list[list[int]], params: SamplingParams, 
 
 def generate(model, prompts: list[list[int]], params: SamplingParams, eos_id: int, pad_id: int = 0,
              max_batch_size: int = 64, engine: Literal["auto", "static", "hf_cache"] = "auto",
-             check_every: int = 32) -> list[Completion]:
+             check_every: int = 32, decode: DecodeMode = "auto", stats: dict | None = None) -> list[Completion]:
     """Complete every prompt (token ids) once with the built-in engine; results in prompt order.
 
     Prompts are sorted by length and cut into chunks of max_batch_size rows, so padding stays small.
     engine: "auto" takes `StaticKVEngine` for Qwen3 / Qwen3-MoE and the HF-forward + DynamicCache path otherwise;
-    check_every: decode steps between the static engine's host syncs (early stop, dropping finished rows).
+    check_every: decode steps between the static engine's host syncs (early stop, dropping finished rows);
+    decode: the static engine's decode step (see `StaticKVEngine`: "auto" is a CUDA graph on CUDA, eager elsewhere);
+    stats: when given, filled with the decode mode used, CUDA-graph captures and their seconds, and the reason of a
+    fallback to eager decoding.
     """
     device = next(model.parameters()).device
     gen = torch.Generator(device).manual_seed(params.seed) if params.seed is not None else None
@@ -299,7 +474,7 @@ def generate(model, prompts: list[list[int]], params: SamplingParams, eos_id: in
             for s in range(0, len(order), max_batch_size):
                 chunk = order[s:s + max_batch_size]
                 for i, c in zip(chunk, _generate_chunk(model, [prompts[i] for i in chunk], params, eos_id, pad_id,
-                                                          gen, engine, check_every)):
+                                                          gen, engine, check_every, decode, stats)):
                     results[i] = c
         finally:
             model.train(was_training)

@@ -1,6 +1,7 @@
 """The built-in KV-cache engine against cache-free greedy decoding, sampling knobs, and the OpenAI client backend
 (against a local stand-in server)."""
 
+import pytest
 import torch
 
 from s1model.config import tiny
@@ -96,3 +97,67 @@ def test_static_engine_equals_the_hf_cache_path_and_cache_free_greedy_for_dense_
             assert s.finish_reason == h.finish_reason
             torch.testing.assert_close(torch.tensor(s.logprobs), torch.tensor(h.logprobs), atol=1e-4, rtol=0)
         assert {c.finish_reason for c in static} == {"eos", "length"}
+
+
+def _eos_ending_many_rows(ref: list[list[int]]) -> int:
+    """The token that the most rows (not all) emit among their first 30 greedy tokens: as EOS, rows stop at
+    different steps and the batch shrinks."""
+    import collections
+
+    counts = collections.Counter(t for r in ref for t in set(r[:30]))
+    return next(t for t, n in counts.most_common() if n < len(ref))
+
+
+def test_the_static_decode_step_a_cuda_graph_replays_equals_cache_free_greedy_while_rows_leave_the_batch():
+    moe, prompts = _model_and_prompts(seed=4)
+    prompts = prompts + [p[::-1] for p in prompts] + [[7] * 3]  # 11 rows: static buckets 11 -> 8 -> 4
+    for model in (moe, _dense_model()):
+        ref = [greedy_reference(model, p, 40, eos_id=-1) for p in prompts]
+        eos = _eos_ending_many_rows(ref)
+        stats: dict = {}
+        out = generate(model, prompts, SamplingParams(max_new_tokens=40, temperature=0.0), eos_id=eos,
+                       engine="static", check_every=2, decode="static", stats=stats)
+        eager = generate(model, prompts, SamplingParams(max_new_tokens=40, temperature=0.0), eos_id=eos,
+                         engine="static", check_every=2, decode="eager")
+        for r, s, e in zip(ref, out, eager):
+            cut = r.index(eos) + 1 if eos in r else len(r)
+            assert s.token_ids == r[:cut]
+            assert s.finish_reason == e.finish_reason
+            torch.testing.assert_close(torch.tensor(s.logprobs), torch.tensor(e.logprobs), atol=1e-4, rtol=0)
+        assert stats["decode"] == "static"
+        assert any(live < size for live, size in stats["shrinks"])  # a padded bucket was decoded
+        assert {c.finish_reason for c in out} == {"eos", "length"}
+
+
+def test_graph_decode_on_cpu_fails_loudly_and_auto_decodes_eagerly_saying_why():
+    model, prompts = _model_and_prompts()
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        generate(model, prompts, SamplingParams(max_new_tokens=4, temperature=0.0), eos_id=0, decode="graph")
+    stats: dict = {}
+    generate(model, prompts, SamplingParams(max_new_tokens=4, temperature=0.0), eos_id=0, stats=stats)
+    assert stats["decode"] == "eager" and "CUDA device" in stats["graph_fallback"]
+
+
+def _cuda_or_skip():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+
+
+@pytest.mark.gpu
+def test_cuda_graph_decode_gives_the_eager_engines_tokens_and_cache_free_greedy_in_fp32():
+    _cuda_or_skip()
+    moe, prompts = _model_and_prompts(seed=4)
+    prompts = prompts + [p[::-1] for p in prompts] + [[7] * 3]
+    for model in (moe.cuda(), _dense_model().cuda()):
+        ref = [greedy_reference(model, p, 40, eos_id=-1) for p in prompts]
+        eos = _eos_ending_many_rows(ref)
+        stats: dict = {}
+        graph = generate(model, prompts, SamplingParams(max_new_tokens=40, temperature=0.0), eos_id=eos,
+                         engine="static", check_every=2, decode="graph", stats=stats)
+        eager = generate(model, prompts, SamplingParams(max_new_tokens=40, temperature=0.0), eos_id=eos,
+                         engine="static", check_every=2, decode="eager")
+        for r, g, e in zip(ref, graph, eager):
+            cut = r.index(eos) + 1 if eos in r else len(r)
+            assert g.token_ids == e.token_ids == r[:cut]
+            torch.testing.assert_close(torch.tensor(g.logprobs), torch.tensor(e.logprobs), atol=1e-4, rtol=0)
+        assert stats["decode"] == "graph" and stats["captures"] == 1 + len(stats["shrinks"]) >= 2
