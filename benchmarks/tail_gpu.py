@@ -80,6 +80,12 @@ def main() -> None:
                    help="hf: HF Qwen3 with RoPE (first attempt); else TailDecoder with this position scheme")
     p.add_argument("--abacus", action="store_true", help="TailDecoder: add Abacus per-digit index embeddings")
     p.add_argument("--abacus-offset-max", type=int, default=100)
+    p.add_argument("--abacus-direction", default="ltr", choices=["ltr", "rtl", "both"],
+                   help="ltr: every digit indexed from its number's first digit; rtl: the prompt's digits from the "
+                        "right (index = significance + 1, aligned digits share an index), the response's from the "
+                        "left; both: the two embeddings added")
+    p.add_argument("--input-injection", action="store_true", help="TailDecoder: add the input embedding to every "
+                                                                  "layer's input")
     p.add_argument("--random-gap-max", type=int, default=4)
     p.add_argument("--eval-batch", type=int, default=512)
     p.add_argument("--max-new-tokens-cap", type=int, default=None, help="cap the decoding budget (CPU smoke runs)")
@@ -88,6 +94,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-seed", type=int, default=1)
     args = p.parse_args()
+    if args.abacus and args.abacus_direction != "ltr" and (args.warmup_steps or args.generic_mix):
+        p.error("--abacus-direction rtl/both index the prompt from the right and need the response separator in every "
+                "document; the generic warm-up / replay corpus has none (use --abacus-direction ltr with it)")
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -144,6 +153,11 @@ def main() -> None:
         from s1model.tail_model import digit_token_ids
 
         digit_ids = digit_token_ids(tok)
+    sep_id = -1
+    if args.abacus and args.abacus_direction != "ltr":
+        sep_id = te.abacus_separator_id(tok, prompts.column("prompt").to_pylist()[::10]
+                                        + data[arms[0]].column("prompt").to_pylist()[:100])
+        print(f"abacus separator token {sep_id} ({tok.decode([sep_id])!r})", flush=True)
 
     def new_model():
         if args.position == "hf":
@@ -151,7 +165,8 @@ def main() -> None:
         return te.build_tail_decoder(mcfg, seed=args.seed, position=args.position, abacus=args.abacus,
                                      digit_ids=digit_ids, abacus_offset_max=args.abacus_offset_max,
                                      abacus_max=max(256, args.abacus_offset_max + 128),
-                                     random_gap_max=args.random_gap_max)
+                                     random_gap_max=args.random_gap_max, abacus_direction=args.abacus_direction,
+                                     abacus_sep_id=sep_id, input_injection=args.input_injection)
     warm_state, warm_info = None, None
     if args.warmup_steps:  # one task-free warm-up checkpoint shared by every arm
         from s1data.shards import ShardConfig, write_shards
@@ -221,11 +236,13 @@ def main() -> None:
 
     accs = {a: r["accuracy"] for a, r in results.items()}
     model_name = "dense Qwen3 (HF, RoPE)" if args.position == "hf" else (
-        f"TailDecoder position={args.position}" + (f" + abacus (offset 0-{args.abacus_offset_max})"
-                                                    if args.abacus else ""))
+        f"TailDecoder position={args.position}" + (f" + abacus {args.abacus_direction} (offset 0-"
+                                                    f"{args.abacus_offset_max})" if args.abacus else "")
+        + (" + input injection" if args.input_injection else ""))
     setup = {"model": f"{model_name} D={args.hidden} L={args.layers} heads={args.hidden // 32}x32 "
                       f"kv={max(1, args.hidden // 64)} F={2 * args.hidden * 2}",
-             "position": args.position, "abacus": args.abacus,
+             "position": args.position, "abacus": args.abacus, "abacus_direction": args.abacus_direction,
+             "input_injection": args.input_injection,
              "params": next(iter(results.values()))["train"]["params"] if results else None,
              "train_tokens_per_arm": steps * args.batch_rows * args.seq_len, "steps": steps,
              "arm_train_s": args.arm_train_s, "batch_rows": args.batch_rows,

@@ -66,12 +66,20 @@ class TailExperimentParams(RunParams):
                          "training). Needs trainer=torch.")
     abacus_offset_max: int = Field(100, ge=0, description="Largest random Abacus offset while training.")
     random_gap_max: int = Field(4, ge=1, description="rope_random: training gaps between positions in 1..this.")
+    abacus_direction: Literal["ltr", "rtl", "both"] = Field(
+        "ltr", description="Abacus: ltr indexes every digit from its number's first digit; rtl indexes the prompt's "
+        "digits from the right (index = significance + 1, so aligned digits of the operands share an index; McLeish "
+        "et al.) and the response's from the left; both adds the two embeddings.")
+    input_injection: bool = Field(False, description="Own decoder: add the input embedding to every layer's input.")
 
     @model_validator(mode="after")
     def _own_decoder_needs_torch(self):
         if (self.position != "hf" or self.abacus) and self.trainer != "torch":
             raise ValueError(f"position={self.position!r} / abacus={self.abacus} use the experiment's own decoder, "
                              "which only the plain loop trains: set trainer='torch'")
+        if self.abacus and self.abacus_direction != "ltr" and (self.warmup_steps or self.generic_mix):
+            raise ValueError(f"abacus_direction={self.abacus_direction!r} needs the response separator in every "
+                             "document; the warm-up / replay corpus has none: use abacus_direction='ltr' with it")
         return self
 
 
@@ -203,7 +211,10 @@ def torch_train_stage(ctx: RunContext, cfg: PretrainConfig, shards: dict, tok: d
                                           abacus=bool(opts.get("abacus")), digit_ids=digits,
                                           abacus_offset_max=opts.get("abacus_offset_max", 100),
                                           abacus_max=max(256, opts.get("abacus_offset_max", 100) + 128),
-                                          random_gap_max=opts.get("random_gap_max", 4))
+                                          random_gap_max=opts.get("random_gap_max", 4),
+                                          abacus_direction=opts.get("abacus_direction", "ltr"),
+                                          abacus_sep_id=opts.get("abacus_sep_id", -1),
+                                          input_injection=bool(opts.get("input_injection")))
         else:
             model = te.build_decoder(cfg.model, seed=cfg.seed, dense=True)
         out = te.train_torch(model, shard_paths(shards), str(dirs["cpt_checkpoint"]), seq_len=cfg.seq_len,
@@ -304,6 +315,14 @@ def tail_experiment_flow(params: TailExperimentParams) -> dict:
 
         model_opts = {"position": params.position, "abacus": params.abacus,
                       "abacus_offset_max": params.abacus_offset_max, "random_gap_max": params.random_gap_max}
+        if params.abacus_direction != "ltr" or params.input_injection:  # new keys only when used: old caches hold
+            model_opts |= {"abacus_direction": params.abacus_direction, "input_injection": params.input_injection}
+        if params.abacus and params.abacus_direction != "ltr":
+            from s1data.tokenizer import load_tokenizer
+            from s1model import tail_experiment as te
+
+            model_opts["abacus_sep_id"] = te.abacus_separator_id(
+                load_tokenizer(_local(tok)), _pq(prompts, "prompts.parquet").column("prompt").to_pylist()[::10])
 
         warm = None
         if params.warmup_steps:  # one task-free checkpoint shared by every arm
@@ -326,7 +345,8 @@ def tail_experiment_flow(params: TailExperimentParams) -> dict:
                  "steps": cfg.max_steps, "seq_len": cfg.seq_len, "seed": params.seed, "eval_seed": params.eval_seed,
                  "train_examples": params.train_examples, "eval_per_bucket": params.eval_per_bucket,
                  "warmup_steps": params.warmup_steps, "generic_mix": params.generic_mix,
-                 "position": params.position, "abacus": params.abacus}
+                 "position": params.position, "abacus": params.abacus,
+                 "abacus_direction": params.abacus_direction, "input_injection": params.input_injection}
         report, md = report_stage(ctx, params, evals, setup)
         ctx.log.info("tail experiment:\n%s", md)
         return {"run_id": ctx.run_id, "report": report["artifact_id"], "report_uri": report["uri"],

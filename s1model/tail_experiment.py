@@ -261,6 +261,19 @@ def build_tail_decoder(model_cfg, seed: int, position: str = "rope", abacus: boo
     return TailDecoder(cfg)
 
 
+def abacus_separator_id(tokenizer, prompts: list[str]) -> int:
+    """The token that ends a prompt for right-to-left Abacus indices (`TailModelConfig.abacus_sep_id`): the first
+    token of RESPONSE_SEP's encoding that occurs exactly once in every training document built from `prompts`
+    (document_text(p, "")) and never in a prompt itself. Raises when no token of the separator qualifies."""
+    docs = [tokenizer.encode(document_text(p)) for p in prompts]
+    bare = [tokenizer.encode(p) for p in prompts]
+    for cand in tokenizer.encode(RESPONSE_SEP):
+        if all(d.count(cand) == 1 for d in docs) and not any(cand in b for b in bare):
+            return cand
+    raise ValueError(f"no token of the response separator {RESPONSE_SEP!r} occurs once per document and never in a "
+                     "prompt: right-to-left Abacus indices cannot tell the prompt from the response")
+
+
 def param_count(model) -> int:
     return sum(p.numel() for p in model.parameters())
 

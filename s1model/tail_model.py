@@ -41,6 +41,7 @@ from torch import nn
 
 Position = Literal["rope", "nope", "rope_random", "fire"]
 POSITIONS: tuple[str, ...] = ("rope", "nope", "rope_random", "fire")
+ABACUS_DIRECTIONS: tuple[str, ...] = ("ltr", "rtl", "both")
 
 
 @dataclass
@@ -60,6 +61,13 @@ class TailModelConfig:
     abacus: bool = False  # add per-digit index embeddings (needs digit_token_ids)
     abacus_max: int = 256  # largest digit index + offset with an embedding (longer runs are clamped)
     abacus_offset_max: int = 100  # training offset drawn from 0..this per document
+    # "ltr": index from a number's first digit (everywhere); "rtl": digit runs of the prompt (before the first
+    # `abacus_sep_id` of the document) from the right, so index = significance + 1 and aligned digits of two operands
+    # share an index (McLeish et al.); response runs from the left (they are written one token at a time); "both":
+    # the ltr index plus a second embedding of the prompt's rtl index (0 in the response)
+    abacus_direction: str = "ltr"
+    abacus_sep_id: int = -1  # token that ends the prompt (rtl / both); every document must contain it
+    input_injection: bool = False  # add the input embedding to every layer's input (McLeish et al.)
     digit_token_ids: list[int] = field(default_factory=list)  # token ids of the ten digits (for abacus)
     fire_hidden: int = 32  # width of FIRE's bias MLP
     fire_l0: float = 64.0  # FIRE's threshold L0 of the progressive interpolation
@@ -76,6 +84,11 @@ class TailModelConfig:
             raise ValueError(f"num_heads {self.num_heads} must be a multiple of num_kv_heads {self.num_kv_heads}")
         if self.random_gap_max < 1:
             raise ValueError("random_gap_max must be >= 1")
+        if self.abacus_direction not in ABACUS_DIRECTIONS:
+            raise ValueError(f"abacus_direction {self.abacus_direction!r} unknown; choose one of {ABACUS_DIRECTIONS}")
+        if self.abacus and self.abacus_direction != "ltr" and self.abacus_sep_id < 0:
+            raise ValueError(f"abacus_direction={self.abacus_direction!r} needs abacus_sep_id (the token that ends "
+                             "the prompt)")
 
 
 # --- position helpers ----------------------------------------------------------------------------------------------
@@ -103,6 +116,30 @@ def digit_run_index(is_digit_BS: torch.Tensor, pos_BS: torch.Tensor) -> torch.Te
     reset = (~is_digit_BS) | (pos_BS == 0)
     base = torch.where(reset, c - d, torch.zeros_like(c)).cummax(-1).values
     return (c - base) * d
+
+
+def digit_run_index_from_right(is_digit_BS: torch.Tensor, pos_BS: torch.Tensor) -> torch.Tensor:
+    """1-based index of each digit inside its run counted from the run's *last* digit (1 = least significant digit;
+    0 for a non-digit); a run never crosses a document boundary. Looks ahead: use it on the prompt only."""
+    start_BS = pos_BS == 0
+    end_BS = torch.ones_like(start_BS)
+    end_BS[:, :-1] = start_BS[:, 1:]  # a token is its document's last when the next one starts a document
+    d_f = is_digit_BS.flip(-1)
+    # on the flipped row a document "starts" at its last token: give it position 0, everything else 1
+    pos_f = (~end_BS).flip(-1).long()
+    return digit_run_index(d_f, pos_f).flip(-1)
+
+
+def in_prompt(ids_BS: torch.Tensor, pos_BS: torch.Tensor, sep_id: int) -> torch.Tensor:
+    """True for the tokens of a document before its first `sep_id` token (the separator itself included). A segment
+    without the separator (a document cut across packed rows) has no prompt: its digits are never indexed from the
+    right, which could leak the length of a response number into its own digits."""
+    sep = (ids_BS == sep_id).long()
+    c = sep.cumsum(-1)
+    base = torch.where(pos_BS == 0, c - sep, torch.zeros_like(c)).cummax(-1).values
+    seg = segment_ids(pos_BS)
+    total = torch.zeros(seg.shape[0], int(seg.max()) + 1, dtype=torch.long, device=seg.device).scatter_add(1, seg, sep)
+    return ((c - base - sep) == 0) & (total.gather(1, seg) > 0)
 
 
 def rope_cos_sin(pos_BS: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -214,6 +251,8 @@ class TailDecoder(nn.Module):
         self.config = cfg
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
         self.abacus_embed = nn.Embedding(cfg.abacus_max + 1, cfg.hidden_size) if cfg.abacus else None
+        self.abacus_rtl_embed = (nn.Embedding(cfg.abacus_max + 1, cfg.hidden_size)
+                                 if cfg.abacus and cfg.abacus_direction == "both" else None)
         self.fire = FireBias(cfg.num_heads, cfg.fire_hidden, cfg.fire_l0) if cfg.position == "fire" else None
         self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.num_layers))
         self.norm = nn.RMSNorm(cfg.hidden_size, eps=cfg.rms_norm_eps)
@@ -223,8 +262,9 @@ class TailDecoder(nn.Module):
             is_digit[torch.tensor(cfg.digit_token_ids)] = True
         self.register_buffer("is_digit_V", is_digit, persistent=False)
         self.apply(self._init)
-        if self.abacus_embed is not None:
-            self.abacus_embed.weight.data[0].zero_()  # index 0 (non-digit) adds nothing
+        for e in (self.abacus_embed, self.abacus_rtl_embed):
+            if e is not None:
+                e.weight.data[0].zero_()  # index 0 (non-digit) adds nothing
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.embed_tokens.weight
 
@@ -244,29 +284,53 @@ class TailDecoder(nn.Module):
             return random_positions(pos_BS, cfg.random_gap_max)
         return pos_BS.float() * (1 + cfg.random_gap_max) / 2
 
-    def _abacus(self, run_BS: torch.Tensor, pos_BS: torch.Tensor) -> torch.Tensor:
-        """Embedding rows for digit-run indices; a random offset per document while training."""
+    def abacus_indices(self, ids_BS: torch.Tensor, pos_BS: torch.Tensor,
+                       ok_BS: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Digit indices of whole documents (training, or a prompt before decoding): (index for `abacus_embed`,
+        index for `abacus_rtl_embed` or None). ok_BS: False for padding."""
         cfg = self.config
-        idx = run_BS
+        dig_BS = self.is_digit_V[ids_BS] if ok_BS is None else self.is_digit_V[ids_BS] & ok_BS
+        ltr = digit_run_index(dig_BS, pos_BS)
+        if cfg.abacus_direction == "ltr":
+            return ltr, None
+        rtl = torch.where(in_prompt(ids_BS, pos_BS, cfg.abacus_sep_id), digit_run_index_from_right(dig_BS, pos_BS),
+                          torch.zeros_like(ltr))
+        if cfg.abacus_direction == "rtl":
+            return torch.where(rtl > 0, rtl, ltr), None
+        return ltr, rtl
+
+    def _abacus(self, runs, pos_BS: torch.Tensor) -> torch.Tensor:
+        """Embedding rows for digit-run indices; one random offset per document while training (shared by both
+        tables, so aligned digits keep a shared index)."""
+        cfg = self.config
+        off_BS = None
         if self.training and cfg.abacus_offset_max:
             seg_BS = segment_ids(pos_BS)
             off_BG = torch.randint(0, cfg.abacus_offset_max + 1, (pos_BS.shape[0], int(seg_BS.max()) + 1),
                                    device=pos_BS.device)
-            idx = torch.where(run_BS > 0, run_BS + off_BG.gather(1, seg_BS), run_BS)
-        return self.abacus_embed(idx.clamp(max=cfg.abacus_max))
+            off_BS = off_BG.gather(1, seg_BS)
+        out = 0
+        for table, idx in zip((self.abacus_embed, self.abacus_rtl_embed), runs):
+            if table is None or idx is None:
+                continue
+            if off_BS is not None:
+                idx = torch.where(idx > 0, idx + off_BS, idx)
+            out = out + table(idx.clamp(max=cfg.abacus_max))
+        return out
 
-    def embed(self, ids_BS: torch.Tensor, run_BS: torch.Tensor | None, pos_BS: torch.Tensor) -> torch.Tensor:
+    def embed(self, ids_BS: torch.Tensor, runs, pos_BS: torch.Tensor) -> torch.Tensor:
         x = self.embed_tokens(ids_BS)
         if self.abacus_embed is not None:
-            x = x + self._abacus(run_BS, pos_BS)
+            x = x + self._abacus(runs, pos_BS)
         return x
 
     def forward(self, input_ids: torch.Tensor, position_ids: torch.Tensor | None = None, **_) -> _Output:
         ids_BS = input_ids
         B, S = ids_BS.shape
         pos_BS = position_ids if position_ids is not None else torch.arange(S, device=ids_BS.device).expand(B, S)
-        run_BS = digit_run_index(self.is_digit_V[ids_BS], pos_BS) if self.abacus_embed is not None else None
-        x = self.embed(ids_BS, run_BS, pos_BS)
+        runs = self.abacus_indices(ids_BS, pos_BS) if self.abacus_embed is not None else None
+        x = self.embed(ids_BS, runs, pos_BS)
+        x0 = x
         seg_BS = segment_ids(pos_BS)
         causal_SS = torch.ones(S, S, dtype=torch.bool, device=ids_BS.device).tril()
         mask = ((seg_BS[:, :, None] == seg_BS[:, None, :]) & causal_SS)[:, None]  # B x 1 x S x S
@@ -276,7 +340,9 @@ class TailDecoder(nn.Module):
             rope = rope_cos_sin(self._rope_positions(pos_BS), cfg.head_dim, cfg.rope_theta)
         if self.fire is not None:
             mask = self.fire(pos_BS, pos_BS).masked_fill(~mask, float("-inf"))
-        for layer in self.layers:
+        for i, layer in enumerate(self.layers):
+            if cfg.input_injection and i:
+                x = x + x0
             q, k, v = layer.self_attn.qkv(layer.input_layernorm(x), rope)
             x = x + layer.self_attn.attend(q, k, v, mask)
             x = x + layer.mlp(layer.post_attention_layernorm(x))
@@ -330,13 +396,20 @@ def _run_chunk(model: TailDecoder, prompts: list[list[int]], max_new_tokens: int
     cache = [(torch.empty(B, cfg.num_kv_heads, N, cfg.head_dim, dtype=dtype, device=device),
               torch.empty(B, cfg.num_kv_heads, N, cfg.head_dim, dtype=dtype, device=device)) for _ in model.layers]
     # the left padding is no digit, so a digit run starts inside the prompt (its first token has position 0)
-    run_BL = digit_run_index(model.is_digit_V[ids_BL] & ok_BL, pos_BL)
-    run_B = run_BL[:, -1].clone()
+    runs_BL = None
+    if model.abacus_embed is not None:
+        if cfg.abacus_direction != "ltr" and not bool(((ids_BL == cfg.abacus_sep_id) & ok_BL).any(-1).all()):
+            raise ValueError(f"abacus_direction={cfg.abacus_direction!r}: every prompt must contain the separator "
+                             f"token {cfg.abacus_sep_id} (the response's digits are indexed from the left)")
+        runs_BL = model.abacus_indices(ids_BL, pos_BL, ok_BL)
+    # generated digits count from the left, continuing a run the prompt ends with
+    run_B = digit_run_index(model.is_digit_V[ids_BL] & ok_BL, pos_BL)[:, -1].clone()
 
-    def step(ids_BT, pos_BT, run_BT, start):
+    def step(ids_BT, pos_BT, runs, start):
         T = ids_BT.shape[1]
         n = start + T
-        x = model.embed(ids_BT, run_BT, pos_BT)
+        x = model.embed(ids_BT, runs, pos_BT)
+        x0 = x
         ok_BTN = ok_BN[:, None, :n].expand(-1, T, n)
         if T > 1:
             causal_TN = torch.arange(n, device=device)[None, :] <= (start + torch.arange(T, device=device))[:, None]
@@ -347,7 +420,9 @@ def _run_chunk(model: TailDecoder, prompts: list[list[int]], max_new_tokens: int
             rope = rope_cos_sin(model._rope_positions(pos_BT), cfg.head_dim, cfg.rope_theta)
         if model.fire is not None:
             mask = model.fire(pos_BT, kpos_BN[:, :n]).masked_fill(~mask, float("-inf"))
-        for layer, (kc, vc) in zip(model.layers, cache):
+        for i, (layer, (kc, vc)) in enumerate(zip(model.layers, cache)):
+            if cfg.input_injection and i:
+                x = x + x0
             q, k, v = layer.self_attn.qkv(layer.input_layernorm(x), rope)
             kc[:, :, start:n] = k
             vc[:, :, start:n] = v
@@ -355,7 +430,7 @@ def _run_chunk(model: TailDecoder, prompts: list[list[int]], max_new_tokens: int
             x = x + layer.mlp(layer.post_attention_layernorm(x))
         return model.lm_head(model.norm(x[:, -1])).float()
 
-    logits_BV = step(ids_BL, pos_BL, run_BL, 0)
+    logits_BV = step(ids_BL, pos_BL, runs_BL, 0)
     pos_B = pos_BL[:, -1] + 1
     tokens_BN = torch.full((B, new), pad_id, dtype=torch.long, device=device)
     rows_R = torch.arange(B, device=device)
@@ -378,7 +453,7 @@ def _run_chunk(model: TailDecoder, prompts: list[list[int]], max_new_tokens: int
                                                        done_R[keep_R], run_B[keep_R])
                 ok_BN, kpos_BN = ok_BN[keep_R], kpos_BN[keep_R]
                 cache = [(k[keep_R], v[keep_R]) for k, v in cache]
-        logits_BV = step(tok_R[:, None], pos_B[:, None], run_B[:, None], L + t)
+        logits_BV = step(tok_R[:, None], pos_B[:, None], (run_B[:, None], None), L + t)
         pos_B = pos_B + 1
     tokens = tokens_BN[:, :steps].tolist()
     out = []

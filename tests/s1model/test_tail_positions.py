@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from s1model.model import lm_loss, packed_inputs
-from s1model.tail_model import (POSITIONS, TailDecoder, TailModelConfig, digit_run_index, generate,
-                                greedy_reference, random_positions)
+from s1model.tail_model import (POSITIONS, TailDecoder, TailModelConfig, digit_run_index, digit_run_index_from_right,
+                                generate, greedy_reference, in_prompt, random_positions)
 
 EQ, EOS, PAD = 10, 11, 12  # toy vocabulary: digits 0-9, '=', end, padding
 
@@ -36,6 +36,34 @@ def test_digit_run_index_counts_digits_inside_each_number_and_restarts_at_a_docu
     assert digit_run_index(is_digit, pos).tolist() == [[0, 1, 2, 3, 0, 1, 1, 2, 0]]
 
 
+def test_right_to_left_index_counts_from_the_last_digit_and_only_the_prompt_of_a_whole_document_gets_it():
+    SEP = 10
+    # doc 1: "3 4 5 + 7 1 SEP 2 8 + 1"; doc 2 starts at "2" and is a cut-off segment without the separator
+    ids = torch.tensor([[3, 4, 5, 13, 7, 1, SEP, 2, 8, 13, 1, 2, 13, 4, 4]])
+    pos = torch.tensor([[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0, 1, 2, 3]])
+    is_digit = ids < 10
+    assert digit_run_index_from_right(is_digit, pos).tolist() == [[3, 2, 1, 0, 2, 1, 0, 2, 1, 0, 1, 1, 0, 2, 1]]
+    assert in_prompt(ids, pos, SEP).int().tolist() == [[1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0]]
+    m = TailDecoder(_cfg("rope", True, abacus_direction="rtl", abacus_sep_id=SEP, vocab_size=14))
+    ltr, second = m.abacus_indices(ids, pos)
+    # prompt digits by significance (aligned digits of 345 and 71 share 1 and 2), response and cut segment from the left
+    assert ltr.tolist() == [[3, 2, 1, 0, 2, 1, 0, 1, 2, 0, 1, 1, 0, 1, 2]] and second is None
+    m = TailDecoder(_cfg("rope", True, abacus_direction="both", abacus_sep_id=SEP, vocab_size=14))
+    ltr, rtl = m.abacus_indices(ids, pos)
+    assert ltr.tolist() == digit_run_index(is_digit, pos).tolist()
+    assert rtl.tolist() == [[3, 2, 1, 0, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
+
+
+def test_right_to_left_abacus_needs_a_separator_in_the_config_and_in_every_prompt():
+    with pytest.raises(ValueError, match="abacus_sep_id"):
+        _cfg("rope", True, abacus_direction="rtl")
+    with pytest.raises(ValueError, match="abacus_direction"):
+        _cfg("rope", True, abacus_direction="up")
+    m = TailDecoder(_cfg("rope", True, abacus_direction="rtl", abacus_sep_id=EQ))
+    with pytest.raises(ValueError, match="separator"):
+        generate(m, [[1, 2, EQ], [3, 4]], max_new_tokens=3, eos_id=EOS, pad_id=PAD)
+
+
 def test_random_positions_increase_by_one_to_gap_max_and_restart_at_zero_per_document():
     pos = torch.tensor([list(range(50)) + list(range(30))])
     g = torch.Generator().manual_seed(0)
@@ -52,16 +80,21 @@ def test_config_rejects_an_unknown_scheme_and_abacus_without_digit_ids():
         TailModelConfig(abacus=True)
 
 
-@pytest.mark.parametrize("position,abacus", [(p, False) for p in POSITIONS] + [("nope", True), ("rope", True)])
-def test_kv_cache_decoding_equals_a_full_forward_per_token_for_every_scheme(position, abacus):
+@pytest.mark.parametrize("position,abacus,extra", [(p, False, {}) for p in POSITIONS] + [
+    ("nope", True, {}), ("rope", True, {}), ("rope", True, {"abacus_direction": "rtl", "abacus_sep_id": EQ}),
+    ("nope", True, {"abacus_direction": "both", "abacus_sep_id": EQ, "input_injection": True})])
+def test_kv_cache_decoding_equals_a_full_forward_per_token_for_every_scheme(position, abacus, extra):
     torch.manual_seed(0)
-    m = TailDecoder(_cfg(position, abacus, initializer_range=0.3)).eval()
+    m = TailDecoder(_cfg(position, abacus, initializer_range=0.3, **extra)).eval()
     rng = random.Random(1)
-    prompts = [[rng.randint(0, 10) for _ in range(n)] for n in (3, 9, 6)]  # unequal lengths: left padding
+    # unequal lengths (left padding); digit runs before and after the separator EQ
+    prompts = [[rng.randint(0, 9) for _ in range(n)] + [EQ] + [rng.randint(0, 9) for _ in range(k)]
+               for n, k in ((3, 0), (9, 2), (6, 1))]
     comps = generate(m, prompts, max_new_tokens=12, eos_id=EOS, pad_id=PAD, check_every=4)
+    assert any(t < 10 for c in comps for t in c.token_ids)  # digits were generated (their indices are exercised)
     for p, c in zip(prompts, comps):
         ref = greedy_reference(m, p, 12, EOS)
-        assert c.token_ids == ref, (position, abacus)
+        assert c.token_ids == ref, (position, abacus, extra)
 
 
 def test_checkpoint_round_trip_keeps_the_scheme_and_the_logits(tmp_path):
