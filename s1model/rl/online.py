@@ -324,7 +324,9 @@ def online_rl(config: OnlineRLConfig, model_dir: str, tokenizer_dir: str, prompt
     latest = _latest(ckpt_dir) if config.resume else None
     policy_dir = latest or model_dir
     engine = config.optim.trainer == "deepspeed"
-    trainer = make_trainer(model_dir if engine else policy_dir, config.optim, config.grad_norm_skip)
+    # a resume on the engine overwrites the weights from its checkpoint: the sharded load then skips reading them
+    trainer = make_trainer(model_dir if engine else policy_dir, config.optim, config.grad_norm_skip,
+                           load_weights=not (latest and engine))
     rank = trainer.rank
     if rank == 0:
         with open(os.path.join(out_dir, "online_rl_config.json"), "w") as f:

@@ -12,6 +12,15 @@ gradient norm, skipped), checkpoints, an HF export and the HF state_dict for rol
   caller (`set_gradient_accumulation_boundary`), so an update may have any number of micro-batches. An update whose
   global norm exceeds `skip_norm` (or is not finite) is skipped inside the optimizer step: `SkipAdamW` reads the norm
   DeepSpeed computed for clipping and leaves weights and moments alone.
+  Under ZeRO-3 the policy is built the way pretraining builds a real-size base (s1model.load): under
+  `deepspeed.zero.Init`, every rank holding only its partition of each parameter in the training dtype (bf16 on
+  GPUs), filled from the checkpoint's safetensors slice by slice, so no rank ever holds the whole policy or an fp32
+  copy of it; optimizer and parameter offload to the host as in pretraining (`_load_options`). ZeRO-1/2 (and
+  sharded_init="off") load the HF model whole in fp32 on every rank, as before.
+  No reference policy is held: the losses here (OREAL, GRPO, KL-Cov) compare the policy with the behaviour policy
+  of the step (the weights before its first update), whose log-probs this same engine computes in a no-grad pass
+  (s1model.rl.online.train_groups). A KL to a frozen initial model would need a second ZeRO-3-partitioned, frozen
+  engine (bf16 partitions only: 2 bytes per parameter / world size, no optimizer state); nothing uses one today.
 - `TorchTrainer` (optim.trainer="torch"): the previous single-process AdamW loop.
 """
 
@@ -72,17 +81,68 @@ def _impl(model_dir: str, optim) -> str:
         return "s1" if json.load(f).get("model_type") == "qwen3_moe" else "hf"
 
 
-def _pretrain_config(optim, impl: str):
-    """The PretrainConfig whose DeepSpeed settings s1model.engine builds the RL engine from: constant LR after
-    `warmup_steps`, no decay, micro-batches driven by the caller."""
-    from s1model.config import PretrainConfig
+def _load_options(optim) -> dict:
+    """The loading and offload settings of an OptimConfig, with pretraining's defaults for fields it lacks:
+    sharded_init auto|on|off (auto: on under ZeRO-3 for a Qwen3-MoE checkpoint), offload_optimizer / offload_param
+    none|cpu, offload_pin_memory (see s1model.config.PretrainConfig)."""
+    return {"sharded_init": getattr(optim, "sharded_init", "auto"),
+            "offload_optimizer": getattr(optim, "offload_optimizer", "none"),
+            "offload_param": getattr(optim, "offload_param", "none"),
+            "offload_pin_memory": getattr(optim, "offload_pin_memory", True)}
 
+
+def _checkpoint_config(model_dir: str) -> dict:
+    with open(os.path.join(model_dir, "config.json")) as f:
+        return json.load(f)
+
+
+def _sharded(model_dir: str, optim) -> bool:
+    """Whether the policy is built partitioned (s1model.load): ZeRO-3, a Qwen3-MoE checkpoint (the layout the
+    sharded loader reads), sharded_init not 'off'. sharded_init='on' where that cannot be is refused."""
+    mode = _load_options(optim)["sharded_init"]
+    if mode == "off":
+        return False
+    why = None
+    if optim.zero_stage != 3:
+        why = f"zero_stage={optim.zero_stage} (it needs 3)"
+    elif _checkpoint_config(model_dir).get("model_type") != "qwen3_moe":
+        why = f"{model_dir} is not a Qwen3-MoE checkpoint (the layout s1model.load reads)"
+    if why and mode == "on":
+        raise ValueError(f"sharded_init='on' cannot load the policy sharded: {why}; set sharded_init='auto' or 'off'.")
+    if why and optim.zero_stage == 3:
+        log.info("RL policy loaded whole on every rank, then partitioned: %s", why)
+    return why is None
+
+
+def _pretrain_config(optim, impl: str, model_dir: str | None = None, sharded: bool = False):
+    """The PretrainConfig whose DeepSpeed settings s1model.engine builds the RL engine from: constant LR after
+    `warmup_steps`, no decay, micro-batches driven by the caller. sharded: ZeRO-3 loading from model_dir
+    (init_from, the checkpoint's own vocabulary: nothing is resized) with the offload options."""
+    from s1model.config import ModelConfig, PretrainConfig
+
+    load = {"sharded_init": "off"}
+    if sharded:
+        vocab = _checkpoint_config(model_dir)["vocab_size"]
+        load = {**_load_options(optim), "sharded_init": "on", "init_from": model_dir,
+                "model": ModelConfig(vocab_size=vocab)}
+    elif _load_options(optim)["offload_optimizer"] != "none" or _load_options(optim)["offload_param"] != "none":
+        raise ValueError("offload_optimizer / offload_param need the sharded ZeRO-3 load: zero_stage=3, a Qwen3-MoE "
+                         "checkpoint and sharded_init 'auto' or 'on'.")
     return PretrainConfig(model_impl=impl, zero_stage=optim.zero_stage, dtype=optim.dtype, lr=optim.lr,
                           warmup_steps=optim.warmup_steps, decay_fraction=0.0, min_lr_ratio=1.0, max_steps=10**9,
                           weight_decay=optim.weight_decay, betas=optim.betas, grad_clip=optim.grad_clip,
                           micro_batch_size=optim.micro_batch_size, gradient_accumulation_steps=1,
                           expert_parallel="none", activation_checkpointing=optim.activation_checkpointing,
-                          checkpoint_every=0, export_hf=False)
+                          checkpoint_every=0, export_hf=False, **load)
+
+
+def _zero3_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """s1model.engine.param_groups for partitioned parameters: decay on matrices by their full shape (ds_shape; a
+    partition's data is flat). No AutoEP under ZeRO-3 here, so no expert groups."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    shape = lambda p: tuple(getattr(p, "ds_shape", p.shape))  # noqa: E731
+    return [{"params": [p for p in params if len(shape(p)) >= 2], "weight_decay": weight_decay, "name": "decay"},
+            {"params": [p for p in params if len(shape(p)) < 2], "weight_decay": 0.0, "name": "no_decay"}]
 
 
 class EngineTrainer:
@@ -90,9 +150,10 @@ class EngineTrainer:
 
     kind = "deepspeed"
 
-    def __init__(self, model_dir: str, optim, skip_norm: float | None = None):
+    def __init__(self, model_dir: str, optim, skip_norm: float | None = None, load_weights: bool = True):
+        """load_weights=False (sharded load only) leaves the partitions as built, for a resume whose
+        load_checkpoint overwrites them: the checkpoint is not read for nothing."""
         import deepspeed
-        from transformers import AutoModelForCausalLM
 
         from s1model import engine as ds_glue
         from s1model.parallel import init_distributed
@@ -101,16 +162,29 @@ class EngineTrainer:
         init_distributed()
         self.rank, self.world_size = world()
         self.impl = _impl(model_dir, optim)
-        cfg = _pretrain_config(optim, self.impl)
+        self.sharded = _sharded(model_dir, optim)
+        cfg = _pretrain_config(optim, self.impl, model_dir, self.sharded)
         self.pretrain_config = cfg
-        hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
-        hf.config.use_cache = False
-        self.hf_config = hf.config
-        model = hf
-        if self.impl == "s1":
-            from s1model.fast_moe import FastQwen3Moe
+        if self.sharded:
+            from s1model.load import build_sharded_model, zero3_ds_config
 
-            model = FastQwen3Moe.from_hf(hf, cfg.fast_moe)
+            model = build_sharded_model(cfg, load_weights=load_weights)
+            self.hf_config = model.config
+            ds_cfg = zero3_ds_config(cfg, self.world_size, norm_topk_prob=model.config.norm_topk_prob)
+            groups = _zero3_groups
+        else:
+            from transformers import AutoModelForCausalLM
+
+            hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+            hf.config.use_cache = False
+            self.hf_config = hf.config
+            model = hf
+            if self.impl == "s1":
+                from s1model.fast_moe import FastQwen3Moe
+
+                model = FastQwen3Moe.from_hf(hf, cfg.fast_moe)
+            ds_cfg = ds_glue.ds_config(cfg, self.world_size, norm_topk_prob=getattr(hf.config, "norm_topk_prob", True))
+            groups = ds_glue.param_groups
         if optim.freeze_router:
             freeze_router(model)
         if cfg.activation_checkpointing:
@@ -118,10 +192,9 @@ class EngineTrainer:
 
         def make_optimizer(_params):
             fused = torch.cuda.is_available() or ds_glue.resolve_dtype(cfg) == "bf16"
-            return SkipAdamW(ds_glue.param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=1e-8,
+            return SkipAdamW(groups(model, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, eps=1e-8,
                              fused=fused, skip_norm=skip_norm)
 
-        ds_cfg = ds_glue.ds_config(cfg, self.world_size, norm_topk_prob=getattr(hf.config, "norm_topk_prob", True))
         ds_cfg["zero_allow_untested_optimizer"] = True  # SkipAdamW is torch's AdamW plus the skip (a subclass)
         self.engine, _, _, _ = deepspeed.initialize(
             model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
@@ -303,6 +376,9 @@ class TorchTrainer:
         return st["client"]
 
 
-def make_trainer(model_dir: str, optim, skip_norm: float | None = None):
-    """EngineTrainer or TorchTrainer by optim.trainer."""
-    return (EngineTrainer if optim.trainer == "deepspeed" else TorchTrainer)(model_dir, optim, skip_norm)
+def make_trainer(model_dir: str, optim, skip_norm: float | None = None, load_weights: bool = True):
+    """EngineTrainer or TorchTrainer by optim.trainer. load_weights=False: the caller resumes from an engine
+    checkpoint next (EngineTrainer's sharded load then skips reading model_dir's weights)."""
+    if optim.trainer == "deepspeed":
+        return EngineTrainer(model_dir, optim, skip_norm, load_weights=load_weights)
+    return TorchTrainer(model_dir, optim, skip_norm)
