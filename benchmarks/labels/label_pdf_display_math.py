@@ -15,8 +15,10 @@ with no environment pair: a display from a macro the `b`/`e` hooks do not see) a
 decided by looking at the rendered page (label_source=visual, `VISUAL` below); a sample of marked pages was looked at
 too and agreed. Like the older labels, a display set with a display environment counts whatever it holds (a few
 manuals display command syntax with \\[ \\]). Output: benchmarks/labels/pdf_display_math.json
-(`--write`): `--set heldout` the 26 documents of 2026-12-04 (split `heldout`), `--set fresh` the documents of
-2026-12-05 (split `fresh`: labelled and committed before the router ever ran on them).
+(`--write`): `--set heldout` the 26 documents of 2026-12-04 (split `heldout`), `--set fresh` / `fresh2` the documents of
+2026-12-05 (labelled and committed before the router ever ran on them), `--set fresh3` the papers-first split of
+2026-12-05 (papers, theses, exams and a few manuals, each source with its `kind`; committed before any router ran on
+it).
 
 Needs the TeX Live packages listed in benchmarks/pdf_routing.py (texlive-fonts-extra included: newtx, STIX2,
 kpfonts and mathdesign for several journal classes).
@@ -148,6 +150,74 @@ FRESH2_SOURCES = {
     "uwthesis": ("uwthesis", "uwthesis.tex"),
     "t_angles": ("t-angles", "t-manual.tex"),
 }
+# A third fresh split, papers first (chosen 2026-12-05, part 4 follow-up 3, after the errors of fresh and fresh2 were
+# read and before any router ran on these; no directory used before): journal and conference papers and templates
+# (NAW/NWEJM, Short Math. J., AGU, Beilstein, Electrical Bioimpedance, EMISA, ESTCPMM, GERAD, IJSRA, LNI, LPS,
+# Philosophers' Imprint, IAG symposia, PRTEC, SUGI, confproc papers, APA 7, Cascadilla, ACTIVE), theses (GWU, UC
+# Davis, UMass, MSU, UAF, SPhd, Marquette, NDSU, Auckland, York, UIUC, Wollongong, Notre Dame, UnB, cleanthesis),
+# German school worksheets and tests (schule), exams and exercise sheets (exam-n's Glasgow physics questions,
+# exframe, verifiche, examdesign, mcexam; texlive-latex-extra-doc, installed for this split), and a few maths
+# package manuals reported apart (`kind`).
+FRESH3_SOURCES = {
+    "nwejm_en": ("nwejm/examples", "article-in-english.tex", "paper"),
+    "shortmathj": ("shortmathj", "shortmathj-biblatex-mwe.tex", "paper"),
+    "agu_geophys": ("aguplus", "geophys.tex", "paper"),
+    "beilstein": ("beilstein", "beilstein-template.tex", "paper"),
+    "elbioimp": ("elbioimp", "test1.tex", "paper"),
+    "emisa": ("emisa", "emisa-author-template.tex", "paper"),
+    "estcpmm": ("estcpmm", "sample.tex", "paper"),
+    "geradwp": ("geradwp", "geradwp.tex", "paper"),
+    "lni_de": ("lni", "lni-paper-example-de.tex", "paper"),
+    "lps": ("lps", "lpstemplate.tex", "paper"),
+    "philimprint": ("philosophersimprint", "sample.tex", "paper"),
+    "prociagssymp": ("prociagssymp", "TestprocIAGssymp.tex", "paper"),
+    "prtec": ("prtec", "PRTEC19-template.tex", "paper"),
+    "sugconf": ("sugconf", "sugconf-template.tex", "paper"),
+    "apa7_long": ("apa7/samples", "longsample.tex", "paper"),
+    "cascadilla": ("cascadilla", "example.tex", "paper"),
+    "ucdavis_thesis": ("ucdavisthesis/example", "ucdavisthesis_example_main.tex", "thesis"),
+    "umthesis": ("umthesis", "example.tex", "thesis"),
+    "sphd_thesis": ("sphdthesis/example", "thesis.tex", "thesis"),
+    "mugs_thesis": ("mugsthesis/sample", "mugsthesis_sample.tex", "thesis"),
+    "ndsu_thesis": ("ndsu-thesis-2022", "ndsu-example.tex", "thesis"),
+    "auckland_thesis": ("aucklandthesis", "template.tex", "thesis"),
+    "york_thesis": ("york-thesis", "york-thesis-Template.tex", "thesis"),
+    "uiuc_thesis": ("uiucthesis", "thesis-ex.tex", "thesis"),
+    "uow_thesis": ("uowthesis", "mythesis.tex", "thesis"),
+    "nddiss": ("nddiss", "template.tex", "thesis"),
+    "unbtex": ("unbtex", "unbtex-example.tex", "thesis"),
+    "cleanthesis": ("cleanthesis", "my-thesis.tex", "thesis"),
+    "schule_kl": ("schule/Beispiele", "beispiel-kl.tex", "exam"),
+    "schule_schiefeebene": ("schule/Beispiele", "beispiel-ab-schiefeebene.tex", "exam"),
+    "schule_ab": ("schule/Beispiele", "beispiel-ab.tex", "exam"),
+    "emulateapj": ("emulateapj", "sample.tex", "paper"),
+    "achemso_demo": ("achemso", "achemso-demo.tex", "paper"),
+    "toptesi": ("toptesi", "toptesi-example.tex", "thesis"),
+    "exam_n": ("exam-n/sample", "sample_exam.tex", "exam"),
+    "exfsamp": ("exframe", "exfsamp.tex", "exam"),
+    "verifiche": ("verifiche", "verifiche-example.tex", "exam"),
+    "examdesign_b": ("examdesign", "exampleb.tex", "exam"),
+    "mcexam_example": ("mcexam", "mcexam_example.tex", "exam"),
+    "probsoln_sample": ("probsoln/samples", "sample.tex", "exam"),
+    "xsim_350028": ("xsim/examples", "xsim.texsx-350028.tex", "exam"),
+    "accents": ("accents", "accents.tex", "manual"),
+    "hep_reference": ("hep-reference", "hep-reference-documentation.tex", "manual"),
+    "numerica_plus": ("numerica-plus", "numerica-plus.tex", "manual"),
+    "numerica_tables": ("numerica-tables", "numerica-tables.tex", "manual"),
+    "karnaugh": ("karnaugh", "kvdoc.tex", "manual"),
+    "halloweenmath": ("halloweenmath", "halloweenmath-man.tex", "manual"),
+    "frege": ("frege", "frege.tex", "manual"),
+    "examdoc": ("exam", "examdoc.tex", "manual"),
+}
+VISUAL_FRESH3: dict[str, dict[int, bool]] = {
+    "numerica_plus": {18: False},  # the display before the break ends on page 17; 18's result is centred text
+    "halloweenmath": {3: True},  # the \bigoplus ... \xrightarrow example display at the foot of the page
+    "frege": {4: False, 5: False},  # 4: a command | output | shorthand table; 5: prose with one inline formula
+}
+# Tried for fresh3 and not built here: aguplus's samplus (jgrga.sty missing), ijsra (XeTeX only), confproc's papers
+# (need the proceedings' files), active-conf, thesis-gwu, msu-thesis (gb4e.sty missing), uafthesis (class path);
+# nwejm's sample.tex is the same article as article-in-english.tex (left out).
+
 # Tried and not built: pascaltriangle, prooftrees, hepthesis, sapthesis, ucbthesis, erdc, classicthesis, arsclassica,
 # yquant.
 VISUAL_FRESH2 = {
@@ -260,16 +330,16 @@ def label_document(pdf: Path) -> tuple[dict[int, bool], list[tuple[int, str]]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
-    ap.add_argument("--set", choices=("heldout", "fresh", "fresh2"), default="fresh2",
-                    help="heldout: the 26 documents of 2026-12-04; fresh, fresh2: the documents of 2026-12-05")
+    ap.add_argument("--set", choices=("heldout", "fresh", "fresh2", "fresh3"), default="fresh3",
+                    help="heldout: the 26 documents of 2026-12-04; fresh, fresh2, fresh3: the documents of 2026-12-05")
     ap.add_argument("--write", action="store_true", help="add the documents to the label file (split = --set)")
     args = ap.parse_args()
     build_dir = Path(args.build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     sources, visual = {"heldout": (NEW_SOURCES, VISUAL), "fresh": (FRESH_SOURCES, VISUAL_FRESH),
-                       "fresh2": (FRESH2_SOURCES, VISUAL_FRESH2)}[args.set]
+                       "fresh2": (FRESH2_SOURCES, VISUAL_FRESH2), "fresh3": (FRESH3_SOURCES, VISUAL_FRESH3)}[args.set]
     new_pages, new_sources = [], {}
-    for name, (d, main_tex) in sources.items():
+    for name, (d, main_tex, *kind) in sources.items():
         pdf = build(name, d, main_tex, build_dir)
         log = pdf.parent / f"{name}.log" if pdf is not None else None
         if pdf is None or "Fatal error" in log.read_text(errors="replace"):
@@ -281,6 +351,8 @@ def main() -> None:
         left = [(p, why) for p, why in ambiguous if p not in vis]
         print(f"{name}: {len(labels)} pages, {n_pos} display (marks); looked at {sorted(vis)}; still open: {left}")
         new_sources[name] = {"texlive_doc_dir": d, "main": main_tex, "split": args.set, "marker": "v2"}
+        if kind:
+            new_sources[name]["kind"] = kind[0]
         for p, v in labels.items():
             src = "source_marks"
             if p in vis:
