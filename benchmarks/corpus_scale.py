@@ -153,14 +153,15 @@ def run_monitored(cmd: list[str], env: dict) -> dict:
     return res
 
 
-def run_s1(warcs: Path, home: Path, workers: int) -> dict:
+def run_s1(warcs: Path, home: Path, workers: int, tokenize_set: list[str] = ()) -> dict:
     s1 = str(Path(sys.executable).parent / "s1")
     env = {**os.environ, "S1_HOME": str(home)}
     steps = {}
     for name, args in (("web", ["run", "web", "--input", str(warcs), "--set", f"n_workers={workers}"]),
                        ("curate", ["run", "curate", "--set", f"n_workers={workers}", "--set", "documents=null"]),
                        ("tokenize", ["run", "tokenize", "--set", f"n_workers={workers}",
-                                     "--set", "tokenizer.vocab_size=8000"])):
+                                     "--set", "tokenizer.vocab_size=8000",
+                                     *[a for kv in tokenize_set for a in ("--set", kv)]])):
         steps[name] = run_monitored([s1, *args, "--json"], env)
     sys.path.insert(0, str(REPO))
     from storage import open_storage
@@ -204,6 +205,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
     ap.add_argument("--file-mb", type=float, default=64, help="WARC file size (one web / curation partition each)")
     ap.add_argument("--no-datatrove", action="store_true")
+    ap.add_argument("--tokenize-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra --set for `s1 run tokenize` (e.g. tokenizer.max_training_chars=4000000 to show the "
+                         "tokenizer's bounded sample reach its bound at 1x)")
     ap.add_argument("--tmp", default=None, help="scratch folder (default: a temporary folder, removed)")
     ap.add_argument("--json", default=None, help="also write the results to this file")
     a = ap.parse_args()
@@ -215,7 +219,7 @@ def main() -> None:
             corpus = make_corpus(warcs, int(a.base_mb * scale * 2**20), file_bytes=int(a.file_mb * 2**20))
             for w in a.workers:
                 r = {"scale": scale, "workers": w, "corpus": corpus,
-                     "s1": run_s1(warcs, tmp / f"home-{scale}x-{w}w", w)}
+                     "s1": run_s1(warcs, tmp / f"home-{scale}x-{w}w", w, a.tokenize_set)}
                 r["s1"]["docs_per_cpu_s"] = round(corpus["records"] / r["s1"]["cpu_s"], 1)
                 if not a.no_datatrove:
                     r["datatrove"] = run_datatrove(warcs, tmp / f"dt-{scale}x-{w}w", w)
