@@ -153,16 +153,98 @@ def run_monitored(cmd: list[str], env: dict) -> dict:
     return res
 
 
-def run_s1(warcs: Path, home: Path, workers: int, tokenize_set: list[str] = ()) -> dict:
+class Services:
+    """`--services`: what a team runs once and keeps (a Dask scheduler with `workers` worker processes, one thread
+    each, and the home's kept Prefect API, `s1 api start`), so the three flows pay neither start-up. Their CPU
+    seconds are read per step from psutil and reported apart (`services_cpu_s`)."""
+
+    def __init__(self, home: Path, workers: int, scratch: Path):
+        import psutil
+
+        self.psutil, self.procs = psutil, []
+        env = {**os.environ, "S1_HOME": str(home), "TOKENIZERS_PARALLELISM": "false", "RAYON_NUM_THREADS": "1"}
+        bindir = Path(sys.executable).parent
+        port = _free_port()
+        self.address = f"tcp://127.0.0.1:{port}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        self.log = open(scratch / "services.log", "ab")
+        self._spawn([str(bindir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                     "--dashboard-address", ":0", "--no-show"], env, scratch)
+        for i in range(workers):
+            wdir = scratch / f"worker-{i}"  # the workers' own working directories, not the flow's
+            wdir.mkdir(exist_ok=True)
+            self._spawn([str(bindir / "dask"), "worker", self.address, "--nworkers", "1", "--nthreads", "1",
+                         "--local-directory", str(wdir), "--no-dashboard"], env, wdir)
+        from distributed import Client
+
+        with Client(self.address, timeout=120) as c:
+            c.wait_for_workers(workers, timeout=180)
+        out = subprocess.run([str(bindir / "s1"), "api", "start"], env=env, capture_output=True, text=True)
+        if out.returncode:
+            raise RuntimeError(f"s1 api start failed: {out.stdout[-2000:]}{out.stderr[-2000:]}")
+        rec = json.loads((home / "prefect" / "api.json").read_text()) if (home / "prefect" / "api.json").exists() \
+            else None
+        self.api_pid = rec["pid"] if rec else None
+        self.home, self.env = home, env
+
+    def _spawn(self, cmd: list[str], env: dict, cwd: Path) -> None:
+        self.procs.append(subprocess.Popen(cmd, env=env, cwd=str(cwd), stdout=self.log, stderr=subprocess.STDOUT))
+
+    def cpu_s(self) -> float:
+        roots = [self.psutil.Process(p.pid) for p in self.procs if p.poll() is None]
+        if self.api_pid:
+            try:
+                roots.append(self.psutil.Process(self.api_pid))
+            except self.psutil.NoSuchProcess:
+                pass
+        total = 0.0
+        for r in roots:
+            for p in [r] + r.children(recursive=True):
+                try:
+                    t = p.cpu_times()
+                    total += t.user + t.system + t.children_user + t.children_system
+                except self.psutil.NoSuchProcess:
+                    pass
+        return total
+
+    def close(self) -> None:
+        subprocess.run([str(Path(sys.executable).parent / "s1"), "api", "stop"], env=self.env, capture_output=True)
+        for p in reversed(self.procs):
+            p.terminate()
+        for p in self.procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self.log.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_s1(warcs: Path, home: Path, workers: int, tokenize_set: list[str] = (), services: bool = False) -> dict:
     s1 = str(Path(sys.executable).parent / "s1")
     env = {**os.environ, "S1_HOME": str(home)}
     steps = {}
-    for name, args in (("web", ["run", "web", "--input", str(warcs), "--set", f"n_workers={workers}"]),
-                       ("curate", ["run", "curate", "--set", f"n_workers={workers}", "--set", "documents=null"]),
-                       ("tokenize", ["run", "tokenize", "--set", f"n_workers={workers}",
-                                     "--set", "tokenizer.vocab_size=8000",
-                                     *[a for kv in tokenize_set for a in ("--set", kv)]])):
-        steps[name] = run_monitored([s1, *args, "--json"], env)
+    svc = Services(home, workers, home.parent / f"{home.name}-services") if services else None
+    cluster = ["--set", f"dask_address={svc.address}"] if svc else ["--set", f"n_workers={workers}"]
+    try:
+        for name, args in (("web", ["run", "web", "--input", str(warcs), *cluster]),
+                           ("curate", ["run", "curate", *cluster, "--set", "documents=null"]),
+                           ("tokenize", ["run", "tokenize", *cluster, "--set", "tokenizer.vocab_size=8000",
+                                         *[a for kv in tokenize_set for a in ("--set", kv)]])):
+            before = svc.cpu_s() if svc else 0.0
+            steps[name] = run_monitored([s1, *args, "--json"], env)
+            if svc:
+                steps[name]["services_cpu_s"] = round(svc.cpu_s() - before, 1)
+    finally:
+        if svc:
+            svc.close()
     sys.path.insert(0, str(REPO))
     from storage import open_storage
 
@@ -171,7 +253,8 @@ def run_s1(warcs: Path, home: Path, workers: int, tokenize_set: list[str] = ()) 
         "SELECT name, rows FROM artifacts WHERE name IN ('web_pages', 'curated', 'token_shards') "
         "ORDER BY artifact_id")}
     return {"steps": steps, "rows": rows, "wall_s": round(sum(s["wall_s"] for s in steps.values()), 2),
-            "cpu_s": round(sum(s["cpu_s"] for s in steps.values()), 1)}
+            "cpu_s": round(sum(s["cpu_s"] + s.get("services_cpu_s", 0.0) for s in steps.values()), 1),
+            "services": services}
 
 
 def run_datatrove(warcs: Path, out: Path, workers: int) -> dict:
@@ -205,6 +288,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
     ap.add_argument("--file-mb", type=float, default=64, help="WARC file size (one web / curation partition each)")
     ap.add_argument("--no-datatrove", action="store_true")
+    ap.add_argument("--services", action="store_true",
+                    help="run the flows against a kept Dask cluster (scheduler + N worker processes with their own "
+                         "working directories) and a kept Prefect API (`s1 api start`), as a team on a cluster does; "
+                         "their CPU is reported apart as services_cpu_s")
     ap.add_argument("--tokenize-set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra --set for `s1 run tokenize` (e.g. tokenizer.max_training_chars=4000000 to show the "
                          "tokenizer's bounded sample reach its bound at 1x)")
@@ -219,7 +306,7 @@ def main() -> None:
             corpus = make_corpus(warcs, int(a.base_mb * scale * 2**20), file_bytes=int(a.file_mb * 2**20))
             for w in a.workers:
                 r = {"scale": scale, "workers": w, "corpus": corpus,
-                     "s1": run_s1(warcs, tmp / f"home-{scale}x-{w}w", w, a.tokenize_set)}
+                     "s1": run_s1(warcs, tmp / f"home-{scale}x-{w}w", w, a.tokenize_set, a.services)}
                 r["s1"]["docs_per_cpu_s"] = round(corpus["records"] / r["s1"]["cpu_s"], 1)
                 if not a.no_datatrove:
                     r["datatrove"] = run_datatrove(warcs, tmp / f"dt-{scale}x-{w}w", w)
