@@ -12,7 +12,10 @@ development: the first held-out split, `was_split: heldout`, is in it since 2026
 labelled from their source by benchmarks/labels/label_pdf_display_math.py before the detector ever ran on them; its
 false routings were read on 2026-12-05 to find their cause, so it is no longer blind), fresh (40 documents of
 2026-12-05, labelled and committed before the router ran on them, run once; its errors were then read), fresh2 (12
-documents, labelled and committed after the run of fresh, before the router ran on them).
+documents, labelled and committed after the run of fresh, before the router ran on them; its errors were read after
+its run), fresh3 (49 documents, papers first: 18 papers, 13 theses, 10 exams, 8 manuals, each source with its
+`kind`; labelled and committed in ead020c before any router ran on it, run once). Splits whose documents have a kind
+are also reported as `papers` (papers, theses, exams, guides) and `manuals`.
 `--splits dev,seen` routes only the pages one may tune on. Pages of a scan (`scanned` in the labels) are
 routed for OCR whatever their maths and are left out of both rates.
 
@@ -67,6 +70,27 @@ MARKER_STY = r"""\newwrite\mlog@file
   \mlog@env{alignat*}\mlog@env{eqnarray}\mlog@env{eqnarray*}\mlog@env{displaymath}}
 \AddToHook{begindocument/end}{\mlog@setup}
 """
+
+
+# Package manuals of the splits labelled before sources carried a `kind` (fresh, fresh2); every other document of those
+# splits is a paper, thesis, exam or guide. fresh3's sources carry their kind (paper / thesis / exam / manual).
+EARLIER_MANUALS = {
+    "interval", "commath", "eqexpl", "jkmath", "nathguide", "dlmssamp", "extarrows", "glosmathtools", "complexity",
+    "mathsemantics", "simples_matrices", "mathpunctspace", "hepunits", "nuc", "matrix_skeleton", "principia",
+    "tensind", "boldtensors",  # fresh
+    "begriff", "hepnames", "zx_calculus", "longdivision", "rank2roots", "proof_at_end", "hepparticles",
+    "t_angles",  # fresh2
+}
+
+
+def kind_of(file: str, sources: dict) -> str | None:
+    """`papers` (papers, theses, exams, guides) or `manuals` for the splits that record it, else None."""
+    src = sources.get(file, {})
+    if "kind" in src:
+        return "manuals" if src["kind"] == "manual" else "papers"
+    if src.get("split") in ("fresh", "fresh2"):
+        return "manuals" if file in EARLIER_MANUALS else "papers"
+    return None
 
 
 def build(name: str, src: dict, build_dir: Path) -> Path | None:
@@ -193,7 +217,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--splits", default="dev,seen,heldout,fresh,fresh2", help="comma-separated splits to route (tune on dev,seen)")
+    ap.add_argument("--splits", default="dev,seen,heldout,fresh,fresh2,fresh3", help="comma-separated splits to route (tune on dev,seen)")
     ap.add_argument("--previous", default=None, metavar="COMMIT",
                     help="also route with layout.py of COMMIT (the previous router), side by side")
     ap.add_argument("--speed-vs", default=None, metavar="COMMIT",
@@ -249,11 +273,18 @@ def main() -> None:
     if marker_mismatch:
         print(f"WARNING markers disagree with labels: {marker_mismatch}")
     prev = f" | {'recall previous':>15} {'ordinary routed previous':>24}" if ref_layout is not None else ""
-    print(f"{'split':8} {'pages':>5} {'display':>7} {'ordinary':>8} | {'recall s1':>9} {'ordinary routed s1':>18} | "
+    print(f"{'split':15} {'pages':>5} {'display':>7} {'ordinary':>8} | {'recall s1':>9} {'ordinary routed s1':>18} | "
           f"{'recall before':>13} {'ordinary routed before':>22}{prev}")
     summary = {}
-    for split in splits + ["all"]:
-        rows = [r for r in results if split == "all" or r["split"] == split]
+    groups = [(split, None) for split in splits + ["all"]]
+    for split in splits:
+        kinds = {kind_of(r["file"], labels["sources"]) for r in results if r["split"] == split}
+        if kinds - {None}:
+            groups += [(split, "papers"), (split, "manuals")]
+    for split, kind in groups:
+        rows = [r for r in results if (split == "all" or r["split"] == split)
+                and (kind is None or kind_of(r["file"], labels["sources"]) == kind)]
+        name_ = split if kind is None else f"{split}:{kind}"
         pos = [r for r in rows if r["has_display_math"] and not r.get("scanned")]
         neg = [r for r in rows if not r["has_display_math"] and not r.get("scanned")]
         s = {}
@@ -262,8 +293,8 @@ def main() -> None:
             fp = sum(r[name]["routed"] for r in neg)
             s[name] = {"recall": tp / max(len(pos), 1), "ordinary_routed": fp / max(len(neg), 1), "tp": tp,
                        "fp": fp, "high_cost_share": sum(r[name]["routed"] for r in rows) / max(len(rows), 1)}
-        summary[split] = dict(pages=len(rows), display=len(pos), ordinary=len(neg), **s)
-        print(f"{split:8} {len(rows):5d} {len(pos):7d} {len(neg):8d} | {100 * s['s1']['recall']:8.1f}% "
+        summary[name_] = dict(pages=len(rows), display=len(pos), ordinary=len(neg), **s)
+        print(f"{name_:15} {len(rows):5d} {len(pos):7d} {len(neg):8d} | {100 * s['s1']['recall']:8.1f}% "
               f"{100 * s['s1']['ordinary_routed']:17.1f}% | {100 * s['before']['recall']:12.1f}% "
               f"{100 * s['before']['ordinary_routed']:21.1f}%" + (
                   f" | {100 * s['previous']['recall']:14.1f}% {100 * s['previous']['ordinary_routed']:23.1f}%"

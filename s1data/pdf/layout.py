@@ -49,6 +49,9 @@ _EQNO = re.compile(r"^\s*\(\s*[A-Za-z]{0,2}[.\-]?\d{1,3}(?:[.\-\u00B7]\d{1,3}){0
 _ITALIC = re.compile(r"Ital|Oblique|Slant|-It\b|-It$|TI\d|MI\d", re.IGNORECASE)
 _MONO = re.compile(r"CMTT|CMSLTT|SFTT|LMMono|Courier|Mono|Consol|Menlo|Typewriter|txtt|SourceCodePro|Inconsolata",
                    re.IGNORECASE)  # code, not maths: its operators and single letters are program text
+# pictograph fonts (icons of a manual's example rows, dingbats): not maths, and TeX's displays hold none; counted with
+# code (2026-12-05: `</> (eye) T**` example rows of a package manual were taken for displays)
+_PICTO = re.compile(r"FontAwesome|Dingbat|Wingding|Webding|marvosym|bbding|academicons|ifsym", re.IGNORECASE)
 
 
 @dataclass
@@ -108,7 +111,7 @@ def _is_extension(font: str) -> bool:
 def _font_kind(font: str) -> int:
     k = _font_kinds.get(font)
     if k is None:
-        k = (_MONOF if _MONO.search(font) else _MATHF if is_math_font(font) else
+        k = (_MONOF if _MONO.search(font) or _PICTO.search(font) else _MATHF if is_math_font(font) else
              _ITALICF if _ITALIC.search(font) else _TEXT)
         if len(_font_kinds) < 10000:
             _font_kinds[font] = k
@@ -185,16 +188,23 @@ def line_info(block: int, index: int, line: dict, counts: PageCounts | None = No
     big = max(spans, key=lambda s: s["size"]) if spans else None
     baseline = big["origin"][1] if big is not None else y1
     size = big["size"] if big is not None else 10.0
+    if big is not None and big["text"].strip() == "\u221A":
+        # TeX's radical sign hangs from its origin, set ~0.75 em above the radicand's baseline: a surd (and its
+        # index) read at its origin made a row of its own above the text line of an inline `\sqrt[n]{a}`
+        baseline += 0.75 * size
     if spans and all(_EXTENSION.search(s["font"]) or not s["text"].strip() for s in spans):
         # a piece of a big delimiter hangs from its own baseline: place it by its middle, on the math axis
         baseline = (y0 + y1) / 2 + 0.25 * size
     return LineInfo(block, index, x0, y0, x1, y1, n, math, words, eqno_x0, baseline, size, mono, -1, eqno_n, strong)
 
 
-def _columns(lines: list[LineInfo], page_width: float) -> list[tuple[float, float]]:
-    """(left, right) of the page's text columns, from its prose lines; one full-width column if there are none."""
+def _columns(lines: list[LineInfo], page_width: float,
+             bases: list[list[float]] | None = None) -> list[tuple[float, float]]:
+    """(left, right) of the page's text columns, from its prose lines; one full-width column if there are none.
+    `bases`, if given, receives the sorted baselines of each column's prose lines (where on the page it runs)."""
     prose = [x for x in lines if x.n >= 25 and x.words >= 0.6 * x.n]
     starts: dict[int, list[LineInfo]] = {}
+    found: list[list[float]] = []
     for x in prose:
         starts.setdefault(int(x.x0 // 6), []).append(x)
     cols = []
@@ -212,22 +222,43 @@ def _columns(lines: list[LineInfo], page_width: float) -> list[tuple[float, floa
         if right - left < 80 or any(a - 6 <= left <= b + 6 for a, b in cols):
             continue
         cols.append((left, right))
+        found.append(sorted(x.baseline for x in group))
     if not cols:
         xs = [x for x in lines if x.n]
         if not xs:
             return [(0.0, page_width)]
         return [(min(x.x0 for x in xs), max(x.x1 for x in xs))]
-    return sorted(cols)
+    order = sorted(range(len(cols)), key=lambda i: cols[i])
+    if bases is not None:
+        bases.extend(found[i] for i in order)
+    return [cols[i] for i in order]
 
 
-def _assign(line: LineInfo, cols: list[tuple[float, float]]) -> int:
+def _gap(bases: list[float], y: float) -> float:
+    """Vertical distance from y to the nearest of the sorted baselines."""
+    i = bisect.bisect_left(bases, y)
+    return min((abs(bases[j] - y) for j in (i - 1, i) if 0 <= j < len(bases)), default=1e9)
+
+
+def _assign(line: LineInfo, cols: list[tuple[float, float]], bases: list[list[float]] | None = None) -> int:
     """The column the line overlaps most; -1 if it overlaps none (a margin note, a line across both columns).
-    An equation number just right of a column (set in the margin by a long formula) belongs to that column."""
-    best, best_ov = -1, 0.0
+    An equation number just right of a column (set in the margin by a long formula) belongs to that column.
+    A line lying wholly in two nested columns (a full-width abstract above two body columns) belongs to the one
+    whose prose lines run nearest it on the page (before 2026-12-05: the first found, so the inline radicals of a
+    body column were taken for rows of the abstract's column, set off from their own prose)."""
+    best, best_ov, best_gap = -1, 0.0, 1e9
     for i, (a, b) in enumerate(cols):
         ov = min(b, line.x1) - max(a, line.x0)
-        if ov > best_ov and ov >= 0.5 * (line.x1 - line.x0):
-            best, best_ov = i, ov
+        if ov < 0.5 * (line.x1 - line.x0):
+            continue
+        if ov > best_ov + 1.0:
+            best, best_ov, best_gap = i, ov, -1.0
+        elif ov >= best_ov - 1.0 and bases:
+            if best_gap < 0:
+                best_gap = _gap(bases[best], line.baseline)
+            g = _gap(bases[i], line.baseline)
+            if g < best_gap:
+                best, best_ov, best_gap = i, max(ov, best_ov), g
     if best < 0 and line.eqno_x0 is not None and line.n <= 8:
         for i, (a, b) in enumerate(cols):
             if b - 2 <= line.x0 <= b + 0.1 * (b - a):
@@ -248,9 +279,10 @@ def display_rows(page_dict: dict, page_width: float | None = None,
             if info.n:
                 lines.append(info)
     width = page_width or page_dict.get("width") or 612.0
-    cols = _columns(lines, width)
+    bases: list[list[float]] = []
+    cols = _columns(lines, width, bases)
     for x in lines:
-        x.column = _assign(x, cols)
+        x.column = _assign(x, cols, bases if len(cols) > 1 else None)
     rows: list[Row] = []
     for ci in range(-1, len(cols)):
         col = sorted((x for x in lines if x.column == ci), key=lambda x: x.baseline)
@@ -270,7 +302,31 @@ def display_rows(page_dict: dict, page_width: float | None = None,
         if r.display and not r.numbered and r.n <= 4 and _attached(r, rows):
             r.display = r.mathy = r.short = False
     _not_beside_code(rows, lines, cols)
+    _not_inline(rows, lines)
     return rows, lines
+
+
+def _not_inline(rows: list[Row], lines: list[LineInfo]) -> None:
+    """Unnumbered display rows that are pieces of a prose line: a line of words ends or starts within 2 em of the
+    row, on its strip (the two overlap by >= 35% of the prose line's height). TeX sets a display apart from the
+    text on its own lines; an inline formula whose glyphs sit off the text baseline (a radical's surd and index,
+    `\sqrt[n]{a}`, in a narrow column) makes a row of its own beside its words (2026-12-05)."""
+    cand = [r for r in rows if r.display and not r.numbered]
+    if not cand:
+        return
+    prose = [x for x in lines if x.words >= 2 and x.words >= 0.5 * x.n and x.math <= 0.25 * x.n]
+    for r in cand:
+        own = {id(x) for x in r.lines}
+        x0, x1 = min(x.x0 for x in r.lines), max(x.x1 for x in r.lines)
+        y0, y1 = min(x.y0 for x in r.lines), max(x.y1 for x in r.lines)
+        size = max(x.size for x in r.lines)
+        for x in prose:
+            if id(x) in own or x.y1 <= y0 or x.y0 >= y1:
+                continue
+            gap = max(x.x0 - x1, x0 - x.x1)
+            if -0.3 * size <= gap <= 2 * size and min(y1, x.y1) - max(y0, x.y0) >= 0.35 * x.height:
+                r.display = False
+                break
 
 
 # A column holding this many candidate display rows that each share their strip with a code or text cell is a table
