@@ -178,3 +178,91 @@ def test_a_display_after_a_verbatim_block_of_its_source_still_routes(manual_page
     c, f, route, reason = manual_pages[2]
     assert f.display_rows >= 1 and (route, reason) == ("vlm", "display_math")
 
+
+
+# --- Papers-first follow-up (2026-12-05): inline radicals in two-column papers, pictographs in manuals' example rows.
+
+_ROOTS = r"""\documentclass[twocolumn]{article}
+\newcommand\prose{This paragraph is ordinary running text of a two-column paper, with a product of roots
+$\sqrt[n]{a}\cdot\sqrt[n]{b}=\sqrt[n]{ab}$ set inline in the middle of a sentence, and the text goes on around it
+for a few more lines, then one more root $\sqrt[p]{x}$ and a quotient $\sqrt[n]{a}/\sqrt[n]{b}=\sqrt[n]{a/b}$ before
+the paragraph ends. }
+\begin{document}
+\twocolumn[{\noindent This abstract runs across the whole page above both columns, as the abstract of a two-column
+paper does, and it goes on for a few lines so that its justified lines make a column of their own that is as wide as
+the page, with a root $\sqrt[n]{a}\cdot\sqrt[n]{b}=\sqrt[n]{ab}$ inline in it too, while the body below is set in
+two columns of running text with formulas inline and no display at all.\medskip}]
+\prose\prose\prose\prose\prose\prose\prose\prose\prose\prose\prose\prose
+\clearpage
+\prose
+\[ \sqrt[n]{a}\cdot\sqrt[n]{b}=\sqrt[n]{ab} \]
+\prose
+\end{document}
+"""
+
+_ICONS = r"""\documentclass{article}
+\usepackage{pifont}
+\begin{document}
+%(p)s
+\begin{center}
+\ding{43}\ding{45}\qquad $T^{**}_p M$\\[6pt]
+\ding{43}\ding{45}\qquad $T^{**}_q N$\\[6pt]
+\ding{43}\ding{45}\qquad $T^{*}_p M$
+\end{center}
+%(p)s
+\end{document}
+""" % {"p": _PROSE}
+
+
+def _compiled_pages(d, name: str, source: str) -> list:
+    """Compile `source` with pdflatex in d and route each page with the production code: (cheap page, features,
+    route, reason) per page; skips when pdflatex or the PDF is missing."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed (apt-get install texlive-latex-base)")
+    pymupdf = pytest.importorskip("pymupdf")
+    from s1data.pdf.parse import _cheap_text
+
+    (d / f"{name}.tex").write_text(source)
+    subprocess.run(["pdflatex", "-interaction=nonstopmode", f"{name}.tex"], cwd=d, capture_output=True, timeout=120)
+    if not (d / f"{name}.pdf").exists():
+        pytest.skip(f"{name}.tex did not compile (a TeX package missing?)")
+    router = PdfPageRouter(0.5, "vlm")
+    out = []
+    with pymupdf.open(d / f"{name}.pdf") as doc:
+        for page in doc:
+            c = _cheap_text(page)
+            k = c.counts
+            f = router.features_from_counts(k.n, k.math_font, k.math_symbols, k.bad, abs(page.rect), 0.0,
+                                            c.display_rows, c.display_chars, c.numbered_displays)
+            out.append((c, f, router.route(f), router.reason(f)))
+    return out
+
+
+def test_inline_roots_of_a_two_column_paper_stay_cheap_and_a_displayed_root_routes(tmp_path):
+    """A surd hangs from its origin ~0.75 em above its radicand's baseline: read at its origin it made a row of its
+    own, set off from its words, and the page routed (hep-paper's revtex test, 8 ordinary pages). The same roots in
+    a display still route."""
+    pages = _compiled_pages(tmp_path, "roots", _ROOTS)
+    assert len(pages) == 2
+    c, f, route, reason = pages[0]
+    assert "√" in c.text and "abstract" in c.text
+    assert f.display_rows == 0 and (route, reason) == ("cheap", "below_threshold")
+    c, f, route, reason = pages[1]
+    assert f.display_rows >= 1 and (route, reason) == ("vlm", "display_math")
+
+
+def test_example_rows_of_icons_beside_a_formula_are_not_displays(tmp_path):
+    """`(icon)(icon)  T**_p M` rows of a manual (mathsemantics: 17 ordinary pages routed): TeX's displays hold no
+    pictographs. Needs the ZapfDingbats Type 1 font (texlive-fonts-recommended)."""
+    import shutil
+    import subprocess
+
+    kpse = shutil.which("kpsewhich")
+    if kpse is None or not subprocess.run([kpse, "uzdr.pfb"], capture_output=True, text=True).stdout.strip():
+        pytest.skip("ZapfDingbats (uzdr.pfb, texlive-fonts-recommended) is not installed")
+    pages = _compiled_pages(tmp_path, "icons", _ICONS)
+    c, f, route, reason = pages[0]
+    assert "T" in c.text and f.display_rows == 0 and (route, reason) == ("cheap", "below_threshold")
