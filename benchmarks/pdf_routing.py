@@ -21,7 +21,8 @@ routed for OCR whatever their maths and are left out of both rates.
 
     apt-get install texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended \
         texlive-science texlive-publishers texlive-plain-generic lmodern cm-super-minimal texlive-lang-german \
-        texlive-latex-base-doc texlive-science-doc texlive-publishers-doc texlive-fonts-extra
+        texlive-latex-base-doc texlive-science-doc texlive-publishers-doc texlive-fonts-extra \
+        texlive-latex-extra-doc texlive-bibtex-extra tex-gyre     # the last three: fresh3
     python benchmarks/pdf_routing.py [--build-dir /tmp/s1_pdf_routing] [--json out.json] [--splits dev,seen] \
         [--previous COMMIT]                                # also the router with layout.py of COMMIT, side by side
     python benchmarks/pdf_routing.py --speed-vs COMMIT     # cheap-text speed, layout.py of COMMIT vs this one
@@ -217,7 +218,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--build-dir", default="/tmp/s1_pdf_routing")
     ap.add_argument("--json", default=None)
-    ap.add_argument("--splits", default="dev,seen,heldout,fresh,fresh2,fresh3", help="comma-separated splits to route (tune on dev,seen)")
+    ap.add_argument("--splits", default="dev,seen,heldout,fresh,fresh2,fresh3",
+                    help="comma-separated splits to route (tune on dev,seen)")
     ap.add_argument("--previous", default=None, metavar="COMMIT",
                     help="also route with layout.py of COMMIT (the previous router), side by side")
     ap.add_argument("--speed-vs", default=None, metavar="COMMIT",
