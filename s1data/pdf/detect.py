@@ -7,7 +7,8 @@ a VLM because the cheap text of a display (fractions, matrices, big operators) i
 Features (all in [0, 1] or chars per 1000 pt²), computed from one `page.get_text("dict")` pass that the cheap route
 needs anyway:
 - display_chars / display_rows: characters and rows of display maths on the page (layout.display_rows; rows holding
-  code, table cells beside code or prose, and results set right under a centred code line are not displays).
+  code or pictographs, table cells beside code or prose, results set right under a centred code line and inline
+  maths beside its words on another baseline are not displays).
 - math_font_frac: share of characters set in math fonts (CMMI/CMSY/CMEX, MSAM/MSBM, STIX Math, Symbol, ...).
 - math_symbol_frac: share of characters in Unicode math blocks (operators, arrows, math alphanumerics).
 - bad_glyph_frac: share of characters outside the text encoding (U+FFFD, private use area, C0 controls).

@@ -13,8 +13,11 @@ Steps, all on PyMuPDF lines (a line = spans on one baseline):
    number) merged left to right;
 4. a row is a display row if it is math (>= 2 math characters, <= 35% prose-word characters) and centred in its
    column or numbered;
-5. not a display (unless numbered): a row holding code, table cells beside code or prose (in one band, or >= 3 rows of
-   a column each sharing its strip with a code/prose cell), a typeset result right under a centred line of code.
+5. not a display (unless numbered): a row holding code or pictographs, table cells beside code or prose (in one band,
+   or >= 3 rows of a column each sharing its strip with a code/prose cell), a typeset result right under a centred
+   line of code, a piece of a prose line (words within 2 em on its strip: inline maths off the text baseline).
+A surd is placed on its radicand's baseline; a line lying in two nested columns joins the one whose prose runs
+nearest it.
 """
 
 from __future__ import annotations
