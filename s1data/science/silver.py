@@ -52,8 +52,12 @@ _SMILES_LOWER_OK = set("cnospb")  # aromatic atoms; any other lower-case letter 
 _FORMULA = re.compile(r"\b(?:[A-Z][a-z]?\d*){2,}\b")
 _FORMULA_PART = re.compile(r"([A-Z][a-z]?)(\d*)")
 _LATEX_CMD = re.compile(r"\\(?:frac|int|sum|prod|sqrt|partial|nabla|alpha|beta|gamma|delta|epsilon|lambda|mu|sigma|"
-                        r"theta|omega|infty|mathbb|mathrm|cdot|times|leq|geq|begin|end|lim|log|sin|cos|exp|hbar|"
-                        r"vec|hat|left|right|Delta|Omega|pi|rho|phi|psi)\b")
+                        r"theta|omega|infty|mathbb|mathrm|cdot|times|leq|geq|lim|log|sin|cos|exp|hbar|"
+                        r"vec|hat|left|right|Delta|Omega|pi|rho|phi|psi)\b"
+                        # \begin / \end count only around maths: a LaTeX manual's verbatim, tabular or itemize is not
+                        # a formula (seen on the LaTeX manuals of benchmarks/labels/science_indep.json: reported there)
+                        r"|\\(?:begin|end)\{(?:equation|align|alignat|gather|multline|eqnarray|displaymath|math|"
+                        r"[pbvBV]?matrix|cases|split|array)\*?\}")
 _DOLLAR_MATH = re.compile(r"\$[^$\n]{1,200}\$")
 _MATH_SYMBOLS = re.compile(r"[∫∑∏∂√≤≥≈≠∞±×∇∈∀∃⊂⊆∪∩→↦αβγδεθλμσωΔΩπρφψħ]")
 _EQUATION = re.compile(r"(?<![\w=])[A-Za-z](?:_\{?\w+\}?)?\s*=\s*[-+(\w\\]")
