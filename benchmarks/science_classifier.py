@@ -27,6 +27,14 @@ corpus (the realistic silver-only case). Both at threshold 0.5 and at the thresh
 Web pages from popular-science hosts (SCIENCE_NEWS_HOSTS, listed by host before measuring) are counted as general
 in `strict` and left out in `clean`.
 
+Independent set (`--indep`, default benchmarks/labels/science_indep.json): 301 real texts from sources science-dev does
+not have (papers, PubMed abstracts, maths notes, scientific and software docstrings, Python reference, licences, Debian
+READMEs, LaTeX manuals), labelled by reading and committed before any model scored them. Every fold's model of every
+variant scores them; scores are averaged over the folds, as for the web pages. By default they are part of the user
+corpus the silver variants label and train on (as a user's own texts would be: their gold labels are never used);
+`--indep-transfer` keeps them out (models from other corpora applied to new sources). Nothing was tuned on them.
+`cs` texts (computer science, outside the taxonomy) are reported apart, not in F1.
+
 Throughput: process time of one process (BLAS/OpenMP threads = 1) scoring `--n-speed` real texts (as they are, and
 repeated to >= 3000 chars), for ours (`ScienceClassifier.predict`) and fastText (`predict(k=-1)` + score), load
 average printed beside it.
@@ -96,6 +104,17 @@ def load_web() -> list[dict]:
     return out
 
 
+def load_indep(path: Path) -> list[dict]:
+    sys.path.insert(0, str(ROOT / "benchmarks" / "labels"))
+    from science_indep_texts import load_indep as _load
+
+    rows, missing = _load(path)
+    if missing:
+        print(f"independent set: {len(missing)} labelled texts not found with their sha256 (a package version "
+              f"changed?), left out: {missing[:5]}", file=sys.stderr)
+    return rows
+
+
 def write_seed(rows: list[dict], path: Path) -> None:
     with gzip.open(path, "wt") as f:
         for r in rows:
@@ -157,6 +176,28 @@ def mixture_purity(tpr: float, fpr: float) -> float:
     return tpr * PREVALENCE / max(tpr * PREVALENCE + fpr * (1 - PREVALENCE), 1e-12)
 
 
+def indep_report(indep: list[dict], s: np.ndarray, th: float) -> dict:
+    """P/R/F1 on the independent set (science vs non_science; `cs` apart), per source and per label."""
+    lab = np.array([r["label"] for r in indep])
+    m = lab != "cs"
+    gold = np.array([r["science"] for r in indep])
+    out = {"n": int(m.sum()), "science": int((gold & m).sum()), **prf(gold[m], s[m] >= th),
+           "cs_scored_science": f"{int((s[~m] >= th).sum())}/{int((~m).sum())}"}
+    per = {}
+    for src in sorted({r["source"] for r in indep}):
+        k = np.array([r["source"] == src for r in indep]) & m
+        if not k.any():
+            continue
+        g = gold[k]
+        per[src] = {"n": int(k.sum()), "science": int(g.sum()),
+                    "recall": round(float((s[k][g] >= th).mean()), 4) if g.any() else None,
+                    "false_positive_rate": round(float((s[k][~g] >= th).mean()), 4) if (~g).any() else None}
+    out["per_source"] = per
+    out["per_label_recall"] = {la: round(float((s[lab == la] >= th).mean()), 4)
+                               for la in sorted(set(lab) - {"non_science", "cs"})}
+    return out
+
+
 def main() -> None:
     from s1data.science import silver_scores
 
@@ -166,19 +207,27 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--n-speed", type=int, default=5000)
     ap.add_argument("--threshold", type=float, default=0.5)
+    ap.add_argument("--indep", type=Path, default=ROOT / "benchmarks" / "labels" / "science_indep.json",
+                    help="independent labelled set (ids + labels; texts rebuilt from installed files); '' skips it")
+    ap.add_argument("--indep-transfer", dest="indep_in_corpus", action="store_false",
+                    help="keep the independent texts out of the silver-labelled user corpus (default: in it)")
     args = ap.parse_args()
     variants = args.variants.split(",")
     folds = [int(f) for f in args.folds.split(",")]
     t_start = time.time()
     rows = load_science_dev()
     web = load_web()
+    indep = load_indep(args.indep) if str(args.indep) not in ("", ".") else []
+    indep_texts = [r["text"] for r in indep]
     tmp = Path(tempfile.mkdtemp(prefix="s1_science_bench_"))
-    res: dict = {"load_avg_start": os.getloadavg(), "threshold": args.threshold, "folds": FOLDS, "fits": {}}
+    res: dict = {"load_avg_start": os.getloadavg(), "threshold": args.threshold, "folds": FOLDS, "fits": {},
+                 "indep_in_corpus": args.indep_in_corpus, "indep_n": len(indep)}
 
     # out-of-fold scores per variant: science-dev rows by index; web pages once per fold (averaged in reports)
     oof = {v: np.full(len(rows), np.nan) for v in variants}
     oof_dom = {v: [None] * len(rows) for v in variants}
     web_scores = {v: [] for v in variants}
+    indep_scores = {v: [] for v in variants}
     mix = {v: {"gold": [], "score": [], "news": []} for v in variants}
     for k in folds:
         held = set(FOLDS[k])
@@ -202,23 +251,28 @@ def main() -> None:
             if v == "silver_rules":
                 doms, _, s = silver_scores(test_texts)
                 s_web = silver_scores(web_texts)[2]
+                s_ind = silver_scores(indep_texts)[2] if indep else np.zeros(0)
                 pos = {i: j for j, i in enumerate(test_idx)}
                 s_mix = np.concatenate([s[[pos[i] for i in gen_idx]], s_web, s[[pos[i] for i in mix_sci]]])
             elif v == "fasttext_seed":
                 m = fasttext_fit(train, tmp)
                 s, doms = fasttext_scores(m, test_texts), [None] * len(test_texts)
                 s_web, s_mix = fasttext_scores(m, web_texts), fasttext_scores(m, mix_texts)
+                s_ind = fasttext_scores(m, indep_texts) if indep else np.zeros(0)
             else:
                 seed = None if v == "ours_silver" else seed_file
                 silver = v != "ours_seed"
-                model, rep = fit_ours(seed, test_texts + web_texts, silver)
+                model, rep = fit_ours(seed, test_texts + web_texts + (indep_texts if args.indep_in_corpus else []),
+                                      silver)
                 res["fits"][f"{v}/fold{k}"] = rep
                 if model is None:
                     doms, _, s = silver_scores(test_texts)
                     s_web = silver_scores(web_texts)[2]
+                    s_ind = silver_scores(indep_texts)[2] if indep else np.zeros(0)
                 else:
                     s, doms = score(model, test_texts)
                     s_web = score(model, web_texts)[0]
+                    s_ind = score(model, indep_texts)[0] if indep else np.zeros(0)
                 if silver:  # the user corpus is the 2 % mixture: silver labels come from it
                     model_m, rep_m = fit_ours(seed, mix_texts, silver)
                     res["fits"][f"{v}/fold{k}/mixture"] = rep_m
@@ -229,6 +283,7 @@ def main() -> None:
                 oof[v][i] = s[j]
                 oof_dom[v][i] = doms[j]
             web_scores[v].append(np.asarray(s_web))
+            indep_scores[v].append(np.asarray(s_ind))
             mix[v]["gold"].append(mix_gold)
             mix[v]["score"].append(np.asarray(s_mix))
             mix[v]["news"].append(mix_news)
@@ -293,6 +348,8 @@ def main() -> None:
             sweep[str(t)] = {"heldout_f1": prf(gold, s >= t)["f1"], "recall": round(tpr, 4),
                              "mixture_purity_strict": round(mixture_purity(tpr, float((gen_s >= t).mean())), 4)}
         res["mixture"][v] = {"analytic": ana, "corpus": corp, "threshold_sweep": sweep}
+        if indep:
+            res.setdefault("independent", {})[v] = indep_report(indep, np.mean(indep_scores[v], axis=0), th)
 
     # throughput, one process, process time
     if args.n_speed and "ours_seed" in variants:
