@@ -7,11 +7,12 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 
 # Bump when the output of parsing a given file with given parameters changes: it invalidates cached partitions.
-PDF_CODE_VERSION = "pdf-6"  # pdf-2: lines of a text block joined into one paragraph; pdf-3: display-math routing,
+PDF_CODE_VERSION = "pdf-7"  # pdf-2: lines of a text block joined into one paragraph; pdf-3: display-math routing,
 # TeX glyph mapping, display rows kept as lines, VLM route with retries; pdf-4: truncated files marked or quarantined
 # (pdf_truncated), partition folders hold content only (timings beside them); pdf-5: short and flush-left displays
 # routed (score chars/16 + 0.25 per display row), more maths fonts and extension glyphs; pdf-6: code cells, command
-# tables and a result set under its code line are not displays
+# tables and a result set under its code line are not displays; pdf-7: inline root signs sit on their text line,
+# a candidate beside prose on its strip is inline, icon-font rows are code (display rows and routes change)
 
 
 class PdfConfig(BaseModel):
