@@ -1,4 +1,4 @@
-"""ScienceClassifier: hashed word + char n-gram features, multinomial logistic regression in numpy/scipy.
+"""ScienceClassifier: hashed words (bigrams, char n-grams optional), multinomial logistic regression in numpy/scipy.
 
 fastText-class cost: a batch of texts is lower-cased, cut to `max_chars`, and hashed in a few vectorised numpy passes
 (no Python loop per token); each feature type is pooled (~unit L2 norm), so a document is one sparse row `X_type` per
