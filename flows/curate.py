@@ -20,7 +20,8 @@ from pydantic import Field
 from flows.context import RunContext, RunParams, StageProgress, open_run
 from s1data.curate import CurateConfig, curate_corpus, input_files
 
-CURATE_CODE_VERSION = "curate-3"  # curate-3: committed block partitions (per-partition cache)
+CURATE_CODE_VERSION = "curate-4"  # curate-3: committed block partitions (per-partition cache); curate-4: science
+# classifier on words only by default, silver rules count \begin/\end only around maths environments
 
 __all__ = ["CurateConfig", "CurateFlowParams", "curate_flow", "curate_stage"]
 

@@ -31,7 +31,8 @@ from s1data.curate.config import CurateConfig
 
 log = logging.getLogger(__name__)
 
-BLOCK_VERSION = "curate-blocks-1"  # change when a block's output for the same key changes
+BLOCK_VERSION = "curate-blocks-2"  # change when a block's output for the same key changes
+# curate-blocks-2: the silver rules count \begin/\end as formula evidence only around maths environments
 INPUT_PREFIXES = {"documents": ("documents", "part-"), "web_pages": ("pages", "part-")}
 
 
