@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from flows.tail_experiment import TailExperimentParams, tail_experiment_flow
 from s1data.bootcamp import verify
@@ -104,3 +105,30 @@ def test_own_decoder_with_abacus_trains_evaluates_and_keeps_the_ablation_arms_st
         assert set(train.column("style").to_pylist()) == {arm}
         ev = manifest.resolve_artifact(ids["eval"])
         assert pq.read_table(Path(ev["uri"]) / "outputs.parquet").num_rows == 6
+
+
+def test_own_decoder_with_right_to_left_abacus_gets_the_prompt_separator_token_and_evaluates(home):
+    from s1data.tokenizer import load_tokenizer
+    from s1model import tail_experiment as te
+
+    params = TailExperimentParams(home=str(home), arms=["reversed"], train_examples=30, eval_per_bucket=2,
+                                  vocab_size=400, trainer="torch", position="rope", abacus=True,
+                                  abacus_direction="rtl", pretrain=TINY, max_new_tokens_cap=16)
+    out = tail_experiment_flow(params)
+    _, manifest = open_storage(str(home), read_only=True)
+    ids = out["lineage"]["reversed"]
+    ckpt = manifest.resolve_artifact(ids["checkpoint"])
+    cfg = json.loads((Path(ckpt["uri"]) / "tail_model.json").read_text())
+    assert cfg["abacus_direction"] == "rtl"
+    tok = load_tokenizer(str(Path(manifest.resolve_artifact(out["tokenizer"])["uri"])))
+    sep = cfg["abacus_sep_id"]
+    assert sep in tok.encode(te.RESPONSE_SEP)  # a token of the separator, found in no prompt
+    prompts = pq.read_table(Path(manifest.resolve_artifact(out["eval_prompts"])["uri"]) / "prompts.parquet")
+    assert all(sep not in tok.encode(p) for p in prompts.column("prompt").to_pylist())
+    ev = manifest.resolve_artifact(ids["eval"])
+    assert pq.read_table(Path(ev["uri"]) / "outputs.parquet").num_rows == 6
+
+
+def test_right_to_left_abacus_with_the_warm_up_corpus_is_refused():
+    with pytest.raises(ValueError, match="separator"):
+        TailExperimentParams(trainer="torch", abacus=True, abacus_direction="rtl", warmup_steps=4)

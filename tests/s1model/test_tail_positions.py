@@ -226,8 +226,8 @@ def _rev_digits(m: TailDecoder, n: int, count: int = 40) -> float:
 def test_right_to_left_abacus_reverses_longer_strings_than_trained_where_left_to_right_does_not():
     """Trained on 1-8 digits to write a number reversed (the reversed arm's `reverse a:` step). Indexed from the
     right, the output digit at index i and its source share an index; indexed from the left the source sits at
-    length + 1 - i, which the model learned only for the trained lengths. Measured (toy_add.py rev, 800 steps): at
-    12 digits 88% of digits right with rtl, 33% with ltr; both at 99-100% on 8 digits."""
+    length + 1 - i, which the model learned only for the trained lengths. Measured with this test's setup: digits
+    right at 12 digits 0.90 (rtl) vs 0.32 (ltr), at 16 digits 0.69 vs 0.17; both 1.00 at 6 and 8 digits."""
     ltr, rtl = _train_rev("ltr"), _train_rev("rtl")
     assert _rev_digits(ltr, 6) >= 0.9 and _rev_digits(rtl, 6) >= 0.9  # both learned the trained range
     ltr12, rtl12 = _rev_digits(ltr, 12), _rev_digits(rtl, 12)

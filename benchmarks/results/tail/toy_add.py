@@ -14,7 +14,7 @@ digits indexed from the right (index = significance + 1: aligned digits of the o
 from the left; both = the two embeddings added. Model: TailDecoder D=64, 3 layers, 4 heads (2 KV), Abacus offsets
 0-20 per document while training; 16 packed rows of 96 tokens per step, AdamW lr 3e-3, seed 0; one thread. Per test
 length n (60 problems): exact answers (digits and end token) and the share of answer digits right at their index.
-The same setup as tests/s1model/test_tail_positions.py's addition test.
+tests/s1model/test_tail_positions.py asserts the rev difference with the same model (its own data stream).
 """
 
 import os
