@@ -2,7 +2,7 @@
 first (as in the TAIL prompts) and the sum written least significant digit first (as McLeish et al.), trained on
 operands of 1-8 digits, tested on two n-digit operands; and the copy toy (natural order) with the same options.
 
-    python benchmarks/results/tail/toy_add.py STEPS add|copy|rev|dsum SPEC[,SPEC...]   (TOY_LAYERS=2: 2 layers)
+    python benchmarks/results/tail/toy_add.py STEPS add|copy|rev|dsum SPEC[,SPEC...]   (TOY_LAYERS=2: 2 layers; TOY_SEED=1: seed)
 
 Tasks: add = a + b, sum least significant digit first; copy = a in its order; rev = a reversed (the reversed arm's
 `reverse a:` step); dsum = digit-wise sum mod 10 of a and b (no carries), least significant first: the alignment
@@ -113,6 +113,7 @@ if __name__ == "__main__":
     for spec in sys.argv[3].split(","):
         parts = spec.split(":")
         t0 = time.time()
-        m, losses = train(task, parts[0], parts[1], steps, inject=len(parts) > 2 and parts[2] == "inject")
+        m, losses = train(task, parts[0], parts[1], steps, inject=len(parts) > 2 and parts[2] == "inject",
+                          seed=int(os.environ.get("TOY_SEED", 0)))
         res = {n: tuple(round(v, 2) for v in scores(m, task, n)) for n in (6, 8, 12, 16)}
         print(task, spec, steps, f"loss {sum(losses[-20:]) / 20:.3f}", res, f"{time.time() - t0:.0f}s", flush=True)
