@@ -8,6 +8,13 @@ Rates are per core of process time (time.process_time of this process; the serve
 from /proc), so other jobs on the machine change them less than wall time; the load average is printed.
 Model: the pretraining recipe's architecture (`tiny` or `demo`) with random weights and a 512-token vocabulary;
 groups: 8 prompts x 4 completions of 32 + 32 tokens with rewards 1/0.
+
+    nice -n 5 .venv/bin/python benchmarks/rl_engine_cpu.py --part sharded-load [--load-size 120m] [--repeats 2]
+
+--part sharded-load: the RL trainer's start (EngineTrainer: model build + load + deepspeed.initialize) on 2 gloo
+ranks under ZeRO-3, the whole fp32 model loaded on every rank (sharded_init off) against the ZeRO-3 sharded load
+(s1model.load), in fp32 and bf16, alternating, each in fresh processes: per rank the peak host memory (VmHWM from
+/proc, growth over the imports) and the wall seconds of the start. The checkpoint is random, saved in bf16.
 """
 
 from __future__ import annotations
@@ -32,11 +39,100 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+# --- the sharded load beside the whole-model load (--part sharded-load) ----------------------------------------------
+
+LOAD_SIZES = {  # Qwen3-MoE shapes: (hidden, layers, experts, expert width, vocab)
+    "30m": (256, 4, 16, 256, 32000),
+    "120m": (512, 6, 16, 512, 32000),
+    "250m": (768, 8, 16, 640, 32000),
+}
+
+
+def _vm(key: str) -> int:
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def _load_rank(mode: str, dtype: str, model_dir: str, out: str) -> None:
+    """One rank: start the RL trainer under ZeRO-3, sharded or whole; write VmHWM before/after and seconds."""
+    from s1model.parallel import init_distributed
+    from s1model.rl.config import OptimConfig
+    from s1model.rl.trainer import EngineTrainer
+
+    init_distributed()
+    rank = torch.distributed.get_rank()
+    torch.distributed.barrier()
+    before, c0, w0 = _vm("VmHWM"), time.process_time(), time.perf_counter()
+    optim = OptimConfig(zero_stage=3, dtype=dtype).model_copy(update={"sharded_init": mode})
+    trainer = EngineTrainer(model_dir, optim, None)
+    torch.distributed.barrier()
+    wall, cpu = time.perf_counter() - w0, time.process_time() - c0
+    with open(f"{out}.rank{rank}.json", "w") as f:
+        json.dump({"mode": mode, "dtype": dtype, "sharded": trainer.sharded, "vmhwm_before": before,
+                   "vmhwm_after": _vm("VmHWM"), "vmrss_after": _vm("VmRSS"), "start_wall_s": wall,
+                   "start_cpu_s": cpu}, f)
+
+
+def sharded_load(size: str, repeats: int) -> dict:
+    from s1model.config import ModelConfig, tiny
+    from s1model.model import build_model
+
+    sys.path.insert(0, REPO)
+    from tests.s1model.conftest import free_port, rank_env
+
+    D, layers, E, F, V = LOAD_SIZES[size]
+    work = tempfile.mkdtemp(prefix="s1-rl-load-")
+    cfg = tiny().model_copy(update={"model": ModelConfig(
+        vocab_size=V, hidden_size=D, num_layers=layers, num_heads=8, num_kv_heads=2, head_dim=D // 8, num_experts=E,
+        top_k=2, moe_intermediate_size=F, max_position_embeddings=256)})
+    model = build_model(cfg).to(torch.bfloat16)
+    n_params = sum(p.numel() for p in model.parameters())
+    model_dir = os.path.join(work, "model")
+    model.save_pretrained(model_dir)
+    del model
+    out = {"size": size, "params": n_params, "checkpoint_bytes": sum(
+        os.path.getsize(os.path.join(model_dir, f)) for f in os.listdir(model_dir) if f.endswith(".safetensors")),
+        "world_size": 2, "load_avg_start": os.getloadavg(), "runs": []}
+    for rep in range(repeats):
+        order = [("off", "on"), ("on", "off")][rep % 2]
+        for dtype in ("fp32", "bf16"):
+            for mode in order:
+                res = os.path.join(work, f"{mode}-{dtype}-{rep}")
+                port = free_port()
+                procs = [subprocess.Popen([sys.executable, os.path.abspath(__file__), "--load-rank", mode, dtype,
+                                           model_dir, res], env=rank_env(r, 2, port), cwd=REPO)
+                         for r in range(2)]
+                if any(p.wait() != 0 for p in procs):
+                    raise RuntimeError(f"a rank of {mode}/{dtype} failed")
+                ranks = [json.load(open(f"{res}.rank{r}.json")) for r in range(2)]
+                out["runs"].append({"mode": "sharded" if mode == "on" else "whole_fp32_per_rank", "dtype": dtype,
+                                    "repeat": rep, "ranks": ranks,
+                                    "peak_growth_bytes_max_rank": max(r["vmhwm_after"] - r["vmhwm_before"]
+                                                                      for r in ranks),
+                                    "start_wall_s": max(r["start_wall_s"] for r in ranks)})
+                print(json.dumps(out["runs"][-1]["ranks"]), file=sys.stderr, flush=True)
+    out["load_avg_end"] = os.getloadavg()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--part", default="update-serve", choices=["update-serve", "sharded-load"])
     ap.add_argument("--size", default="demo", choices=["tiny", "demo"])
     ap.add_argument("--updates", type=int, default=5)
+    ap.add_argument("--load-size", default="120m", choices=sorted(LOAD_SIZES))
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--load-rank", nargs=4, metavar=("SHARDED_INIT", "DTYPE", "MODEL", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.load_rank:
+        torch.set_num_threads(1)
+        return _load_rank(*args.load_rank)
+    if args.part == "sharded-load":
+        torch.set_num_threads(1)
+        print(json.dumps(sharded_load(args.load_size, args.repeats), indent=2))
+        return
     torch.set_num_threads(1)
     from s1data.tokenizer import TokenizerConfig, train_tokenizer
     from s1model import config as recipes
