@@ -107,6 +107,7 @@ def filter_table(part: dict, decisions: dict[str, str], cfg: CurateConfig) -> di
     """Domain decisions, rewriting and the quality blocks over one partition, in memory: {"kept", "excluded",
     "counts" (per stage and reason), "rewrite" (stats), "science_sample" (bottom `science_sample_docs`)}."""
     from s1data.filters import curate
+    from s1data.filters.base import memo_scope
 
     t = parts.read(part, DOC_COLUMNS + ["domain"])
     url_domain = [d or "" for d in t.column("domain").to_pylist()] if "domain" in t.column_names else None
@@ -126,7 +127,9 @@ def filter_table(part: dict, decisions: dict[str, str], cfg: CurateConfig) -> di
             if originals.num_rows:
                 excluded.append(exclusion_rows(originals, "rewrite", "rewritten_original"))
     counts["after_domains"] = docs.num_rows
-    kept, q_excl = curate(docs, cfg.quality_for(part["source"]))
+    # the filter memo answers (and forgets) the pages pass 1 sampled here; pass 2's own verdicts are not kept
+    with memo_scope(record=False, consume=True):
+        kept, q_excl = curate(docs, cfg.quality_for(part["source"]))
     if q_excl.num_rows:
         excluded.append(exclusion_rows(q_excl))
     counts["after_quality"] = kept.num_rows

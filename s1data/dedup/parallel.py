@@ -48,6 +48,20 @@ log = logging.getLogger(__name__)
 _BAND_ROW = np.dtype([("gidx", "<i8"), ("key", "<u8"), ("band", "<u2")])  # one shuffle row per (doc, band)
 _REASONS = np.array([None, "dedup_exact", "dedup_near_duplicate"], dtype=object)  # reason code → reason
 _BATCH = 4096  # docs per signature batch: bounds the Python word lists of a partition
+_SIGN_WORDS = 1 << 15  # words hashed at once: the shingle arrays (~8 int64 of this length) stay ~2 MiB
+
+
+def _word_runs(words: list[list[bytes]], max_words: int = _SIGN_WORDS):
+    """[start, stop) runs of consecutive documents of at most `max_words` words (at least one document each):
+    signatures are per document, so hashing run by run gives the same ones with bounded numpy arrays."""
+    start = n = 0
+    for i, w in enumerate(words):
+        if n and n + len(w) > max_words:
+            yield start, i
+            start, n = i, 0
+        n += len(w)
+    if start < len(words):
+        yield start, len(words)
 
 
 # ---- storage: local folders (memory-mapped) or any fsspec URL (read by byte range), for workers on other hosts ----
@@ -148,7 +162,7 @@ def sign_partition(path: str, out_dir: str, config: DedupConfig, num_buckets: in
         if config.exact:
             keys.extend(hashlib.sha1(b" ".join(w)).digest() for w in words)
         if config.near:
-            sigs.append(_signatures_from_words(words, config))
+            sigs.extend(_signatures_from_words(words[a:b], config) for a, b in _word_runs(words))
     n = sum(len(a) for a in ids)
     doc_id = pa.concat_arrays(ids) if ids else pa.array([], pa.string())
     exact = pa.array(keys if config.exact else [b""] * n, pa.binary(20) if config.exact else pa.binary())

@@ -3,16 +3,53 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections import Counter
+from contextlib import contextmanager
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute.invert)
 
+CACHE_MB_DEFAULT = 256  # what the per-process caches of curation hold together at their default bounds, roughly
 
-MEMO_MAX_ROWS = 200_000  # verdicts kept per filter configuration and process (~100 bytes each)
-MEMO_MAX_CHARS = 64 << 20  # characters of rewritten text (C4 line removal) kept per filter configuration
+
+def cache_bound(default: int) -> int:
+    """A per-process cache bound: `default` (sized for a production worker, where the caches of curation together
+    hold ~CACHE_MB_DEFAULT MB: spaCy chunk infos, filter verdicts, silver-rule answers, SMILES candidates), scaled
+    by `$S1_CACHE_MB` / CACHE_MB_DEFAULT when that variable is set (read at import; at least 1). The caches are
+    exact: a smaller budget recomputes more, it never changes an output."""
+    mb = os.environ.get("S1_CACHE_MB")
+    if not mb:
+        return default
+    try:
+        scale = float(mb) / CACHE_MB_DEFAULT
+    except ValueError:
+        raise ValueError(f"S1_CACHE_MB must be a number of megabytes, got {mb!r}") from None
+    if scale <= 0:
+        raise ValueError(f"S1_CACHE_MB must be > 0, got {mb!r}")
+    return max(1, int(default * scale))
+
+
+MEMO_MAX_ROWS = cache_bound(200_000)  # verdicts kept per filter configuration and process (~100 bytes each)
+MEMO_MAX_CHARS = cache_bound(64 << 20)  # characters of rewritten text (C4 line removal) per filter configuration
 _MEMO: dict[tuple, dict] = {}
 _MEMO_CHARS: dict[tuple, int] = {}
+_SAME = object()  # memo: the filter set `_text` to the text itself (kept whole): not stored twice
+_MODE = {"record": True, "consume": False}
+
+
+@contextmanager
+def memo_scope(record: bool = True, consume: bool = False):
+    """How `BaseFilter.run` uses the per-process verdict memo inside this block: `record` new verdicts (pass 1, the
+    domain sample, whose pages come back in pass 2) or not (pass 2: its verdicts are never asked again); `consume`
+    a verdict when it answers (pass 2 asks each sampled page once), so the memo holds only pages still to come.
+    Outside any scope: record, keep (a page seen twice in one process is answered twice)."""
+    saved = dict(_MODE)
+    _MODE.update(record=record, consume=consume)
+    try:
+        yield
+    finally:
+        _MODE.update(saved)
 
 
 class BaseFilter:
@@ -55,22 +92,26 @@ class BaseFilter:
         rows = table.to_pylist()
         memo = self._memo()
         fields = self.memo_row_fields or ()
+        record, consume = _MODE["record"], _MODE["consume"]
         for row in rows:
             row.pop("_text", None)
             text = row.get("text") or ""
             if memo is not None:
                 key = (hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest(),
                        *(row.get(f) for f in fields))
-                hit = memo.get(key)
+                hit = memo.pop(key, None) if consume else memo.get(key)
                 if hit is None:
                     out = self.filter(text, row)
-                    new_text = row.get("_text")
-                    memo[key] = (out, new_text, tuple(row.get(k) for k in self.adds_columns))
-                    _MEMO_CHARS[self._sig] += len(new_text) if new_text is not None else 0
+                    if record:
+                        new_text = row.get("_text")
+                        if new_text is not None and new_text == text:
+                            new_text = _SAME
+                        memo[key] = (out, new_text, tuple(row.get(k) for k in self.adds_columns))
+                        _MEMO_CHARS[self._sig] += len(new_text) if isinstance(new_text, str) else 0
                 else:
                     out, new_text, added = hit
                     if new_text is not None:
-                        row["_text"] = new_text
+                        row["_text"] = text if new_text is _SAME else new_text
                     for k, v in zip(self.adds_columns, added):
                         row[k] = v
             else:

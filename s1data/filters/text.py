@@ -17,9 +17,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from s1data.filters.base import cache_bound
 from s1data.filters.punctuation import PUNCTUATION_SET, TERMINAL_PUNCTUATION
 
-CACHE_MAX_CHUNKS = 100_000  # distinct whitespace chunks kept per process (~0.8 kB each, ~80 MB); cleared when full
+# Per process, scaled by $S1_CACHE_MB (s1data.filters.base.cache_bound): distinct whitespace chunks kept (both caches
+# ~0.5 kB a chunk, ~50 MB), cleared when full; spaCy's vocabulary and tokenizer cache (~0.9 kB a lexeme, ~70 MB),
+# reloaded at a clear once they hold more lexemes than this
+CACHE_MAX_CHUNKS = cache_bound(100_000)
+SPACY_MAX_LEXEMES = cache_bound(75_000)
 
 
 class ChunkInfo:
@@ -91,13 +96,16 @@ def _info(tokens: list[tuple[str, bool]], punct_set: frozenset, punct_chars: fro
 
 
 def _make_room(n_new: int) -> bool:
-    """Clear both caches (and spaCy's vocabulary, which grows with every new token) when `n_new` more chunks would
-    not fit, so memory stays bounded by CACHE_MAX_CHUNKS. True when it cleared."""
+    """Clear both caches when `n_new` more chunks would not fit, so memory stays bounded by CACHE_MAX_CHUNKS; and
+    spaCy's pipeline with them once its vocabulary (which grows with every new token, with its tokenizer's cache)
+    holds more than SPACY_MAX_LEXEMES entries. Kept otherwise: a fresh pipeline re-creates every lexeme it meets,
+    which cost more than the chunk tokenization itself at a small budget. True when it cleared."""
     if len(_CACHE) + n_new <= CACHE_MAX_CHUNKS:
         return False
     _CACHE.clear()
     _SPACED.clear()
-    _spacy_english.cache_clear()
+    if _spacy_english.cache_info().currsize and len(_spacy_english()[0].vocab) > SPACY_MAX_LEXEMES:
+        _spacy_english.cache_clear()
     return True
 
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from s1data.pdf.parse import FIGURE_SCHEMA, PAGE_SCHEMA
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 def _routes_text(rs) -> str:
@@ -32,6 +35,8 @@ def _is_url(p) -> bool:
 
 def _read(partition, name: str) -> pl.DataFrame:
     """One table of a committed partition: a local folder or a prefix on an object store (s3://...)."""
+    import polars as pl  # here, not at import: Dask workers import s1data.pdf (parse_batch) and never merge
+
     if _is_url(partition):
         from storage.io import loc, read_parquet
 
@@ -54,6 +59,8 @@ def _base(partition, figures_root=None) -> str:
 def merge_partitions(partitions: list, out_pages: Path, out_documents: Path, figures_root=None) -> dict:
     """partitions: committed partition folders or object-store prefixes (str / Path / UPath). Writes the four tables
     into the local folders `out_pages` / `out_documents`; returns counts."""
+    import polars as pl  # here, not at import: Dask workers import s1data.pdf (parse_batch) and never merge
+
     pages = [_read(p, "pages.parquet") for p in partitions]
     pages_df = pl.concat(pages) if pages else pl.from_arrow(PAGE_SCHEMA.empty_table())
     pages_df = pages_df.sort(["source_sha256", "page_no"])
@@ -146,6 +153,8 @@ class _PartWriter:
 def _merge_one(pages_df: pl.DataFrame, figs: pl.DataFrame, first: dict[str, str]):
     """A batch of whole partitions' (pages, exclusions, figures, documents) given the global first doc_id of each
     dedup key; figure `file`s already carry their partition's prefix."""
+    import polars as pl  # here, not at import: Dask workers import s1data.pdf (parse_batch) and never merge
+
     pages_df = pages_df.sort(["source_sha256", "page_no"])
     keys = [k for k in pages_df["dedup_key"].unique().to_list() if k is not None]
     first_df = pl.DataFrame({"dedup_key": keys, "first_doc_id": [first[k] for k in keys]},
@@ -183,6 +192,8 @@ def merge_partitions_streaming(partitions: list, out_pages, out_documents, rows_
     `partitions` are committed partition folders or object-store prefixes, **in source_sha256 order** (one source
     file each, as the PDF stage commits them); out_pages / out_documents are local folders or prefixes. Each batch
     is one row group of the part files. Returns the same counts as merge_partitions."""
+    import polars as pl  # here, not at import: Dask workers import s1data.pdf (parse_batch) and never merge
+
     first: dict[str, str] = {}  # dedup key (a hash of the normalised text) -> doc_id of its first page
     for p in partitions:
         keys = _read(p, "pages.parquet").select("doc_id", "source_sha256", "page_no", "dedup_key").sort(

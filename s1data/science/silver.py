@@ -38,6 +38,7 @@ from itertools import compress
 
 from pydantic import BaseModel, Field
 
+from s1data.filters.base import cache_bound as _cache_bound
 from s1data.science.taxonomy import LEXICONS, TAXONOMY, WEAK_TERMS
 
 _WORD = re.compile(r"\w[\w'\-]*", re.U)
@@ -218,7 +219,8 @@ def _smiles_candidate(tok: str) -> bool:
 
 
 _CAND_CACHE: dict[str, str | None] = {}  # raw whitespace token -> its stripped SMILES candidate, or None
-_CAND_CACHE_MAX = 500_000  # distinct tokens kept per process (cleared when full); words are Zipfian
+_CAND_CACHE_MAX = _cache_bound(500_000)  # distinct tokens kept per process (cleared when full); words are Zipfian;
+# scaled by $S1_CACHE_MB
 
 
 def _raw_candidate(raw: str) -> str | None:
@@ -278,7 +280,8 @@ def formula_density(text: str, n_words: int) -> tuple[float, dict[str, int]]:
 
 
 _RULE_CACHE: dict[tuple[bytes, str], tuple] = {}  # (blake2b of the text, config JSON) -> rule_label's answer
-RULE_CACHE_MAX = 20_000  # answers kept per process (the classifier's sample size by default); cleared when full
+RULE_CACHE_MAX = _cache_bound(20_000)  # answers kept per process (the classifier's sample size by default); cleared
+# when full; scaled by $S1_CACHE_MB
 
 
 def rule_label(text: str, config: SilverLabelConfig | None = None) -> tuple[str | None, str | None, float, dict]:
