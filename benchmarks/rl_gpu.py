@@ -332,7 +332,7 @@ def agreement(model, prompts: list[list[int]], new_tokens: list[int], eos_id: in
     _sync()
     engine_s = time.perf_counter() - t0
     first_div: list[int | None] = []
-    div_margin, div_gap, all_margins = [], [], []
+    div_margin, div_gap, all_margins, div_router, all_router, agree_router = [], [], [], [], [], []
     for s in range(0, len(prompts), batch):
         rows = list(range(s, min(s + batch, len(prompts))))
         seqs = [prompts[i] + comps[i].token_ids for i in rows]
@@ -344,7 +344,13 @@ def agreement(model, prompts: list[list[int]], new_tokens: list[int], eos_id: in
             mask[b, L - len(q):] = 1
         ids, mask = ids.to(DEV), mask.to(DEV)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
-        logits = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits.float()
+        k_exp = getattr(model.config, "num_experts_per_tok", None)
+        fwd = model(input_ids=ids, attention_mask=mask, position_ids=pos, **({"output_router_logits": True}
+                                                                            if k_exp else {}))
+        logits = fwd.logits.float()
+        if k_exp:  # per token, the smallest gap over layers between the k-th and (k+1)-th router logit
+            gaps = [lg.float().topk(k_exp + 1, dim=-1).values for lg in fwd.router_logits]
+            router_gap = torch.stack([g[:, k_exp - 1] - g[:, k_exp] for g in gaps]).amin(0).view(len(rows), L)
         for b, i in enumerate(rows):
             toks = comps[i].token_ids
             if not toks:
@@ -355,6 +361,9 @@ def agreement(model, prompts: list[list[int]], new_tokens: list[int], eos_id: in
             top2 = lg.topk(2, dim=-1)
             margins = (top2.values[:, 0] - top2.values[:, 1]).tolist()
             all_margins += margins
+            if k_exp:  # the router gap of the token whose hidden state makes this prediction
+                rg = router_gap[b, start:start + len(toks)].tolist()
+                all_router += rg
             tt = torch.tensor(toks, device=DEV)
             bad = (top2.indices[:, 0] != tt).nonzero().flatten().tolist()
             if bad:
@@ -362,8 +371,12 @@ def agreement(model, prompts: list[list[int]], new_tokens: list[int], eos_id: in
                 first_div.append(j)
                 div_margin.append(margins[j])
                 div_gap.append(float(lg[j, top2.indices[j, 0]] - lg[j, toks[j]]))
+                if k_exp:  # the smallest router gap at or before the divergence (an earlier flip feeds later ones)
+                    div_router.append(min(rg[:j + 1]))
             else:
                 first_div.append(None)
+                if k_exp:
+                    agree_router.append(min(rg))
         del logits
     out = {"rows": len(prompts), "engine_decode": stats.get("decode"), "engine_s": engine_s,
            "mean_tokens": statistics.mean(len(c.token_ids) for c in comps),
@@ -374,6 +387,12 @@ def agreement(model, prompts: list[list[int]], new_tokens: list[int], eos_id: in
            "divergences": len(div_margin),
            "top2_margin_at_divergence": sorted(div_margin),
            "hf_choice_minus_engine_token_logit_at_divergence": sorted(div_gap)}
+    if all_router:  # MoE: how close the expert choice is to a tie (router logits, k-th minus (k+1)-th, min over layers)
+        out["router_gap_all_positions"] = {"median": statistics.median(all_router),
+                                           "p05": sorted(all_router)[len(all_router) // 20],
+                                           "share_zero": sum(g == 0 for g in all_router) / len(all_router)}
+        out["router_gap_min_up_to_divergence"] = sorted(div_router)
+        out["router_gap_min_of_agreeing_rows"] = sorted(agree_router)
     for n in new_tokens:
         out[f"agree_hf_forward_{n}"] = sum(d is None or d >= n for d in first_div) / len(first_div)
     if hf_generate:
@@ -406,7 +425,7 @@ def agreement(model, prompts: list[list[int]], new_tokens: list[int], eos_id: in
 
 
 def bench_agree(work: str, recipe: str, task: str, sft_steps: int, sft_seconds: float, rows: int,
-                new_tokens: list[int], lr: float, hf_generate: bool) -> dict:
+                new_tokens: list[int], lr: float, hf_generate: bool, eval_bf16: bool = False) -> dict:
     """Engine vs HF greedy agreement on a randomly initialised and on a briefly trained policy (recipe's
     architecture, vocabulary of a tokenizer trained on the task's chain-of-thought SFT texts)."""
     import copy
@@ -424,7 +443,7 @@ def bench_agree(work: str, recipe: str, task: str, sft_steps: int, sft_seconds: 
     torch.manual_seed(0)
     model = build_model(cfg).to(DEV)
     n_params = sum(p.numel() for p in model.parameters())
-    bf16 = torch.bfloat16 if DEV == "cuda" else torch.float32
+    bf16 = torch.bfloat16 if DEV == "cuda" or eval_bf16 else torch.float32
     res = {"recipe": recipe, "params": n_params, "task": task, "style": "tail", "vocab": tok.vocab_size,
            "prompt_tokens_mean": statistics.mean(len(p) for p in prompts)}
 
@@ -433,7 +452,9 @@ def bench_agree(work: str, recipe: str, task: str, sft_steps: int, sft_seconds: 
         r = agreement(m, prompts, new_tokens, tok.eos_id, tok.pad_id, hf_generate=hf_generate)
         print(f"  agree {label}: " + ", ".join(f"{k} {v:.4f}" for k, v in r.items() if k.startswith("agree"))
               + f"; divergences {r['divergences']}, median top-2 margin {r['top2_margin_all_positions']['median']:.3f}"
-              f", at divergence {r['top2_margin_at_divergence'][:8]}", flush=True)
+              f", at divergence {r['top2_margin_at_divergence'][:8]}; router gap all "
+              f"{r.get('router_gap_all_positions')}, up to divergence {r.get('router_gap_min_up_to_divergence')}",
+              flush=True)
         return r
 
     res["random_fp32"] = evaluate(model, "random fp32")
@@ -505,6 +526,7 @@ def main() -> None:
     p.add_argument("--agree-sft-seconds", default="120", help="stop SFT after this many seconds (one per recipe)")
     p.add_argument("--agree-lr", type=float, default=1e-3)
     p.add_argument("--agree-hf-generate", action="store_true", help="also compare with HF generate row by row")
+    p.add_argument("--agree-bf16", action="store_true", help="evaluate the 'bf16' cases in bf16 on CPU too")
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     parts = args.parts.split(",")
@@ -531,7 +553,7 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as work:
                 res["agree"].append(bench_agree(work, recipe, args.task, args.agree_sft_steps, sec, args.agree_rows,
                                                 [int(x) for x in args.agree_tokens.split(",")], args.agree_lr,
-                                                args.agree_hf_generate))
+                                                args.agree_hf_generate, args.agree_bf16))
             dump()
     if "rewards" in parts:
         from benchmarks.rl_rewards import make_samples, measure
