@@ -9,6 +9,8 @@ import random
 import re
 from pathlib import Path
 
+from distributed import WorkerPlugin
+
 _P = re.compile(r"(<p\b[^>]*>)(.*?)(</p>)", re.S | re.I)
 
 
@@ -75,44 +77,123 @@ def vm_status() -> dict[str, int]:
     return out
 
 
-def touch_store(store: str) -> None:
-    """Write, read and delete a small file under `store` from this process: the S3 client, its connection pool and
-    fsspec's event-loop thread exist before the limit is set."""
-    import uuid
-
-    import pyarrow as pa
-
-    from s1data import parts
-
-    folder = parts.join(store, uuid.uuid4().hex)
-    parts.read_file(parts.write(pa.table({"x": list(range(100))}), parts.join(folder, "t.parquet")))
-    parts.remove(folder)
-
-
-def set_cache_bounds(bounds: dict[str, int]) -> None:
-    """Set per-process cache bounds, {"module:NAME": value} (e.g. "s1data.filters.text:CACHE_MAX_CHUNKS")."""
-    import importlib
-
-    for target, value in bounds.items():
-        module, name = target.split(":")
-        mod = importlib.import_module(module)
-        if not hasattr(mod, name):
-            raise AttributeError(f"{module} has no {name}: the cache bound this test sets is gone")
-        setattr(mod, name, value)
-
-
-def limit_worker(headroom: int, store: str | None = None, thread_stack: int = 1 << 20) -> dict:
-    """In a Dask worker that has already run the pipeline once (every import, model, thread pool and thread stack of
-    its code paths mapped, its bounded caches at their working size): touch the store, then RLIMIT_DATA = VmData +
-    `headroom`. The caches' bounds are smaller than the corpus, so the next run evicts and recomputes as it goes.
-
-    RLIMIT_DATA counts a new thread's stack (8 MiB by default) whether or not it is used; the threads this worker
-    starts from Python from now on (the two that watch each parser process) get `thread_stack` bytes."""
-    import gc
+def small_thread_stacks(size: int = 1 << 20) -> int:
+    """Python threads this worker starts from now on get `size`-byte stacks (RLIMIT_DATA counts a new thread's
+    whole stack, 8 MiB by default: the two threads that watch each WARC / PDF parser process would take 16 MiB of a
+    limit). Set before the warm-up, so the stacks the limited run reuses are these. Returns the previous size."""
     import threading
 
-    if store:
-        touch_store(store)
+    return threading.stack_size(size)
+
+
+def limit_worker(headroom: int) -> dict:
+    """In a Dask worker that has already run the pipeline (every import, model, thread pool, thread stack and
+    store client of its code paths mapped, its bounded caches at their working size): RLIMIT_DATA = VmData +
+    `headroom`. Returns the limit and VmData / VmHWM / VmRSS at that moment."""
+    import gc
+
+    from s1data.shards.writer import _loaded_tokenizer
+
+    # shard writing keeps up to 4 loaded tokenizers per process, each with its BPE word cache (~10 MiB here), outside
+    # S1_CACHE_MB: the reference's and the warm-up's would stay, and the limited run loads a third; a worker that
+    # writes one tokenizer's shards at a time holds one
+    _loaded_tokenizer.cache_clear()
     gc.collect()
-    threading.stack_size(thread_stack)
     return {"limit_bytes": limit_data(headroom), **vm_status()}
+
+
+def block_of(key) -> str:
+    """The function name of a Dask task key (`sample_block-<token>`, `parse_batch-<uuid>` -> the name)."""
+    k = key[0] if isinstance(key, tuple) else key
+    m = re.match(r"[A-Za-z_][\w.]*?(?=-[0-9a-f]|$)", str(k))
+    return m.group(0) if m else str(k)
+
+
+class TaskMemoryLog(WorkerPlugin):
+    """A Dask worker plugin: per task, its block (function name), VmData at start and end and the peak sampled
+    every 5 ms while it ran (KiB), and its seconds. Each start and end is also appended to `<log_dir>/<pid>.log`
+    with one os.write of a short line (no buffer to allocate), so a worker that can no longer allocate, and so
+    cannot send its error, still tells which block it was running."""
+
+    name = "s1-task-memory-log"
+
+    def __init__(self, log_dir: str):
+        self.log_dir = log_dir
+
+    def setup(self, worker) -> None:
+        import os
+        import threading
+        import time
+
+        self.records: list[tuple] = []
+        self.running: dict = {}
+        self.peak = 0
+        self.fd = os.open(os.path.join(self.log_dir, f"{os.getpid()}.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+        self.stop = threading.Event()
+
+        def sample() -> None:
+            while not self.stop.wait(0.005):
+                try:
+                    v = vm_data_kib()
+                except MemoryError:
+                    continue
+                if v > self.peak:
+                    self.peak = v
+
+        self.thread = threading.Thread(target=sample, name="s1-vmdata-sampler", daemon=True)
+        self.thread.start()
+        self._clock = time.perf_counter
+
+    def transition(self, key, start, finish, **kwargs) -> None:
+        import os
+
+        if finish == "executing":
+            v = vm_data_kib()
+            self.peak = v
+            self.running[key] = (v, self._clock())
+            os.write(self.fd, f"start {block_of(key)} {v}\n".encode())
+        elif start == "executing" and key in self.running:
+            v0, t0 = self.running.pop(key)
+            v = vm_data_kib()
+            peak = max(self.peak, v)
+            self.records.append((block_of(key), v0, peak, v, round(self._clock() - t0, 3), finish))
+            os.write(self.fd, f"end {block_of(key)} {finish} {v0} {peak} {v}\n".encode())
+
+    def teardown(self, worker) -> None:
+        import os
+
+        self.stop.set()
+        os.close(self.fd)
+
+
+def task_records(dask_worker) -> list[tuple]:
+    """(block, VmData start, peak, end KiB, seconds, final state) of every task this worker ran (client.run)."""
+    return list(dask_worker.plugins[TaskMemoryLog.name].records)
+
+
+def clear_task_records(dask_worker) -> None:
+    dask_worker.plugins[TaskMemoryLog.name].records.clear()
+
+
+def last_blocks(log_dir: str) -> dict[str, str]:
+    """{worker pid: its last log line}, for a limited run that stopped answering."""
+    from pathlib import Path
+
+    out = {}
+    for f in sorted(Path(log_dir).glob("*.log")):
+        lines = f.read_text().splitlines()
+        out[f.stem] = lines[-1] if lines else "(no task)"
+    return out
+
+
+def growth_by_block(records: list[tuple]) -> dict[str, dict]:
+    """Per block: tasks, total VmData growth over the run's tasks (end - start), the largest peak above the
+    task's start, KiB, and seconds."""
+    out: dict[str, dict] = {}
+    for block, v0, peak, v1, secs, _ in records:
+        d = out.setdefault(block, {"tasks": 0, "growth_kib": 0, "max_peak_over_start_kib": 0, "seconds": 0.0})
+        d["tasks"] += 1
+        d["growth_kib"] += v1 - v0
+        d["max_peak_over_start_kib"] = max(d["max_peak_over_start_kib"], peak - v0)
+        d["seconds"] = round(d["seconds"] + secs, 2)
+    return out
