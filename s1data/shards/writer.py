@@ -168,10 +168,11 @@ class TokenShardWriter:
         self.exclusions.append({"doc_id": doc_id, "reason": reason, "detail": detail})
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=1)
 def _loaded_tokenizer(path: str, fingerprint: str, backend: str):
-    """One tokenizer per (directory, content, S1_TEXT_BPE mode) and process: a Dask worker writing many partitions
-    loads it once and keeps its BPE word cache warm; a changed backend mode loads it again."""
+    """The last tokenizer (directory, content, S1_TEXT_BPE mode) this process used: a Dask worker writing many
+    partitions loads it once and keeps its BPE word cache warm; a changed backend mode loads it again. One, not
+    several: each holds its word cache (~8 MiB on a small corpus) outside the S1_CACHE_MB budget."""
     from s1data.tokenizer import load_tokenizer
 
     return load_tokenizer(path)
