@@ -27,6 +27,17 @@ class OptimConfig(BaseModel):
     model_impl: Literal["auto", "s1", "hf"] = Field("auto", description="auto: the fast model (s1model.fast_moe) "
                                                     "for Qwen3-MoE checkpoints, transformers otherwise.")
     activation_checkpointing: bool = Field(False, description="Recompute each decoder layer in backward.")
+    sharded_init: Literal["auto", "on", "off"] = Field(
+        "auto", description="ZeRO-3 loading of the policy (s1model.load): on: built under deepspeed.zero.Init, each "
+                            "rank reading only its slice of the checkpoint into its partitions in the training dtype; "
+                            "off: the whole fp32 model on every rank, partitioned afterwards; auto: on for "
+                            "zero_stage=3 with a Qwen3-MoE checkpoint.")
+    offload_optimizer: Literal["none", "cpu"] = Field(
+        "none", description="ZeRO-3 sharded load: this rank's fp32 master weights, Adam moments and gradients in host "
+                            "memory, AdamW stepped there.")
+    offload_param: Literal["none", "cpu"] = Field(
+        "none", description="ZeRO-3 sharded load: the bf16 partitions in host memory too, fetched layer by layer.")
+    offload_pin_memory: bool = Field(True, description="Page-locked host buffers for the offloaded states.")
 
     lr: float = Field(1e-6, gt=0.0, description="Peak learning rate.")
     warmup_steps: int = Field(0, ge=0, description="Linear warm-up optimizer updates; constant LR afterwards.")
