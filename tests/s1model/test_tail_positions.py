@@ -108,14 +108,14 @@ def test_checkpoint_round_trip_keeps_the_scheme_and_the_logits(tmp_path):
 
 # --- toy copy task ---------------------------------------------------------------------------------------------------
 
-def _copy_batch(rng: random.Random, rows: int, seq: int, lo: int, hi: int):
+def _packed_batch(rows: int, seq: int, make_doc):
+    """Packed rows of `make_doc()` documents, each row padded to `seq` with one trailing PAD document."""
     ids = torch.full((rows, seq), PAD)
     lens = []
     for b in range(rows):
         row, doc_lens = [], []
         while True:
-            x = [rng.randint(0, 9) for _ in range(rng.randint(lo, hi))]
-            d = x + [EQ] + x + [EOS]
+            d = make_doc()
             if len(row) + len(d) > seq:
                 break
             row += d
@@ -127,6 +127,14 @@ def _copy_batch(rng: random.Random, rows: int, seq: int, lo: int, hi: int):
         lens.append(doc_lens)
     pos, mask = packed_inputs(lens, seq)
     return ids, pos, mask
+
+
+def _copy_batch(rng: random.Random, rows: int, seq: int, lo: int, hi: int):
+    def doc():
+        x = [rng.randint(0, 9) for _ in range(rng.randint(lo, hi))]
+        return x + [EQ] + x + [EOS]
+
+    return _packed_batch(rows, seq, doc)
 
 
 def _train_copy(position: str, abacus: bool, steps: int, max_len: int = 8, seed: int = 0) -> tuple[TailDecoder, list]:
@@ -178,24 +186,11 @@ def test_nope_with_abacus_copies_strings_twice_as_long_as_trained_where_rope_fai
 
 def _rev_batch(rng: random.Random, rows: int, seq: int, hi: int):
     """Packed rows of `x = reversed(x)` documents (x of 1..hi digits, first digit non-zero)."""
-    ids = torch.full((rows, seq), PAD)
-    lens = []
-    for b in range(rows):
-        row, doc_lens = [], []
-        while True:
-            x = [rng.randint(1, 9)] + [rng.randint(0, 9) for _ in range(rng.randint(1, hi) - 1)]
-            d = x + [EQ] + x[::-1] + [EOS]
-            if len(row) + len(d) > seq:
-                break
-            row += d
-            doc_lens.append(len(d))
-        if len(row) < seq:
-            doc_lens.append(seq - len(row))
-            row += [PAD] * (seq - len(row))
-        ids[b] = torch.tensor(row)
-        lens.append(doc_lens)
-    pos, mask = packed_inputs(lens, seq)
-    return ids, pos, mask
+    def doc():
+        x = [rng.randint(1, 9)] + [rng.randint(0, 9) for _ in range(rng.randint(1, hi) - 1)]
+        return x + [EQ] + x[::-1] + [EOS]
+
+    return _packed_batch(rows, seq, doc)
 
 
 def _train_rev(direction: str, steps: int = 800, seed: int = 0) -> TailDecoder:
