@@ -57,10 +57,23 @@ def _survivors(pids, within_s: float) -> list[int]:
     return left
 
 
+def _environ_after_exec(pid: int, program: bytes, within_s: float = 10.0) -> bytes:
+    """The environment of `pid` once it runs `program`: `$!` names the forked shell, which still carries the shell's
+    environment (and the tag) until it execs `env -i program`."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if f.read().split(b"\0")[0].endswith(program):
+                with open(f"/proc/{pid}/environ", "rb") as g:
+                    return g.read()
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never ran {program!r}")
+
+
 def test_every_process_an_owner_started_dies_within_seconds_of_a_kill_9_of_the_owner(tmp_path):
     owner, kids = _start_owner(tmp_path / "home")
     assert all(start_time(p) is not None for p in kids)
-    assert b"S1_OWNER" not in open(f"/proc/{kids[-1]}/environ", "rb").read()
+    assert b"S1_OWNER" not in _environ_after_exec(kids[-1], b"sleep")
     assert set(kids) <= set(tagged(owner=tag_of(owner.pid)))  # child, grandchild, other session, untagged grandchild
     owner.send_signal(signal.SIGKILL)
     owner.wait()
@@ -183,7 +196,7 @@ def test_an_untagged_grandchild_whose_parent_dies_with_the_owner_is_stopped_by_t
                              stdout=subprocess.PIPE, text=True, env=env)
     orphan = int(owner.stdout.readline())
     try:
-        assert b"S1_OWNER" not in open(f"/proc/{orphan}/environ", "rb").read()
+        assert b"S1_OWNER" not in _environ_after_exec(orphan, b"sleep")
         assert orphan in tagged(owner=tag_of(owner.pid))  # through its live, tagged parent
         time.sleep(3.0)  # the reaper lists the owner's processes every 2 s
         owner.send_signal(signal.SIGKILL)
