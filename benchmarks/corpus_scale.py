@@ -281,6 +281,42 @@ LocalPipelineExecutor(pipeline=[WarcReader({str(warcs)!r}, glob_pattern='*.warc.
     return res
 
 
+def run_datatrove_rest(out: Path, tokenizer_json: Path, workers: int) -> dict:
+    """The rest of FineWeb's published pipeline after the filters, on the filters' output (`run_datatrove`'s
+    out/out/*.jsonl.gz): MinHash dedup in datatrove's four stages (FineWeb's config: 5-grams, 14 buckets x 8
+    hashes), then the PII formatter (emails, public IPs) and DocumentTokenizer with s1's tokenizer of the same run
+    (tokenizer.json: datatrove cannot fetch GPT-2's here). s1's curate and tokenize steps do this work too (MinHash
+    dedup, PII scrubbing, tokenization into shards); the filters-only figure leaves it out. FineWeb's URL filter and
+    fastText language filter are not run: their blocklists and model are downloads."""
+    code = f"""
+import glob
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.dedup import (MinhashDedupSignature, MinhashDedupBuckets, MinhashDedupCluster,
+                                      MinhashDedupFilter)
+from datatrove.pipeline.dedup.minhash import MinhashConfig
+from datatrove.pipeline.formatters import PIIFormatter
+from datatrove.pipeline.tokens import DocumentTokenizer
+src, o = {str(out / 'out')!r}, {str(out)!r}
+n = max(1, len(glob.glob(src + '/*.jsonl.gz')))
+cfg = MinhashConfig()  # FineWeb: 5-grams, 14 buckets x 8 hashes
+LocalPipelineExecutor(pipeline=[JsonlReader(src), MinhashDedupSignature(output_folder=o + '/sigs', config=cfg)],
+                      tasks=n, workers={workers}, logging_dir=o + '/logs-sig').run()
+LocalPipelineExecutor(pipeline=[MinhashDedupBuckets(input_folder=o + '/sigs', output_folder=o + '/buckets',
+                                                    config=cfg)],
+                      tasks=cfg.num_buckets, workers={workers}, logging_dir=o + '/logs-buckets').run()
+LocalPipelineExecutor(pipeline=[MinhashDedupCluster(input_folder=o + '/buckets', output_folder=o + '/remove',
+                                                    config=cfg)],
+                      tasks=1, logging_dir=o + '/logs-cluster').run()
+LocalPipelineExecutor(pipeline=[JsonlReader(src), MinhashDedupFilter(input_folder=o + '/remove'), PIIFormatter(),
+                                DocumentTokenizer(output_folder=o + '/tokens',
+                                                  tokenizer_name_or_path={str(tokenizer_json)!r},
+                                                  eos_token='<|endoftext|>')],
+                      tasks=n, workers={workers}, logging_dir=o + '/logs-final').run()
+"""
+    return run_monitored([sys.executable, "-c", code], {**os.environ})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--base-mb", type=float, default=20)
@@ -288,6 +324,9 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
     ap.add_argument("--file-mb", type=float, default=64, help="WARC file size (one web / curation partition each)")
     ap.add_argument("--no-datatrove", action="store_true")
+    ap.add_argument("--datatrove-full", action="store_true",
+                    help="also run the rest of FineWeb's pipeline on datatrove's filtered output (MinHash dedup, PII, "
+                         "tokenization with s1's tokenizer of the same run), the work s1's curate and tokenize do")
     ap.add_argument("--services", action="store_true",
                     help="run the flows against a kept Dask cluster (scheduler + N worker processes with their own "
                          "working directories) and a kept Prefect API (`s1 api start`), as a team on a cluster does; "
@@ -312,6 +351,16 @@ def main() -> None:
                     r["datatrove"] = run_datatrove(warcs, tmp / f"dt-{scale}x-{w}w", w)
                     r["datatrove"]["docs_per_cpu_s"] = round(corpus["records"] / r["datatrove"]["cpu_s"], 1)
                     r["s1_vs_datatrove_per_cpu"] = round(r["s1"]["docs_per_cpu_s"] / r["datatrove"]["docs_per_cpu_s"], 2)
+                    if a.datatrove_full:
+                        tok = next((tmp / f"home-{scale}x-{w}w" / "artifacts" / "tokenizer").glob("*/tokenizer.json"))
+                        rest = run_datatrove_rest(tmp / f"dt-{scale}x-{w}w", tok, w)
+                        cpu = r["datatrove"]["cpu_s"] + rest["cpu_s"]
+                        r["datatrove_fineweb"] = {
+                            "rest": rest, "cpu_s": round(cpu, 1),
+                            "wall_s": round(r["datatrove"]["wall_s"] + rest["wall_s"], 2),
+                            "docs_per_cpu_s": round(corpus["records"] / cpu, 1)}
+                        r["s1_vs_datatrove_fineweb_per_cpu"] = round(
+                            r["s1"]["docs_per_cpu_s"] / r["datatrove_fineweb"]["docs_per_cpu_s"], 2)
                 r["load_avg"] = os.getloadavg()
                 print(json.dumps(r), flush=True)
                 results.append(r)
