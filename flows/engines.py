@@ -48,3 +48,26 @@ def as_completed_on(client: "distributed.Client", futures: Iterable) -> "distrib
     from distributed import as_completed
 
     return as_completed(list(futures), loop=client.loop)
+
+
+def driver_threads(address: str | None = None, n_workers: int | None = None) -> int:
+    """Threads the flow process may give a serial step that runs while the cluster waits for it (tokenizer
+    training): as many as the cluster's workers on this host would use (a local cluster: its workers; a running
+    scheduler: the threads of its workers on this host), capped at this host's cores; this host's cores when no
+    worker runs here. So `n_workers=1` trains on one core, as a one-worker cluster computes on one."""
+    import socket
+
+    cores = os.cpu_count() or 1
+    if not address:
+        return max(1, min(cores, n_workers or min(cores, 4)))  # dask_client's default cluster size
+    from distributed import Client
+
+    names = {"127.0.0.1", "localhost", "::1", socket.gethostname()}
+    try:
+        names.add(socket.gethostbyname(socket.gethostname()))
+    except OSError:
+        pass
+    with Client(address, timeout=30) as client:
+        workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
+    here = sum(w.get("nthreads", 1) for w in workers if w.get("host") in names)
+    return max(1, min(cores, here)) if here else cores

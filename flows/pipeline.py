@@ -133,7 +133,8 @@ def pipeline_flow(params: PipelineParams) -> dict:
 
         traces = read_parquet(loc(sft["uri"]) / "sft.parquet", columns=["prompt", "response"])
         extra = [p + "\n" + r for p, r in zip(traces.column("prompt").to_pylist(), traces.column("response").to_pylist())]
-        out["tokenizer"] = tokenizer_stage(ctx, curated, params.tokenizer, params.base_tokenizer, extra)
+        out["tokenizer"] = tokenizer_stage(ctx, curated, params.tokenizer, params.base_tokenizer, extra,
+                                           params.dask_address, params.n_workers)
         tok = m.resolve_artifact(out["tokenizer"]["artifact"])
         config, init = pretrain_config(ctx, params.recipe, params.init, params.pretrain)
         shard_cfg = params.shards.model_copy(update={"seq_len": config.seq_len})

@@ -26,8 +26,12 @@ from storage import fingerprint, link_or_copy, loc, local_copy  # link_or_copy: 
 
 
 def tokenizer_stage(ctx: RunContext, curated: dict, config: TokenizerConfig, base_tokenizer: str | None,
-                    extra_texts: list[str] | None = None) -> dict:
-    """Train the dynamic tokenizer on the curated texts (+ extra texts, e.g. bootcamp traces)."""
+                    extra_texts: list[str] | None = None, dask_address: str | None = None,
+                    n_workers: int | None = None) -> dict:
+    """Train the dynamic tokenizer on the curated texts (+ extra texts, e.g. bootcamp traces), in the flow process
+    with as many trainer threads as the cluster's workers on this host (`driver_threads`): the cluster waits for the
+    tokenizer, and the trained tokenizer is the same at any thread count."""
+    from flows.engines import driver_threads
     from s1data.tokenizer import train_tokenizer
 
     t0 = time.perf_counter()
@@ -40,7 +44,8 @@ def tokenizer_stage(ctx: RunContext, curated: dict, config: TokenizerConfig, bas
         # a bounded, deterministic sample streamed from the curated partitions (never the whole corpus in memory)
         texts = sample_texts(str(loc(curated["uri"])), config.max_training_texts or 2**62,
                              config.max_training_chars, config.sample_seed) + list(extra_texts or [])
-        info = train_tokenizer(texts, dirs["tokenizer"], config, base_tokenizer=base_tokenizer)
+        info = train_tokenizer(texts, dirs["tokenizer"], config, base_tokenizer=base_tokenizer,
+                               threads=driver_threads(dask_address, n_workers))
         return {"tokenizer": {"meta": info}}
 
     arts, cached = single_stage(ctx, "tokenizer", TOKENIZER_CODE_VERSION, params, [curated],
@@ -166,7 +171,8 @@ def tokenize_flow(params: TokenizeFlowParams) -> dict:
     """Train the dynamic tokenizer and write token shards."""
     with open_run("tokenize", params) as ctx:
         curated = ctx.manifest.resolve_artifact(params.curated)
-        tok = tokenizer_stage(ctx, curated, params.tokenizer, params.base_tokenizer)
+        tok = tokenizer_stage(ctx, curated, params.tokenizer, params.base_tokenizer, dask_address=params.dask_address,
+                              n_workers=params.n_workers)
         tok_art = ctx.manifest.resolve_artifact(tok["artifact"])
         shards = shards_stage(ctx, curated, tok_art, params.shards, params.seed, params.dask_address,
                               params.n_workers)

@@ -3,32 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from collections import Counter
 from contextlib import contextmanager
 
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute.invert)
 
-CACHE_MB_DEFAULT = 256  # what the per-process caches of curation hold together at their default bounds, roughly
-
-
-def cache_bound(default: int) -> int:
-    """A per-process cache bound: `default` (sized for a production worker, where the caches of curation together
-    hold ~CACHE_MB_DEFAULT MB: spaCy chunk infos, filter verdicts, silver-rule answers, SMILES candidates), scaled
-    by `$S1_CACHE_MB` / CACHE_MB_DEFAULT when that variable is set (read at import; at least 1). The caches are
-    exact: a smaller budget recomputes more, it never changes an output."""
-    mb = os.environ.get("S1_CACHE_MB")
-    if not mb:
-        return default
-    try:
-        scale = float(mb) / CACHE_MB_DEFAULT
-    except ValueError:
-        raise ValueError(f"S1_CACHE_MB must be a number of megabytes, got {mb!r}") from None
-    if scale <= 0:
-        raise ValueError(f"S1_CACHE_MB must be > 0, got {mb!r}")
-    return max(1, int(default * scale))
-
+from s1data.cache import CACHE_MB_DEFAULT, cache_bound  # noqa: F401  (re-exported: the caches of curation)
 
 MEMO_MAX_ROWS = cache_bound(200_000)  # verdicts kept per filter configuration and process (~100 bytes each)
 MEMO_MAX_CHARS = cache_bound(64 << 20)  # characters of rewritten text (C4 line removal) per filter configuration

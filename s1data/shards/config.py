@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 # Bump when the bytes written for given inputs and parameters change: it invalidates cached shard partitions.
-SHARDS_CODE_VERSION = "shards-2"  # shards-2: partitioned (part-<index>-<shard>.parquet, mixture per partition)
+SHARDS_CODE_VERSION = "shards-3"  # shards-2: partitioned (part-<index>-<shard>.parquet, mixture per partition); shards-3: partitions of equal size
 SHARD_FORMAT = "s1-token-shard-1"
 
 
@@ -37,9 +37,10 @@ class ShardConfig(BaseModel):
     row_group_rows: int = Field(1024, ge=1, description="Parquet row-group size (rows) inside a shard.")
     compression: Literal["zstd", "snappy", "none"] = Field("zstd", description="Parquet compression codec.")
     partition_docs: int = Field(
-        100_000, ge=1, description="Documents per partition of the token_shards stage: each partition is read, "
-                                   "tokenized, mixed and packed by one Dask task and ends in its own padded row. "
-                                   "Bounds a task's memory (plus the input row groups it overlaps).")
+        10_000, ge=1, description="At most this many documents per partition of the token_shards stage (partitions "
+                                  "are cut to equal sizes): each is read, tokenized, mixed and packed by one Dask "
+                                  "task and ends in its own padded row. Bounds a task's memory (plus the input row "
+                                  "groups it overlaps); smaller partitions spread a small corpus over more workers.")
     encode_batch_size: int = Field(1024, ge=1, description="Documents per tokenizer batch call.")
 
     @model_validator(mode="after")

@@ -27,13 +27,13 @@ DOC_COLUMNS = ("doc_id", "text", "domain", "source_kind")
 
 
 def plan_partitions(docs_path: str | Path, config: ShardConfig) -> list[dict]:
-    """[{index, key, start, stop, max_tokens}]: consecutive row ranges of `partition_docs` rows (the last shorter)."""
-    import pyarrow.parquet as pq
-
+    """[{index, key, start, stop, max_tokens}]: consecutive row ranges of at most `partition_docs` rows, as few as
+    that allows and of equal size (within one row), so the Dask tasks that write them take equal time."""
     from s1data.parts import dataset_files, num_rows
 
     n_rows = sum(num_rows(f) for f in dataset_files(str(docs_path)))
-    bounds = list(range(0, n_rows, config.partition_docs)) + [n_rows]
+    n_parts = -(-n_rows // config.partition_docs)
+    bounds = [n_rows * i // n_parts for i in range(n_parts + 1)] if n_rows else [0]
     parts = [{"index": i, "key": f"{i:05d}", "start": a, "stop": b, "max_tokens": None}
              for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
     if config.max_tokens is not None and parts:  # the budget, split in proportion to documents (largest remainders)

@@ -26,6 +26,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from s1data.cache import cache_bound
 from s1data.tokenizer.config import TokenizerConfig
 
 TAGGED = re.compile(r"<(SMILES|PROTEIN|DNA)>([^<]*)</\1>")
@@ -40,7 +41,7 @@ _BASES = set("ACGTUN")
 _ATOM = re.compile(r"\[[^\]]*\]|Cl|Br|[BCNOPSFI]|[bcnops]")
 
 
-@lru_cache(maxsize=1 << 18)  # one entry per distinct candidate chunk (~100 B)
+@lru_cache(maxsize=cache_bound(1 << 18))  # one entry per distinct candidate chunk (~100 B); scaled by $S1_CACHE_MB
 def smiles_is_valid(candidate: str, min_atoms: int, min_letters_only_chars: int) -> bool:
     """True when an untagged chunk is accepted as SMILES (cheap checks first, then RDKit parse + sanitise)."""
     if len(_ATOM.findall(candidate)) < min_atoms:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from s1data.cache import cache_bound
 from s1data.tokenizer.clean import clean_text, clean_texts
 from s1data.tokenizer.config import MODALITIES, TAGS, TokenizerConfig
 from s1data.tokenizer.detect import ScienceSpanDetector
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 MANIFEST_FILE = "dynamic_tokenizer.json"
 # Private-use characters that prefix scientific tokens inside tokenizer.json; a Replace decoder strips them.
 MARKERS = {"smiles": "\ue000", "protein": "\ue001", "dna": "\ue002"}
-BPE_WORD_CACHE = 1 << 18  # words memoised by the text BPE (~100 B each)
+BPE_WORD_CACHE = cache_bound(1 << 18)  # words memoised by the text BPE (~100 B each); scaled by $S1_CACHE_MB
 
 
 def tokenizer_fingerprint(tokenizer_dir: str | Path) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 from typing import Iterable
@@ -70,9 +72,38 @@ def _load_base(base_tokenizer: str | Path):
     return tok
 
 
+@contextmanager
+def rust_threads(threads: int):
+    """The Rust BPE trainer on `threads` threads for the calls inside: `TOKENIZERS_PARALLELISM` is read at each
+    call, `RAYON_NUM_THREADS` sizes the thread pool where the process first makes one (a process that already made
+    one keeps its size). The trained tokenizer is the same at any thread count (its merges come from exact pair
+    counts); only the wall time changes. Both variables are restored afterwards."""
+    if threads <= 1:
+        yield
+        return
+    keys = ("TOKENIZERS_PARALLELISM", "RAYON_NUM_THREADS")
+    old = {k: os.environ.get(k) for k in keys}
+    os.environ.update({"TOKENIZERS_PARALLELISM": "true", "RAYON_NUM_THREADS": str(threads)})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def train_tokenizer(texts: Iterable[str], out_dir: str | Path, config: TokenizerConfig,
-                    base_tokenizer: str | Path | None = None) -> dict:
-    """Train (or extend `base_tokenizer`) and write the tokenizer artifact into out_dir; returns a summary."""
+                    base_tokenizer: str | Path | None = None, threads: int = 1) -> dict:
+    """Train (or extend `base_tokenizer`) and write the tokenizer artifact into out_dir; returns a summary.
+    `threads`: of the Rust BPE trainer (`rust_threads`; the output does not depend on it)."""
+    with rust_threads(threads):
+        return _train_tokenizer(texts, out_dir, config, base_tokenizer)
+
+
+def _train_tokenizer(texts: Iterable[str], out_dir: str | Path, config: TokenizerConfig,
+                     base_tokenizer: str | Path | None) -> dict:
     from tokenizers import AddedToken, Tokenizer
 
     out = Path(out_dir)

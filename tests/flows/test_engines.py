@@ -52,3 +52,18 @@ def test_local_dask_workers_die_within_seconds_of_a_kill_9_of_the_process_that_s
     while time.monotonic() < deadline and any(start_time(p) is not None for p in workers):
         time.sleep(0.05)
     assert [p for p in workers if start_time(p) is not None] == []
+
+
+def test_tokenizer_training_gets_the_threads_of_the_clusters_workers_on_this_host():
+    import os
+
+    from distributed import LocalCluster
+
+    from flows.engines import driver_threads
+
+    cores = os.cpu_count() or 1
+    assert driver_threads(None, 1) == 1  # a one-worker local cluster computes on one core, so does training
+    assert driver_threads(None, 10_000) == cores
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        assert driver_threads(cluster.scheduler_address) == 1  # a running scheduler: its workers on this host

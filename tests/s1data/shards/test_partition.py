@@ -12,12 +12,16 @@ def _parquet(tmp_path, docs, row_group_size=64):
     return path
 
 
-def test_partitions_cover_the_rows_once_and_split_the_token_budget_by_documents(tmp_path):
+def test_partitions_cover_the_rows_once_in_equal_sizes_and_split_the_token_budget_by_documents(tmp_path):
     path = _parquet(tmp_path, make_docs(250))
     parts = plan_partitions(path, ShardConfig(partition_docs=100, max_tokens=1001))
-    assert [(p["start"], p["stop"]) for p in parts] == [(0, 100), (100, 200), (200, 250)]
-    assert [p["max_tokens"] for p in parts] == [401, 400, 200]  # 400.4 + 400.4 + 200.2, largest remainder first
+    # as few partitions as `partition_docs` allows (3), of equal size within one row: equal work per Dask task
+    assert [(p["start"], p["stop"]) for p in parts] == [(0, 83), (83, 166), (166, 250)]
+    assert [p["max_tokens"] for p in parts] == [332, 332, 337]  # 332.3 + 332.3 + 336.3, largest remainder first
     assert [p["max_tokens"] for p in plan_partitions(path, ShardConfig(partition_docs=100))] == [None] * 3
+    assert [(p["start"], p["stop"]) for p in plan_partitions(path, ShardConfig(partition_docs=249))] == \
+        [(0, 125), (125, 250)]
+    assert len(plan_partitions(path, ShardConfig(partition_docs=250))) == 1
     assert partition_seed(0, 1) == partition_seed(0, 1) != partition_seed(0, 2) != partition_seed(1, 2)
 
 
