@@ -67,7 +67,12 @@ def driver_threads(address: str | None = None, n_workers: int | None = None) -> 
         names.add(socket.gethostbyname(socket.gethostname()))
     except OSError:
         pass
-    with Client(address, timeout=30) as client:
-        workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
+    try:
+        with Client(address, timeout=10) as client:
+            workers = list(client.scheduler_info(n_workers=-1).get("workers", {}).values())
+    except (OSError, TimeoutError) as e:  # the stage that needs the scheduler says so; training only loses speed
+        logging.getLogger(__name__).warning("scheduler %s did not answer (%s): tokenizer training on one thread",
+                                            address, e)
+        return 1
     here = sum(w.get("nthreads", 1) for w in workers if w.get("host") in names)
     return max(1, min(cores, here)) if here else cores

@@ -67,3 +67,10 @@ def test_tokenizer_training_gets_the_threads_of_the_clusters_workers_on_this_hos
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp", host="127.0.0.1",
                       dashboard_address=None) as cluster:
         assert driver_threads(cluster.scheduler_address) == 1  # a running scheduler: its workers on this host
+
+
+def test_a_scheduler_that_does_not_answer_costs_tokenizer_training_its_threads_not_the_run(caplog):
+    from flows.engines import driver_threads
+
+    assert driver_threads("tcp://127.0.0.1:1") == 1  # nothing listens on port 1
+    assert "did not answer" in caplog.text and "one thread" in caplog.text
