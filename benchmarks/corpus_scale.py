@@ -54,8 +54,34 @@ def _sentences() -> list[str]:
     return out
 
 
-def make_corpus(out: Path, target_bytes: int, seed: int = 0, file_bytes: int = 64 << 20) -> dict:
-    """WARC.gz files under `out` totalling about `target_bytes`; returns counts."""
+def make_corpus(out: Path, target_bytes: int, seed: int = 0, file_bytes: int = 64 << 20, procs: int = 1,
+                prefix: str = "crawl-") -> dict:
+    """WARC.gz files under `out` totalling about `target_bytes`; returns counts. With `procs` > 1, that many
+    processes each write an equal share under their own seed and file prefix (a 20 GB corpus in minutes, not an
+    hour); the corpus is then a different (equally random) one than procs=1 gives. A folder that holds a finished
+    corpus (its `corpus.json`, written last, for the same size) is reused."""
+    done = out / "corpus.json"
+    if done.exists():
+        rec = json.loads(done.read_text())
+        if rec.get("target_bytes") == target_bytes and rec.get("file_bytes") == file_bytes:
+            return rec["corpus"]
+    if procs > 1:
+        import multiprocessing as mp
+
+        share = -(-target_bytes // procs)
+        with mp.get_context("spawn").Pool(procs) as pool:
+            parts = pool.starmap(_make_part, [(str(out), share, seed * 1000 + 1 + i, file_bytes, f"crawl-p{i:02d}-")
+                                              for i in range(procs)])
+        corpus = {k: sum(p[k] for p in parts) for k in ("records", "files", "bytes")}
+    else:
+        corpus = _make_part(str(out), target_bytes, seed, file_bytes, prefix)
+    done.write_text(json.dumps({"target_bytes": target_bytes, "file_bytes": file_bytes, "procs": procs,
+                                "corpus": corpus}))
+    return corpus
+
+
+def _make_part(out: str, target_bytes: int, seed: int, file_bytes: int, prefix: str) -> dict:
+    out = Path(out)
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
@@ -70,7 +96,7 @@ def make_corpus(out: Path, target_bytes: int, seed: int = 0, file_bytes: int = 6
         if writer is None or fh.tell() >= file_bytes:
             if fh:
                 fh.close()
-            fh = open(out / f"crawl-{files:05d}.warc.gz", "wb")
+            fh = open(out / f"{prefix}{files:05d}.warc.gz", "wb")
             writer, files = WARCWriter(fh, gzip=True), files + 1
         if recent and rng.random() < 0.05:
             html = rng.choice(recent)
@@ -186,19 +212,50 @@ class Services:
             else None
         self.api_pid = rec["pid"] if rec else None
         self.home, self.env = home, env
+        self.peak: dict[str, int] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._poll, daemon=True)
+        self.thread.start()
 
-    def _spawn(self, cmd: list[str], env: dict, cwd: Path) -> None:
-        self.procs.append(subprocess.Popen(cmd, env=env, cwd=str(cwd), stdout=self.log, stderr=subprocess.STDOUT))
-
-    def cpu_s(self) -> float:
+    def _roots(self) -> list:
         roots = [self.psutil.Process(p.pid) for p in self.procs if p.poll() is None]
         if self.api_pid:
             try:
                 roots.append(self.psutil.Process(self.api_pid))
             except self.psutil.NoSuchProcess:
                 pass
+        return roots
+
+    def _poll(self) -> None:
+        """Peak RSS per role of the kept services (each Dask worker process on its own, its nanny apart)."""
+        while not self.stop.is_set():
+            for r in self._roots():
+                try:
+                    procs = [r] + r.children(recursive=True)
+                except self.psutil.NoSuchProcess:
+                    continue
+                for p in procs:
+                    try:
+                        cmd = " ".join(p.cmdline())
+                        role = ("prefect_api" if r.pid == self.api_pid else
+                                "dask_scheduler" if "scheduler" in cmd else
+                                "dask_nanny" if p.pid == r.pid else "dask_worker")
+                        self.peak[role] = max(self.peak.get(role, 0), p.memory_info().rss)
+                    except Exception:
+                        pass
+            time.sleep(0.2)
+
+    def take_peak(self) -> dict:
+        """Peak RSS MiB per role since the last call."""
+        peak, self.peak = self.peak, {}
+        return {k: round(v / 2**20, 1) for k, v in sorted(peak.items())}
+
+    def _spawn(self, cmd: list[str], env: dict, cwd: Path) -> None:
+        self.procs.append(subprocess.Popen(cmd, env=env, cwd=str(cwd), stdout=self.log, stderr=subprocess.STDOUT))
+
+    def cpu_s(self) -> float:
         total = 0.0
-        for r in roots:
+        for r in self._roots():
             for p in [r] + r.children(recursive=True):
                 try:
                     t = p.cpu_times()
@@ -208,6 +265,8 @@ class Services:
         return total
 
     def close(self) -> None:
+        self.stop.set()
+        self.thread.join()
         subprocess.run([str(Path(sys.executable).parent / "s1"), "api", "stop"], env=self.env, capture_output=True)
         for p in reversed(self.procs):
             p.terminate()
@@ -239,9 +298,13 @@ def run_s1(warcs: Path, home: Path, workers: int, tokenize_set: list[str] = (), 
                            ("tokenize", ["run", "tokenize", *cluster, "--set", "tokenizer.vocab_size=8000",
                                          *[a for kv in tokenize_set for a in ("--set", kv)]])):
             before = svc.cpu_s() if svc else 0.0
+            if svc:
+                svc.take_peak()
             steps[name] = run_monitored([s1, *args, "--json"], env)
             if svc:
                 steps[name]["services_cpu_s"] = round(svc.cpu_s() - before, 1)
+                steps[name]["services_peak_rss_mib"] = svc.take_peak()
+            print(json.dumps({"step": name, **steps[name]}), file=sys.stderr, flush=True)
     finally:
         if svc:
             svc.close()
@@ -323,6 +386,9 @@ def main() -> None:
     ap.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--workers", type=int, nargs="+", default=[2])
     ap.add_argument("--file-mb", type=float, default=64, help="WARC file size (one web / curation partition each)")
+    ap.add_argument("--gen-procs", type=int, default=1,
+                    help="processes that generate the WARC corpus (1 reproduces the published corpora; more make a "
+                         "different random corpus of the same kind, faster)")
     ap.add_argument("--no-datatrove", action="store_true")
     ap.add_argument("--datatrove-full", action="store_true",
                     help="also run the rest of FineWeb's pipeline on datatrove's filtered output (MinHash dedup, PII, "
@@ -342,7 +408,11 @@ def main() -> None:
     try:
         for scale in a.scales:
             warcs = tmp / f"warc-{scale}x"
-            corpus = make_corpus(warcs, int(a.base_mb * scale * 2**20), file_bytes=int(a.file_mb * 2**20))
+            t0 = time.perf_counter()
+            corpus = make_corpus(warcs, int(a.base_mb * scale * 2**20), file_bytes=int(a.file_mb * 2**20),
+                                 procs=a.gen_procs)
+            print(json.dumps({"generated": corpus, "scale": scale, "s": round(time.perf_counter() - t0, 1)}),
+                  file=sys.stderr, flush=True)
             for w in a.workers:
                 r = {"scale": scale, "workers": w, "corpus": corpus,
                      "s1": run_s1(warcs, tmp / f"home-{scale}x-{w}w", w, a.tokenize_set, a.services)}
