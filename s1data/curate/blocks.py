@@ -87,15 +87,45 @@ def sample_partition(part: dict, cfg: CurateConfig) -> dict:
     return {"index": part["index"], "rows": t.num_rows, "domain_counts": dict(counts), "sample": sample}
 
 
-def decide_domains(samples: list[pa.Table], counts: Counter, cfg: CurateConfig) -> pa.Table:
-    """Global per-domain decisions from the partitions' samples: the same decisions as `domain_decisions` over the
-    whole corpus (its sample is the bottom k per domain, which the union of bottom-k samples contains)."""
+SAMPLE_DECISION_COLUMNS = ["doc_id", "domain", "filter_reason"]  # what the decisions read of a sampled page
+DECIDE_FOLD_ROWS = 200_000  # the driver folds the samples it holds to their bottom k past this many rows
+
+
+def read_domain_sample(path: str) -> pa.Table | None:
+    """A partition's `sample.parquet` as the driver needs it: ids, domains and verdicts, never the text (at 320
+    partitions of 64 MB the samples' text alone passed 2 GiB in the driver). None for an empty sample."""
+    import pyarrow.parquet as pq
+
+    fs, p = parts.filesystem(path)
+    with fs.open(p, "rb") as f:
+        pf = pq.ParquetFile(f)
+        if "domain" not in pf.schema_arrow.names or pf.metadata.num_rows == 0:
+            return None
+        return pf.read(columns=[c for c in SAMPLE_DECISION_COLUMNS if c in pf.schema_arrow.names])
+
+
+def decide_domains(samples, counts: Counter, cfg: CurateConfig) -> pa.Table:
+    """Global per-domain decisions from the partitions' samples (any iterable, read one at a time): the same
+    decisions as `domain_decisions` over the whole corpus (its sample is the bottom k per domain, which the union of
+    bottom-k samples contains, and a bottom k of bottom k's is the bottom k). The driver folds what it holds to the
+    bottom k whenever it passes `DECIDE_FOLD_ROWS`, so its memory is bounded by the number of domains, not of
+    partitions."""
     from s1data.web.domains import DECISIONS_SCHEMA, domain_decisions
 
-    samples = [s for s in samples if s is not None and s.num_rows]
-    if not samples:
+    k, seed = cfg.domains.max_pages_per_domain, cfg.domains.seed
+    held: list[pa.Table] = []
+    n = 0
+    for s in samples:
+        if s is None or not s.num_rows:
+            continue
+        held.append(s.select([c for c in SAMPLE_DECISION_COLUMNS if c in s.column_names]))
+        n += s.num_rows
+        if n > DECIDE_FOLD_ROWS:
+            held = [bottom_k(pa.concat_tables(held), k, seed, group="domain")]
+            n = held[0].num_rows
+    if not held:
         return DECISIONS_SCHEMA.empty_table()
-    sample = bottom_k(pa.concat_tables(samples), cfg.domains.max_pages_per_domain, cfg.domains.seed, group="domain")
+    sample = bottom_k(pa.concat_tables(held), k, seed, group="domain")
     decisions = domain_decisions(sample, cfg.domains)
     n_pages = pa.array([counts.get(d or "", 0) for d in decisions.column("domain").to_pylist()], pa.int64())
     return decisions.set_column(decisions.column_names.index("n_pages"), "n_pages", n_pages)

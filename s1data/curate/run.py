@@ -197,7 +197,7 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
     counts: Counter = Counter()
     for r in s1:
         counts.update(r["meta"]["domain_counts"])
-    decisions = blocks.decide_domains([parts.read_file(parts.join(r["uri"], "sample.parquet")) for r in s1],
+    decisions = blocks.decide_domains((blocks.read_domain_sample(parts.join(r["uri"], "sample.parquet")) for r in s1),
                                       counts, cfg)
     parts.write(decisions, parts.join(out["web_domain_decisions"], "decisions.parquet"))
     decided = blocks.decisions_map(decisions)

@@ -144,6 +144,31 @@ def test_domain_decisions_from_partition_samples_equal_decisions_over_the_whole_
     assert got.to_pylist() == want.to_pylist()
 
 
+def test_the_driver_folds_domain_samples_and_reads_them_without_text_with_the_same_decisions(corpus, tmp_path,
+                                                                                            monkeypatch):
+    """At 320 partitions of 64 MB the samples' text passed 2 GiB in the driver (ArrowInvalid: offset overflow).
+    The driver now reads ids, domains and verdicts only, and folds to the bottom k as samples arrive."""
+    cfg = CurateConfig(partition_docs=40)
+    cfg.domains.max_pages_per_domain = 2
+    plan = [p for p in parts.plan(input_files(corpus), cfg.partition_docs) if p["source"] == "web_pages"]
+    recs = [blocks.sample_partition(p, cfg) for p in plan]
+    counts = Counter()
+    for r in recs:
+        counts.update(r["domain_counts"])
+    want = blocks.decide_domains([r["sample"] for r in recs], counts, cfg)
+    paths = []
+    for i, r in enumerate(recs):
+        paths.append(str(tmp_path / f"sample-{i}.parquet"))
+        pq.write_table(r["sample"], paths[-1])
+    pq.write_table(blocks.empty_exclusions(), str(tmp_path / "empty.parquet"))  # a partition with nothing sampled
+    assert blocks.read_domain_sample(str(tmp_path / "empty.parquet")) is None
+    read = [blocks.read_domain_sample(p) for p in paths]
+    assert all("text" not in t.column_names for t in read)
+    monkeypatch.setattr(blocks, "DECIDE_FOLD_ROWS", 3)  # fold after every sample or two
+    got = blocks.decide_domains(iter(read + [None]), counts, cfg)
+    assert got.to_pylist() == want.to_pylist() and got.num_rows > 1
+
+
 def test_science_sample_from_doc_ids_is_bottom_k_of_the_pooled_samples_with_their_silver_labels(shared_data,
                                                                                                 tmp_path):
     """The classifier's sample is found from the partitions' doc ids (bounded keys in the driver) and labelled per
