@@ -172,7 +172,7 @@ class TokenShardWriter:
 def _loaded_tokenizer(path: str, fingerprint: str, backend: str):
     """The last tokenizer (directory, content, S1_TEXT_BPE mode) this process used: a Dask worker writing many
     partitions loads it once and keeps its BPE word cache warm; a changed backend mode loads it again. One, not
-    several: each holds its word cache (~8 MiB on a small corpus) outside the S1_CACHE_MB budget."""
+    several: each holds its own word cache, bounded by S1_CACHE_MB (`BPE_WORD_CACHE`, s1data/tokenizer/dynamic.py)."""
     from s1data.tokenizer import load_tokenizer
 
     return load_tokenizer(path)
