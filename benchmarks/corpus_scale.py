@@ -286,7 +286,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_s1(warcs: Path, home: Path, workers: int, tokenize_set: list[str] = (), services: bool = False) -> dict:
+def run_s1(warcs: Path | None, home: Path, workers: int, tokenize_set: list[str] = (), services: bool = False,
+           only: tuple[str, ...] = ("web", "curate", "tokenize")) -> dict:
     s1 = str(Path(sys.executable).parent / "s1")
     env = {**os.environ, "S1_HOME": str(home)}
     steps = {}
@@ -297,6 +298,8 @@ def run_s1(warcs: Path, home: Path, workers: int, tokenize_set: list[str] = (), 
                            ("curate", ["run", "curate", *cluster, "--set", "documents=null"]),
                            ("tokenize", ["run", "tokenize", *cluster, "--set", "tokenizer.vocab_size=8000",
                                          *[a for kv in tokenize_set for a in ("--set", kv)]])):
+            if name not in only:
+                continue
             before = svc.cpu_s() if svc else 0.0
             if svc:
                 svc.take_peak()
@@ -400,9 +403,18 @@ def main() -> None:
     ap.add_argument("--tokenize-set", action="append", default=[], metavar="KEY=VALUE",
                     help="extra --set for `s1 run tokenize` (e.g. tokenizer.max_training_chars=4000000 to show the "
                          "tokenizer's bounded sample reach its bound at 1x)")
+    ap.add_argument("--rerun", default=None, metavar="HOME",
+                    help="run curate and tokenize again on the home of an earlier run (e.g. after a fix; its "
+                         "committed blocks are reused) with --workers[0] and --services as given, then stop")
     ap.add_argument("--tmp", default=None, help="scratch folder (default: a temporary folder, removed)")
     ap.add_argument("--json", default=None, help="also write the results to this file")
     a = ap.parse_args()
+    if a.rerun:
+        r = run_s1(None, Path(a.rerun), a.workers[0], a.tokenize_set, a.services, only=("curate", "tokenize"))
+        print(json.dumps(r), flush=True)
+        if a.json:
+            Path(a.json).write_text(json.dumps(r, indent=1))
+        return
     tmp = Path(a.tmp or tempfile.mkdtemp(prefix="s1-corpus-scale-"))
     results = []
     try:

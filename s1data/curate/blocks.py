@@ -92,8 +92,8 @@ DECIDE_FOLD_ROWS = 200_000  # the driver folds the samples it holds to their bot
 
 
 def read_domain_sample(path: str) -> pa.Table | None:
-    """A partition's `sample.parquet` as the driver needs it: ids, domains and verdicts, never the text (at 320
-    partitions of 64 MB the samples' text alone passed 2 GiB in the driver). None for an empty sample."""
+    """A partition's `sample.parquet` as the driver needs it: ids, domains and verdicts, never the text (samples
+    committed before e032c93 hold it; at 320 partitions of 64 MB it passed 2 GiB in the driver). None when empty."""
     import pyarrow.parquet as pq
 
     fs, p = parts.filesystem(path)
@@ -246,9 +246,11 @@ def _worker() -> str | None:
 # The driver commits the folder under the block's key, so an unchanged partition is never computed twice.
 
 def sample_block(part: dict, cfg: CurateConfig, target: str) -> dict:
-    """Pass 1 as a committed partition: `sample.parquet` (the bounded per-domain sample with verdicts)."""
+    """Pass 1 as a committed partition: `sample.parquet` (the bounded per-domain sample's ids, domains and verdicts:
+    all the decisions read; its text would copy most of the partition again)."""
     r = sample_partition(part, cfg)
-    sample = r["sample"] if r["sample"] is not None else empty_exclusions().drop_columns(["filter"])
+    sample = r["sample"].select(SAMPLE_DECISION_COLUMNS) if r["sample"] is not None else \
+        pa.table({c: pa.array([], pa.string()) for c in SAMPLE_DECISION_COLUMNS})
     written = parts.write_folder(parts.attempt_folder(target), {"sample.parquet": sample})
     return {"written": written, "meta": {"rows": r["rows"], "domain_counts": r["domain_counts"]},
             "worker": _worker()}
