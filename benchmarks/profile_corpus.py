@@ -114,13 +114,13 @@ def curate_cmd(a) -> None:
     from s1data.shards import ShardConfig, plan_partitions
     from s1data.shards.writer import write_partition_at
     from s1data.tokenizer import TokenizerConfig, train_tokenizer
-    from s1data.tokenizer.sample import sample_texts
+    from s1data.tokenizer.sample import iter_sample_texts
 
     tcfg = TokenizerConfig(vocab_size=8000)
 
     def train():
-        texts = sample_texts(dirs["curated"], tcfg.max_training_texts or 2**62, tcfg.max_training_chars,
-                             tcfg.sample_seed)
+        texts = iter_sample_texts(dirs["curated"], tcfg.max_training_texts or 2**62, tcfg.max_training_chars,
+                                  tcfg.sample_seed)
         return train_tokenizer(texts, out / "tokenizer", tcfg)
 
     _, times["tokenizer_train"] = _profiled("tokenizer_train", out, a.profile, train)

@@ -39,11 +39,14 @@ def tokenizer_stage(ctx: RunContext, curated: dict, config: TokenizerConfig, bas
               "extra_texts": len(extra_texts or [])}
 
     def build(dirs):
-        from s1data.tokenizer.sample import sample_texts
+        from itertools import chain
 
-        # a bounded, deterministic sample streamed from the curated partitions (never the whole corpus in memory)
-        texts = sample_texts(str(loc(curated["uri"])), config.max_training_texts or 2**62,
-                             config.max_training_chars, config.sample_seed) + list(extra_texts or [])
+        from s1data.tokenizer.sample import iter_sample_texts
+
+        # a bounded, deterministic sample streamed from the curated partitions into the trainer (neither the corpus
+        # nor the sample's text is ever held in one list)
+        texts = chain(iter_sample_texts(str(loc(curated["uri"])), config.max_training_texts or 2**62,
+                                        config.max_training_chars, config.sample_seed), extra_texts or [])
         info = train_tokenizer(texts, dirs["tokenizer"], config, base_tokenizer=base_tokenizer,
                                threads=driver_threads(dask_address, n_workers))
         return {"tokenizer": {"meta": info}}

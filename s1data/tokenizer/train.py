@@ -109,25 +109,41 @@ def _train_tokenizer(texts: Iterable[str], out_dir: str | Path, config: Tokenize
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     detector = ScienceSpanDetector(config)
-    pieces: dict[str, list[str]] = {"text": [], **{m: [] for m in MODALITIES}}
+    # Text spans stream into the BPE trainer as they are segmented (the trainer keeps word counts, not text);
+    # only the science spans, a small share, are kept for their own vocabularies.
+    science: dict[str, list[str]] = {m: [] for m in MODALITIES}
+    span_counts = {"text": 0, **{m: 0 for m in MODALITIES}}
+    chars = dict.fromkeys(span_counts, 0)
     n_texts = 0
-    it = iter(islice(texts, config.max_training_texts))
-    while True:  # batches through the vectorised segmentation (the same segments as one text at a time)
-        batch = [clean_text(t or "") for t in islice(it, TRAIN_SEGMENT_BATCH)]
-        if not batch:
-            break
-        n_texts += len(batch)
-        for plan in detector.segments_batch(batch):
-            for kind, s in plan:
-                if kind != "special":
-                    pieces[kind].append(s)
+
+    def text_pieces():
+        nonlocal n_texts
+        it = iter(islice(texts, config.max_training_texts))
+        while True:  # batches through the vectorised segmentation (the same segments as one text at a time)
+            batch = [clean_text(t or "") for t in islice(it, TRAIN_SEGMENT_BATCH)]
+            if not batch:
+                return
+            n_texts += len(batch)
+            for plan in detector.segments_batch(batch):
+                for kind, s in plan:
+                    if kind == "special":
+                        continue
+                    span_counts[kind] += 1
+                    chars[kind] += len(s)
+                    if kind == "text":
+                        yield s
+                    else:
+                        science[kind].append(s)
+
     tags = [t for m in MODALITIES for t in TAGS[m]]
 
     # Text vocabulary: ids [0, n_text).
     if base_tokenizer is None:
-        text_tok = train_plain_bpe(pieces["text"], config.vocab_size, [config.eos_token, config.pad_token, *tags],
+        text_tok = train_plain_bpe(text_pieces(), config.vocab_size, [config.eos_token, config.pad_token, *tags],
                                    config.min_frequency)
     else:
+        for _ in text_pieces():  # the science spans are still needed
+            pass
         text_tok = _load_base(base_tokenizer)
         missing = [t for t in [config.eos_token, config.pad_token, *tags] if text_tok.token_to_id(t) is None]
         text_tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in missing])
@@ -140,7 +156,7 @@ def _train_tokenizer(texts: Iterable[str], out_dir: str | Path, config: Tokenize
     start = n_text
     files = ["tokenizer.json"]
     for modality in MODALITIES:
-        sub = _train_science(pieces[modality], sizes[modality], config)
+        sub = _train_science(science[modality], sizes[modality], config)
         local = sub.get_vocab()
         if sorted(local.values()) != list(range(len(local))):
             raise RuntimeError(f"{modality} sub-vocabulary ids are not contiguous")
@@ -168,8 +184,6 @@ def _train_tokenizer(texts: Iterable[str], out_dir: str | Path, config: Tokenize
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2, ensure_ascii=True))
 
-    span_counts = {k: len(v) for k, v in pieces.items()}
-    chars = {k: sum(map(len, v)) for k, v in pieces.items()}
     log.info("tokenizer trained on %d texts: spans %s", n_texts, span_counts)
     return {
         "vocab_size": start,
