@@ -222,7 +222,7 @@ def bucket_edges(b: int, sig_dirs: list[str], work_dir: str, offsets: list[int],
     """Step 3 for bucket b: verified near-duplicate edges (band group's first doc, other doc) → edges-BBBB.npy."""
     t0 = time.process_time()
     work = str(work_dir)
-    dead = _load(_j(work, "dead.npy"), mmap=True)
+    dead = _load(_j(work, "dead.npy"))  # sorted gidx of the exact duplicates (step 2)
     parts = []
     for p, d in enumerate(sig_dirs):
         off = _load(_j(d, "bands.offsets.npy"))
@@ -231,7 +231,8 @@ def bucket_edges(b: int, sig_dirs: list[str], work_dir: str, offsets: list[int],
             rows_p["gidx"] += offsets[p]
             parts.append(rows_p)
     rows = np.concatenate(parts) if parts else np.empty(0, _BAND_ROW)
-    rows = rows[~dead[rows["gidx"]]]
+    if len(dead):
+        rows = rows[~np.isin(rows["gidx"], dead)]
     rows = rows[np.lexsort((rows["gidx"], rows["key"]))]  # groups by key hash, each in concatenated order
     first_row = np.ones(len(rows), dtype=bool)
     first_row[1:] = rows["key"][1:] != rows["key"][:-1]
@@ -293,33 +294,117 @@ def _run(client, fn, args_list: list[tuple]) -> list:
     return client.gather(futures)
 
 
-def _exact_dead(meta: pa.Table, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(dup gidx, its exact representative gidx): per normalised-text sha1, all but the smallest (doc_id, gidx)."""
-    keys = meta.column("exact_key").combine_chunks()
-    if len(keys) == 0:
-        return np.empty(0, np.int64), np.empty(0, np.int64)
-    key_N = np.frombuffer(keys.buffers()[1], dtype="S20", count=len(keys) + keys.offset)[keys.offset:]
-    order = np.lexsort((rank, key_N))
-    k = key_N[order]
-    dup = np.zeros(len(k), dtype=bool)
-    dup[1:] = k[1:] == k[:-1]
-    start = np.maximum.accumulate(np.where(~dup, np.arange(len(k)), 0))
-    return order[dup], order[start[dup]]
+def _num_rows(path: str) -> int:
+    from s1data.parts import filesystem
+
+    fs, p = filesystem(path)
+    with fs.open(p, "rb") as f:
+        return pq.ParquetFile(f).metadata.num_rows
 
 
-def _components(n: int, edges: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """gidx of each doc's representative: the smallest (doc_id, gidx) of its connected component."""
+def _key_bucket(keys: pa.Array, num_buckets: int) -> np.ndarray:
+    """Shuffle bucket of each 20-byte exact key: its first 8 bytes (a sha1's, uniform) mod the bucket count."""
+    keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    raw = np.frombuffer(keys.buffers()[1], dtype="S20", count=len(keys) + keys.offset)[keys.offset:]
+    head = np.ascontiguousarray(raw.view(np.uint8).reshape(-1, 20)[:, :8]).view("<u8").ravel()
+    return (head % np.uint64(num_buckets)).astype(np.int64)
+
+
+def exact_split(sig_dir_p: str, p: int, work_dir: str, num_buckets: int) -> dict:
+    """Step 2, map side, for partition p: its (idx, doc_id, exact_key) rows as `exact-PPPP.arrow`, one record batch
+    per key bucket (empty batches included), so bucket b reads batch b of every partition and nothing else."""
+    t0 = time.process_time()
+    from s1data.parts import filesystem
+
+    meta = _read_pq(_j(sig_dir_p, "meta.parquet"), ["idx", "doc_id", "exact_key"])
+    bucket = _key_bucket(meta.column("exact_key"), num_buckets)
+    order = np.argsort(bucket, kind="stable")
+    meta = meta.take(pa.array(order)).combine_chunks()
+    bounds = np.searchsorted(bucket[order], np.arange(num_buckets + 1))
+    fs, path = filesystem(_j(work_dir, _part_name("exact", p, "arrow")))
+    if not _is_url(work_dir):
+        fs.makedirs(os.path.dirname(path), exist_ok=True)
+    with fs.open(path, "wb") as f, pa.ipc.new_file(f, meta.schema) as w:
+        for b in range(num_buckets):
+            w.write_batch(meta.slice(int(bounds[b]), int(bounds[b + 1] - bounds[b])).to_batches(
+                max_chunksize=1 << 30)[0] if bounds[b + 1] > bounds[b] else
+                pa.RecordBatch.from_pylist([], schema=meta.schema))
+    return {"partition": p, "docs": meta.num_rows, "cpu_s": time.process_time() - t0}
+
+
+def exact_bucket(b: int, n_parts: int, work_dir: str, offsets: list[int]) -> dict:
+    """Step 2, reduce side, for key bucket b: within one exact key every doc but the smallest (doc_id, gidx) is
+    `dedup_exact`; writes `exact-edges-BBBB.npy` (dup gidx, representative gidx)."""
+    t0 = time.process_time()
+    from s1data.parts import filesystem
+
+    batches = []
+    for p in range(n_parts):
+        fs, path = filesystem(_j(work_dir, _part_name("exact", p, "arrow")))
+        with fs.open(path, "rb") as f:
+            batch = pa.ipc.open_file(f).get_batch(b)
+        if batch.num_rows:
+            gidx = pc.add(batch.column("idx"), pa.scalar(int(offsets[p]), pa.int64()))
+            batches.append(pa.table({"exact_key": batch.column("exact_key"), "doc_id": batch.column("doc_id"),
+                                     "gidx": gidx}))
+    edges = np.empty((0, 2), np.int64)
+    if batches:
+        t = pa.concat_tables(batches).combine_chunks()
+        t = t.take(pc.sort_indices(t, sort_keys=[("exact_key", "ascending"), ("doc_id", "ascending"),
+                                                 ("gidx", "ascending")]))
+        keys = t.column("exact_key").combine_chunks()
+        k = np.frombuffer(keys.buffers()[1], dtype="S20", count=len(keys) + keys.offset)[keys.offset:]
+        dup = np.zeros(len(k), dtype=bool)
+        dup[1:] = k[1:] == k[:-1]
+        start = np.maximum.accumulate(np.where(~dup, np.arange(len(k)), 0))
+        g = t.column("gidx").to_numpy()
+        edges = np.stack([g[dup], g[start[dup]]], axis=1).astype(np.int64)
+    _save(_j(work_dir, f"exact-edges-{b:04d}.npy"), edges)
+    return {"bucket": b, "dups": len(edges), "cpu_s": time.process_time() - t0}
+
+
+def _doc_ids_at(sig_dir_p: str, idx: np.ndarray) -> pa.Array:
+    """doc_ids of rows `idx` of one partition (step 4 reads only the partitions' doc_id column, a task each)."""
+    return _read_pq(_j(sig_dir_p, "meta.parquet"), ["doc_id"]).column("doc_id").combine_chunks() \
+        .take(pa.array(idx)).cast(pa.string())
+
+
+def write_assignment(sig_dir_p: str, p: int, work_dir: str, idx: np.ndarray, code: np.ndarray,
+                     rep_doc_id: pa.Array) -> dict:
+    """Step 4, per partition: `assign-PPPP.parquet` (cluster_id, reason per row). Rows in no duplicate relation
+    keep their own doc_id and no reason; `idx` / `code` / `rep_doc_id` are the partition's other rows."""
+    doc_id = _read_pq(_j(sig_dir_p, "meta.parquet"), ["doc_id"]).column("doc_id").combine_chunks().cast(pa.string())
+    n = len(doc_id)
+    code_n = np.zeros(n, dtype=np.int8)
+    code_n[idx] = code
+    if len(idx):
+        pos = np.full(n, -1, dtype=np.int64)
+        pos[idx] = np.arange(len(idx))
+        mask = pa.array(pos >= 0)
+        cluster = pc.if_else(mask, rep_doc_id.take(pa.array(np.maximum(pos, 0))), doc_id)
+    else:
+        cluster = doc_id
+    path = _j(work_dir, _part_name("assign", p, "parquet"))
+    part = pa.table({"cluster_id": cluster, "reason": pa.array(_REASONS[code_n], pa.string())})
+    _write_pq(part, path)
+    h = hashlib.sha256(code_n.tobytes())  # what the partition's rows are assigned: reason and cluster
+    for v in cluster.to_pylist():
+        h.update(v.encode("utf-8", "surrogatepass") + b"\x00")
+    return {"partition": p, "path": path, "sha256": h.hexdigest(), "counts": np.bincount(code_n, minlength=3)}
+
+
+def _components(edges: np.ndarray, rank: np.ndarray) -> np.ndarray:
+    """Representative (node number) of each of the T nodes: the smallest rank of its connected component."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    if len(edges) == 0:
-        return np.arange(n)
-    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    t = len(rank)
+    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(t, t))
     _, label = connected_components(graph, directed=False)
-    by_rank = np.argsort(rank)  # gidx in (doc_id, gidx) order
+    by_rank = np.argsort(rank)  # nodes in (doc_id, gidx) order
     rep_of_label = np.full(label.max() + 1, -1, dtype=np.int64)
     lab = label[by_rank]
-    first = np.unique(lab, return_index=True)[1]  # first gidx in rank order of each label
+    first = np.unique(lab, return_index=True)[1]  # first node in rank order of each label
     rep_of_label[lab[first]] = by_rank[first]
     return rep_of_label[label]
 
@@ -328,7 +413,11 @@ def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | 
                       num_buckets: int = 32) -> dict:
     """Steps 2-4 over the signature folders of step 1 (one per partition, in corpus order): writes
     `work_dir/assign-PPPP.parquet` (cluster_id, reason per row of partition P) and returns counts, timings and
-    `assign_paths`. `num_buckets` must be the one the folders were signed with."""
+    `assign_paths`. `num_buckets` must be the one the folders were signed with.
+
+    Sharded: exact keys are shuffled by key bucket like the bands, so no process holds every document's key or
+    doc_id. The driver holds only the documents in some duplicate relation (T nodes of the edges) and the edges;
+    untouched documents never reach it (README, "Memory")."""
     config = config or DedupConfig()
     timings: dict[str, float] = {}
     from s1data.parts import filesystem
@@ -337,31 +426,27 @@ def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | 
     fs, dp = filesystem(work)
     fs.makedirs(dp, exist_ok=True)
     sig_dirs = [str(d) for d in sig_dirs]
-
-    # 2. exact duplicates (driver): dead docs leave the near-duplicate step
-    t = time.perf_counter()
-    metas = [_read_pq(_j(d, "meta.parquet"), ["doc_id", "exact_key"]) for d in sig_dirs]
-    sizes = [m.num_rows for m in metas]
+    sizes = [_num_rows(_j(d, "meta.parquet")) for d in sig_dirs]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     n = int(offsets[-1])
-    meta = pa.concat_tables(metas) if metas else pa.table({"doc_id": pa.array([], pa.string()),
-                                                            "exact_key": pa.array([], pa.binary())})
-    del metas
-    meta = meta.append_column("gidx", pa.array(np.arange(n, dtype=np.int64)))
-    doc_ids = meta.column("doc_id").combine_chunks()
-    rank = np.empty(n, dtype=np.int64)  # position of each gidx in (doc_id, gidx) order: code-point order like str <
-    rank[pc.sort_indices(meta, sort_keys=[("doc_id", "ascending"), ("gidx", "ascending")]).to_numpy()] = np.arange(n)
-    dup, dup_rep = _exact_dead(meta, rank) if config.exact else (np.empty(0, np.int64),) * 2
-    del meta
-    dead = np.zeros(n, dtype=bool)
-    dead[dup] = True
+
+    # 2. exact duplicates, shuffled by key bucket: dead docs leave the near-duplicate step
+    t = time.perf_counter()
+    exact_edges = np.empty((0, 2), np.int64)
+    exact_cpu = 0.0
+    if config.exact and n:
+        step2 = _run(client, exact_split, [(d, p, work, num_buckets) for p, d in enumerate(sig_dirs)])
+        step2 += _run(client, exact_bucket, [(b, len(sig_dirs), work, offsets.tolist()) for b in range(num_buckets)])
+        exact_cpu = sum(r["cpu_s"] for r in step2)
+        exact_edges = np.concatenate([_load(_j(work, f"exact-edges-{b:04d}.npy")) for b in range(num_buckets)])
+    dead = np.unique(exact_edges[:, 0])  # sorted gidx of exact duplicates
     _save(_j(work, "dead.npy"), dead)
     timings["exact_s"] = time.perf_counter() - t
 
     # 3. shuffle by band → verified near-duplicate edges
     t = time.perf_counter()
     step3 = []
-    edges = [np.stack([dup, dup_rep], axis=1)]
+    edges = [exact_edges]
     if config.near and n:
         step3 = _run(client, bucket_edges,
                      [(b, sig_dirs, work, offsets[:-1].tolist(), config) for b in range(num_buckets)])
@@ -369,37 +454,43 @@ def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | 
     edges_E2 = np.concatenate(edges).astype(np.int64)
     timings["shuffle_s"] = time.perf_counter() - t
 
-    # 4. connected components → representative, cluster id and reason per doc
+    # 4. connected components over the T documents in some edge → representative, cluster id and reason
     t = time.perf_counter()
-    rep = _components(n, edges_E2, rank)
-    code = np.where(dead, 1, np.where(rep != np.arange(n), 2, 0)).astype(np.int8)
-    cluster_id = doc_ids.take(pa.array(rep))
-    assign_paths, assign_sha = [], []
-    for i in range(len(sig_dirs)):
-        lo, hi = int(offsets[i]), int(offsets[i + 1])
-        assign_paths.append(_j(work, _part_name("assign", i, "parquet")))
-        part = pa.table({"cluster_id": cluster_id.slice(lo, hi - lo),
-                         "reason": pa.array(_REASONS[code[lo:hi]], pa.string())})
-        _write_pq(part, assign_paths[-1])
-        h = hashlib.sha256(code[lo:hi].tobytes())  # what the partition's rows are assigned: reason and cluster
-        for v in part.column("cluster_id").to_pylist():
-            h.update(v.encode("utf-8", "surrogatepass") + b"\x00")
-        assign_sha.append(h.hexdigest())
+    nodes = np.unique(edges_E2)  # sorted gidx
+    part_of = np.searchsorted(offsets, nodes, side="right") - 1
+    touched = np.unique(part_of)
+    bounds = np.searchsorted(part_of, np.append(touched, len(sig_dirs)))
+    got = _run(client, _doc_ids_at, [(sig_dirs[p], nodes[bounds[i]:bounds[i + 1]] - offsets[p])
+                                     for i, p in enumerate(touched.tolist())])
+    node_ids = pa.concat_arrays(got) if got else pa.array([], pa.string())
+    rank = np.empty(len(nodes), dtype=np.int64)  # (doc_id, gidx) order: code-point order like str <
+    rank[pc.sort_indices(pa.table({"doc_id": node_ids, "gidx": nodes}),
+                         sort_keys=[("doc_id", "ascending"), ("gidx", "ascending")]).to_numpy()] = np.arange(len(nodes))
+    rep = _components(np.searchsorted(nodes, edges_E2), rank) if len(nodes) else np.empty(0, np.int64)
+    is_dead = np.isin(nodes, dead, assume_unique=True)
+    code = np.where(is_dead, 1, np.where(rep != np.arange(len(nodes)), 2, 0)).astype(np.int8)
+    rep_ids = node_ids.take(pa.array(rep))
+    args = []
+    for p in range(len(sig_dirs)):
+        lo, hi = np.searchsorted(part_of, [p, p + 1])
+        args.append((sig_dirs[p], p, work, nodes[lo:hi] - offsets[p], code[lo:hi], rep_ids.slice(lo, hi - lo)))
+    step4 = _run(client, write_assignment, args)
     timings["components_s"] = time.perf_counter() - t
-    counts = np.bincount(code, minlength=3)
+    counts = np.sum([r["counts"] for r in step4], axis=0) if step4 else np.zeros(3, np.int64)
     return {
         "docs": n,
         "kept": int(counts[0]),
         "dedup_exact": int(counts[1]),
         "dedup_near_duplicate": int(counts[2]),
         "clusters_with_duplicates": int(len(np.unique(rep[code > 0]))),
+        "duplicate_nodes": int(len(nodes)),
         "band_candidates": int(sum(r["candidates"] for r in step3)),
         "near_edges": int(sum(r["edges"] for r in step3)),
         "hash_collisions": int(sum(r["hash_collisions"] for r in step3)),
-        "task_cpu_s": {"buckets": sum(r["cpu_s"] for r in step3)},
+        "task_cpu_s": {"exact": exact_cpu, "buckets": sum(r["cpu_s"] for r in step3)},
         "seconds": timings,
-        "assign_paths": assign_paths,
-        "assign_sha256": assign_sha,
+        "assign_paths": [r["path"] for r in step4],
+        "assign_sha256": [r["sha256"] for r in step4],
     }
 
 
