@@ -11,19 +11,24 @@ given), but text is only ever held one partition at a time, by the task working 
    - `bands.npy` + `bands.offsets.npy`: one (idx, band, key hash) row per doc and band, sorted by
      bucket = key hash mod B: the map side of the shuffle. `idx` is the row in the partition: the files do not
      depend on where the partition sits in the corpus (gidx = the partition's offset + idx).
-2. exact duplicates, in the driver, from the meta files: within one exact key every doc but the smallest doc_id
-   is `dedup_exact` (dead for step 3), as in `deduplicate`.
+2. exact duplicates, shuffled by key bucket: a task per partition writes `exact-PPPP.arrow` (its (idx, doc_id,
+   exact_key) rows, one record batch per bucket = the key's first 8 bytes mod B), then a task per bucket reads its
+   batch of every partition: within one exact key every doc but the smallest (doc_id, gidx) is `dedup_exact`
+   (edge dup -> representative; dead for step 3), as in `deduplicate`.
 3. shuffle by band, one task per bucket: read its slice of every partition's band rows, drop dead docs, group rows
    by (band, key); as in `near_duplicate_clusters`, each member of a group is a candidate with the group's first
    doc in concatenated order, kept as an edge when the estimated Jaccard similarity >= `threshold`. A key hash
    collision (two keys, one 64-bit hash) is detected against the signatures and the group split exactly.
-4. connected components, in the driver, over exact + near edges (scipy, memory ~ doc ids + edges); the
-   representative of a component is its smallest doc_id (ties: first in concatenated order).
-   Written per partition as `assign-PPPP.parquet` (cluster_id, reason per row): `assign_partitions` stops here.
+4. connected components, in the driver, over exact + near edges, on the T documents that are in some edge only
+   (scipy; their doc_ids fetched from their partitions by a task each): the representative of a component is its
+   smallest doc_id (ties: first in concatenated order). A task per partition writes `assign-PPPP.parquet`
+   (cluster_id, reason per row; a doc in no edge keeps its own id): `assign_partitions` stops here.
+   Driver memory: ~T + E rows, never N (no step reads every document's id or key in one process).
 5. write, per partition (a task): `kept-PPPP.parquet` (input columns + `cluster_id`) and `excluded-PPPP.parquet`
    (+ `filter`='dedup', `reason` dedup_exact / dedup_near_duplicate, `kept_doc_id`).
 
-Array legend: N docs in the corpus, n docs in a partition, P permutations, R rows per band, E edges.
+Array legend: N docs in the corpus, n docs in a partition, P permutations, R rows per band, E edges, T docs in
+some edge.
 Why the components equal `near_duplicate_clusters`: that loop merges doc i with the first doc of each of its band
 buckets when their estimated similarity passes; the check is skipped only when both are already in one component,
 which cannot change the components. So they are the connected components of exactly the edges computed here.
