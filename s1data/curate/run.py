@@ -3,12 +3,14 @@
     plan partitions (row ranges of the input parquet files, keyed by the sha256 of the file's bytes)
       -> pass 1: sample_block per web partition   -> decide_domains (driver, bounded samples)
       -> pass 2: filter_block per partition       -> fit the science classifier (driver, bounded sample)
-      -> dedup: sign_block per filtered partition -> assign_partitions (band shuffle over all signatures, components)
+      -> dedup: sign_block per filtered partition -> assign_partitions (key and band shuffles over all signatures,
+         components over the documents in some edge)
       -> pass 3: label_block per partition        -> curated/part-PPPPP.parquet, exclusions/*.parquet
 
 Every block writes one committed partition, keyed by what it depends on (`s1data.curate.cache`): a rerun, or a run
 over a corpus that grew by one WARC, computes only the partitions whose key is new. The driver holds per-partition
-records only: counts, the domain and science samples (bounded by configuration), and the dedup's doc ids and edges.
+records only: counts, the domain and science samples (bounded by configuration), and the dedup's edges and the ids
+of the documents in them.
 Outputs are partitioned datasets: many parquet files under one folder, linked (local) or copied server-side (store)
 from the committed partitions.
 """

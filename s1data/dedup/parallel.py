@@ -375,13 +375,14 @@ def _doc_ids_at(sig_dir_p: str, idx: np.ndarray) -> pa.Array:
 
 
 def write_assignment(sig_dir_p: str, p: int, work_dir: str, idx: np.ndarray, code: np.ndarray,
-                     rep_doc_id: pa.Array) -> dict:
+                     rep_doc_id: list[str]) -> dict:
     """Step 4, per partition: `assign-PPPP.parquet` (cluster_id, reason per row). Rows in no duplicate relation
     keep their own doc_id and no reason; `idx` / `code` / `rep_doc_id` are the partition's other rows."""
     doc_id = _read_pq(_j(sig_dir_p, "meta.parquet"), ["doc_id"]).column("doc_id").combine_chunks().cast(pa.string())
     n = len(doc_id)
     code_n = np.zeros(n, dtype=np.int8)
     code_n[idx] = code
+    rep_doc_id = pa.array(rep_doc_id, pa.string())
     if len(idx):
         pos = np.full(n, -1, dtype=np.int64)
         pos[idx] = np.arange(len(idx))
@@ -478,7 +479,8 @@ def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | 
     args = []
     for p in range(len(sig_dirs)):
         lo, hi = np.searchsorted(part_of, [p, p + 1])
-        args.append((sig_dirs[p], p, work, nodes[lo:hi] - offsets[p], code[lo:hi], rep_ids.slice(lo, hi - lo)))
+        # a list, not an Arrow slice: a pickled slice carries its parent's whole buffers (all T ids per task)
+        args.append((sig_dirs[p], p, work, nodes[lo:hi] - offsets[p], code[lo:hi], rep_ids.slice(lo, hi - lo).to_pylist()))
     step4 = _run(client, write_assignment, args)
     timings["components_s"] = time.perf_counter() - t
     counts = np.sum([r["counts"] for r in step4], axis=0) if step4 else np.zeros(3, np.int64)
