@@ -310,6 +310,8 @@ def _num_rows(path: str) -> int:
 def _key_bucket(keys: pa.Array, num_buckets: int) -> np.ndarray:
     """Shuffle bucket of each 20-byte exact key: its first 8 bytes (a sha1's, uniform) mod the bucket count."""
     keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
+    if len(keys) == 0:
+        return np.empty(0, dtype=np.int64)
     raw = np.frombuffer(keys.buffers()[1], dtype="S20", count=len(keys) + keys.offset)[keys.offset:]
     head = np.ascontiguousarray(raw.view(np.uint8).reshape(-1, 20)[:, :8]).view("<u8").ravel()
     return (head % np.uint64(num_buckets)).astype(np.int64)

@@ -133,3 +133,36 @@ def test_the_work_files_hold_no_text_and_are_removed_afterwards(corpus, tmp_path
 def test_bands_times_rows_beyond_num_perm_is_refused_with_the_fix():
     with pytest.raises(ValueError, match="lower bands or rows"):
         DedupConfig(num_perm=100, bands=16, rows=7)
+
+
+def test_an_empty_partition_among_others_changes_nothing(corpus, tmp_path):
+    table, paths = corpus
+    empty = str(tmp_path / "empty.parquet")
+    pq.write_table(table.slice(0, 0), empty)
+    summary = dedup_partitions([paths[0], empty, *paths[1:]], tmp_path / "out", DedupConfig(), num_buckets=3)
+    assert_same_as_in_memory(table, summary, DedupConfig())
+
+
+def test_the_driver_holds_only_the_documents_in_some_duplicate_relation(corpus, tmp_path, monkeypatch):
+    """Steps 2 and 4 are sharded: the driver asks partitions for the ids of the documents in some edge only, and
+    never concatenates every partition's (doc_id, exact key) (the N-sized driver of issue 17)."""
+    table, paths = corpus
+    work = tmp_path / "work"
+    sigs = []
+    for p, path in enumerate(paths):
+        parallel.signature_partition(path, p, 0, str(work), DedupConfig(), 4)
+        sigs.append(parallel.sig_dir(str(work), p))
+    asked, calls = [], []
+    real = parallel._doc_ids_at
+    monkeypatch.setattr(parallel, "_doc_ids_at", lambda d, idx: asked.append(len(idx)) or real(d, idx))
+    real_concat = pa.concat_tables
+    monkeypatch.setattr(parallel.pa, "concat_tables",
+                        lambda tables, *a, **k: calls.append(sum(t.num_rows for t in tables)) or
+                        real_concat(tables, *a, **k))
+    res = parallel.assign_partitions(sigs, str(work), DedupConfig(), None, 4)
+    dups = res["dedup_exact"] + res["dedup_near_duplicate"]
+    assert dups == N_EXACT + N_NEAR
+    # documents in some edge: each duplicate and its representative, far fewer than the corpus
+    assert sum(asked) == res["duplicate_nodes"] <= 2 * dups < table.num_rows
+    # the only tables concatenated are one key bucket's rows (the exact step's reduce side), never the corpus
+    assert calls and max(calls) < table.num_rows
