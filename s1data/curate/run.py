@@ -82,6 +82,15 @@ def run_tasks(client, fn: Callable, args_list: list[tuple], progress: Callable[[
     return [results[i] for i in range(len(args_list))]
 
 
+def shared(client, obj):
+    """`obj` for every task of a pass: on a Dask client, scattered to the workers once and passed as a future (a
+    plain argument is pickled into every task's spec, which the scheduler holds until the task ends: the science
+    classifier's 2^18 x K float32 weights, ~31 MB, times 32 label tasks took a scheduler to 1.1 GiB at 256x)."""
+    if client is None or obj is None:
+        return obj
+    return client.scatter([obj], broadcast=True, hash=False)[0]  # in a list: a dict would be scattered per key
+
+
 def _key(block: str, params, inputs: list[str]) -> str:
     """A block partition's key: sha256 of the block, its code version, its parameters and its inputs' keys."""
     h = hashlib.sha256()
@@ -214,8 +223,9 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
     f_keys = [_key("filter", {**f_params, "quality": f_params["quality"][p["source"]],
                               "decisions": [[d, decided.get(d, "keep")] for d in domains_of.get(i, [])]}, [base[i]])
               for i, p in enumerate(plan)]
+    decided_ref = shared(client, decided)  # one domain -> decision map for every filter task (millions of domains)
     s2, computed["filters"] = _cached(cache, client, "filter", f_keys, blocks.filter_block,
-                                      [(p, decided, cfg) for p in plan], step("filters", len(plan)), srcs,
+                                      [(p, decided_ref, cfg) for p in plan], step("filters", len(plan)), srcs,
                                       workers=[sampled_on.get(i) for i in range(len(plan))])
     timings["filters_s"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -246,8 +256,9 @@ def curate_corpus(inputs: dict[str, list[str]], out: dict[str, str], scratch: st
     # pass 3: the dedup split and science columns -> curated partitions and dedup exclusions
     t = time.perf_counter()
     l_keys = [_key("label", {"model": model_key}, [k, a]) for k, a in zip(f_keys, dedup["assign_sha256"])]
+    model_ref = shared(client, model)
     s3, computed["labels"] = _cached(cache, client, "label", l_keys, blocks.label_block,
-                                     [(f, a, model, cfg) for f, a in zip(filtered, dedup["assign_paths"])],
+                                     [(f, a, model_ref, cfg) for f, a in zip(filtered, dedup["assign_paths"])],
                                      step("science labels", len(plan)), srcs,
                                      workers=[r.get("worker") for r in s2])
     timings["label_s"] = time.perf_counter() - t

@@ -121,10 +121,23 @@ def test_partitioning_and_the_dask_engine_do_not_change_the_result(corpus, one_p
     small = _run(corpus, tmp_path / "many", CurateConfig(partition_docs=100))
     assert small[0]["partitions"] > one_partition[0]["partitions"] >= 2
     assert _key(*small) == _key(*one_partition)
+    from distributed import Future
+
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
+        sent = []  # (task, its arguments' types): what every task's spec carries to the scheduler
+        submit = client.submit
+        client.submit = lambda fn, *args, **kw: sent.append((fn.__name__, [type(a) for a in args])) or \
+            submit(fn, *args, **kw)
         dask = _run(corpus, tmp_path / "dask", CurateConfig(partition_docs=100), client=client)
     assert _key(*dask) == _key(*one_partition)
+    # the domain decisions (and the classifier, when one is trained) go to the workers once, scattered: each filter
+    # and label task carries a future, never its own pickled copy (32 copies of a 31 MB classifier: 1.1 GiB)
+    filters = [types for name, types in sent if name == "filter_block"]
+    labels = [types for name, types in sent if name == "label_block"]
+    assert filters and labels
+    assert all(types[1] is Future for types in filters)
+    assert all(types[2] in (Future, type(None)) for types in labels)
 
 
 def test_domain_decisions_from_partition_samples_equal_decisions_over_the_whole_table(corpus):
