@@ -24,11 +24,12 @@ import json
 import os
 import random
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from before_after import checkout, finish, run_child
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -118,25 +119,14 @@ def main() -> None:
             list(ex.map(sign_partition, paths, dirs, [DedupConfig()] * len(paths), [a.buckets] * len(paths)))
         sig_list.write_text(json.dumps(dirs))
         print(f"signed ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
-    before_root = work / f"before-{a.before_ref}"
-    if not before_root.exists():
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(before_root), a.before_ref],
-                       check=True, capture_output=True)
+    before_root = checkout(a.before_ref, work / f"before-{a.before_ref}")
     res = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores", "command": " ".join(sys.argv),
            "docs": a.docs, "parts": a.parts, "dup_share": a.dup_share, "before_ref": a.before_ref}
     for name, root in (("before", before_root), ("after", REPO)):
-        out = work / f"assign-{name}"
-        p = subprocess.run([sys.executable, "-c", CHILD, str(root), str(sig_list), str(out), str(a.buckets)],
-                           env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True, text=True, cwd=str(root))
-        if p.returncode:
-            sys.exit(f"{name} failed:\n{p.stderr[-3000:]}")
-        res[name] = json.loads(p.stdout.strip().splitlines()[-1])
+        res[name] = run_child(root, CHILD, sig_list, work / f"assign-{name}", a.buckets)
         print(name, {k: v for k, v in res[name].items() if k != "assign_sha256"}, file=sys.stderr, flush=True)
     res["identical_assignments"] = res["before"].pop("assign_sha256") == res["after"].pop("assign_sha256")
-    res["peak_ratio_after_over_before"] = res["after"]["peak_rss_mib"] / res["before"]["peak_rss_mib"]
-    print(json.dumps(res, indent=2))
-    if a.out:
-        Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    finish(res, a.out)
 
 
 if __name__ == "__main__":

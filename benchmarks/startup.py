@@ -27,20 +27,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from before_after import checkout
+
 REPO = Path(__file__).resolve().parent.parent
 PDFS = ["two_pages.pdf", "submission_363.pdf"]
-
-
-def checkout(ref: str, where: Path) -> Path:
-    """A detached worktree of `ref` (never stash or switch this checkout)."""
-    if not (where / "flows" / "cli.py").exists():
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(where), ref], check=True,
-                       capture_output=True)
-    head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
-    want = subprocess.run(["git", "-C", str(REPO), "rev-parse", ref], capture_output=True, text=True).stdout
-    if head.strip() != want.strip():
-        sys.exit(f"{where} holds {head.strip()}, not {ref}: remove it (git worktree remove {where})")
-    return where
 
 
 CPU: list[float] = [0.0]  # CPU seconds (user + sys) of the last command and the children it waited for

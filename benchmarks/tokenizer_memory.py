@@ -23,12 +23,12 @@ import gzip
 import json
 import os
 import random
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from before_after import checkout, finish, run_child
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -80,22 +80,6 @@ def build_dataset(folder: Path, chars: int, parts: int, seed: int) -> dict:
     return {"docs": n_docs, "chars": total, "parts": parts, "paragraphs": len(paras)}
 
 
-def worktree(ref: str, where: Path) -> Path:
-    if not where.exists():
-        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(where), ref], check=True,
-                       capture_output=True)
-    return where
-
-
-def run_child(code_root: Path, data: Path, out: Path, vocab: int) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(code_root))
-    p = subprocess.run([sys.executable, "-c", CHILD, str(code_root), str(data), str(out), str(vocab)], env=env,
-                       capture_output=True, text=True, cwd=str(code_root))
-    if p.returncode != 0:
-        raise SystemExit(f"training under {code_root} failed:\n{p.stderr[-3000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--chars", type=float, default=400e6, help="characters in the curated dataset")
@@ -115,19 +99,16 @@ def main() -> None:
         corpus = build_dataset(data, int(a.chars), a.parts, a.seed)
         (data / "DONE.json").write_text(json.dumps(corpus))
     print(f"corpus {corpus} ({time.perf_counter() - t0:.0f}s)", file=sys.stderr, flush=True)
-    before_root = worktree(a.before_ref, work / f"before-{a.before_ref}")
+    before_root = checkout(a.before_ref, work / f"before-{a.before_ref}")
     res = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores",
            "command": " ".join(sys.argv), "corpus": corpus, "before_ref": a.before_ref, "vocab": a.vocab}
     for name, root in (("before", before_root), ("after", REPO)):
-        res[name] = run_child(root, data, work / f"tok-{name}", a.vocab)
+        res[name] = run_child(root, CHILD, data, work / f"tok-{name}", a.vocab)
         print(name, res[name], file=sys.stderr, flush=True)
     files = sorted(p.name for p in (work / "tok-after").iterdir() if p.is_file())
     res["identical_files"] = all((work / "tok-before" / n).read_bytes() == (work / "tok-after" / n).read_bytes()
                                  for n in files)
-    res["peak_ratio_after_over_before"] = res["after"]["peak_rss_mib"] / res["before"]["peak_rss_mib"]
-    print(json.dumps(res, indent=2))
-    if a.out:
-        Path(a.out).write_text(json.dumps(res, indent=2) + "\n")
+    finish(res, a.out)
 
 
 if __name__ == "__main__":
