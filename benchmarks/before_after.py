@@ -40,3 +40,15 @@ def finish(res: dict, out: str | None) -> None:
     print(json.dumps(res, indent=2))
     if out:
         Path(out).write_text(json.dumps(res, indent=2) + "\n")
+
+
+def science_dev_texts():
+    """The real texts of ../shared/data/science-dev (the building blocks of these benchmarks' corpora)."""
+    import gzip
+
+    src = REPO.parent / "shared" / "data" / "science-dev" / "docs.jsonl.gz"
+    if not src.exists():
+        sys.exit(f"{src} is missing: this benchmark builds its corpus from ../shared/data/science-dev")
+    with gzip.open(src, "rt") as f:
+        for line in f:
+            yield json.loads(line)["text"]

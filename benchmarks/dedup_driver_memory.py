@@ -19,7 +19,6 @@ code of --before-ref (a detached git worktree), "after" with this checkout. Chec
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import random
@@ -29,10 +28,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from before_after import checkout, finish, run_child
+from before_after import checkout, finish, run_child, science_dev_texts
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 
 CHILD = r"""
 import json, resource, sys, time
@@ -55,14 +53,7 @@ print(json.dumps({"wall_s": wall, "peak_rss_mib": resource.getrusage(resource.RU
 
 
 def sentences() -> list[str]:
-    src = SHARED / "science-dev" / "docs.jsonl.gz"
-    if not src.exists():
-        sys.exit(f"{src} is missing: this benchmark builds its documents from ../shared/data/science-dev")
-    out = []
-    with gzip.open(src, "rt") as f:
-        for line in f:
-            out += [s for s in re.split(r"(?<=[.!?])\s+", json.loads(line)["text"]) if 40 < len(s) < 300]
-    return out
+    return [s for t in science_dev_texts() for s in re.split(r"(?<=[.!?])\s+", t) if 40 < len(s) < 300]
 
 
 def build(folder: Path, docs: int, parts: int, dup_share: float, seed: int) -> list[str]:

@@ -19,7 +19,6 @@ seconds, and whether the two tokenizers' files are byte-identical.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import random
@@ -28,10 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from before_after import checkout, finish, run_child
+from before_after import checkout, finish, run_child, science_dev_texts
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 
 CHILD = r"""
 import json, resource, sys, time
@@ -56,13 +54,7 @@ def build_dataset(folder: Path, chars: int, parts: int, seed: int) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    src = SHARED / "science-dev" / "docs.jsonl.gz"
-    if not src.exists():
-        sys.exit(f"{src} is missing: this benchmark builds its corpus from ../shared/data/science-dev")
-    paras = []
-    with gzip.open(src, "rt") as f:
-        for line in f:
-            paras += [p for p in json.loads(line)["text"].split("\n") if len(p) > 40]
+    paras = [p for t in science_dev_texts() for p in t.split("\n") if len(p) > 40]
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     per_part, n_docs, total = chars // parts, 0, 0
