@@ -63,7 +63,8 @@ def measure(mode: str, port: int, tasks: int = 32) -> dict:
     finally:
         for proc in (worker, sched):
             if proc is not None:
-                proc.terminate()
+                proc.kill()  # a worker told to terminate waits for its (gone) scheduler
+                proc.wait()
 
 
 if __name__ == "__main__":
