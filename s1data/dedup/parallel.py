@@ -307,12 +307,17 @@ def _num_rows(path: str) -> int:
         return pq.ParquetFile(f).metadata.num_rows
 
 
-def _key_bucket(keys: pa.Array, num_buckets: int) -> np.ndarray:
-    """Shuffle bucket of each 20-byte exact key: its first 8 bytes (a sha1's, uniform) mod the bucket count."""
+def _keys_S20(keys) -> np.ndarray:
+    """The 20-byte exact keys of an Arrow column as a numpy S20 array (no copy)."""
     keys = keys.combine_chunks() if isinstance(keys, pa.ChunkedArray) else keys
     if len(keys) == 0:
-        return np.empty(0, dtype=np.int64)
-    raw = np.frombuffer(keys.buffers()[1], dtype="S20", count=len(keys) + keys.offset)[keys.offset:]
+        return np.empty(0, dtype="S20")
+    return np.frombuffer(keys.buffers()[1], dtype="S20", count=len(keys) + keys.offset)[keys.offset:]
+
+
+def _key_bucket(keys, num_buckets: int) -> np.ndarray:
+    """Shuffle bucket of each 20-byte exact key: its first 8 bytes (a sha1's, uniform) mod the bucket count."""
+    raw = _keys_S20(keys)
     head = np.ascontiguousarray(raw.view(np.uint8).reshape(-1, 20)[:, :8]).view("<u8").ravel()
     return (head % np.uint64(num_buckets)).astype(np.int64)
 
@@ -331,11 +336,10 @@ def exact_split(sig_dir_p: str, p: int, work_dir: str, num_buckets: int) -> dict
     fs, path = filesystem(_j(work_dir, _part_name("exact", p, "arrow")))
     if not _is_url(work_dir):
         fs.makedirs(os.path.dirname(path), exist_ok=True)
+    rows = meta.to_batches()[0] if meta.num_rows else pa.RecordBatch.from_pylist([], schema=meta.schema)
     with fs.open(path, "wb") as f, pa.ipc.new_file(f, meta.schema) as w:
-        for b in range(num_buckets):
-            w.write_batch(meta.slice(int(bounds[b]), int(bounds[b + 1] - bounds[b])).to_batches(
-                max_chunksize=1 << 30)[0] if bounds[b + 1] > bounds[b] else
-                pa.RecordBatch.from_pylist([], schema=meta.schema))
+        for b in range(num_buckets):  # an empty bucket is an empty batch: batch b is always bucket b
+            w.write_batch(rows.slice(int(bounds[b]), int(bounds[b + 1] - bounds[b])))
     return {"partition": p, "docs": meta.num_rows, "cpu_s": time.process_time() - t0}
 
 
@@ -359,8 +363,7 @@ def exact_bucket(b: int, n_parts: int, work_dir: str, offsets: list[int]) -> dic
         t = pa.concat_tables(batches).combine_chunks()
         t = t.take(pc.sort_indices(t, sort_keys=[("exact_key", "ascending"), ("doc_id", "ascending"),
                                                  ("gidx", "ascending")]))
-        keys = t.column("exact_key").combine_chunks()
-        k = np.frombuffer(keys.buffers()[1], dtype="S20", count=len(keys) + keys.offset)[keys.offset:]
+        k = _keys_S20(t.column("exact_key"))
         dup = np.zeros(len(k), dtype=bool)
         dup[1:] = k[1:] == k[:-1]
         start = np.maximum.accumulate(np.where(~dup, np.arange(len(k)), 0))
