@@ -48,7 +48,8 @@ with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_a
 print(json.dumps({"wall_s": wall, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "rss_before_call_mib": base, "docs": res["docs"], "kept": res["kept"],
                   "dedup_exact": res["dedup_exact"], "dedup_near_duplicate": res["dedup_near_duplicate"],
-                  "duplicate_nodes": res.get("duplicate_nodes"), "assign_sha256": res["assign_sha256"]}))
+                  "duplicate_nodes": res.get("duplicate_nodes"),
+                  "component_rounds": res.get("component_rounds"), "assign_sha256": res["assign_sha256"]}))
 """
 
 

@@ -19,11 +19,12 @@ given), but text is only ever held one partition at a time, by the task working 
    by (band, key); as in `near_duplicate_clusters`, each member of a group is a candidate with the group's first
    doc in concatenated order, kept as an edge when the estimated Jaccard similarity >= `threshold`. A key hash
    collision (two keys, one 64-bit hash) is detected against the signatures and the group split exactly.
-4. connected components, in the driver, over exact + near edges, on the T documents that are in some edge only
-   (scipy; their doc_ids fetched from their partitions by a task each): the representative of a component is its
-   smallest doc_id (ties: first in concatenated order). A task per partition writes `assign-PPPP.parquet`
-   (cluster_id, reason per row; a doc in no edge keeps its own id): `assign_partitions` stops here.
-   Driver memory: ~T + E rows, never N (no step reads every document's id or key in one process).
+4. connected components in rounds of tasks over node buckets (`s1data.dedup.components`: large-star /
+   small-star until every component is a star on its smallest gidx), then the representative of each component,
+   its smallest doc_id (ties: first in concatenated order), by a shuffle on the component label. A task per
+   partition writes `assign-PPPP.parquet` (cluster_id, reason per row; a doc in no edge keeps its own id):
+   `assign_partitions` stops here. The driver holds counts only: no step reads every document's id, key, edge
+   or duplicate in one process.
 5. write, per partition (a task): `kept-PPPP.parquet` (input columns + `cluster_id`) and `excluded-PPPP.parquet`
    (+ `filter`='dedup', `reason` dedup_exact / dedup_near_duplicate, `kept_doc_id`).
 
@@ -36,6 +37,7 @@ which cannot change the components. So they are the connected components of exac
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -374,25 +376,43 @@ def exact_bucket(b: int, n_parts: int, work_dir: str, offsets: list[int]) -> dic
 
 
 def _doc_ids_at(sig_dir_p: str, idx: np.ndarray) -> pa.Array:
-    """doc_ids of rows `idx` of one partition (step 4 reads only the partitions' doc_id column, a task each)."""
+    """doc_ids of rows `idx` of one partition (read from its signature folder's doc_id column)."""
     return _read_pq(_j(sig_dir_p, "meta.parquet"), ["doc_id"]).column("doc_id").combine_chunks() \
         .take(pa.array(idx)).cast(pa.string())
 
 
-def write_assignment(sig_dir_p: str, p: int, work_dir: str, idx: np.ndarray, code: np.ndarray,
-                     rep_doc_id: list[str]) -> dict:
+def dead_set(exact_edge_paths: list[str], work_dir: str, offsets: list[int]) -> dict:
+    """Step 2, end: `dead.npy`, the sorted gidx of the exact duplicates (the first column of the exact edges), and
+    where each partition's rows start in it (a task: the driver never holds them)."""
+    edges = [_load(p) for p in exact_edge_paths]
+    dead = np.unique(np.concatenate([e[:, 0] for e in edges])) if edges else np.empty(0, np.int64)
+    _save(_j(work_dir, "dead.npy"), dead.astype(np.int64))
+    return {"dead": len(dead), "bounds": np.searchsorted(dead, np.asarray(offsets, np.int64)).tolist()}
+
+
+def write_assignment(sig_dir_p: str, p: int, work_dir: str, offset: int, dead_lo: int, dead_hi: int,
+                     reps_paths: list[str]) -> dict:
     """Step 4, per partition: `assign-PPPP.parquet` (cluster_id, reason per row). Rows in no duplicate relation
-    keep their own doc_id and no reason; `idx` / `code` / `rep_doc_id` are the partition's other rows."""
+    keep their own doc_id and no reason; the others get their component's representative (`components`) and
+    the reason: an exact duplicate, else a near duplicate unless they are the representative."""
+    from .components import partition_reps
+
     doc_id = _read_pq(_j(sig_dir_p, "meta.parquet"), ["doc_id"]).column("doc_id").combine_chunks().cast(pa.string())
     n = len(doc_id)
     code_n = np.zeros(n, dtype=np.int8)
-    code_n[idx] = code
-    rep_doc_id = pa.array(rep_doc_id, pa.string())
+    if reps_paths:
+        node, rep, rep_doc_id = partition_reps(reps_paths, p)
+        idx = node - offset
+        code_n[idx] = np.where(rep != node, 2, 0)
+    else:
+        idx, rep_doc_id = np.empty(0, np.int64), []
+    if dead_hi > dead_lo:
+        code_n[np.asarray(_load_rows(_j(work_dir, "dead.npy"), dead_lo, dead_hi)) - offset] = 1
     if len(idx):
         pos = np.full(n, -1, dtype=np.int64)
         pos[idx] = np.arange(len(idx))
         mask = pa.array(pos >= 0)
-        cluster = pc.if_else(mask, rep_doc_id.take(pa.array(np.maximum(pos, 0))), doc_id)
+        cluster = pc.if_else(mask, pa.array(rep_doc_id, pa.string()).take(pa.array(np.maximum(pos, 0))), doc_id)
     else:
         cluster = doc_id
     path = _j(work_dir, _part_name("assign", p, "parquet"))
@@ -404,31 +424,17 @@ def write_assignment(sig_dir_p: str, p: int, work_dir: str, idx: np.ndarray, cod
     return {"partition": p, "path": path, "sha256": h.hexdigest(), "counts": np.bincount(code_n, minlength=3)}
 
 
-def _components(edges: np.ndarray, rank: np.ndarray) -> np.ndarray:
-    """Representative (node number) of each of the T nodes: the smallest rank of its connected component."""
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    t = len(rank)
-    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(t, t))
-    _, label = connected_components(graph, directed=False)
-    by_rank = np.argsort(rank)  # nodes in (doc_id, gidx) order
-    rep_of_label = np.full(label.max() + 1, -1, dtype=np.int64)
-    lab = label[by_rank]
-    first = np.unique(lab, return_index=True)[1]  # first node in rank order of each label
-    rep_of_label[lab[first]] = by_rank[first]
-    return rep_of_label[label]
-
-
 def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | None = None, client=None,
                       num_buckets: int = 32) -> dict:
     """Steps 2-4 over the signature folders of step 1 (one per partition, in corpus order): writes
     `work_dir/assign-PPPP.parquet` (cluster_id, reason per row of partition P) and returns counts, timings and
     `assign_paths`. `num_buckets` must be the one the folders were signed with.
 
-    Sharded: exact keys are shuffled by key bucket like the bands, so no process holds every document's key or
-    doc_id. The driver holds only the documents in some duplicate relation (T nodes of the edges) and the edges;
-    untouched documents never reach it (README, "Memory")."""
+    Sharded end to end: exact keys are shuffled by key bucket like the bands, connected components run in rounds
+    of tasks over node buckets (`s1data.dedup.components`), so no process holds every document, every edge or
+    every duplicate; the driver keeps counts (README, "Memory")."""
+    from .components import components
+
     config = config or DedupConfig()
     timings: dict[str, float] = {}
     from s1data.parts import filesystem
@@ -440,53 +446,37 @@ def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | 
     sizes = [_num_rows(_j(d, "meta.parquet")) for d in sig_dirs]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     n = int(offsets[-1])
+    run = functools.partial(_run, client)
 
     # 2. exact duplicates, shuffled by key bucket: dead docs leave the near-duplicate step
     t = time.perf_counter()
-    exact_edges = np.empty((0, 2), np.int64)
     exact_cpu = 0.0
+    exact_paths = []
     if config.exact and n:
-        step2 = _run(client, exact_split, [(d, p, work, num_buckets) for p, d in enumerate(sig_dirs)])
-        step2 += _run(client, exact_bucket, [(b, len(sig_dirs), work, offsets.tolist()) for b in range(num_buckets)])
+        step2 = run(exact_split, [(d, p, work, num_buckets) for p, d in enumerate(sig_dirs)])
+        step2 += run(exact_bucket, [(b, len(sig_dirs), work, offsets.tolist()) for b in range(num_buckets)])
         exact_cpu = sum(r["cpu_s"] for r in step2)
-        exact_edges = np.concatenate([_load(_j(work, f"exact-edges-{b:04d}.npy")) for b in range(num_buckets)])
-    dead = np.unique(exact_edges[:, 0])  # sorted gidx of exact duplicates
-    _save(_j(work, "dead.npy"), dead)
+        exact_paths = [_j(work, f"exact-edges-{b:04d}.npy") for b in range(num_buckets)]
+    dead = run(dead_set, [(exact_paths, work, offsets.tolist())])[0]
     timings["exact_s"] = time.perf_counter() - t
 
     # 3. shuffle by band → verified near-duplicate edges
     t = time.perf_counter()
     step3 = []
-    edges = [exact_edges]
+    near_paths = []
     if config.near and n:
-        step3 = _run(client, bucket_edges,
-                     [(b, sig_dirs, work, offsets[:-1].tolist(), config) for b in range(num_buckets)])
-        edges += [_load(_j(work, f"edges-{b:04d}.npy")) for b in range(num_buckets)]
-    edges_E2 = np.concatenate(edges).astype(np.int64)
+        step3 = run(bucket_edges, [(b, sig_dirs, work, offsets[:-1].tolist(), config) for b in range(num_buckets)])
+        near_paths = [_j(work, f"edges-{b:04d}.npy") for b in range(num_buckets)]
     timings["shuffle_s"] = time.perf_counter() - t
 
-    # 4. connected components over the T documents in some edge → representative, cluster id and reason
+    # 4. connected components in rounds of tasks → representative, cluster id and reason per partition
     t = time.perf_counter()
-    nodes = np.unique(edges_E2)  # sorted gidx
-    part_of = np.searchsorted(offsets, nodes, side="right") - 1
-    touched = np.unique(part_of)
-    bounds = np.searchsorted(part_of, np.append(touched, len(sig_dirs)))
-    got = _run(client, _doc_ids_at, [(sig_dirs[p], nodes[bounds[i]:bounds[i + 1]] - offsets[p])
-                                     for i, p in enumerate(touched.tolist())])
-    node_ids = pa.concat_arrays(got) if got else pa.array([], pa.string())
-    rank = np.empty(len(nodes), dtype=np.int64)  # (doc_id, gidx) order: code-point order like str <
-    rank[pc.sort_indices(pa.table({"doc_id": node_ids, "gidx": nodes}),
-                         sort_keys=[("doc_id", "ascending"), ("gidx", "ascending")]).to_numpy()] = np.arange(len(nodes))
-    rep = _components(np.searchsorted(nodes, edges_E2), rank) if len(nodes) else np.empty(0, np.int64)
-    is_dead = np.isin(nodes, dead, assume_unique=True)
-    code = np.where(is_dead, 1, np.where(rep != np.arange(len(nodes)), 2, 0)).astype(np.int8)
-    rep_ids = node_ids.take(pa.array(rep))
-    args = []
-    for p in range(len(sig_dirs)):
-        lo, hi = np.searchsorted(part_of, [p, p + 1])
-        # a list, not an Arrow slice: a pickled slice carries its parent's whole buffers (all T ids per task)
-        args.append((sig_dirs[p], p, work, nodes[lo:hi] - offsets[p], code[lo:hi], rep_ids.slice(lo, hi - lo).to_pylist()))
-    step4 = _run(client, write_assignment, args)
+    groups = [[p for p in (exact_paths[b:b + 1] + near_paths[b:b + 1])] for b in range(num_buckets)]
+    cc = components(run, groups, work, offsets, sig_dirs, num_buckets)
+    touched = set(cc["touched"])
+    db = dead["bounds"]
+    step4 = run(write_assignment, [(sig_dirs[p], p, work, int(offsets[p]), db[p], db[p + 1],
+                                    cc["reps_paths"] if p in touched else []) for p in range(len(sig_dirs))])
     timings["components_s"] = time.perf_counter() - t
     counts = np.sum([r["counts"] for r in step4], axis=0) if step4 else np.zeros(3, np.int64)
     return {
@@ -494,8 +484,9 @@ def assign_partitions(sig_dirs: list[str], work_dir: str, config: DedupConfig | 
         "kept": int(counts[0]),
         "dedup_exact": int(counts[1]),
         "dedup_near_duplicate": int(counts[2]),
-        "clusters_with_duplicates": int(len(np.unique(rep[code > 0]))),
-        "duplicate_nodes": int(len(nodes)),
+        "clusters_with_duplicates": cc["components"],
+        "duplicate_nodes": cc["nodes"],
+        "component_rounds": cc["rounds"],
         "band_candidates": int(sum(r["candidates"] for r in step3)),
         "near_edges": int(sum(r["edges"] for r in step3)),
         "hash_collisions": int(sum(r["hash_collisions"] for r in step3)),
