@@ -1,12 +1,13 @@
-"""Peak memory of the dedup driver (steps 2-4 of s1data.dedup.parallel) before and after sharding the exact step.
+"""Peak memory of the dedup driver (steps 2-4 of s1data.dedup.parallel) before and after a change (--before-ref).
 
     nice -n 5 .venv/bin/python benchmarks/dedup_driver_memory.py --docs 1000000 --parts 50 --before-ref 0c1481f \
         --out benchmarks/results/dedup_driver_memory.json
 
 Issue 17 / README "Memory": the one global step whose driver memory grew with the corpus was dedup: the driver
 concatenated every partition's (doc_id, exact key), ranked all doc_ids and held N-sized arrays (rank, dead,
-representative, cluster ids). Now exact keys are shuffled by key bucket like the LSH bands, and the driver holds only
-the documents that are in some duplicate relation.
+representative, cluster ids). Then (0c1481f -> 1290dad) exact keys were shuffled by key bucket like the LSH bands, and
+the driver held only the documents in some duplicate relation; now (after 1290dad) the connected components run in
+rounds of tasks (s1data/dedup/components.py) and the driver gets counts only.
 
 What runs: --parts partitions of short documents (real sentences of ../shared/data/science-dev, so the MinHash and
 exact keys are real), with --dup-share of them planted as exact or near copies of another document; signed once

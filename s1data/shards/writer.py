@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -168,14 +167,21 @@ class TokenShardWriter:
         self.exclusions.append({"doc_id": doc_id, "reason": reason, "detail": detail})
 
 
-@lru_cache(maxsize=1)
-def _loaded_tokenizer(path: str, fingerprint: str, backend: str):
-    """The last tokenizer (directory, content, S1_TEXT_BPE mode) this process used: a Dask worker writing many
-    partitions loads it once and keeps its BPE word cache warm; a changed backend mode loads it again. One, not
-    several: each holds its own word cache, bounded by S1_CACHE_MB (`BPE_WORD_CACHE`, s1data/tokenizer/dynamic.py)."""
-    from s1data.tokenizer import load_tokenizer
+_LOADED: dict = {}  # {(content fingerprint, backend mode): tokenizer}: one entry at most
 
-    return load_tokenizer(path)
+
+def _loaded_tokenizer(path: str, fingerprint: str, backend: str):
+    """The last tokenizer (content, S1_TEXT_BPE mode) this process used: a Dask worker writing many partitions
+    loads it once and keeps its BPE word cache warm; the same content at another path (a store's local copy, a
+    rerun's folder) is the same tokenizer; a changed backend mode loads it again. One, not several: each holds its
+    own word cache, bounded by S1_CACHE_MB (`BPE_WORD_CACHE`, s1data/tokenizer/dynamic.py)."""
+    key = (fingerprint, backend)
+    if key not in _LOADED:
+        from s1data.tokenizer import load_tokenizer
+
+        _LOADED.clear()  # the previous tokenizer and its cache go before the next one is loaded
+        _LOADED[key] = load_tokenizer(path)
+    return _LOADED[key]
 
 
 def _counts(keys: np.ndarray, weights: np.ndarray) -> dict[str, int]:

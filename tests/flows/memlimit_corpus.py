@@ -92,12 +92,10 @@ def limit_worker(headroom: int) -> dict:
     `headroom`. Returns the limit and VmData / VmHWM / VmRSS at that moment."""
     import gc
 
-    from s1data.shards.writer import _loaded_tokenizer
-
-    # shard writing keeps up to 4 loaded tokenizers per process, each with its BPE word cache (~10 MiB here), outside
-    # S1_CACHE_MB: the reference's and the warm-up's would stay, and the limited run loads a third; a worker that
-    # writes one tokenizer's shards at a time holds one
-    _loaded_tokenizer.cache_clear()
+    # shard writing keeps one loaded tokenizer per process (the warm-up's, its BPE word cache filled, ~10 MiB here);
+    # it stays mapped: the limited run's tokenizer replaces it, as in a worker that moves on to another tokenizer.
+    # (Clearing it first made the limit ~10 MiB lower than that worker's steady state: freed arenas go back to the
+    # kernel, and the new tokenizer's cache then grew into the headroom.)
     gc.collect()
     return {"limit_bytes": limit_data(headroom), **vm_status()}
 
@@ -183,6 +181,31 @@ def last_blocks(log_dir: str) -> dict[str, str]:
     for f in sorted(Path(log_dir).glob("*.log")):
         lines = f.read_text().splitlines()
         out[f.stem] = lines[-1] if lines else "(no task)"
+    return out
+
+
+def log_sizes(log_dir: str) -> dict[str, int]:
+    """{log file: its size in bytes}: where a later run's lines start (`growth_in_logs`)."""
+    from pathlib import Path
+
+    return {f.name: f.stat().st_size for f in Path(log_dir).glob("*.log")}
+
+
+def growth_in_logs(log_dir: str, since: dict[str, int]) -> dict[str, dict[str, int]]:
+    """{worker pid: {block: VmData growth KiB summed over its finished tasks}} from the log lines written after
+    `since` (`log_sizes`): the per-block growth of a run whose workers can no longer answer."""
+    from pathlib import Path
+
+    out: dict[str, dict[str, int]] = {}
+    for f in sorted(Path(log_dir).glob("*.log")):
+        with open(f, "rb") as fh:
+            fh.seek(since.get(f.name, 0))
+            lines = fh.read().decode(errors="replace").splitlines()
+        g = out.setdefault(f.stem, {})
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 6 and parts[0] == "end":
+                g[parts[1]] = g.get(parts[1], 0) + int(parts[5]) - int(parts[3])
     return out
 
 
